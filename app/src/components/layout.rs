@@ -1,0 +1,61 @@
+//! The header and footer around every page.
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use crate::Session;
+
+#[component]
+pub fn Header() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let account = move || {
+        session
+            .user
+            .get()
+            .map(|result| match result.ok().flatten() {
+                Some(user) => view! {
+                    <span class="user-email" data-testid="user-email" title=user.email.clone()>
+                        {user.email.clone()}
+                    </span>
+                    <A href="/auth/signout" attr:class="nav-link">
+                        "Sign out"
+                    </A>
+                }
+                .into_any(),
+                None => view! {
+                    <A href="/auth/signup" attr:class="nav-link">
+                        "Sign up"
+                    </A>
+                    <A href="/auth/signin" attr:class="nav-link button">
+                        "Sign in"
+                    </A>
+                }
+                .into_any(),
+            })
+    };
+    view! {
+        <header class="site-header">
+            <div class="site-header-inner">
+                <A href="/" attr:class="brand">
+                    "Ticketing"
+                </A>
+                <nav class="nav" aria-label="Main">
+                    <A href="/how-it-works" attr:class="nav-link">
+                        "How it works"
+                    </A>
+                    <Transition fallback=|| ()>{account}</Transition>
+                </nav>
+            </div>
+        </header>
+    }
+}
+
+#[component]
+pub fn Footer() -> impl IntoView {
+    view! {
+        <footer class="site-footer">
+            <div class="container">
+                "Ticketing · tickets are held for you while you pay, and never sold twice."
+            </div>
+        </footer>
+    }
+}

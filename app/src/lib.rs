@@ -1,0 +1,72 @@
+//! Ticketing's web app: rendered on the server, hydrated in the browser.
+#![forbid(unsafe_code)]
+
+pub mod api;
+mod components;
+mod pages;
+mod session;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+use components::{Footer, Header};
+use pages::{HowItWorks, Landing, NotFound, SignIn, SignOut, SignUp};
+pub use session::Session;
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="description" content="Ticketing: buy and sell tickets safely." />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    provide_context(Session::new());
+    // Effects only run in the browser: this marks the page as hydrated (tests wait on it).
+    Effect::new(|_| mark_hydrated());
+
+    // Async: the server waits for data before answering, so pages read fine without JS
+    // and cookies refreshed during rendering reach the browser.
+    view! {
+        <Stylesheet id="leptos" href="/pkg/ticketing.css" />
+        <Title formatter=|page: String| if page.is_empty() { "Ticketing".to_string() } else { format!("{page} · Ticketing") } />
+        <Router>
+            <div class="page">
+                <Header />
+                <main class="container">
+                    <Routes fallback=|| view! { <NotFound /> }>
+                        <Route path=path!("/") view=Landing ssr=SsrMode::Async />
+                        <Route path=path!("/how-it-works") view=HowItWorks ssr=SsrMode::Async />
+                        <Route path=path!("/auth/signup") view=SignUp ssr=SsrMode::Async />
+                        <Route path=path!("/auth/signin") view=SignIn ssr=SsrMode::Async />
+                        <Route path=path!("/auth/signout") view=SignOut ssr=SsrMode::Async />
+                    </Routes>
+                </main>
+                <Footer />
+            </div>
+        </Router>
+    }
+}
+
+fn mark_hydrated() {
+    #[cfg(feature = "hydrate")]
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("data-hydrated", "true");
+    }
+}

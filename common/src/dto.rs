@@ -1,0 +1,73 @@
+//! Wire types shared by the services and the web app's API client.
+use serde::{Deserialize, Serialize};
+
+/// One entry of the error envelope `{"errors":[{"message","field"?}]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorItem {
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ErrorItem {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+}
+
+/// The one error shape every endpoint answers with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub errors: Vec<ErrorItem>,
+}
+
+/// `POST /api/users/signup` and `/signin`. Missing fields default to empty so that they are
+/// reported as field errors rather than as a malformed body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Credentials {
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+}
+
+/// The signed-in user as `GET /api/users/currentuser` shows it: the access token's claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUser {
+    pub id: String,
+    pub email: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrentUserResponse {
+    pub current_user: Option<SessionUser>,
+}
+
+/// Name of the cookie holding the access token.
+pub const ACCESS_COOKIE: &str = "session";
+/// Name of the cookie holding the refresh session id.
+pub const REFRESH_COOKIE: &str = "refresh";
+/// Status for a request whose access token has expired: refresh and retry.
+pub const STATUS_TOKEN_EXPIRED: u16 = 498;
+/// Status for a refresh whose session has expired or was revoked: sign in again.
+pub const STATUS_SESSION_EXPIRED: u16 = 499;

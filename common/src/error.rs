@@ -1,0 +1,109 @@
+//! `ApiError`: every failure a handler can answer with, serialized as the one error envelope.
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::dto::{ErrorBody, ErrorItem, STATUS_SESSION_EXPIRED, STATUS_TOKEN_EXPIRED};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// One or more fields failed validation (400, one entry per field).
+    #[error("validation failed")]
+    Validation(Vec<ErrorItem>),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("not authorized")]
+    NotAuthorized,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("too many requests")]
+    TooManyRequests,
+    #[error("access token expired")]
+    TokenExpired,
+    #[error("session expired")]
+    SessionExpired,
+    /// Anything unexpected: logged in full, answered as an opaque 500.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn field(field: &str, message: &str) -> Self {
+        Self::Validation(vec![ErrorItem::field(field, message)])
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into())
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotAuthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::TokenExpired => custom_status(STATUS_TOKEN_EXPIRED),
+            Self::SessionExpired => custom_status(STATUS_SESSION_EXPIRED),
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn items(&self) -> Vec<ErrorItem> {
+        match self {
+            Self::Validation(items) => items.clone(),
+            Self::BadRequest(message) | Self::UnsupportedMediaType(message) => {
+                vec![ErrorItem::new(message.clone())]
+            }
+            Self::NotAuthorized => vec![ErrorItem::new("Not authorized")],
+            Self::NotFound => vec![ErrorItem::new("Not Found")],
+            Self::MethodNotAllowed => vec![ErrorItem::new("Method not allowed")],
+            Self::PayloadTooLarge => vec![ErrorItem::new("Request body is too large")],
+            Self::TooManyRequests => {
+                vec![ErrorItem::new("Too many attempts; try again in a minute")]
+            }
+            Self::TokenExpired => vec![ErrorItem::new("Access token expired")],
+            Self::SessionExpired => vec![ErrorItem::new("Session expired; please sign in again")],
+            Self::Internal(_) => vec![ErrorItem::new("Something went wrong")],
+        }
+    }
+}
+
+fn custom_status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).expect("498 and 499 are within the valid status range")
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(err) = &self {
+            tracing::error!(error = ?err, "request failed");
+        }
+        let status = self.status_code();
+        (
+            status,
+            axum::Json(ErrorBody {
+                errors: self.items(),
+            }),
+        )
+            .into_response()
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(err: tokio::task::JoinError) -> Self {
+        Self::Internal(err.into())
+    }
+}

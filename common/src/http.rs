@@ -1,0 +1,46 @@
+//! Cross-cutting HTTP behaviour of every API: body limit, 404/405 in the envelope.
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::header::CONTENT_LENGTH;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+
+use crate::ApiError;
+
+/// Largest request body any endpoint accepts.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// Adds what every API process needs around its routers: the body limit and answers in the
+/// envelope for unknown `/api/…` routes and wrong methods.
+pub fn finish_api(router: Router) -> Router {
+    router
+        .route("/api", any(not_found))
+        .route("/api/{*rest}", any(not_found))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(reject_large_bodies))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Refuses a declared oversized body before any handler reads it; chunked bodies are
+/// caught by `DefaultBodyLimit` when the `Json` extractor buffers them.
+async fn reject_large_bodies(request: Request<Body>, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > BODY_LIMIT as u64 => ApiError::PayloadTooLarge.into_response(),
+        _ => next.run(request).await,
+    }
+}

@@ -1,0 +1,14 @@
+//! Redis connection shared by the stores that use it when `REDIS_URL` is set.
+use anyhow::Context;
+use fred::prelude::{Builder, ClientLike, Config, Pool};
+
+pub async fn connect(url: &str) -> anyhow::Result<Pool> {
+    let config = Config::from_url(url).context("REDIS_URL is not a valid redis:// URL")?;
+    let pool = Builder::from_config(config)
+        .build_pool(4)
+        .context("building the Redis pool")?;
+    pool.init()
+        .await
+        .with_context(|| format!("connecting to Redis at {}", crate::db::redact(url)))?;
+    Ok(pool)
+}

@@ -1,0 +1,196 @@
+//! Typed configuration, read once from the environment (the table in ARCHITECTURE.md).
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// A secret that never prints.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `LEPTOS_SITE_ADDR`: where the web process (and all-in-one) listens.
+    pub site_addr: SocketAddr,
+    /// `DATA_DIR`: SQLite files and generated secrets of the all-in-one mode.
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`: one service's database; unset means SQLite under `data_dir`.
+    pub database_url: Option<String>,
+    /// `NATS_URL`: JetStream server; unset means the in-process bus.
+    pub nats_url: Option<String>,
+    /// `REDIS_URL`: unset means embedded stores.
+    pub redis_url: Option<String>,
+    /// `JWT_KEY`: HMAC key for access tokens; generated into `data_dir` when unset.
+    pub jwt_key: Secret,
+    /// `EXPIRATION_WINDOW_SECONDS`: how long a reservation lasts.
+    pub expiration_window: Duration,
+    /// `COOKIE_SECURE`: mark cookies `Secure` (behind HTTPS).
+    pub cookie_secure: bool,
+    /// `STRIPE_SECRET_KEY`: use the real Stripe API instead of the test-mode provider.
+    pub stripe_secret_key: Option<Secret>,
+    /// `STRIPE_API_BASE`: where the Stripe adapter sends requests.
+    pub stripe_api_base: String,
+    /// `INTERNAL_API_URL`: where the web process's server-side code calls the API.
+    pub internal_api_url: String,
+    /// `ACCESS_TOKEN_SECONDS` (default 900): lifetime of an access token.
+    pub access_token_ttl: Duration,
+    /// `REFRESH_SESSION_SECONDS` (default 30 days): lifetime of a refresh session.
+    pub refresh_ttl: Duration,
+}
+
+const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
+const JWT_KEY_FILE: &str = "jwt.key";
+
+impl Settings {
+    /// Reads the environment; generates and stores `JWT_KEY` under `DATA_DIR` when unset.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let site_addr: SocketAddr = var("LEPTOS_SITE_ADDR")
+            .unwrap_or_else(|| DEFAULT_SITE_ADDR.into())
+            .parse()
+            .context("LEPTOS_SITE_ADDR must be host:port, e.g. 127.0.0.1:3000")?;
+        let data_dir = PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let jwt_key = match var("JWT_KEY") {
+            Some(key) => Secret::new(key),
+            None => load_or_create_jwt_key(&data_dir)?,
+        };
+        let seconds = |name: &str, default: u64| -> anyhow::Result<Duration> {
+            match var(name) {
+                None => Ok(Duration::from_secs(default)),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .map(Duration::from_secs)
+                    .with_context(|| format!("{name} must be a positive whole number of seconds")),
+            }
+        };
+        let cookie_secure = match var("COOKIE_SECURE").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => anyhow::bail!("COOKIE_SECURE must be true or false, not {other:?}"),
+        };
+        Ok(Self {
+            internal_api_url: var("INTERNAL_API_URL")
+                .unwrap_or_else(|| format!("http://{site_addr}"))
+                .trim_end_matches('/')
+                .to_string(),
+            site_addr,
+            data_dir,
+            database_url: var("DATABASE_URL"),
+            nats_url: var("NATS_URL"),
+            redis_url: var("REDIS_URL"),
+            jwt_key,
+            expiration_window: seconds("EXPIRATION_WINDOW_SECONDS", 900)?,
+            cookie_secure,
+            stripe_secret_key: var("STRIPE_SECRET_KEY").map(Secret::new),
+            stripe_api_base: var("STRIPE_API_BASE")
+                .unwrap_or_else(|| "https://api.stripe.com".into()),
+            access_token_ttl: seconds("ACCESS_TOKEN_SECONDS", 15 * 60)?,
+            refresh_ttl: seconds("REFRESH_SESSION_SECONDS", 30 * 24 * 60 * 60)?,
+        })
+    }
+
+    /// Settings for tests: no environment, a given data directory and key.
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        Self {
+            site_addr: ([127, 0, 0, 1], 0).into(),
+            data_dir,
+            database_url: None,
+            nats_url: None,
+            redis_url: None,
+            jwt_key: Secret::new(hex::encode(rand::random::<[u8; 32]>())),
+            expiration_window: Duration::from_secs(900),
+            cookie_secure: false,
+            stripe_secret_key: None,
+            stripe_api_base: "https://api.stripe.com".into(),
+            internal_api_url: "http://127.0.0.1:3000".into(),
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
+        }
+    }
+
+    /// The database of one service: `DATABASE_URL`, or its own SQLite file under `DATA_DIR`.
+    pub fn database_url_for(&self, service: &str) -> anyhow::Result<String> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create DATA_DIR {}", self.data_dir.display()))?;
+        Ok(format!(
+            "sqlite://{}?mode=rwc",
+            self.data_dir.join(format!("{service}.db")).display()
+        ))
+    }
+}
+
+fn load_or_create_jwt_key(data_dir: &Path) -> anyhow::Result<Secret> {
+    let path = data_dir.join(JWT_KEY_FILE);
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let key = existing.trim();
+        if !key.is_empty() {
+            return Ok(Secret::new(key));
+        }
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create DATA_DIR {}", data_dir.display()))?;
+    let key = hex::encode(rand::random::<[u8; 32]>());
+    write_private(&path, &key).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Secret::new(key))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_jwt_key_is_kept_across_starts() {
+        let dir = std::env::temp_dir().join(format!("ticketing-settings-{}", std::process::id()));
+        let first = load_or_create_jwt_key(&dir).expect("create key");
+        let second = load_or_create_jwt_key(&dir).expect("read key");
+        assert_eq!(first.expose(), second.expose());
+        assert_eq!(first.expose().len(), 64);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+    }
+}

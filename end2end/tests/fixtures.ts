@@ -1,0 +1,138 @@
+import { test as base, expect, type Locator, type Page } from '@playwright/test';
+
+export { expect };
+
+/** Password used for every account the tests create. */
+export const PASSWORD = 'secret123';
+
+/** A fresh, never-used-before email address. */
+export function uniqueEmail(): string {
+  const random = Math.random().toString(36).slice(2, 10);
+  return `user-${Date.now()}-${random}@example.com`;
+}
+
+/** Matches a URL whose path is exactly `path` (any origin, optional query/hash). */
+export function pathIs(path: string): RegExp {
+  const escaped = path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^https?://[^/]+${escaped}([?#].*)?$`);
+}
+
+/**
+ * Collects everything that shows a broken page: uncaught exceptions
+ * (`pageerror`, e.g. a wasm panic / `RuntimeError: unreachable`) and console
+ * messages of type `error` (e.g. a hydration error logged by Leptos or by
+ * console_error_panic_hook). The `browserErrors` fixture asserts at the end of
+ * every test that none were seen.
+ */
+export class BrowserErrors {
+  private readonly seen: string[] = [];
+  private readonly allowed: RegExp[] = [
+    // The browser asks for /favicon.ico on its own; a missing icon is not an app error.
+    /^console\.error: Failed to load resource: .* \(url: [^)]*\/favicon\.ico\)$/,
+  ];
+
+  /** Start recording errors of `page` (the default page is watched automatically). */
+  watch(page: Page): void {
+    page.on('pageerror', (err) => {
+      this.seen.push(`pageerror: ${err.stack || err.message}`);
+    });
+    page.on('console', (msg) => {
+      if (msg.type() !== 'error') return;
+      const url = msg.location()?.url;
+      this.seen.push(`console.error: ${msg.text()}${url ? ` (url: ${url})` : ''}`);
+    });
+  }
+
+  /** Tolerate errors matching `pattern` for the rest of the current test. */
+  allow(pattern: RegExp): void {
+    this.allowed.push(pattern);
+  }
+
+  unexpected(): string[] {
+    return this.seen.filter((e) => !this.allowed.some((re) => re.test(e)));
+  }
+}
+
+export const test = base.extend<{ browserErrors: BrowserErrors }>({
+  browserErrors: [
+    async ({ page }, use) => {
+      const errors = new BrowserErrors();
+      errors.watch(page);
+      await use(errors);
+      expect(errors.unexpected(), 'browser console errors / uncaught page errors').toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+
+/** Waits until the client-side (wasm) app has hydrated the current document. */
+export async function waitForHydration(page: Page): Promise<void> {
+  await page.waitForSelector('body[data-hydrated="true"]', { state: 'attached', timeout: 15_000 });
+}
+
+/** Full page load of `path`, then waits for hydration. */
+export async function gotoHydrated(page: Page, path: string): Promise<void> {
+  await page.goto(path);
+  await waitForHydration(page);
+}
+
+export const header = (page: Page): Locator => page.locator('header.site-header');
+export const nav = (page: Page): Locator => header(page).locator('nav.nav');
+export const userEmail = (page: Page): Locator => header(page).getByTestId('user-email');
+export const h1 = (page: Page): Locator => page.getByRole('heading', { level: 1 });
+
+/** Header state of a signed-in user. */
+export async function expectSignedIn(page: Page, email: string): Promise<void> {
+  await expect(userEmail(page)).toHaveText(email);
+  await expect(nav(page).getByRole('link', { name: 'Sign out', exact: true })).toBeVisible();
+  await expect(nav(page).getByRole('link', { name: 'Sign in', exact: true })).toHaveCount(0);
+  await expect(nav(page).getByRole('link', { name: 'Sign up', exact: true })).toHaveCount(0);
+}
+
+/** Header state of a visitor. */
+export async function expectSignedOut(page: Page): Promise<void> {
+  await expect(nav(page).getByRole('link', { name: 'Sign in', exact: true })).toBeVisible();
+  await expect(nav(page).getByRole('link', { name: 'Sign up', exact: true })).toBeVisible();
+  await expect(userEmail(page)).toHaveCount(0);
+  await expect(nav(page).getByRole('link', { name: 'Sign out', exact: true })).toHaveCount(0);
+}
+
+type AuthKind = 'signup' | 'signin';
+const TITLES: Record<AuthKind, string> = { signup: 'Sign up', signin: 'Sign in' };
+
+/**
+ * Opens /auth/signup or /auth/signin (full load + hydration), fills the form
+ * and submits it. Native browser validation is switched off so that the app's
+ * own validation is what gets exercised.
+ */
+export async function submitAuthForm(
+  page: Page,
+  kind: AuthKind,
+  email: string,
+  password: string,
+): Promise<void> {
+  const title = TITLES[kind];
+  await gotoHydrated(page, `/auth/${kind}`);
+  await expect(h1(page)).toHaveText(title);
+  const form = page.locator('form').filter({ has: page.locator('input[name="email"]') });
+  await form.locator('input[name="email"]').fill(email);
+  await form.locator('input[name="password"]').fill(password);
+  await form.evaluate((f) => {
+    (f as HTMLFormElement).noValidate = true;
+  });
+  await form.getByRole('button', { name: title, exact: true }).click();
+}
+
+/** Creates a new account through the UI and checks the app signed it in. */
+export async function signUp(page: Page, email: string, password = PASSWORD): Promise<void> {
+  await submitAuthForm(page, 'signup', email, password);
+  await expect(page).toHaveURL(pathIs('/'));
+  await expectSignedIn(page, email);
+}
+
+/** Signs in through the UI and checks the app signed the user in. */
+export async function signIn(page: Page, email: string, password = PASSWORD): Promise<void> {
+  await submitAuthForm(page, 'signin', email, password);
+  await expect(page).toHaveURL(pathIs('/'));
+  await expectSignedIn(page, email);
+}

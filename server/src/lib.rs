@@ -1,0 +1,103 @@
+//! Wires the services' routers and the web app into one server.
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::Router;
+use common::settings::Settings;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+/// A bound, ready-to-serve application: the listener exists before `run`, so callers
+/// (and tests using port 0) know the address without waiting.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Server {
+    /// All-in-one: every service's API and the web app in one process.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let mut leptos_options = leptos_config::get_configuration(Some("Leptos.toml"))
+            .context("reading Leptos.toml (run from the workspace root)")?
+            .leptos_options;
+        leptos_options.site_addr = settings.site_addr;
+        let listener = TcpListener::bind(settings.site_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.site_addr))?;
+        let mut settings = settings;
+        let bound = listener.local_addr()?;
+        if std::env::var("INTERNAL_API_URL").map_or(true, |v| v.trim().is_empty()) {
+            // Port 0 becomes a real port only once bound; server-side calls must use it.
+            settings.internal_api_url = format!("http://{}", loopback_if_unspecified(bound));
+        }
+
+        let auth = auth::AuthState::build(&settings)
+            .await
+            .context("starting the auth service")?;
+        let api = Router::new().merge(auth::router(auth));
+
+        let routes = generate_route_list(app::App);
+        let internal_api = settings.internal_api_url.clone();
+        let web = Router::new()
+            .leptos_routes_with_context(
+                &leptos_options,
+                routes,
+                move || provide_context(app::api::SsrApi::new(internal_api.clone())),
+                {
+                    let options = leptos_options.clone();
+                    move || app::shell(options.clone())
+                },
+            )
+            .fallback(leptos_axum::file_and_error_handler(app::shell))
+            .with_state(leptos_options);
+
+        let router = common::http::finish_api(api.merge(web)).layer(TraceLayer::new_for_http());
+        Ok(Self { listener, router })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub async fn run(self) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        Ok(())
+    }
+}
+
+fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

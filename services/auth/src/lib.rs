@@ -1,0 +1,57 @@
+//! The auth service: users, sign-up/in/out, access tokens and refresh sessions.
+#![forbid(unsafe_code)]
+
+mod domain;
+pub mod migration;
+mod password;
+mod routes;
+mod sessions;
+mod store;
+mod throttle;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use common::auth::JwtKeys;
+use common::settings::Settings;
+use sea_orm::DatabaseConnection;
+
+pub use routes::router;
+pub use sessions::SessionBackend;
+pub use throttle::Throttle;
+
+/// Everything the auth handlers need.
+#[derive(Clone, FromRef)]
+pub struct AuthState {
+    pub db: DatabaseConnection,
+    pub keys: JwtKeys,
+    pub sessions: SessionBackend,
+    pub throttle: Throttle,
+    pub settings: Arc<Settings>,
+}
+
+impl AuthState {
+    /// Connects to the service's database (migrating it) and to Redis when configured.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let db = common::db::connect_and_migrate::<migration::Migrator>(
+            &settings.database_url_for("auth")?,
+        )
+        .await?;
+        let redis = match &settings.redis_url {
+            Some(url) => Some(common::redis::connect(url).await?),
+            None => None,
+        };
+        let sessions = SessionBackend::build(&db, redis.clone()).await?;
+        let throttle = match redis {
+            Some(pool) => Throttle::redis(pool),
+            None => Throttle::memory(),
+        };
+        Ok(Self {
+            db,
+            keys: JwtKeys::from_settings(settings),
+            sessions,
+            throttle,
+            settings: Arc::new(settings.clone()),
+        })
+    }
+}

@@ -1,0 +1,39 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum_extra::extract::CookieJar;
+use tower_sessions::Session;
+
+use common::dto::{Credentials, User};
+use common::{ApiError, Json};
+
+use crate::domain::{both, Email, Password};
+use crate::{password, store, AuthState};
+
+const EMAIL_IN_USE: &str = "Email in use";
+
+#[tracing::instrument(name = "auth.sign_up", skip_all)]
+pub async fn sign_up(
+    State(state): State<AuthState>,
+    session: Session,
+    jar: CookieJar,
+    Json(body): Json<Credentials>,
+) -> Result<(StatusCode, CookieJar, Json<User>), ApiError> {
+    let (email, password) = both(
+        Email::parse(&body.email),
+        Password::parse_new(&body.password),
+    )?;
+    // A cheap early answer; the unique index below is what actually guarantees it.
+    if store::find_by_email(&state.db, &email).await?.is_some() {
+        return Err(ApiError::bad_request(EMAIL_IN_USE));
+    }
+    let hash = password::hash(password).await?;
+    let user = match store::insert_user(&state.db, &email, hash).await {
+        Ok(user) => user,
+        Err(err) if common::db::is_unique_violation(&err) => {
+            return Err(ApiError::bad_request(EMAIL_IN_USE))
+        }
+        Err(err) => return Err(err.into()),
+    };
+    tracing::info!(user.id = %user.id, "user signed up");
+    super::start_session(&state, &session, jar, user, StatusCode::CREATED).await
+}
