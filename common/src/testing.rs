@@ -16,8 +16,10 @@ impl TestDatabase {
             .filter(|u| u.starts_with("postgres"))
         {
             Some(server) => {
-                let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+                let now = chrono::Utc::now().timestamp();
+                let name = format!("t_{now}_{}", uuid::Uuid::new_v4().simple());
                 let admin = crate::db::connect(&server).await?;
+                drop_stale_databases(&admin, now).await;
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
                     .await
@@ -46,6 +48,27 @@ impl TestDatabase {
 
     pub fn is_postgres(&self) -> bool {
         self.url.starts_with("postgres")
+    }
+}
+
+/// Test databases are never dropped by the test that made them (it may still be closing);
+/// the next run drops those more than an hour old, so they don't pile up.
+async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection, now: i64) {
+    use sea_orm::{ConnectionTrait, Statement};
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let sql = "SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'";
+    let Ok(rows) = admin.query_all(Statement::from_string(admin.get_database_backend(), sql)).await else {
+        return;
+    };
+    for row in rows {
+        let Ok(name) = row.try_get::<String>("", "datname") else { continue };
+        let created = name.split('_').nth(1).and_then(|t| t.parse::<i64>().ok());
+        if created.is_none_or(|t| now - t > 3600) {
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\"")).await;
+        }
     }
 }
 

@@ -1,0 +1,199 @@
+//! `cargo xtask test`: every test, failing when any part fails.
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::build;
+use crate::util::{self, Result};
+
+/// Backend variables the embedded run must not see.
+const BACKEND_VARS: [&str; 3] = ["DATABASE_URL", "REDIS_URL", "NATS_URL"];
+
+pub fn run(release: bool) -> Result {
+    let server = build::build(release)?;
+    let mut summary = Vec::new();
+
+    util::step("Unit and integration tests on the embedded backends (SQLite, in-process)");
+    let mut embedded = cargo_test(release);
+    for var in BACKEND_VARS {
+        embedded.env_remove(var);
+    }
+    util::run(&mut embedded)?;
+    summary.push("unit + integration (SQLite, embedded): passed".to_owned());
+
+    let external: Vec<String> = BACKEND_VARS
+        .iter()
+        .filter_map(|var| {
+            std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{var}={v}"))
+        })
+        .collect();
+    if external.is_empty() {
+        summary.push(
+            "integration on PostgreSQL/Redis: skipped (set DATABASE_URL and REDIS_URL to run it)"
+                .into(),
+        );
+    } else {
+        util::step(&format!(
+            "The same integration suites against {}",
+            external.join(" ")
+        ));
+        util::run(&mut cargo_test(release))?;
+        summary.push(format!(
+            "unit + integration ({}): passed",
+            external.join(", ")
+        ));
+    }
+
+    end_to_end(&server)?;
+    summary.push("end-to-end (Playwright, Chromium): passed".into());
+
+    util::step("All tests passed");
+    let ran = summary.iter().filter(|line| line.ends_with("passed")).count();
+    for line in summary {
+        println!("  {line}");
+    }
+    println!("test suites: {ran} passed, 0 failed");
+    Ok(())
+}
+
+fn cargo_test(release: bool) -> Command {
+    let mut cargo = util::cargo();
+    cargo.arg("test");
+    if release {
+        cargo.arg("--release");
+    }
+    cargo
+}
+
+fn end_to_end(server_bin: &Path) -> Result {
+    util::step("End-to-end tests (Playwright driving Chromium)");
+    let chromium = chromium()?;
+    let e2e = util::root().join("end2end");
+    if !e2e.join("node_modules/@playwright/test").is_dir() {
+        util::run(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&e2e),
+        )?;
+    }
+
+    let data_dir = util::target_dir().join("e2e-data");
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let addr = free_local_addr()?;
+    let log_path = util::target_dir().join("e2e-server.log");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
+    let mut command = Command::new(server_bin);
+    command
+        .current_dir(util::root())
+        .env("LEPTOS_SITE_ADDR", addr.to_string())
+        .env("DATA_DIR", &data_dir)
+        .env_remove("JWT_KEY")
+        .env_remove("INTERNAL_API_URL")
+        .stdout(Stdio::from(log.try_clone().map_err(|e| e.to_string())?))
+        .stderr(Stdio::from(log));
+    for var in BACKEND_VARS {
+        command.env_remove(var);
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", server_bin.display()))?;
+    let mut server = KillOnDrop(child);
+    if let Err(err) = wait_until_serving(addr, &mut server.0) {
+        return Err(format!(
+            "{err}\n--- server log ---\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        ));
+    }
+
+    let result = util::run(
+        Command::new("npx")
+            .args(["playwright", "test"])
+            .current_dir(&e2e)
+            .env("BASE_URL", format!("http://{addr}"))
+            .env("CHROMIUM_PATH", &chromium),
+    );
+    drop(server);
+    if result.is_err() {
+        println!("(server log: {})", log_path.display());
+    }
+    result
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// System Chromium: `CHROMIUM_PATH`, or on PATH, or installed with apt where possible.
+fn chromium() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("CHROMIUM_PATH").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let find = || {
+        ["chromium", "chromium-browser"]
+            .iter()
+            .find_map(|name| util::which(name))
+    };
+    if let Some(found) = find() {
+        return Ok(found);
+    }
+    if util::which("apt-get").is_none() {
+        return Err("Chromium not found: install it or set CHROMIUM_PATH".into());
+    }
+    util::step("Installing Chromium with apt-get");
+    util::run(Command::new("apt-get").arg("update").arg("-q"))?;
+    util::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "chromium"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    find()
+        .ok_or_else(|| "apt-get installed chromium but it is not on PATH; set CHROMIUM_PATH".into())
+}
+
+fn free_local_addr() -> Result<SocketAddr> {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| format!("finding a free port: {e}"))?;
+    listener.local_addr().map_err(|e| e.to_string())
+}
+
+/// Polls the API until it answers, or the server exits, or a minute passes.
+fn wait_until_serving(addr: SocketAddr, server: &mut Child) -> Result {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = server.try_wait() {
+            return Err(format!("the server exited early ({status})"));
+        }
+        if answers(addr) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Err(format!(
+        "the server did not answer on {addr} within a minute"
+    ))
+}
+
+fn answers(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request =
+        format!("GET /api/users/currentuser HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0_u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
