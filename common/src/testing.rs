@@ -60,14 +60,21 @@ async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection, now: i64) {
         return;
     }
     let sql = "SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'";
-    let Ok(rows) = admin.query_all(Statement::from_string(admin.get_database_backend(), sql)).await else {
+    let Ok(rows) = admin
+        .query_all(Statement::from_string(admin.get_database_backend(), sql))
+        .await
+    else {
         return;
     };
     for row in rows {
-        let Ok(name) = row.try_get::<String>("", "datname") else { continue };
+        let Ok(name) = row.try_get::<String>("", "datname") else {
+            continue;
+        };
         let created = name.split('_').nth(1).and_then(|t| t.parse::<i64>().ok());
         if created.is_none_or(|t| now - t > 3600) {
-            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\"")).await;
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                .await;
         }
     }
 }

@@ -21,9 +21,17 @@ pub struct Server {
 impl Server {
     /// All-in-one: every service's API and the web app in one process.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let mut leptos_options = leptos_config::get_configuration(Some("Leptos.toml"))
+        let leptos_options = leptos_config::get_configuration(Some("Leptos.toml"))
             .context("reading Leptos.toml (run from the workspace root)")?
             .leptos_options;
+        Self::build_with(settings, leptos_options).await
+    }
+
+    /// Like `build`, with the site options already loaded.
+    pub async fn build_with(
+        settings: Settings,
+        mut leptos_options: LeptosOptions,
+    ) -> anyhow::Result<Self> {
         leptos_options.site_addr = settings.site_addr;
         let listener = TcpListener::bind(settings.site_addr)
             .await

@@ -53,7 +53,10 @@ pub fn run(release: bool) -> Result {
     summary.push("end-to-end (Playwright, Chromium): passed".into());
 
     util::step("All tests passed");
-    let ran = summary.iter().filter(|line| line.ends_with("passed")).count();
+    let ran = summary
+        .iter()
+        .filter(|line| line.ends_with("passed"))
+        .count();
     for line in summary {
         println!("  {line}");
     }
