@@ -79,6 +79,25 @@ async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection, now: i64) {
     }
 }
 
+/// Settings for one test: its own data directory and database, and Redis when the suite
+/// runs against it. Keep the value alive for the test's duration.
+pub struct TestEnv {
+    pub settings: crate::settings::Settings,
+    pub db: TestDatabase,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary data directory");
+        let db = TestDatabase::new().await.expect("a fresh test database");
+        let mut settings = crate::settings::Settings::for_tests(dir.path().to_path_buf());
+        settings.database_url = Some(db.url.clone());
+        settings.redis_url = redis_url();
+        Self { settings, db, dir }
+    }
+}
+
 /// `REDIS_URL` when the suite runs against Redis.
 pub fn redis_url() -> Option<String> {
     std::env::var("REDIS_URL")

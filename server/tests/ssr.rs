@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use common::settings::Settings;
-use common::testing::TestDatabase;
+use common::testing::{TestDatabase, TestEnv};
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::json;
 
@@ -15,11 +15,11 @@ struct TestServer {
 
 impl TestServer {
     async fn spawn(configure: impl FnOnce(&mut Settings)) -> Self {
-        let dir = tempfile::tempdir().expect("a temporary data directory");
-        let db = TestDatabase::new().await.expect("a fresh test database");
-        let mut settings = Settings::for_tests(dir.path().to_path_buf());
-        settings.database_url = Some(db.url.clone());
-        settings.redis_url = common::testing::redis_url();
+        let TestEnv {
+            mut settings,
+            db,
+            dir,
+        } = TestEnv::new().await;
         configure(&mut settings);
         let options = leptos_config::get_configuration(Some(concat!(
             env!("CARGO_MANIFEST_DIR"),

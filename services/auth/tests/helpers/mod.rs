@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use common::dto::{ErrorItem, ACCESS_COOKIE, REFRESH_COOKIE};
 use common::settings::Settings;
-use common::testing::TestDatabase;
+use common::testing::{TestDatabase, TestEnv};
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
@@ -30,11 +30,11 @@ impl TestApp {
 
     /// Starts the service after `configure` has adjusted the test settings.
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
-        let dir = tempfile::tempdir().expect("a temporary data directory");
-        let db = TestDatabase::new().await.expect("a fresh test database");
-        let mut settings = Settings::for_tests(dir.path().to_path_buf());
-        settings.database_url = Some(db.url.clone());
-        settings.redis_url = common::testing::redis_url();
+        let TestEnv {
+            mut settings,
+            db,
+            dir,
+        } = TestEnv::new().await;
         configure(&mut settings);
 
         let state = auth::AuthState::build(&settings)
