@@ -2,9 +2,13 @@
 #![forbid(unsafe_code)]
 
 pub mod dto;
+pub mod events;
+pub mod money;
 
 #[cfg(feature = "server")]
 pub mod auth;
+#[cfg(feature = "server")]
+pub mod bus;
 #[cfg(feature = "server")]
 pub mod db;
 #[cfg(feature = "server")]
