@@ -71,3 +71,56 @@ pub const REFRESH_COOKIE: &str = "refresh";
 pub const STATUS_TOKEN_EXPIRED: u16 = 498;
 /// Status for a refresh whose session has expired or was revoked: sign in again.
 pub const STATUS_SESSION_EXPIRED: u16 = 499;
+
+/// A ticket as the API shows it; `orderId` only while it is reserved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ticket {
+    pub id: String,
+    pub title: String,
+    pub price: crate::money::Money,
+    pub user_id: String,
+    pub version: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+}
+
+/// `POST /api/tickets` and `PUT /api/tickets/:id`. Fields stay loose JSON so that a wrong
+/// type is reported against its field rather than as a malformed body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TicketBody {
+    #[serde(default)]
+    pub title: serde_json::Value,
+    #[serde(default)]
+    pub price: serde_json::Value,
+}
+
+/// The ticket embedded in an order: the orders service's replica of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderTicketView {
+    pub id: String,
+    pub title: String,
+    pub price: crate::money::Money,
+    pub version: i64,
+}
+
+/// An order as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    pub id: String,
+    pub status: crate::events::OrderStatus,
+    pub user_id: String,
+    /// ISO-8601, UTC.
+    pub expires_at: String,
+    pub ticket: OrderTicketView,
+    pub version: i64,
+}
+
+/// `POST /api/orders`. Loose JSON so a wrong type is a field error.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateOrderBody {
+    #[serde(default)]
+    pub ticket_id: serde_json::Value,
+}

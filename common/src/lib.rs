@@ -18,6 +18,8 @@ pub mod http;
 #[cfg(feature = "server")]
 pub mod json;
 #[cfg(feature = "server")]
+pub mod outbox;
+#[cfg(feature = "server")]
 pub mod redis;
 #[cfg(feature = "server")]
 pub mod settings;

@@ -1,0 +1,87 @@
+//! Parsed ticket fields: a title of 1–120 characters and a positive price in cents.
+use common::dto::{ErrorItem, TicketBody};
+use common::money::Money;
+use common::ApiError;
+
+pub const MAX_TITLE: usize = 120;
+/// No ticket sells for more than this (100,000.00); it catches typos like an extra zero.
+pub const MAX_PRICE: Money = Money::from_cents(10_000_000);
+
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub title: String,
+    pub price: Money,
+}
+
+impl TryFrom<TicketBody> for NewTicket {
+    type Error = ApiError;
+
+    fn try_from(body: TicketBody) -> Result<Self, ApiError> {
+        let title = parse_title(&body.title);
+        let price = parse_price(&body.price);
+        match (title, price) {
+            (Ok(title), Ok(price)) => Ok(Self { title, price }),
+            (title, price) => Err(ApiError::Validation(title.err().into_iter().chain(price.err()).collect())),
+        }
+    }
+}
+
+fn parse_title(value: &serde_json::Value) -> Result<String, ErrorItem> {
+    let title = value.as_str().map(str::trim).unwrap_or_default();
+    match title.chars().count() {
+        0 => Err(ErrorItem::field("title", "Title is required")),
+        n if n > MAX_TITLE => Err(ErrorItem::field("title", "Title must be at most 120 characters")),
+        _ => Ok(title.to_owned()),
+    }
+}
+
+fn parse_price(value: &serde_json::Value) -> Result<Money, ErrorItem> {
+    let text = match value {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        _ => return Err(ErrorItem::field("price", "Price must be greater than 0")),
+    };
+    match Money::parse_decimal(&text) {
+        None if text.contains('.') && text.split('.').nth(1).is_some_and(|f| f.len() > 2) => {
+            Err(ErrorItem::field("price", "Price can have at most two decimals"))
+        }
+        Some(price) if price.cents() > 0 && price <= MAX_PRICE => Ok(price),
+        Some(price) if price > MAX_PRICE => Err(ErrorItem::field("price", "Price must be at most 100000")),
+        _ => Err(ErrorItem::field("price", "Price must be greater than 0")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(title: serde_json::Value, price: serde_json::Value) -> Result<NewTicket, ApiError> {
+        NewTicket::try_from(TicketBody { title, price })
+    }
+
+    #[test]
+    fn a_valid_ticket_parses_with_its_price_in_cents() {
+        let t = parse(json!(" concert "), json!(20.5)).expect("valid");
+        assert_eq!((t.title.as_str(), t.price.cents()), ("concert", 2050));
+        assert_eq!(parse(json!("x"), json!("10")).expect("numeric string").price.cents(), 1000);
+    }
+
+    #[test]
+    fn bad_titles_and_prices_are_field_errors() {
+        for (title, price) in [
+            (json!(""), json!(10)),
+            (json!(null), json!(10)),
+            (json!("x".repeat(121)), json!(10)),
+            (json!("t"), json!(0)),
+            (json!("t"), json!(-10)),
+            (json!("t"), json!(null)),
+            (json!("t"), json!("abc")),
+            (json!("t"), json!(1.234)),
+            (json!("t"), json!(100_000.01)),
+            (json!(7), json!(true)),
+        ] {
+            assert!(matches!(parse(title.clone(), price.clone()), Err(ApiError::Validation(_))), "{title} {price}");
+        }
+    }
+}

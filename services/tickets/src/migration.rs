@@ -1,0 +1,71 @@
+//! The tickets service's schema: its tickets and its outbox.
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(common::outbox::CreateOutbox), Box::new(CreateTickets)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new("tickets_migrations").into_iden()
+    }
+}
+
+#[derive(DeriveIden)]
+enum Tickets {
+    Table,
+    Id,
+    Title,
+    PriceCents,
+    UserId,
+    Version,
+    OrderId,
+    CreatedAt,
+}
+
+struct CreateTickets;
+
+impl MigrationName for CreateTickets {
+    fn name(&self) -> &str {
+        "m0001_create_tickets"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateTickets {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Tickets::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(Tickets::Id).string().not_null().primary_key())
+                    .col(ColumnDef::new(Tickets::Title).string().not_null())
+                    .col(ColumnDef::new(Tickets::PriceCents).big_integer().not_null())
+                    .col(ColumnDef::new(Tickets::UserId).string().not_null())
+                    .col(ColumnDef::new(Tickets::Version).big_integer().not_null())
+                    .col(ColumnDef::new(Tickets::OrderId).string().null())
+                    .col(ColumnDef::new(Tickets::CreatedAt).timestamp_with_time_zone().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("tickets_for_sale")
+                    .table(Tickets::Table)
+                    .col(Tickets::OrderId)
+                    .col(Tickets::CreatedAt)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table(Tickets::Table).to_owned()).await
+    }
+}

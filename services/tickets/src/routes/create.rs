@@ -1,0 +1,34 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use common::auth::RequireAuth;
+use common::dto::{Ticket, TicketBody};
+use common::events::TicketCreated;
+use common::money::Money;
+use common::{outbox, ApiError, Json};
+use sea_orm::TransactionTrait;
+
+use crate::domain::NewTicket;
+use crate::{store, TicketsState};
+
+#[tracing::instrument(name = "tickets.create", skip_all, fields(user.id = %user.id))]
+pub async fn create_ticket(
+    State(state): State<TicketsState>,
+    RequireAuth(user): RequireAuth,
+    Json(body): Json<TicketBody>,
+) -> Result<(StatusCode, Json<Ticket>), ApiError> {
+    let new = NewTicket::try_from(body)?;
+    let txn = state.db.begin().await?;
+    let row = store::insert(&txn, &new.title, new.price, &user.id).await?;
+    let event = TicketCreated {
+        id: row.id.clone(),
+        version: row.version,
+        title: row.title.clone(),
+        price: Money::from_cents(row.price_cents),
+        user_id: row.user_id.clone(),
+    };
+    outbox::enqueue(&txn, &event).await?;
+    txn.commit().await?;
+    state.relay.poke();
+    tracing::info!(ticket.id = %row.id, "ticket listed");
+    Ok((StatusCode::CREATED, Json(row.into())))
+}

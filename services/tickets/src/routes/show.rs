@@ -1,0 +1,10 @@
+use axum::extract::{Path, State};
+use common::dto::Ticket;
+use common::{ApiError, Json};
+
+use crate::{store, TicketsState};
+
+pub async fn show_ticket(State(state): State<TicketsState>, Path(id): Path<String>) -> Result<Json<Ticket>, ApiError> {
+    let row = store::find(&state.db, &id).await?.ok_or(ApiError::NotFound)?;
+    Ok(Json(row.into()))
+}

@@ -1,0 +1,38 @@
+use axum::extract::{Path, State};
+use common::auth::RequireAuth;
+use common::dto::{Ticket, TicketBody};
+use common::{outbox, ApiError, Json};
+use sea_orm::TransactionTrait;
+
+use crate::domain::NewTicket;
+use crate::{store, TicketsState};
+
+const RESERVED: &str = "Cannot edit a reserved ticket";
+
+/// The owner edits title and price, never while the ticket is reserved.
+#[tracing::instrument(name = "tickets.update", skip_all, fields(ticket.id = %id, user.id = %user.id))]
+pub async fn update_ticket(
+    State(state): State<TicketsState>,
+    RequireAuth(user): RequireAuth,
+    Path(id): Path<String>,
+    Json(body): Json<TicketBody>,
+) -> Result<Json<Ticket>, ApiError> {
+    let new = NewTicket::try_from(body)?;
+    let txn = state.db.begin().await?;
+    let current = store::find(&txn, &id).await?.ok_or(ApiError::NotFound)?;
+    // The course app checks the reservation before ownership; clients rely on that order.
+    if current.order_id.is_some() {
+        return Err(ApiError::bad_request(RESERVED));
+    }
+    if current.user_id != user.id {
+        return Err(ApiError::NotAuthorized);
+    }
+    let Some(updated) = store::update_details(&txn, &current, &new.title, new.price).await? else {
+        // Changed between our read and our write: reserved meanwhile, or edited concurrently.
+        return Err(ApiError::bad_request("The ticket changed while you were editing it; reload and try again"));
+    };
+    outbox::enqueue(&txn, &updated.updated_event()).await?;
+    txn.commit().await?;
+    state.relay.poke();
+    Ok(Json(updated.into()))
+}
