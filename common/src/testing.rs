@@ -104,3 +104,20 @@ pub fn redis_url() -> Option<String> {
         .ok()
         .filter(|u| !u.trim().is_empty())
 }
+
+/// The bus a test runs against: JetStream on its own stream (a random prefix, so parallel
+/// tests never see each other's messages) when `NATS_URL` is set, else the in-process bus.
+pub async fn test_bus() -> crate::bus::EventBus {
+    match std::env::var("NATS_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    {
+        Some(url) => {
+            let prefix = format!("test{}", uuid::Uuid::new_v4().simple());
+            crate::bus::JetStreamBus::connect(&url, &prefix)
+                .await
+                .expect("JetStream answers at NATS_URL")
+        }
+        None => crate::bus::InProcessBus::new(),
+    }
+}

@@ -21,7 +21,9 @@ impl TryFrom<TicketBody> for NewTicket {
         let price = parse_price(&body.price);
         match (title, price) {
             (Ok(title), Ok(price)) => Ok(Self { title, price }),
-            (title, price) => Err(ApiError::Validation(title.err().into_iter().chain(price.err()).collect())),
+            (title, price) => Err(ApiError::Validation(
+                title.err().into_iter().chain(price.err()).collect(),
+            )),
         }
     }
 }
@@ -30,7 +32,10 @@ fn parse_title(value: &serde_json::Value) -> Result<String, ErrorItem> {
     let title = value.as_str().map(str::trim).unwrap_or_default();
     match title.chars().count() {
         0 => Err(ErrorItem::field("title", "Title is required")),
-        n if n > MAX_TITLE => Err(ErrorItem::field("title", "Title must be at most 120 characters")),
+        n if n > MAX_TITLE => Err(ErrorItem::field(
+            "title",
+            "Title must be at most 120 characters",
+        )),
         _ => Ok(title.to_owned()),
     }
 }
@@ -42,11 +47,13 @@ fn parse_price(value: &serde_json::Value) -> Result<Money, ErrorItem> {
         _ => return Err(ErrorItem::field("price", "Price must be greater than 0")),
     };
     match Money::parse_decimal(&text) {
-        None if text.contains('.') && text.split('.').nth(1).is_some_and(|f| f.len() > 2) => {
-            Err(ErrorItem::field("price", "Price can have at most two decimals"))
-        }
+        None if text.contains('.') && text.split('.').nth(1).is_some_and(|f| f.len() > 2) => Err(
+            ErrorItem::field("price", "Price can have at most two decimals"),
+        ),
         Some(price) if price.cents() > 0 && price <= MAX_PRICE => Ok(price),
-        Some(price) if price > MAX_PRICE => Err(ErrorItem::field("price", "Price must be at most 100000")),
+        Some(price) if price > MAX_PRICE => {
+            Err(ErrorItem::field("price", "Price must be at most 100000"))
+        }
         _ => Err(ErrorItem::field("price", "Price must be greater than 0")),
     }
 }
@@ -64,7 +71,13 @@ mod tests {
     fn a_valid_ticket_parses_with_its_price_in_cents() {
         let t = parse(json!(" concert "), json!(20.5)).expect("valid");
         assert_eq!((t.title.as_str(), t.price.cents()), ("concert", 2050));
-        assert_eq!(parse(json!("x"), json!("10")).expect("numeric string").price.cents(), 1000);
+        assert_eq!(
+            parse(json!("x"), json!("10"))
+                .expect("numeric string")
+                .price
+                .cents(),
+            1000
+        );
     }
 
     #[test]
@@ -81,7 +94,13 @@ mod tests {
             (json!("t"), json!(100_000.01)),
             (json!(7), json!(true)),
         ] {
-            assert!(matches!(parse(title.clone(), price.clone()), Err(ApiError::Validation(_))), "{title} {price}");
+            assert!(
+                matches!(
+                    parse(title.clone(), price.clone()),
+                    Err(ApiError::Validation(_))
+                ),
+                "{title} {price}"
+            );
         }
     }
 }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod domain;
+pub mod listeners;
 pub mod migration;
 mod routes;
 pub mod store;
@@ -24,8 +25,15 @@ pub struct TicketsState {
 impl TicketsState {
     /// Connects to (and migrates) the service's database; events leave through `bus`.
     pub async fn build(settings: &Settings, bus: common::bus::EventBus) -> anyhow::Result<Self> {
-        let db = common::db::connect_and_migrate::<migration::Migrator>(&settings.database_url_for("tickets")?).await?;
+        let db = common::db::connect_and_migrate::<migration::Migrator>(
+            &settings.database_url_for("tickets")?,
+        )
+        .await?;
         let relay = Relay::new(db.clone(), bus);
-        Ok(Self { db, keys: JwtKeys::from_settings(settings), relay })
+        Ok(Self {
+            db,
+            keys: JwtKeys::from_settings(settings),
+            relay,
+        })
     }
 }

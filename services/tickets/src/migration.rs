@@ -6,7 +6,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(common::outbox::CreateOutbox), Box::new(CreateTickets)]
+        vec![
+            Box::new(common::outbox::CreateOutbox),
+            Box::new(CreateTickets),
+            Box::new(CreateReleasedOrders),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -42,13 +46,22 @@ impl MigrationTrait for CreateTickets {
                 Table::create()
                     .table(Tickets::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Tickets::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Tickets::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Tickets::Title).string().not_null())
                     .col(ColumnDef::new(Tickets::PriceCents).big_integer().not_null())
                     .col(ColumnDef::new(Tickets::UserId).string().not_null())
                     .col(ColumnDef::new(Tickets::Version).big_integer().not_null())
                     .col(ColumnDef::new(Tickets::OrderId).string().null())
-                    .col(ColumnDef::new(Tickets::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(Tickets::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -66,6 +79,50 @@ impl MigrationTrait for CreateTickets {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(Tickets::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(Tickets::Table).to_owned())
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum ReleasedOrders {
+    Table,
+    OrderId,
+}
+
+/// Orders whose cancellation arrived: an `order:created` that shows up after its own
+/// `order:cancelled` must not reserve the ticket.
+struct CreateReleasedOrders;
+
+impl MigrationName for CreateReleasedOrders {
+    fn name(&self) -> &str {
+        "m0002_create_released_orders"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateReleasedOrders {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(ReleasedOrders::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(ReleasedOrders::OrderId)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(ReleasedOrders::Table).to_owned())
+            .await
     }
 }

@@ -4,7 +4,10 @@ use common::dto::Ticket;
 use common::events::TicketUpdated;
 use common::money::Money;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
 
 pub mod ticket {
     use sea_orm::entity::prelude::*;
@@ -56,7 +59,12 @@ impl TicketRow {
     }
 }
 
-pub async fn insert(db: &impl ConnectionTrait, title: &str, price: Money, user_id: &str) -> Result<TicketRow, DbErr> {
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    title: &str,
+    price: Money,
+    user_id: &str,
+) -> Result<TicketRow, DbErr> {
     ticket::ActiveModel {
         id: Set(uuid::Uuid::new_v4().to_string()),
         title: Set(title.to_owned()),
@@ -108,9 +116,16 @@ pub async fn update_details(
 }
 
 /// Sets or clears the reservation if the ticket is still at `version`; None otherwise.
-pub async fn set_order(db: &impl ConnectionTrait, current: &TicketRow, order_id: Option<&str>) -> Result<Option<TicketRow>, DbErr> {
+pub async fn set_order(
+    db: &impl ConnectionTrait,
+    current: &TicketRow,
+    order_id: Option<&str>,
+) -> Result<Option<TicketRow>, DbErr> {
     let result = ticket::Entity::update_many()
-        .col_expr(ticket::Column::OrderId, Expr::value(order_id.map(str::to_owned)))
+        .col_expr(
+            ticket::Column::OrderId,
+            Expr::value(order_id.map(str::to_owned)),
+        )
         .col_expr(ticket::Column::Version, Expr::value(current.version + 1))
         .filter(ticket::Column::Id.eq(current.id.as_str()))
         .filter(ticket::Column::Version.eq(current.version))
@@ -120,4 +135,44 @@ pub async fn set_order(db: &impl ConnectionTrait, current: &TicketRow, order_id:
         return Ok(None);
     }
     find(db, &current.id).await
+}
+
+pub mod released {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "released_orders")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub order_id: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Remembers that `order_id` was cancelled (idempotent).
+pub async fn mark_released(db: &impl ConnectionTrait, order_id: &str) -> Result<(), DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    released::Entity::insert(released::ActiveModel {
+        order_id: Set(order_id.to_owned()),
+    })
+    .on_conflict(
+        OnConflict::column(released::Column::OrderId)
+            .do_nothing()
+            .to_owned(),
+    )
+    .do_nothing()
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn was_released(db: &impl ConnectionTrait, order_id: &str) -> Result<bool, DbErr> {
+    Ok(released::Entity::find_by_id(order_id.to_owned())
+        .one(db)
+        .await?
+        .is_some())
 }

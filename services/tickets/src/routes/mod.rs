@@ -11,7 +11,13 @@ use crate::TicketsState;
 
 pub fn router(state: TicketsState) -> Router {
     Router::new()
-        .route("/api/tickets", get(list::list_tickets).post(create::create_ticket))
-        .route("/api/tickets/{id}", get(show::show_ticket).put(update::update_ticket))
+        .route(
+            "/api/tickets",
+            get(list::list_tickets).post(create::create_ticket),
+        )
+        .route(
+            "/api/tickets/{id}",
+            get(show::show_ticket).put(update::update_ticket),
+        )
         .with_state(state)
 }

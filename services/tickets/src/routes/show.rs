@@ -4,7 +4,12 @@ use common::{ApiError, Json};
 
 use crate::{store, TicketsState};
 
-pub async fn show_ticket(State(state): State<TicketsState>, Path(id): Path<String>) -> Result<Json<Ticket>, ApiError> {
-    let row = store::find(&state.db, &id).await?.ok_or(ApiError::NotFound)?;
+pub async fn show_ticket(
+    State(state): State<TicketsState>,
+    Path(id): Path<String>,
+) -> Result<Json<Ticket>, ApiError> {
+    let row = store::find(&state.db, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(Json(row.into()))
 }

@@ -29,7 +29,9 @@ pub async fn update_ticket(
     }
     let Some(updated) = store::update_details(&txn, &current, &new.title, new.price).await? else {
         // Changed between our read and our write: reserved meanwhile, or edited concurrently.
-        return Err(ApiError::bad_request("The ticket changed while you were editing it; reload and try again"));
+        return Err(ApiError::bad_request(
+            "The ticket changed while you were editing it; reload and try again",
+        ));
     };
     outbox::enqueue(&txn, &updated.updated_event()).await?;
     txn.commit().await?;

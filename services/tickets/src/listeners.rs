@@ -1,0 +1,101 @@
+//! Reservations arrive as order events: `order:created` reserves, `order:cancelled` releases.
+//! Each step is one transaction that also writes the resulting `ticket:updated`.
+use common::bus::{decode, run_listener, Outcome};
+use common::bus::{EventBus, Message};
+use common::events::{Event, OrderCancelled, OrderCreated, Subject};
+use common::outbox;
+use sea_orm::TransactionTrait;
+
+use crate::{store, TicketsState};
+
+/// What one step did with its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// Seen before (or made moot by a later event): acknowledged, nothing changed.
+    Duplicate,
+    /// It depends on an event not yet seen: deliver it again later.
+    Early,
+}
+
+pub async fn order_created(state: &TicketsState, event: &OrderCreated) -> anyhow::Result<Applied> {
+    let txn = state.db.begin().await?;
+    if store::was_released(&txn, &event.id).await? {
+        return Ok(Applied::Duplicate);
+    }
+    let Some(ticket) = store::find(&txn, &event.ticket.id).await? else {
+        return Ok(Applied::Early);
+    };
+    match ticket.order_id.as_deref() {
+        Some(current) if current == event.id => return Ok(Applied::Duplicate),
+        // Still held by an earlier order whose cancellation hasn't arrived yet.
+        Some(_) => return Ok(Applied::Early),
+        None => {}
+    }
+    let Some(reserved) = store::set_order(&txn, &ticket, Some(&event.id)).await? else {
+        return Ok(Applied::Early);
+    };
+    outbox::enqueue(&txn, &reserved.updated_event()).await?;
+    txn.commit().await?;
+    state.relay.poke();
+    tracing::info!(ticket.id = %reserved.id, order.id = %event.id, "ticket reserved");
+    Ok(Applied::Done)
+}
+
+pub async fn order_cancelled(
+    state: &TicketsState,
+    event: &OrderCancelled,
+) -> anyhow::Result<Applied> {
+    let txn = state.db.begin().await?;
+    store::mark_released(&txn, &event.id).await?;
+    let ticket = store::find(&txn, &event.ticket.id).await?;
+    let applied = match ticket {
+        Some(ticket) if ticket.order_id.as_deref() == Some(event.id.as_str()) => {
+            let Some(released) = store::set_order(&txn, &ticket, None).await? else {
+                return Ok(Applied::Early);
+            };
+            outbox::enqueue(&txn, &released.updated_event()).await?;
+            tracing::info!(ticket.id = %released.id, order.id = %event.id, "ticket released");
+            Applied::Done
+        }
+        // Never reserved by this order (its `order:created` may still come: it will be skipped).
+        _ => Applied::Duplicate,
+    };
+    txn.commit().await?;
+    state.relay.poke();
+    Ok(applied)
+}
+
+fn outcome(result: anyhow::Result<Applied>) -> Outcome {
+    match result {
+        Ok(Applied::Done | Applied::Duplicate) => Outcome::Done,
+        Ok(Applied::Early) => Outcome::Retry,
+        Err(err) => Outcome::Failed(err),
+    }
+}
+
+/// Consumes the order events this service needs until the bus shuts down.
+pub async fn run(state: TicketsState, bus: EventBus) -> anyhow::Result<()> {
+    const GROUP: &str = "tickets-service";
+    let sub = bus
+        .subscribe(GROUP, &[OrderCreated::SUBJECT, OrderCancelled::SUBJECT])
+        .await?;
+    run_listener(sub, bus, GROUP, move |message: Message| {
+        let state = state.clone();
+        async move {
+            match message.subject {
+                Subject::OrderCreated => match decode::<OrderCreated>(&message) {
+                    Ok(event) => outcome(order_created(&state, &event).await),
+                    Err(err) => Outcome::Failed(err),
+                },
+                Subject::OrderCancelled => match decode::<OrderCancelled>(&message) {
+                    Ok(event) => outcome(order_cancelled(&state, &event).await),
+                    Err(err) => Outcome::Failed(err),
+                },
+                _ => Outcome::Done,
+            }
+        }
+    })
+    .await;
+    Ok(())
+}
