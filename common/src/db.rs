@@ -18,8 +18,44 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
     Ok(db)
 }
 
+/// The database of one service, migrated: its own SQLite file under `DATA_DIR`, or on
+/// PostgreSQL its own schema (named after the service), so services never share tables even
+/// when they share one server or database.
+pub async fn connect_service<M: MigratorTrait>(
+    settings: &crate::settings::Settings,
+    service: &str,
+) -> anyhow::Result<DatabaseConnection> {
+    let url = settings.database_url_for(service)?;
+    if !url.starts_with("postgres") {
+        return connect_and_migrate::<M>(&url).await;
+    }
+    let admin = connect(&url).await?;
+    let created = admin
+        .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{service}\""))
+        .await;
+    // Two processes creating it at once: the loser's unique violation means it exists.
+    if let Err(err) = created {
+        if !is_unique_violation(&err) {
+            return Err(err).with_context(|| format!("creating the {service} schema"));
+        }
+    }
+    admin.close().await.ok();
+    let db = connect_with(&url, Some(service)).await?;
+    M::up(&db, None)
+        .await
+        .context("running database migrations")?;
+    Ok(db)
+}
+
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    connect_with(url, None).await
+}
+
+async fn connect_with(url: &str, schema: Option<&str>) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
+    if let Some(schema) = schema {
+        options.set_schema_search_path(schema);
+    }
     options
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))

@@ -74,28 +74,35 @@ fn outcome(result: anyhow::Result<Applied>) -> Outcome {
     }
 }
 
-/// Consumes the order events this service needs until the bus shuts down.
-pub async fn run(state: TicketsState, bus: EventBus) -> anyhow::Result<()> {
+/// Subscribes to the order events this service needs, then consumes them in the background
+/// until the bus shuts down. Subscribing first means nothing published afterwards is missed.
+pub async fn start(
+    state: TicketsState,
+    bus: EventBus,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     const GROUP: &str = "tickets-service";
     let sub = bus
         .subscribe(GROUP, &[OrderCreated::SUBJECT, OrderCancelled::SUBJECT])
         .await?;
-    run_listener(sub, bus, GROUP, move |message: Message| {
-        let state = state.clone();
-        async move {
-            match message.subject {
-                Subject::OrderCreated => match decode::<OrderCreated>(&message) {
-                    Ok(event) => outcome(order_created(&state, &event).await),
-                    Err(err) => Outcome::Failed(err),
-                },
-                Subject::OrderCancelled => match decode::<OrderCancelled>(&message) {
-                    Ok(event) => outcome(order_cancelled(&state, &event).await),
-                    Err(err) => Outcome::Failed(err),
-                },
-                _ => Outcome::Done,
+    Ok(tokio::spawn(run_listener(
+        sub,
+        bus,
+        GROUP,
+        move |message: Message| {
+            let state = state.clone();
+            async move {
+                match message.subject {
+                    Subject::OrderCreated => match decode::<OrderCreated>(&message) {
+                        Ok(event) => outcome(order_created(&state, &event).await),
+                        Err(err) => Outcome::Failed(err),
+                    },
+                    Subject::OrderCancelled => match decode::<OrderCancelled>(&message) {
+                        Ok(event) => outcome(order_cancelled(&state, &event).await),
+                        Err(err) => Outcome::Failed(err),
+                    },
+                    _ => Outcome::Done,
+                }
             }
-        }
-    })
-    .await;
-    Ok(())
+        },
+    )))
 }
