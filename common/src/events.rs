@@ -95,7 +95,14 @@ impl OrderStatus {
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Created, Self::AwaitingPayment, Self::Cancelled, Self::Complete].into_iter().find(|s| s.as_str() == name)
+        [
+            Self::Created,
+            Self::AwaitingPayment,
+            Self::Cancelled,
+            Self::Complete,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
     }
 }
 
@@ -208,7 +215,10 @@ mod tests {
     fn subjects_round_trip_through_their_wire_names() {
         for subject in Subject::ALL {
             assert_eq!(Subject::parse(subject.as_str()), Some(subject));
-            assert_eq!(serde_json::to_string(&subject).expect("serializes"), format!("\"{subject}\""));
+            assert_eq!(
+                serde_json::to_string(&subject).expect("serializes"),
+                format!("\"{subject}\"")
+            );
         }
     }
 
@@ -223,6 +233,9 @@ mod tests {
             order_id: None,
         };
         let json = serde_json::to_value(&event).expect("serializes");
-        assert_eq!(json, serde_json::json!({"id":"t1","version":2,"title":"concert","price":20.5,"userId":"u1"}));
+        assert_eq!(
+            json,
+            serde_json::json!({"id":"t1","version":2,"title":"concert","price":20.5,"userId":"u1"})
+        );
     }
 }

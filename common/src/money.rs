@@ -27,7 +27,11 @@ impl Money {
         {
             return None;
         }
-        let whole: i64 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+        let whole: i64 = if digits.is_empty() {
+            0
+        } else {
+            digits.parse().ok()?
+        };
         let fraction: i64 = format!("{fraction:0<2}").parse().ok()?;
         let cents = whole.checked_mul(100)?.checked_add(fraction)?;
         Some(Self(if negative { -cents } else { cents }))
@@ -36,14 +40,21 @@ impl Money {
     /// `12.50`-style text for people.
     pub fn to_decimal_string(self) -> String {
         let sign = if self.0 < 0 { "-" } else { "" };
-        format!("{sign}{}.{:02}", self.0.unsigned_abs() / 100, self.0.unsigned_abs() % 100)
+        format!(
+            "{sign}{}.{:02}",
+            self.0.unsigned_abs() / 100,
+            self.0.unsigned_abs() % 100
+        )
     }
 }
 
 impl Serialize for Money {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // Exact for every amount below 2^53 cents; formatting goes through the decimal text.
-        let value: f64 = self.to_decimal_string().parse().map_err(serde::ser::Error::custom)?;
+        let value: f64 = self
+            .to_decimal_string()
+            .parse()
+            .map_err(serde::ser::Error::custom)?;
         if self.0 % 100 == 0 {
             serializer.serialize_i64(self.0 / 100)
         } else {
@@ -60,7 +71,8 @@ impl<'de> Deserialize<'de> for Money {
             serde_json::Value::String(s) => s.clone(),
             _ => return Err(serde::de::Error::custom("a price must be a number")),
         };
-        Self::parse_decimal(&text).ok_or_else(|| serde::de::Error::custom("a price has at most two decimals"))
+        Self::parse_decimal(&text)
+            .ok_or_else(|| serde::de::Error::custom("a price has at most two decimals"))
     }
 }
 
@@ -81,9 +93,18 @@ mod tests {
 
     #[test]
     fn money_serializes_as_a_json_number() {
-        assert_eq!(serde_json::to_string(&Money::from_cents(2050)).expect("ser"), "20.5");
-        assert_eq!(serde_json::to_string(&Money::from_cents(2000)).expect("ser"), "20");
-        assert_eq!(serde_json::from_str::<Money>("19.99").expect("de"), Money::from_cents(1999));
+        assert_eq!(
+            serde_json::to_string(&Money::from_cents(2050)).expect("ser"),
+            "20.5"
+        );
+        assert_eq!(
+            serde_json::to_string(&Money::from_cents(2000)).expect("ser"),
+            "20"
+        );
+        assert_eq!(
+            serde_json::from_str::<Money>("19.99").expect("de"),
+            Money::from_cents(1999)
+        );
         assert_eq!(Money::from_cents(1999).to_decimal_string(), "19.99");
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use sea_orm::sea_query::{Alias, ColumnDef, Index, Table};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 use tokio::sync::Notify;
@@ -55,12 +55,31 @@ impl MigrationTrait for CreateOutbox {
                 Table::create()
                     .table(table.clone())
                     .if_not_exists()
-                    .col(ColumnDef::new(Alias::new("seq")).big_integer().not_null().auto_increment().primary_key())
-                    .col(ColumnDef::new(Alias::new("id")).string().not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Alias::new("seq"))
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Alias::new("id"))
+                            .string()
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Alias::new("subject")).string().not_null())
                     .col(ColumnDef::new(Alias::new("payload")).text().not_null())
-                    .col(ColumnDef::new(Alias::new("created_at")).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(Alias::new("sent_at")).timestamp_with_time_zone().null())
+                    .col(
+                        ColumnDef::new(Alias::new("created_at"))
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Alias::new("sent_at"))
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -78,14 +97,17 @@ impl MigrationTrait for CreateOutbox {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(Alias::new("outbox")).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(Alias::new("outbox")).to_owned())
+            .await
     }
 }
 
 /// Writes `event` to the outbox, inside the caller's transaction. Returns the event id.
 pub async fn enqueue<E: Event>(db: &impl ConnectionTrait, event: &E) -> Result<String, DbErr> {
     let id = uuid::Uuid::new_v4().to_string();
-    let payload = serde_json::to_string(event).map_err(|e| DbErr::Custom(format!("serializing an event: {e}")))?;
+    let payload = serde_json::to_string(event)
+        .map_err(|e| DbErr::Custom(format!("serializing an event: {e}")))?;
     entity::ActiveModel {
         id: Set(id.clone()),
         subject: Set(E::SUBJECT.as_str().to_owned()),
@@ -113,7 +135,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 impl Relay {
     pub fn new(db: DatabaseConnection, bus: EventBus) -> Self {
-        Self { db, bus, wake: Arc::new(Notify::new()) }
+        Self {
+            db,
+            bus,
+            wake: Arc::new(Notify::new()),
+        }
     }
 
     /// Tells the relay there is something new (after a commit), so it need not wait to poll.
@@ -136,10 +162,17 @@ impl Relay {
                 tracing::error!(outbox.id = %row.id, subject = %row.subject, "outbox row has an unknown subject; skipping it");
                 continue;
             };
-            let message = Message { id: row.id.clone(), subject, payload: row.payload.into_bytes() };
+            let message = Message {
+                id: row.id.clone(),
+                subject,
+                payload: row.payload.into_bytes(),
+            };
             self.bus.publish(&message).await?;
             entity::Entity::update_many()
-                .col_expr(entity::Column::SentAt, sea_orm::sea_query::Expr::value(chrono::Utc::now()))
+                .col_expr(
+                    entity::Column::SentAt,
+                    sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+                )
                 .filter(entity::Column::Seq.eq(row.seq))
                 .exec(&self.db)
                 .await?;
@@ -170,6 +203,9 @@ impl Relay {
     /// Rows not yet published (for tests and health checks).
     pub async fn pending(&self) -> Result<u64, DbErr> {
         use sea_orm::PaginatorTrait;
-        entity::Entity::find().filter(entity::Column::SentAt.is_null()).count(&self.db).await
+        entity::Entity::find()
+            .filter(entity::Column::SentAt.is_null())
+            .count(&self.db)
+            .await
     }
 }

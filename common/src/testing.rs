@@ -113,11 +113,39 @@ pub async fn test_bus() -> crate::bus::EventBus {
         .filter(|u| !u.trim().is_empty())
     {
         Some(url) => {
+            drop_stale_streams(&url).await;
             let prefix = format!("test{}", uuid::Uuid::new_v4().simple());
             crate::bus::JetStreamBus::connect(&url, &prefix)
                 .await
                 .expect("JetStream answers at NATS_URL")
         }
         None => crate::bus::InProcessBus::new(),
+    }
+}
+
+/// Test streams are left for JetStream to hold while a test finishes; the next run deletes
+/// those more than 15 minutes old, so they don't pile up.
+async fn drop_stale_streams(url: &str) {
+    use futures::StreamExt;
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let Ok(client) = async_nats::connect(url).await else {
+        return;
+    };
+    let js = async_nats::jetstream::new(client);
+    let names: Vec<String> = js
+        .stream_names()
+        .filter_map(|n| async move { n.ok() })
+        .collect()
+        .await;
+    let cutoff = time::OffsetDateTime::now_utc() - time::Duration::minutes(15);
+    for name in names.into_iter().filter(|n| n.starts_with("TEST")) {
+        if let Ok(stream) = js.get_stream(&name).await {
+            if stream.cached_info().created < cutoff {
+                let _ = js.delete_stream(&name).await;
+            }
+        }
     }
 }

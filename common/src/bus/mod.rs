@@ -6,6 +6,35 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::events::Subject;
+use crate::settings::Settings;
+
+mod in_process;
+mod jetstream;
+mod listener;
+
+pub use in_process::{DeadLetter, InProcessBus};
+pub use jetstream::{dead_letter_subject, nats_subject, stream_name, JetStreamBus};
+pub use listener::{
+    decode, encode, run_listener, run_listener_with, ListenerOptions, Outcome, MAX_ATTEMPTS,
+};
+
+/// The subject prefix (and, uppercased, the stream name) of a deployment on JetStream.
+pub const PREFIX: &str = "ticketing";
+
+/// JetStream when `NATS_URL` is set, else the in-process bus.
+pub async fn connect(settings: &Settings) -> anyhow::Result<EventBus> {
+    match &settings.nats_url {
+        Some(url) => {
+            let bus = JetStreamBus::connect(url, PREFIX).await?;
+            tracing::info!("event bus: JetStream");
+            Ok(bus)
+        }
+        None => {
+            tracing::info!("event bus: in-process");
+            Ok(InProcessBus::new())
+        }
+    }
+}
 
 /// A message as it travels: its id is the event id, the key duplicates are dropped by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +51,15 @@ pub trait Bus: Send + Sync + 'static {
 
     /// A durable subscription shared by every replica of `group` (one group per service):
     /// each message reaches one member of the group, until it is acked.
-    async fn subscribe(&self, group: &str, subjects: &[Subject]) -> anyhow::Result<Box<dyn Subscription>>;
+    async fn subscribe(
+        &self,
+        group: &str,
+        subjects: &[Subject],
+    ) -> anyhow::Result<Box<dyn Subscription>>;
+
+    /// Parks a message nobody could handle, with why, where an operator can find it
+    /// (JetStream: `{prefix}.dead.{subject}`; in-process: [`InProcessBus::dead_letters`]).
+    async fn dead_letter(&self, message: &Message, reason: &str) -> anyhow::Result<()>;
 }
 
 #[async_trait]

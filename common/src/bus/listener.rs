@@ -1,0 +1,182 @@
+//! The loop around a listener's single step: settle each delivery by its outcome, retry with
+//! backoff, and park what keeps failing on the dead-letter subject — never drop it silently.
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::FutureExt;
+use tracing::Instrument;
+
+use super::{Delivery, EventBus, Message, Settle, Subscription};
+use crate::events::Event;
+
+/// What a handler made of a message.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Handled (or a duplicate): ack it.
+    Done,
+    /// Not yet, e.g. an event arrived before the one it follows: deliver it again later.
+    Retry,
+    /// Handling failed: retried with backoff, then dead-lettered.
+    Failed(anyhow::Error),
+}
+
+/// Retry limits; the defaults suit production, tests shrink the backoff.
+#[derive(Debug, Clone)]
+pub struct ListenerOptions {
+    /// Deliveries before a message is dead-lettered (the first delivery counts).
+    pub max_attempts: u32,
+    /// Delay before the second delivery; doubles on each later one.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+pub const MAX_ATTEMPTS: u32 = 8;
+
+impl Default for ListenerOptions {
+    fn default() -> Self {
+        Self {
+            max_attempts: MAX_ATTEMPTS,
+            base_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ListenerOptions {
+    /// `base × 2^(attempt-1)`, capped.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(20);
+        self.base_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+/// Runs `handle` on every delivery of `sub` until the bus shuts down, with default options.
+pub async fn run_listener<F, Fut>(
+    sub: Box<dyn Subscription>,
+    bus: EventBus,
+    name: &'static str,
+    handle: F,
+) where
+    F: Fn(Message) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    run_listener_with(sub, bus, name, ListenerOptions::default(), handle).await
+}
+
+/// [`run_listener`] with explicit retry limits.
+pub async fn run_listener_with<F, Fut>(
+    mut sub: Box<dyn Subscription>,
+    bus: EventBus,
+    name: &'static str,
+    options: ListenerOptions,
+    handle: F,
+) where
+    F: Fn(Message) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    tracing::info!(listener = name, "listening");
+    while let Some(delivery) = sub.next().await {
+        let span = tracing::info_span!(
+            "listener",
+            listener = name,
+            message.id = %delivery.message.id,
+            message.subject = %delivery.message.subject,
+            message.attempt = delivery.attempt,
+        );
+        process(delivery, &bus, &options, &handle)
+            .instrument(span)
+            .await;
+    }
+    tracing::info!(listener = name, "bus closed; listener stopped");
+}
+
+async fn process<F, Fut>(delivery: Delivery, bus: &EventBus, options: &ListenerOptions, handle: &F)
+where
+    F: Fn(Message) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    let Delivery {
+        message,
+        attempt,
+        settle,
+    } = delivery;
+    // A panicking handler counts as a failure rather than killing the listener.
+    let outcome = AssertUnwindSafe(handle(message.clone()))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| Outcome::Failed(anyhow::anyhow!("the handler panicked")));
+    let last = attempt >= options.max_attempts;
+    let settled = match outcome {
+        Outcome::Done => settle.ack().await,
+        Outcome::Retry if !last => {
+            tracing::debug!("not ready yet; will redeliver");
+            settle.retry(options.backoff(attempt)).await
+        }
+        Outcome::Failed(error) if !last => {
+            tracing::warn!(error = format!("{error:#}"), "handling failed; will retry");
+            settle.retry(options.backoff(attempt)).await
+        }
+        Outcome::Retry => {
+            let reason = format!("still not ready after {attempt} attempts");
+            park(bus, &message, reason, settle, options).await
+        }
+        Outcome::Failed(error) => {
+            let reason = format!("failed after {attempt} attempts: {error:#}");
+            park(bus, &message, reason, settle, options).await
+        }
+    };
+    if let Err(error) = settled {
+        tracing::warn!(
+            error = format!("{error:#}"),
+            "cannot settle a delivery; it will be redelivered"
+        );
+    }
+}
+
+/// Puts `message` on the dead-letter subject, then terminates the delivery.
+async fn park(
+    bus: &EventBus,
+    message: &Message,
+    reason: String,
+    settle: Box<dyn Settle>,
+    options: &ListenerOptions,
+) -> anyhow::Result<()> {
+    match bus.dead_letter(message, &reason).await {
+        Ok(()) => {
+            tracing::error!(reason = %reason, "message parked on the dead-letter subject");
+            settle.terminate().await
+        }
+        Err(error) => {
+            // Not parked, so not terminated either: it comes back and we try again.
+            tracing::error!(reason = %reason, error = format!("{error:#}"), "cannot dead-letter; will retry");
+            settle.retry(options.max_backoff).await
+        }
+    }
+}
+
+/// A typed event out of a message, checking it travelled on the event's subject.
+pub fn decode<E: Event>(message: &Message) -> anyhow::Result<E> {
+    anyhow::ensure!(
+        message.subject == E::SUBJECT,
+        "expected a {} message, got {}",
+        E::SUBJECT,
+        message.subject
+    );
+    serde_json::from_slice(&message.payload)
+        .with_context(|| format!("malformed {} payload (message {})", E::SUBJECT, message.id))
+}
+
+/// A message carrying `event`; `id` is the event id, the key duplicates are dropped by.
+pub fn encode<E: Event>(id: String, event: &E) -> anyhow::Result<Message> {
+    let payload = serde_json::to_vec(event)
+        .with_context(|| format!("cannot serialize a {} event", E::SUBJECT))?;
+    Ok(Message {
+        id,
+        subject: E::SUBJECT,
+        payload,
+    })
+}

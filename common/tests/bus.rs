@@ -1,0 +1,456 @@
+//! One suite for both buses: in-process by default, JetStream when `NATS_URL` is set (each test
+//! then gets its own subject prefix, hence its own stream, deleted at the end).
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::bus::{
+    self, decode, encode, run_listener_with, Bus, EventBus, InProcessBus, JetStreamBus,
+    ListenerOptions, Message, Outcome, Subscription,
+};
+use common::events::{OrderCancelled, Subject, TicketCreated, TicketRef};
+use common::money::Money;
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+/// Long enough for anything that should happen; only failing tests wait this long.
+const ARRIVES: Duration = Duration::from_secs(10);
+/// How long we watch for something that must not happen.
+const QUIET: Duration = Duration::from_millis(500);
+
+enum Backend {
+    InProcess(Arc<InProcessBus>),
+    JetStream {
+        context: Box<async_nats::jetstream::Context>,
+        prefix: String,
+    },
+}
+
+struct TestBus {
+    bus: EventBus,
+    backend: Backend,
+}
+
+impl TestBus {
+    async fn new() -> Self {
+        match std::env::var("NATS_URL")
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+        {
+            None => {
+                let concrete = InProcessBus::shared();
+                Self {
+                    bus: concrete.clone(),
+                    backend: Backend::InProcess(concrete),
+                }
+            }
+            Some(url) => {
+                let prefix = format!("test_{}", uuid::Uuid::new_v4().simple());
+                let bus = JetStreamBus::connect(&url, &prefix)
+                    .await
+                    .expect("NATS_URL points at a JetStream server");
+                let client = async_nats::connect(&url).await.expect("NATS is reachable");
+                Self {
+                    bus,
+                    backend: Backend::JetStream {
+                        context: Box::new(async_nats::jetstream::new(client)),
+                        prefix,
+                    },
+                }
+            }
+        }
+    }
+
+    async fn subscribe(&self, group: &str, subjects: &[Subject]) -> Box<dyn Subscription> {
+        self.bus
+            .subscribe(group, subjects)
+            .await
+            .expect("subscribes")
+    }
+
+    async fn publish(&self, message: &Message) {
+        self.bus.publish(message).await.expect("publishes");
+    }
+
+    /// The payload parked on the backend's dead-letter subject for `subject`, if any.
+    async fn parked(&self, subject: Subject) -> Vec<Vec<u8>> {
+        match &self.backend {
+            Backend::InProcess(bus) => bus
+                .dead_letters()
+                .into_iter()
+                .filter(|d| d.message.subject == subject)
+                .map(|d| d.message.payload)
+                .collect(),
+            Backend::JetStream { context, prefix } => {
+                let stream = context
+                    .get_stream(bus::stream_name(prefix))
+                    .await
+                    .expect("the stream exists");
+                match stream
+                    .get_last_raw_message_by_subject(&bus::dead_letter_subject(prefix, subject))
+                    .await
+                {
+                    Ok(message) => vec![message.payload.to_vec()],
+                    Err(_) => vec![],
+                }
+            }
+        }
+    }
+
+    async fn cleanup(self) {
+        if let Backend::JetStream { context, prefix } = self.backend {
+            context
+                .delete_stream(bus::stream_name(&prefix))
+                .await
+                .expect("deletes the test stream");
+        }
+    }
+}
+
+/// Forwards to a real bus and reports each dead letter, so tests can wait for one.
+struct Recording {
+    inner: EventBus,
+    dead: mpsc::UnboundedSender<(Message, String)>,
+}
+
+#[async_trait]
+impl Bus for Recording {
+    async fn publish(&self, message: &Message) -> anyhow::Result<()> {
+        self.inner.publish(message).await
+    }
+
+    async fn subscribe(
+        &self,
+        group: &str,
+        subjects: &[Subject],
+    ) -> anyhow::Result<Box<dyn Subscription>> {
+        self.inner.subscribe(group, subjects).await
+    }
+
+    async fn dead_letter(&self, message: &Message, reason: &str) -> anyhow::Result<()> {
+        self.inner.dead_letter(message, reason).await?;
+        let _ = self.dead.send((message.clone(), reason.to_string()));
+        Ok(())
+    }
+}
+
+fn ticket(n: u32) -> Message {
+    let event = TicketCreated {
+        id: format!("ticket-{n}"),
+        version: 0,
+        title: format!("concert {n}"),
+        price: Money::from_cents(1000 + i64::from(n)),
+        user_id: "user-1".into(),
+    };
+    encode(format!("event-{}", uuid::Uuid::new_v4()), &event).expect("encodes")
+}
+
+fn fast_retries(max_attempts: u32) -> ListenerOptions {
+    ListenerOptions {
+        max_attempts,
+        base_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+    }
+}
+
+async fn next(sub: &mut Box<dyn Subscription>) -> bus::Delivery {
+    timeout(ARRIVES, sub.next())
+        .await
+        .expect("a delivery arrives in time")
+        .expect("the bus is open")
+}
+
+async fn assert_nothing_more(sub: &mut Box<dyn Subscription>) {
+    if let Ok(Some(extra)) = timeout(QUIET, sub.next()).await {
+        panic!(
+            "unexpected delivery of {} (attempt {})",
+            extra.message.id, extra.attempt
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_published_message_reaches_each_subscribed_group_once() {
+    let bus = TestBus::new().await;
+    let mut tickets = bus.subscribe("tickets", &[Subject::TicketCreated]).await;
+    let mut orders = bus
+        .subscribe("orders", &[Subject::TicketCreated, Subject::TicketUpdated])
+        .await;
+    let mut payments = bus.subscribe("payments", &[Subject::OrderCreated]).await;
+    let message = ticket(1);
+    bus.publish(&message).await;
+
+    for sub in [&mut tickets, &mut orders] {
+        let delivery = next(sub).await;
+        assert_eq!(delivery.message, message);
+        assert_eq!(delivery.attempt, 1);
+        delivery.settle.ack().await.expect("acks");
+    }
+    assert_nothing_more(&mut tickets).await;
+    assert_nothing_more(&mut orders).await;
+    assert_nothing_more(&mut payments).await;
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn consumers_of_one_group_share_its_messages() {
+    let bus = TestBus::new().await;
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    for consumer in 0..2 {
+        let mut sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
+        let seen_tx = seen_tx.clone();
+        tokio::spawn(async move {
+            while let Some(delivery) = sub.next().await {
+                let _ = seen_tx.send((consumer, delivery.message.id.clone()));
+                delivery.settle.ack().await.expect("acks");
+            }
+        });
+    }
+    let published: Vec<Message> = (0..20).map(ticket).collect();
+    for message in &published {
+        bus.publish(message).await;
+    }
+
+    let mut ids = HashSet::new();
+    for _ in 0..published.len() {
+        let (_, id) = timeout(ARRIVES, seen.recv())
+            .await
+            .expect("every message arrives")
+            .expect("consumers run");
+        assert!(ids.insert(id.clone()), "{id} was handled twice");
+    }
+    assert_eq!(ids, published.iter().map(|m| m.id.clone()).collect());
+    if let Ok(Some((consumer, id))) = timeout(QUIET, seen.recv()).await {
+        panic!("consumer {consumer} handled {id} again");
+    }
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_retried_message_comes_back_with_the_next_attempt() {
+    let bus = TestBus::new().await;
+    let mut sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
+    let message = ticket(1);
+    bus.publish(&message).await;
+
+    let first = next(&mut sub).await;
+    assert_eq!(first.attempt, 1);
+    first
+        .settle
+        .retry(Duration::from_millis(50))
+        .await
+        .expect("naks");
+    let second = next(&mut sub).await;
+    assert_eq!(second.message, message);
+    assert_eq!(second.attempt, 2);
+    second.settle.ack().await.expect("acks");
+    assert_nothing_more(&mut sub).await;
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_terminated_message_is_not_delivered_again() {
+    let bus = TestBus::new().await;
+    let mut sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
+    bus.publish(&ticket(1)).await;
+    next(&mut sub)
+        .await
+        .settle
+        .terminate()
+        .await
+        .expect("terminates");
+    assert_nothing_more(&mut sub).await;
+    bus.cleanup().await;
+}
+
+/// The outbox relay re-publishes until it has marked a row sent; both buses drop the re-send
+/// by message id (JetStream's duplicate window; the in-process bus mirrors it).
+#[tokio::test]
+async fn a_message_published_twice_with_one_id_is_delivered_once() {
+    let bus = TestBus::new().await;
+    let mut sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
+    let message = ticket(1);
+    bus.publish(&message).await;
+    bus.publish(&message).await;
+
+    let delivery = next(&mut sub).await;
+    assert_eq!(delivery.message, message);
+    delivery.settle.ack().await.expect("acks");
+    assert_nothing_more(&mut sub).await;
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_handled_message_is_acked_once() {
+    let bus = TestBus::new().await;
+    let sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
+    let (calls_tx, mut calls) = mpsc::unbounded_channel();
+    tokio::spawn(run_listener_with(
+        sub,
+        bus.bus.clone(),
+        "test",
+        fast_retries(3),
+        move |message: Message| {
+            let calls_tx = calls_tx.clone();
+            async move {
+                let _ = calls_tx.send(decode::<TicketCreated>(&message).map(|t| t.id).ok());
+                Outcome::Done
+            }
+        },
+    ));
+    bus.publish(&ticket(7)).await;
+
+    let handled = timeout(ARRIVES, calls.recv())
+        .await
+        .expect("handled in time")
+        .expect("listener runs");
+    assert_eq!(handled.as_deref(), Some("ticket-7"));
+    assert!(timeout(QUIET, calls.recv()).await.is_err(), "handled twice");
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_early_event_is_redelivered_until_it_can_be_applied() {
+    let bus = TestBus::new().await;
+    let sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
+    let (dead_tx, mut dead) = mpsc::unbounded_channel();
+    let recording: EventBus = Arc::new(Recording {
+        inner: bus.bus.clone(),
+        dead: dead_tx,
+    });
+    let (calls_tx, mut calls) = mpsc::unbounded_channel();
+    tokio::spawn(run_listener_with(
+        sub,
+        recording,
+        "test",
+        fast_retries(5),
+        move |_: Message| {
+            let calls_tx = calls_tx.clone();
+            async move {
+                let (reply, done) = tokio::sync::oneshot::channel();
+                let _ = calls_tx.send(reply);
+                done.await.unwrap_or(Outcome::Done)
+            }
+        },
+    ));
+    bus.publish(&ticket(1)).await;
+
+    for outcome in [Outcome::Retry, Outcome::Retry, Outcome::Done] {
+        let reply = timeout(ARRIVES, calls.recv())
+            .await
+            .expect("delivered again")
+            .expect("listener runs");
+        let _ = reply.send(outcome);
+    }
+    assert!(
+        timeout(QUIET, calls.recv()).await.is_err(),
+        "delivered after it was done"
+    );
+    assert!(dead.try_recv().is_err(), "nothing was dead-lettered");
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_handler_that_always_fails_ends_on_the_dead_letter_subject() {
+    let bus = TestBus::new().await;
+    let sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
+    let (dead_tx, mut dead) = mpsc::unbounded_channel();
+    let recording: EventBus = Arc::new(Recording {
+        inner: bus.bus.clone(),
+        dead: dead_tx,
+    });
+    let calls = Arc::new(AtomicU32::new(0));
+    let counted = calls.clone();
+    tokio::spawn(run_listener_with(
+        sub,
+        recording,
+        "test",
+        fast_retries(3),
+        move |_: Message| {
+            let attempt = counted.fetch_add(1, Ordering::SeqCst) + 1;
+            async move { Outcome::Failed(anyhow::anyhow!("boom on attempt {attempt}")) }
+        },
+    ));
+    let message = ticket(1);
+    bus.publish(&message).await;
+
+    let (parked, reason) = timeout(ARRIVES, dead.recv())
+        .await
+        .expect("dead-lettered in time")
+        .expect("listener runs");
+    assert_eq!(parked, message);
+    assert!(reason.contains("boom on attempt 3"), "reason: {reason}");
+    assert_eq!(
+        bus.parked(Subject::TicketCreated).await,
+        vec![message.payload.clone()]
+    );
+    assert!(
+        timeout(QUIET, dead.recv()).await.is_err(),
+        "dead-lettered twice"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "handled after it was parked"
+    );
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_message_that_is_never_ready_is_dead_lettered_too() {
+    let bus = TestBus::new().await;
+    let sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
+    let (dead_tx, mut dead) = mpsc::unbounded_channel();
+    let recording: EventBus = Arc::new(Recording {
+        inner: bus.bus.clone(),
+        dead: dead_tx,
+    });
+    tokio::spawn(run_listener_with(
+        sub,
+        recording,
+        "test",
+        fast_retries(2),
+        |_: Message| async { Outcome::Retry },
+    ));
+    let message = ticket(1);
+    bus.publish(&message).await;
+
+    let (parked, reason) = timeout(ARRIVES, dead.recv())
+        .await
+        .expect("dead-lettered in time")
+        .expect("listener runs");
+    assert_eq!(parked, message);
+    assert!(reason.contains("not ready"), "reason: {reason}");
+    bus.cleanup().await;
+}
+
+#[test]
+fn events_round_trip_through_encode_and_decode() {
+    let event = OrderCancelled {
+        id: "order-1".into(),
+        version: 3,
+        ticket: TicketRef {
+            id: "ticket-1".into(),
+        },
+    };
+    let message = encode("event-1".into(), &event).expect("encodes");
+    assert_eq!(message.subject, Subject::OrderCancelled);
+    assert_eq!(message.id, "event-1");
+    assert_eq!(decode::<OrderCancelled>(&message).expect("decodes"), event);
+    assert!(
+        decode::<TicketCreated>(&message).is_err(),
+        "decoding checks the subject"
+    );
+}
+
+#[test]
+fn backoff_doubles_up_to_its_cap() {
+    let options = ListenerOptions::default();
+    assert_eq!(options.backoff(1), Duration::from_millis(200));
+    assert_eq!(options.backoff(2), Duration::from_millis(400));
+    assert_eq!(options.backoff(4), Duration::from_millis(1600));
+    assert_eq!(options.backoff(7), Duration::from_secs(10));
+    assert_eq!(options.backoff(u32::MAX), Duration::from_secs(10));
+}
