@@ -18,8 +18,32 @@ commands:
   test    run every test: unit, integration on SQLite, the same suite on
           PostgreSQL + Redis when DATABASE_URL / REDIS_URL point at them,
           and the Playwright end-to-end tests in a real Chromium
+  bench reserve [--buyers N]
+          start the system and have N buyers (default 200) each order a
+          distinct ticket at once; prints orders/s and p50/p99 latency for
+          the embedded default and, with DATABASE_URL + NATS_URL set, for
+          PostgreSQL + JetStream (use --release for representative figures)
   setup   only install what is missing (wasm32 target, wasm-bindgen CLI, ...)
 ";
+
+fn bench(args: &[String], release: bool) -> util::Result {
+    if args.first().map(String::as_str) != Some("reserve") {
+        return Err("usage: cargo xtask bench reserve [--buyers N] [--release]".into());
+    }
+    let buyers = match args.iter().position(|a| a == "--buyers") {
+        Some(i) => args.get(i + 1).ok_or("--buyers needs a number")?.clone(),
+        None => "200".into(),
+    };
+    let server = build::build_server(release)?;
+    util::step(&format!("Benchmark: {buyers} concurrent buyers reserving distinct tickets"));
+    let mut cargo = util::cargo();
+    cargo.args(["run", "--quiet", "--package", "bench"]);
+    if release {
+        cargo.arg("--release");
+    }
+    cargo.arg("--").arg("reserve").arg(&server).arg(&buyers);
+    util::run(&mut cargo)
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,6 +53,7 @@ fn main() -> ExitCode {
         Some("build") => build::build(release).map(|_| ()),
         Some("test") => test::run(release),
         Some("setup") => setup::ensure_tools(release),
+        Some("bench") => bench(&args[1..], release),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
