@@ -22,6 +22,40 @@ pub enum Outcome {
     Failed(anyhow::Error),
 }
 
+/// What one listener step did with its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// Seen before (or made moot by a later event): acknowledged, nothing changed.
+    Duplicate,
+    /// It depends on an event not yet seen: deliver it again later.
+    Early,
+}
+
+impl Outcome {
+    /// How a step's result settles its delivery.
+    pub fn of(step: anyhow::Result<Applied>) -> Self {
+        match step {
+            Ok(Applied::Done | Applied::Duplicate) => Self::Done,
+            Ok(Applied::Early) => Self::Retry,
+            Err(err) => Self::Failed(err),
+        }
+    }
+
+    /// Decodes `message` as `E` and runs `step` on it.
+    pub async fn of_event<E, F, Fut>(message: &Message, step: F) -> Self
+    where
+        E: Event,
+        F: FnOnce(E) -> Fut,
+        Fut: Future<Output = anyhow::Result<Applied>>,
+    {
+        match decode::<E>(message) {
+            Ok(event) => Self::of(step(event).await),
+            Err(err) => Self::Failed(err),
+        }
+    }
+}
+
 /// Retry limits; the defaults suit production, tests shrink the backoff.
 #[derive(Debug, Clone)]
 pub struct ListenerOptions {

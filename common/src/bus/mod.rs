@@ -15,7 +15,8 @@ mod listener;
 pub use in_process::{DeadLetter, InProcessBus};
 pub use jetstream::{dead_letter_subject, nats_subject, stream_name, JetStreamBus};
 pub use listener::{
-    decode, encode, run_listener, run_listener_with, ListenerOptions, Outcome, MAX_ATTEMPTS,
+    decode, encode, run_listener, run_listener_with, Applied, ListenerOptions, Outcome,
+    MAX_ATTEMPTS,
 };
 
 /// The subject prefix (and, uppercased, the stream name) of a deployment on JetStream.

@@ -1,22 +1,13 @@
 //! Reservations arrive as order events: `order:created` reserves, `order:cancelled` releases.
 //! Each step is one transaction that also writes the resulting `ticket:updated`.
-use common::bus::{decode, run_listener, Outcome};
+pub use common::bus::Applied;
+use common::bus::{run_listener, Outcome};
 use common::bus::{EventBus, Message};
 use common::events::{Event, OrderCancelled, OrderCreated, Subject};
 use common::outbox;
 use sea_orm::TransactionTrait;
 
 use crate::{store, TicketsState};
-
-/// What one step did with its event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    Done,
-    /// Seen before (or made moot by a later event): acknowledged, nothing changed.
-    Duplicate,
-    /// It depends on an event not yet seen: deliver it again later.
-    Early,
-}
 
 pub async fn order_created(state: &TicketsState, event: &OrderCreated) -> anyhow::Result<Applied> {
     let txn = state.db.begin().await?;
@@ -66,14 +57,6 @@ pub async fn order_cancelled(
     Ok(applied)
 }
 
-fn outcome(result: anyhow::Result<Applied>) -> Outcome {
-    match result {
-        Ok(Applied::Done | Applied::Duplicate) => Outcome::Done,
-        Ok(Applied::Early) => Outcome::Retry,
-        Err(err) => Outcome::Failed(err),
-    }
-}
-
 /// Subscribes to the order events this service needs, then consumes them in the background
 /// until the bus shuts down. Subscribing first means nothing published afterwards is missed.
 pub async fn start(
@@ -92,14 +75,15 @@ pub async fn start(
             let state = state.clone();
             async move {
                 match message.subject {
-                    Subject::OrderCreated => match decode::<OrderCreated>(&message) {
-                        Ok(event) => outcome(order_created(&state, &event).await),
-                        Err(err) => Outcome::Failed(err),
-                    },
-                    Subject::OrderCancelled => match decode::<OrderCancelled>(&message) {
-                        Ok(event) => outcome(order_cancelled(&state, &event).await),
-                        Err(err) => Outcome::Failed(err),
-                    },
+                    Subject::OrderCreated => {
+                        let step = |e: OrderCreated| async move { order_created(&state, &e).await };
+                        Outcome::of_event(&message, step).await
+                    }
+                    Subject::OrderCancelled => {
+                        let step =
+                            |e: OrderCancelled| async move { order_cancelled(&state, &e).await };
+                        Outcome::of_event(&message, step).await
+                    }
                     _ => Outcome::Done,
                 }
             }
