@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use axum::Router;
+use common::bus::EventBus;
 use common::settings::Settings;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -30,7 +31,19 @@ impl Server {
     /// Like `build`, with the site options already loaded.
     pub async fn build_with(
         settings: Settings,
+        leptos_options: LeptosOptions,
+    ) -> anyhow::Result<Self> {
+        let bus = common::bus::connect(&settings)
+            .await
+            .context("connecting to the event bus")?;
+        Self::build_with_bus(settings, leptos_options, bus).await
+    }
+
+    /// Like `build_with`, on a given event bus (tests use one of their own).
+    pub async fn build_with_bus(
+        settings: Settings,
         mut leptos_options: LeptosOptions,
+        bus: EventBus,
     ) -> anyhow::Result<Self> {
         leptos_options.site_addr = settings.site_addr;
         let listener = TcpListener::bind(settings.site_addr)
@@ -46,7 +59,17 @@ impl Server {
         let auth = auth::AuthState::build(&settings)
             .await
             .context("starting the auth service")?;
-        let api = Router::new().merge(auth::router(auth));
+        let tickets = tickets::TicketsState::build(&settings, bus.clone())
+            .await
+            .context("starting the tickets service")?;
+
+        // Every listener subscribes before any relay publishes, so no event is missed.
+        tickets::listeners::start(tickets.clone(), bus.clone()).await?;
+        tokio::spawn(tickets.relay.clone().run());
+
+        let api = Router::new()
+            .merge(auth::router(auth))
+            .merge(tickets::router(tickets));
 
         let routes = generate_route_list(app::App);
         let internal_api = settings.internal_api_url.clone();

@@ -1,95 +1,13 @@
 //! The all-in-one server: pages render on the server as the visitor, through the API.
 use std::time::Duration;
 
-use common::settings::Settings;
-use common::testing::{TestDatabase, TestEnv};
-use reqwest::header::{COOKIE, SET_COOKIE};
+mod helpers;
+
+use helpers::{cookie_header, TestServer};
 use serde_json::json;
 
-struct TestServer {
-    address: String,
-    client: reqwest::Client,
-    _db: TestDatabase,
-    _dir: tempfile::TempDir,
-}
-
-impl TestServer {
-    async fn spawn(configure: impl FnOnce(&mut Settings)) -> Self {
-        let TestEnv {
-            mut settings,
-            db,
-            dir,
-        } = TestEnv::new().await;
-        configure(&mut settings);
-        let options = leptos_config::get_configuration(Some(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../Leptos.toml"
-        )))
-        .expect("Leptos.toml parses")
-        .leptos_options;
-        let server = server::Server::build_with(settings, options)
-            .await
-            .expect("the server builds");
-        let address = format!("http://{}", server.local_addr());
-        tokio::spawn(server.run());
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a reqwest client");
-        Self {
-            address,
-            client,
-            _db: db,
-            _dir: dir,
-        }
-    }
-
-    /// Signs up and returns the `Cookie` header a browser would send afterwards.
-    async fn sign_up(&self, email: &str) -> String {
-        let response = self
-            .client
-            .post(format!("{}/api/users/signup", self.address))
-            .json(&json!({ "email": email, "password": "secret1" }))
-            .send()
-            .await
-            .expect("signup reaches the server");
-        assert_eq!(response.status(), 201);
-        cookie_header(&response)
-    }
-
-    async fn get_page(&self, path: &str, cookies: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.address))
-            .header(COOKIE, cookies)
-            .send()
-            .await
-            .expect("the page request reaches the server")
-    }
-}
-
-fn cookie_header(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 fn unique_email() -> String {
-    format!("ssr-{}@example.com", uuid_like())
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{:x}{:x}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    )
+    helpers::unique_email("ssr")
 }
 
 #[tokio::test]

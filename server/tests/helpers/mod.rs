@@ -1,0 +1,127 @@
+//! The whole system in one process on a random port, with its own database (SQLite, or
+//! PostgreSQL when `DATABASE_URL` says so) and its own bus (JetStream when `NATS_URL` is set).
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use common::settings::Settings;
+use common::testing::{test_bus, TestEnv};
+use reqwest::header::{COOKIE, SET_COOKIE};
+use serde_json::{json, Value};
+
+pub struct TestServer {
+    pub address: String,
+    pub client: reqwest::Client,
+    _env: TestEnv,
+}
+
+impl TestServer {
+    pub async fn spawn(configure: impl FnOnce(&mut Settings)) -> Self {
+        let mut env = TestEnv::new().await;
+        configure(&mut env.settings);
+        let options = leptos_config::get_configuration(Some(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../Leptos.toml"
+        )))
+        .expect("Leptos.toml parses")
+        .leptos_options;
+        let server =
+            server::Server::build_with_bus(env.settings.clone(), options, test_bus().await)
+                .await
+                .expect("the server builds");
+        let address = format!("http://{}", server.local_addr());
+        tokio::spawn(server.run());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a reqwest client");
+        Self {
+            address,
+            client,
+            _env: env,
+        }
+    }
+
+    /// Signs up and returns the `Cookie` header a browser would send afterwards.
+    pub async fn sign_up(&self, email: &str) -> String {
+        let response = self
+            .client
+            .post(format!("{}/api/users/signup", self.address))
+            .json(&json!({ "email": email, "password": "secret1" }))
+            .send()
+            .await
+            .expect("signup reaches the server");
+        assert_eq!(response.status(), 201);
+        cookie_header(&response)
+    }
+
+    pub async fn get_page(&self, path: &str, cookies: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .header(COOKIE, cookies)
+            .send()
+            .await
+            .expect("the request reaches the server")
+    }
+
+    /// Sends JSON and returns the status and the parsed body (null when empty).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cookies: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .header(COOKIE, cookies);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .expect("the request reaches the server");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+pub fn cookie_header(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+pub fn unique_email(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{tag}-{}-{nanos:x}@example.com", std::process::id())
+}
+
+/// Polls `check` until it returns Some, for at most `limit`: events take a moment to travel.
+pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
