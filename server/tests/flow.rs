@@ -124,5 +124,5 @@ async fn a_ticket_is_reserved_by_an_order_and_released_by_its_cancellation() {
     })
     .await
     .expect("the replica catches up with the edit and the ticket can be ordered again");
-    assert_eq!(second["ticket"]["version"], 3);
+    assert!(second["ticket"]["version"].as_i64() >= Some(3), "{second}");
 }
