@@ -3,7 +3,8 @@
 //! the browser (against the page's own origin, where the browser sends cookies itself).
 //! An expired access token (498) is refreshed once and the call retried, on either side.
 use common::dto::{
-    Credentials, CurrentUserResponse, ErrorBody, ErrorItem, SessionUser, User, STATUS_TOKEN_EXPIRED,
+    CreateOrderBody, Credentials, CurrentUserResponse, ErrorBody, ErrorItem, Order, SessionUser,
+    Ticket, TicketBody, User, STATUS_TOKEN_EXPIRED,
 };
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -42,6 +43,19 @@ impl ApiError {
             .map(|e| e.message.clone())
             .collect()
     }
+
+    /// Every message, for actions without form fields.
+    pub fn messages(&self) -> Vec<String> {
+        self.errors.iter().map(|e| e.message.clone()).collect()
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status == 404
+    }
+
+    pub fn is_unauthorized(&self) -> bool {
+        self.status == 401
+    }
 }
 
 pub async fn current_user() -> Result<Option<SessionUser>, ApiError> {
@@ -75,6 +89,70 @@ pub async fn sign_out() -> Result<(), ApiError> {
     )
     .await?;
     Ok(())
+}
+
+pub async fn list_tickets() -> Result<Vec<Ticket>, ApiError> {
+    call(Method::GET, "/api/tickets", None).await
+}
+
+pub async fn get_ticket(id: &str) -> Result<Ticket, ApiError> {
+    call(Method::GET, &format!("/api/tickets/{}", segment(id)), None).await
+}
+
+pub async fn create_ticket(body: &TicketBody) -> Result<Ticket, ApiError> {
+    call(Method::POST, "/api/tickets", Some(to_json(body))).await
+}
+
+pub async fn update_ticket(id: &str, body: &TicketBody) -> Result<Ticket, ApiError> {
+    call(
+        Method::PUT,
+        &format!("/api/tickets/{}", segment(id)),
+        Some(to_json(body)),
+    )
+    .await
+}
+
+pub async fn create_order(ticket_id: &str) -> Result<Order, ApiError> {
+    let body = CreateOrderBody {
+        ticket_id: serde_json::Value::String(ticket_id.to_owned()),
+    };
+    call(Method::POST, "/api/orders", Some(to_json(&body))).await
+}
+
+pub async fn list_orders() -> Result<Vec<Order>, ApiError> {
+    call(Method::GET, "/api/orders", None).await
+}
+
+pub async fn get_order(id: &str) -> Result<Order, ApiError> {
+    call(Method::GET, &format!("/api/orders/{}", segment(id)), None).await
+}
+
+/// Cancels an order; the API answers 204 with no body.
+pub async fn cancel_order(id: &str) -> Result<(), ApiError> {
+    let _: serde_json::Value = call(
+        Method::DELETE,
+        &format!("/api/orders/{}", segment(id)),
+        None,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Percent-encodes an id taken from the address bar so it stays one path segment (a dot
+/// segment would be resolved away by URL parsing even when encoded, so it is replaced).
+fn segment(id: &str) -> String {
+    if id.is_empty() || id.bytes().all(|b| b == b'.') {
+        return "-".to_owned();
+    }
+    id.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn to_json(value: &impl Serialize) -> serde_json::Value {
@@ -279,7 +357,14 @@ fn merge_set_cookie(cookie_header: &str, set_cookie: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::merge_set_cookie;
+    use super::{merge_set_cookie, segment};
+
+    #[test]
+    fn an_id_stays_one_path_segment() {
+        assert_eq!(segment("6f1c-ab_9"), "6f1c-ab_9");
+        assert_eq!(segment("../users/x?y"), "..%2Fusers%2Fx%3Fy");
+        assert_eq!(segment(".."), "-");
+    }
 
     #[test]
     fn a_set_cookie_replaces_the_cookie_of_the_same_name() {

@@ -3,6 +3,7 @@
 
 pub mod api;
 mod components;
+mod format;
 mod pages;
 mod session;
 
@@ -12,7 +13,10 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use components::{Footer, Header};
-use pages::{HowItWorks, Landing, NotFound, SignIn, SignOut, SignUp};
+use pages::{
+    EditTicket, HowItWorks, Landing, NewTicket, NotFound, OrderDetails, Orders, SignIn, SignOut,
+    SignUp, TicketDetails,
+};
 pub use session::Session;
 
 /// The HTML document around the app, rendered on the server.
@@ -56,6 +60,11 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/auth/signup") view=SignUp ssr=SsrMode::Async />
                         <Route path=path!("/auth/signin") view=SignIn ssr=SsrMode::Async />
                         <Route path=path!("/auth/signout") view=SignOut ssr=SsrMode::Async />
+                        <Route path=path!("/tickets/new") view=NewTicket ssr=SsrMode::Async />
+                        <Route path=path!("/tickets/:id") view=TicketDetails ssr=SsrMode::Async />
+                        <Route path=path!("/tickets/:id/edit") view=EditTicket ssr=SsrMode::Async />
+                        <Route path=path!("/orders") view=Orders ssr=SsrMode::Async />
+                        <Route path=path!("/orders/:id") view=OrderDetails ssr=SsrMode::Async />
                     </Routes>
                 </main>
                 <Footer />

@@ -16,10 +16,23 @@ async fn main() -> anyhow::Result<()> {
     let (Some("reserve"), Some(binary)) = (args.first().map(String::as_str), args.get(1)) else {
         bail!("usage: bench reserve <path to ticketing> [buyers]");
     };
-    let buyers: usize = args.get(2).map(|n| n.parse()).transpose().context("buyers must be a number")?.unwrap_or(200);
+    let buyers: usize = args
+        .get(2)
+        .map(|n| n.parse())
+        .transpose()
+        .context("buyers must be a number")?
+        .unwrap_or(200);
     let binary = PathBuf::from(binary);
 
-    let mut rows = vec![run("embedded (SQLite, in-process bus)", &binary, buyers, Backend::Embedded).await?];
+    let mut rows = vec![
+        run(
+            "embedded (SQLite, in-process bus)",
+            &binary,
+            buyers,
+            Backend::Embedded,
+        )
+        .await?,
+    ];
     match (std::env::var("DATABASE_URL"), std::env::var("NATS_URL")) {
         (Ok(db), Ok(nats)) if db.starts_with("postgres") => {
             rows.push(run("PostgreSQL + JetStream", &binary, buyers, Backend::External { nats }).await?);
@@ -38,10 +51,17 @@ enum Backend {
     External { nats: String },
 }
 
-async fn run(label: &str, binary: &Path, buyers: usize, backend: Backend) -> anyhow::Result<String> {
+async fn run(
+    label: &str,
+    binary: &Path,
+    buyers: usize,
+    backend: Backend,
+) -> anyhow::Result<String> {
     println!("\n== {label}: {buyers} buyers, one distinct ticket each");
     let data = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let mut command = Command::new(binary);
     command
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
@@ -53,24 +73,38 @@ async fn run(label: &str, binary: &Path, buyers: usize, backend: Backend) -> any
     // Keep the test database alive for the whole run.
     let _database = match backend {
         Backend::Embedded => {
-            command.env_remove("DATABASE_URL").env_remove("NATS_URL").env_remove("REDIS_URL");
+            command
+                .env_remove("DATABASE_URL")
+                .env_remove("NATS_URL")
+                .env_remove("REDIS_URL");
             None
         }
         Backend::External { nats } => {
             let database = common::testing::TestDatabase::new().await?;
-            command.env("DATABASE_URL", &database.url).env("NATS_URL", nats);
+            command
+                .env("DATABASE_URL", &database.url)
+                .env("NATS_URL", nats);
             Some(database)
         }
     };
     let server = Server(command.spawn().context("starting ticketing")?);
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(buyers).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(buyers)
+        .build()?;
     wait_ready(&client, &base).await?;
 
     let seller = sign_up(&client, &base, "seller").await?;
     let mut tickets = Vec::with_capacity(buyers);
     for i in 0..buyers {
-        let ticket = post(&client, &base, "/api/tickets", &seller, json!({ "title": format!("Seat {i}"), "price": 25 })).await?;
+        let ticket = post(
+            &client,
+            &base,
+            "/api/tickets",
+            &seller,
+            json!({ "title": format!("Seat {i}"), "price": 25 }),
+        )
+        .await?;
         tickets.push(ticket.1["id"].as_str().context("a ticket id")?.to_owned());
     }
     let mut cookies = Vec::with_capacity(buyers);
@@ -79,11 +113,25 @@ async fn run(label: &str, binary: &Path, buyers: usize, backend: Backend) -> any
     }
     // The orders service learns tickets from events: wait until it knows the last one.
     let probe_seller = sign_up(&client, &base, "probe").await?;
-    let probe = post(&client, &base, "/api/tickets", &probe_seller, json!({ "title": "probe", "price": 1 })).await?;
+    let probe = post(
+        &client,
+        &base,
+        "/api/tickets",
+        &probe_seller,
+        json!({ "title": "probe", "price": 1 }),
+    )
+    .await?;
     let probe_id = probe.1["id"].as_str().context("a ticket id")?.to_owned();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (status, _) = post(&client, &base, "/api/orders", &seller, json!({ "ticketId": probe_id })).await?;
+        let (status, _) = post(
+            &client,
+            &base,
+            "/api/orders",
+            &seller,
+            json!({ "ticketId": probe_id }),
+        )
+        .await?;
         if status == 201 {
             break;
         }
@@ -100,7 +148,14 @@ async fn run(label: &str, binary: &Path, buyers: usize, backend: Backend) -> any
         let base = base.clone();
         tasks.push(tokio::spawn(async move {
             let begun = Instant::now();
-            let (status, _) = post(&client, &base, "/api/orders", &cookie, json!({ "ticketId": ticket })).await?;
+            let (status, _) = post(
+                &client,
+                &base,
+                "/api/orders",
+                &cookie,
+                json!({ "ticketId": ticket }),
+            )
+            .await?;
             anyhow::Ok((status, begun.elapsed()))
         }));
     }
@@ -115,10 +170,20 @@ async fn run(label: &str, binary: &Path, buyers: usize, backend: Backend) -> any
     let wall = started.elapsed();
     drop(server);
     latencies.sort();
-    let pick = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1];
+    let pick = |q: f64| {
+        latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1]
+    };
     let rate = buyers as f64 / wall.as_secs_f64();
-    println!("orders/s {rate:.0}, p50 {:?}, p99 {:?}", pick(0.50), pick(0.99));
-    Ok(format!("| {label} | {buyers} | {rate:.0} | {:.1} ms | {:.1} ms |", ms(pick(0.50)), ms(pick(0.99))))
+    println!(
+        "orders/s {rate:.0}, p50 {:?}, p99 {:?}",
+        pick(0.50),
+        pick(0.99)
+    );
+    Ok(format!(
+        "| {label} | {buyers} | {rate:.0} | {:.1} ms | {:.1} ms |",
+        ms(pick(0.50)),
+        ms(pick(0.99))
+    ))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -166,8 +231,19 @@ async fn sign_up(client: &reqwest::Client, base: &str, name: &str) -> anyhow::Re
     Ok(cookie)
 }
 
-async fn post(client: &reqwest::Client, base: &str, path: &str, cookie: &str, body: Value) -> anyhow::Result<(u16, Value)> {
-    let response = client.post(format!("{base}{path}")).header("cookie", cookie).json(&body).send().await?;
+async fn post(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    cookie: &str,
+    body: Value,
+) -> anyhow::Result<(u16, Value)> {
+    let response = client
+        .post(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .json(&body)
+        .send()
+        .await?;
     let status = response.status().as_u16();
     Ok((status, response.json().await.unwrap_or(Value::Null)))
 }

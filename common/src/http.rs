@@ -23,6 +23,15 @@ pub fn finish_api(router: Router) -> Router {
         .layer(middleware::from_fn(reject_large_bodies))
 }
 
+/// Longer than any id this system hands out (UUIDs).
+const MAX_ID: usize = 64;
+
+/// Whether `id` could name a resource at all. Ids that can't are answered 404 without a
+/// query: PostgreSQL rejects some of them (a NUL byte) with an error, not a miss.
+pub fn could_exist(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID && !id.chars().any(char::is_control)
+}
+
 pub async fn not_found() -> ApiError {
     ApiError::NotFound
 }
@@ -42,5 +51,18 @@ async fn reject_large_bodies(request: Request<Body>, next: Next) -> Response {
     match declared {
         Some(len) if len > BODY_LIMIT as u64 => ApiError::PayloadTooLarge.into_response(),
         _ => next.run(request).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::could_exist;
+
+    #[test]
+    fn ids_that_could_not_have_been_issued_are_recognised() {
+        assert!(could_exist("0b0c7f5e-8a43-4f5e-9a53-1d2b3c4d5e6f"));
+        for id in ["", "a\u{0}b", "line\nbreak", &"x".repeat(65)] {
+            assert!(!could_exist(id), "{id:?}");
+        }
     }
 }

@@ -62,14 +62,20 @@ impl Server {
         let tickets = tickets::TicketsState::build(&settings, bus.clone())
             .await
             .context("starting the tickets service")?;
+        let orders = orders::OrdersState::build(&settings, bus.clone())
+            .await
+            .context("starting the orders service")?;
 
         // Every listener subscribes before any relay publishes, so no event is missed.
         tickets::listeners::start(tickets.clone(), bus.clone()).await?;
+        orders::listeners::start(orders.clone(), bus.clone()).await?;
         tokio::spawn(tickets.relay.clone().run());
+        tokio::spawn(orders.relay.clone().run());
 
         let api = Router::new()
             .merge(auth::router(auth))
-            .merge(tickets::router(tickets));
+            .merge(tickets::router(tickets))
+            .merge(orders::router(orders));
 
         let routes = generate_route_list(app::App);
         let internal_api = settings.internal_api_url.clone();

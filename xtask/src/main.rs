@@ -35,7 +35,9 @@ fn bench(args: &[String], release: bool) -> util::Result {
         None => "200".into(),
     };
     let server = build::build_server(release)?;
-    util::step(&format!("Benchmark: {buyers} concurrent buyers reserving distinct tickets"));
+    util::step(&format!(
+        "Benchmark: {buyers} concurrent buyers reserving distinct tickets"
+    ));
     let mut cargo = util::cargo();
     cargo.args(["run", "--quiet", "--package", "bench"]);
     if release {

@@ -13,6 +13,12 @@ pub fn Header() -> impl IntoView {
             .get()
             .map(|result| match result.ok().flatten() {
                 Some(user) => view! {
+                    <A href="/tickets/new" attr:class="nav-link">
+                        "Sell a ticket"
+                    </A>
+                    <A href="/orders" attr:class="nav-link">
+                        "My orders"
+                    </A>
                     <span class="user-email" data-testid="user-email" title=user.email.clone()>
                         {user.email.clone()}
                     </span>

@@ -36,6 +36,10 @@ fn parse_title(value: &serde_json::Value) -> Result<String, ErrorItem> {
             "title",
             "Title must be at most 120 characters",
         )),
+        _ if title.chars().any(char::is_control) => Err(ErrorItem::field(
+            "title",
+            "Title must be a single line of text",
+        )),
         _ => Ok(title.to_owned()),
     }
 }
@@ -93,6 +97,7 @@ mod tests {
             (json!("t"), json!(1.234)),
             (json!("t"), json!(100_000.01)),
             (json!(7), json!(true)),
+            (json!("a\u{0}b"), json!(10)),
         ] {
             assert!(
                 matches!(

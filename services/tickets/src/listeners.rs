@@ -10,11 +10,7 @@ use sea_orm::TransactionTrait;
 use crate::{store, TicketsState};
 
 pub async fn order_created(state: &TicketsState, event: &OrderCreated) -> anyhow::Result<Applied> {
-    let txn = state.db.begin().await?;
-    if store::was_released(&txn, &event.id).await? {
-        return Ok(Applied::Duplicate);
-    }
-    let Some(ticket) = store::find(&txn, &event.ticket.id).await? else {
+    let Some(ticket) = store::find(&state.db, &event.ticket.id).await? else {
         return Ok(Applied::Early);
     };
     match ticket.order_id.as_deref() {
@@ -23,9 +19,16 @@ pub async fn order_created(state: &TicketsState, event: &OrderCreated) -> anyhow
         Some(_) => return Ok(Applied::Early),
         None => {}
     }
+    // Write first (see routes::update), then check inside the same transaction whether this
+    // order's cancellation overtook it.
+    let txn = state.db.begin().await?;
     let Some(reserved) = store::set_order(&txn, &ticket, Some(&event.id)).await? else {
         return Ok(Applied::Early);
     };
+    if store::was_released(&txn, &event.id).await? {
+        txn.rollback().await?;
+        return Ok(Applied::Duplicate);
+    }
     outbox::enqueue(&txn, &reserved.updated_event()).await?;
     txn.commit().await?;
     state.relay.poke();

@@ -8,6 +8,9 @@ pub async fn show_ticket(
     State(state): State<TicketsState>,
     Path(id): Path<String>,
 ) -> Result<Json<Ticket>, ApiError> {
+    if !common::http::could_exist(&id) {
+        return Err(ApiError::NotFound);
+    }
     let row = store::find(&state.db, &id)
         .await?
         .ok_or(ApiError::NotFound)?;

@@ -18,8 +18,12 @@ pub async fn update_ticket(
     Json(body): Json<TicketBody>,
 ) -> Result<Json<Ticket>, ApiError> {
     let new = NewTicket::try_from(body)?;
-    let txn = state.db.begin().await?;
-    let current = store::find(&txn, &id).await?.ok_or(ApiError::NotFound)?;
+    if !common::http::could_exist(&id) {
+        return Err(ApiError::NotFound);
+    }
+    let current = store::find(&state.db, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     // The course app checks the reservation before ownership; clients rely on that order.
     if current.order_id.is_some() {
         return Err(ApiError::bad_request(RESERVED));
@@ -27,6 +31,9 @@ pub async fn update_ticket(
     if current.user_id != user.id {
         return Err(ApiError::NotAuthorized);
     }
+    // The transaction starts with its write, so SQLite's busy timeout (not an immediate
+    // "database is locked") covers concurrent writers; the update re-checks what we read.
+    let txn = state.db.begin().await?;
     let Some(updated) = store::update_details(&txn, &current, &new.title, new.price).await? else {
         // Changed between our read and our write: reserved meanwhile, or edited concurrently.
         return Err(ApiError::bad_request(

@@ -1,12 +1,12 @@
-//! The app's pages.
+//! The landing page, the explanation of how buying works, and the page for unknown addresses.
+use common::dto::Ticket;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use leptos_router::hooks::use_navigate;
-use leptos_router::NavigateOptions;
 
+use super::{set_status_not_found, ErrorMessages};
 use crate::api;
-use crate::components::{AuthForm, AuthMode};
+use crate::format::format_money;
 use crate::Session;
 
 #[component]
@@ -46,6 +46,7 @@ pub fn Landing() -> impl IntoView {
                 </div>
             </Transition>
         </section>
+        <TicketsForSale />
         <section class="features">
             <div class="card feature">
                 <h3>"Held while you pay"</h3>
@@ -60,6 +61,74 @@ pub fn Landing() -> impl IntoView {
                 <p>"Set your price and edit it any time the ticket isn't reserved."</p>
             </div>
         </section>
+    }
+}
+
+/// The tickets nobody has reserved, in the order the API lists them.
+#[component]
+fn TicketsForSale() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let signed_in = move || session.user.get().and_then(|r| r.ok().flatten()).is_some();
+    let tickets = Resource::new(|| (), |_| api::list_tickets());
+    view! {
+        <section class="for-sale" aria-labelledby="for-sale-heading">
+            <div class="section-head">
+                <h2 id="for-sale-heading">"Tickets for sale"</h2>
+                <Transition fallback=|| ()>
+                    {move || {
+                        signed_in()
+                            .then(|| {
+                                view! {
+                                    <A href="/tickets/new" attr:class="button">
+                                        "Sell a ticket"
+                                    </A>
+                                }
+                            })
+                    }}
+                </Transition>
+            </div>
+            <Transition fallback=|| view! { <p class="loading"></p> }>
+                {move || {
+                    tickets
+                        .get()
+                        .map(|result| match result {
+                            Ok(tickets) if tickets.is_empty() => {
+                                view! {
+                                    <div class="empty-state">
+                                        <p>"No tickets are for sale right now."</p>
+                                    </div>
+                                }
+                                    .into_any()
+                            }
+                            Ok(tickets) => {
+                                view! {
+                                    <ul class="ticket-list">
+                                        {tickets
+                                            .into_iter()
+                                            .map(|ticket| view! { <TicketCard ticket /> })
+                                            .collect_view()}
+                                    </ul>
+                                }
+                                    .into_any()
+                            }
+                            Err(error) => view! { <ErrorMessages error /> }.into_any(),
+                        })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn TicketCard(ticket: Ticket) -> impl IntoView {
+    view! {
+        <li class="ticket-card">
+            <span class="badge for-sale">"For sale"</span>
+            <A href=format!("/tickets/{}", ticket.id) attr:class="ticket-title">
+                {ticket.title}
+            </A>
+            <span class="ticket-price">{format_money(ticket.price)}</span>
+        </li>
     }
 }
 
@@ -87,52 +156,8 @@ pub fn HowItWorks() -> impl IntoView {
 }
 
 #[component]
-pub fn SignUp() -> impl IntoView {
-    view! {
-        <Title text="Sign up" />
-        <AuthForm mode=AuthMode::SignUp />
-    }
-}
-
-#[component]
-pub fn SignIn() -> impl IntoView {
-    view! {
-        <Title text="Sign in" />
-        <AuthForm mode=AuthMode::SignIn />
-    }
-}
-
-#[component]
-pub fn SignOut() -> impl IntoView {
-    let session = expect_context::<Session>();
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        let navigate = navigate.clone();
-        leptos::task::spawn_local(async move {
-            // Signing out locally matters more than the server's answer.
-            let _ = api::sign_out().await;
-            session.changed();
-            navigate(
-                "/",
-                NavigateOptions {
-                    replace: true,
-                    ..Default::default()
-                },
-            );
-        });
-    });
-    view! {
-        <Title text="Signing out" />
-        <p class="muted loading">"Signing you out…"</p>
-    }
-}
-
-#[component]
 pub fn NotFound() -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(http::StatusCode::NOT_FOUND);
-    }
+    set_status_not_found();
     view! {
         <Title text="Page not found" />
         <div class="not-found">

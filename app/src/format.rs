@@ -1,0 +1,176 @@
+//! Text for people: money, order statuses and the time left on a reservation.
+use common::events::OrderStatus;
+use common::money::Money;
+
+/// `$20.50`.
+pub fn format_money(money: Money) -> String {
+    let text = money.to_decimal_string();
+    match text.strip_prefix('-') {
+        Some(amount) => format!("-${amount}"),
+        None => format!("${text}"),
+    }
+}
+
+/// The status pill's label.
+pub fn status_label(status: OrderStatus) -> &'static str {
+    match status {
+        OrderStatus::Created => "Created",
+        OrderStatus::AwaitingPayment => "Awaiting payment",
+        OrderStatus::Cancelled => "Cancelled",
+        OrderStatus::Complete => "Complete",
+    }
+}
+
+/// The status pill's classes: `status status-awaiting-payment`.
+pub fn status_class(status: OrderStatus) -> String {
+    format!("status status-{}", status.as_str().replace(':', "-"))
+}
+
+/// `14:05` for fourteen minutes and five seconds (rounded up, so `0:00` only at the end).
+pub fn format_remaining(millis: i64) -> String {
+    let seconds = (millis.max(0) + 999) / 1000;
+    format!("{}:{:02}", seconds / 60, seconds % 60)
+}
+
+/// Milliseconds since the Unix epoch, now: from the browser's clock after hydration and from
+/// the server's while rendering (`SystemTime` is not available in the browser).
+pub fn now_millis() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        leptos::web_sys::js_sys::Date::now() as i64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
+/// Parses an RFC 3339 timestamp (`2026-11-24T02:15:00.123Z`, `…+01:00`) into milliseconds
+/// since the Unix epoch. Hand-rolled to keep a date library out of the wasm bundle.
+pub fn parse_rfc3339_millis(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = text.get(range)?;
+        if digits.bytes().all(|b| b.is_ascii_digit()) {
+            digits.parse().ok()
+        } else {
+            None
+        }
+    };
+    let bytes = text.as_bytes();
+    let separators_ok = bytes.get(4) == Some(&b'-')
+        && bytes.get(7) == Some(&b'-')
+        && matches!(bytes.get(10), Some(b'T' | b't' | b' '))
+        && bytes.get(13) == Some(&b':')
+        && bytes.get(16) == Some(&b':');
+    if !separators_ok {
+        return None;
+    }
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    if second > 60 {
+        return None;
+    }
+    let mut rest = text.get(19..)?;
+    let mut millis = 0;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let padded = format!("{:0<3}", &fraction[..digits.min(3)]);
+        millis = padded.parse::<i64>().ok()?;
+        rest = &fraction[digits..];
+    }
+    let offset_minutes = match rest {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first() {
+                Some(b'+') => 1,
+                Some(b'-') => -1,
+                _ => return None,
+            };
+            let (hours, minutes) = rest.get(1..)?.split_once(':')?;
+            if hours.len() != 2 || minutes.len() != 2 {
+                return None;
+            }
+            let hours: i64 = hours.parse().ok()?;
+            let minutes: i64 = minutes.parse().ok()?;
+            sign * (hours * 60 + minutes)
+        }
+    };
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60;
+    Some(seconds * 1_000 + millis)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_shown_in_dollars_and_cents() {
+        assert_eq!(format_money(Money::from_cents(2050)), "$20.50");
+        assert_eq!(format_money(Money::from_cents(7)), "$0.07");
+        assert_eq!(format_money(Money::from_cents(-100)), "-$1.00");
+    }
+
+    #[test]
+    fn status_classes_replace_the_colon() {
+        assert_eq!(
+            status_class(OrderStatus::AwaitingPayment),
+            "status status-awaiting-payment"
+        );
+        assert_eq!(status_class(OrderStatus::Created), "status status-created");
+    }
+
+    #[test]
+    fn remaining_time_is_minutes_and_seconds_rounded_up() {
+        assert_eq!(format_remaining(15 * 60 * 1000), "15:00");
+        assert_eq!(format_remaining(65_001), "1:06");
+        assert_eq!(format_remaining(1), "0:01");
+        assert_eq!(format_remaining(-5), "0:00");
+    }
+
+    #[test]
+    fn rfc3339_timestamps_parse_to_epoch_millis() {
+        assert_eq!(parse_rfc3339_millis("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_millis("2026-11-24T02:15:00.123Z"),
+            Some(1_795_486_500_123)
+        );
+        assert_eq!(
+            parse_rfc3339_millis("2026-11-24T03:15:00.123+01:00"),
+            Some(1_795_486_500_123)
+        );
+        assert_eq!(
+            parse_rfc3339_millis("2000-02-29T12:00:00.5Z"),
+            Some(951_825_600_500)
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-11-24T02:15:00.Z",
+            "2026-11-24",
+        ] {
+            assert_eq!(parse_rfc3339_millis(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,229 @@
+import { type Browser, type Page, type TestInfo } from '@playwright/test';
+import {
+  type BrowserErrors,
+  expect,
+  gotoHydrated,
+  h1,
+  nav,
+  pathIs,
+  signUp,
+  test,
+  uniqueEmail,
+} from './fixtures';
+
+/**
+ * A form the API rejects is answered with 400, and an order for a ticket the orders service
+ * has not heard of yet with 404; Chromium logs both as console errors. 5xx never passes.
+ */
+const CLIENT_ERROR_RESPONSE =
+  /^console\.error: Failed to load resource: the server responded with a status of 4\d\d\b/;
+
+/** Services learn about each other's changes through events: give them a few seconds. */
+const EVENTUALLY = { timeout: 15_000, intervals: [250, 500, 1_000] };
+
+function uniqueTitle(): string {
+  return `Concert ${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+const ticketCard = (page: Page, title: string) =>
+  page.locator('ul.ticket-list li.ticket-card').filter({ hasText: title });
+
+/** A signed-up user in a browser context of their own (their own cookies). */
+async function newUser(
+  browser: Browser,
+  testInfo: TestInfo,
+  browserErrors: BrowserErrors,
+): Promise<Page> {
+  const context = await browser.newContext({ baseURL: testInfo.project.use.baseURL });
+  const page = await context.newPage();
+  browserErrors.watch(page);
+  await signUp(page, uniqueEmail());
+  return page;
+}
+
+/** Lists a ticket through the sell form and returns its page's path. */
+async function listTicket(page: Page, title: string, price: string): Promise<string> {
+  await nav(page).getByRole('link', { name: 'Sell a ticket', exact: true }).click();
+  await expect(page).toHaveURL(pathIs('/tickets/new'));
+  await expect(h1(page)).toHaveText('Sell a ticket');
+  await page.locator('input[name="title"]').fill(title);
+  await page.locator('input[name="price"]').fill(price);
+  await page.getByRole('button', { name: 'List ticket', exact: true }).click();
+  await expect(page).toHaveURL(/\/tickets\/[^/?#]+$/);
+  await expect(h1(page)).toHaveText(title);
+  return new URL(page.url()).pathname;
+}
+
+test.describe('tickets and orders', () => {
+  test('a buyer reserves a listed ticket, and cancelling puts it back on sale', async ({
+    page: seller,
+    browser,
+    browserErrors,
+  }, testInfo) => {
+    test.setTimeout(120_000);
+    browserErrors.allow(CLIENT_ERROR_RESPONSE);
+    const title = uniqueTitle();
+
+    await signUp(seller, uniqueEmail());
+    const ticketPath = await listTicket(seller, title, '20.50');
+    await expect(seller.locator('.ticket-price')).toHaveText('$20.50');
+    await expect(seller.locator('.badge.for-sale')).toBeVisible();
+    await expect(seller.getByRole('link', { name: 'Edit', exact: true })).toBeVisible();
+    await expect(seller.getByRole('button', { name: 'Purchase', exact: true })).toHaveCount(0);
+
+    // The buyer finds it on the landing page.
+    const buyer = await newUser(browser, testInfo, browserErrors);
+    await expect(async () => {
+      await gotoHydrated(buyer, '/');
+      await expect(ticketCard(buyer, title)).toBeVisible({ timeout: 1_000 });
+    }).toPass(EVENTUALLY);
+    await expect(ticketCard(buyer, title).locator('.ticket-price')).toHaveText('$20.50');
+    await ticketCard(buyer, title).getByRole('link', { name: title }).click();
+    await expect(buyer).toHaveURL(pathIs(ticketPath));
+    await expect(h1(buyer)).toHaveText(title);
+    await expect(buyer.getByRole('link', { name: 'Edit', exact: true })).toHaveCount(0);
+
+    // Purchase; the orders service may not have heard of the ticket yet, so retry.
+    await expect(async () => {
+      if (!pathIs(ticketPath).test(buyer.url())) await gotoHydrated(buyer, ticketPath);
+      await buyer.getByRole('button', { name: 'Purchase', exact: true }).click({ timeout: 2_000 });
+      try {
+        await expect(buyer).toHaveURL(/\/orders\/[^/?#]+$/, { timeout: 5_000 });
+      } catch (e) {
+        await gotoHydrated(buyer, ticketPath);
+        throw e;
+      }
+    }).toPass(EVENTUALLY);
+    const orderPath = new URL(buyer.url()).pathname;
+    await expect(h1(buyer)).toHaveText('Your order');
+    await expect(buyer.locator('.order-details')).toContainText(title);
+    await expect(buyer.locator('.status.status-created')).toBeVisible();
+    await expect(buyer.locator('.notice')).toContainText('Payment is coming soon');
+
+    // The countdown shows minutes:seconds and ticks after hydration.
+    const countdown = buyer.locator('.countdown');
+    await expect(countdown).toHaveText(/^\d+:\d\d$/);
+    const shown = (await countdown.textContent()) ?? '';
+    await expect(countdown).not.toHaveText(shown, { timeout: 5_000 });
+
+    // Also rendered on the server, without JavaScript.
+    const noJs = await browser.newContext({
+      javaScriptEnabled: false,
+      baseURL: testInfo.project.use.baseURL,
+      storageState: await buyer.context().storageState(),
+    });
+    try {
+      const ssr = await noJs.newPage();
+      browserErrors.watch(ssr);
+      await ssr.goto(orderPath);
+      await expect(ssr.locator('.countdown')).toHaveText(/^\d+:\d\d$/);
+      await expect(ssr.getByRole('button', { name: 'Cancel order', exact: true })).toBeVisible();
+    } finally {
+      await noJs.close();
+    }
+
+    // The ticket is now reserved: no purchase for anyone, no editing for the seller.
+    await expect(async () => {
+      await gotoHydrated(buyer, ticketPath);
+      await expect(buyer.locator('.badge.reserved')).toHaveText('Reserved', { timeout: 1_000 });
+    }).toPass(EVENTUALLY);
+    await expect(buyer.getByRole('button', { name: 'Purchase', exact: true })).toHaveCount(0);
+
+    await gotoHydrated(seller, ticketPath);
+    await expect(seller.locator('.badge.reserved')).toHaveText('Reserved');
+    await expect(seller.getByRole('link', { name: 'Edit', exact: true })).toHaveCount(0);
+    await gotoHydrated(seller, `${ticketPath}/edit`);
+    await expect(seller.getByText('Cannot edit a reserved ticket')).toBeVisible();
+    await expect(seller.locator('input[name="title"]')).toHaveCount(0);
+    await gotoHydrated(seller, '/');
+    await expect(seller.locator('.ticket-list, .empty-state').first()).toBeVisible();
+    await expect(ticketCard(seller, title)).toHaveCount(0);
+
+    // The buyer finds the order in "My orders" and cancels it.
+    await nav(buyer).getByRole('link', { name: 'My orders', exact: true }).click();
+    await expect(buyer).toHaveURL(pathIs('/orders'));
+    const row = buyer.locator('table.table tbody tr').filter({ hasText: title });
+    await expect(row.locator('.status')).toHaveClass(/\bstatus-created\b/);
+    await expect(row).toContainText('$20.50');
+    await row.getByRole('link', { name: title }).click();
+    await expect(buyer).toHaveURL(pathIs(orderPath));
+    await buyer.getByRole('button', { name: 'Cancel order', exact: true }).click();
+    await expect(buyer.locator('.status.status-cancelled')).toHaveText('Cancelled');
+    await expect(buyer.locator('.countdown')).toHaveCount(0);
+    await expect(buyer.getByRole('button', { name: 'Cancel order', exact: true })).toHaveCount(0);
+
+    // Released: back in the landing list and editable again.
+    await expect(async () => {
+      await gotoHydrated(buyer, '/');
+      await expect(ticketCard(buyer, title)).toBeVisible({ timeout: 1_000 });
+    }).toPass(EVENTUALLY);
+    await gotoHydrated(seller, ticketPath);
+    await expect(seller.locator('.badge.for-sale')).toBeVisible();
+    await expect(seller.getByRole('link', { name: 'Edit', exact: true })).toBeVisible();
+
+    await buyer.context().close();
+  });
+
+  test('the seller edits a ticket, and a visitor is asked to sign in to buy it', async ({
+    page: seller,
+    browser,
+    browserErrors,
+  }, testInfo) => {
+    browserErrors.allow(CLIENT_ERROR_RESPONSE);
+    const title = uniqueTitle();
+    await signUp(seller, uniqueEmail());
+    const ticketPath = await listTicket(seller, title, '15');
+    await expect(seller.locator('.ticket-price')).toHaveText('$15.00');
+
+    await seller.getByRole('link', { name: 'Edit', exact: true }).click();
+    await expect(seller).toHaveURL(pathIs(`${ticketPath}/edit`));
+    await expect(h1(seller)).toHaveText('Edit ticket');
+    await expect(seller.locator('input[name="title"]')).toHaveValue(title);
+    await expect(seller.locator('input[name="price"]')).toHaveValue('15.00');
+
+    // Errors come back next to their fields.
+    await seller.locator('input[name="price"]').fill('0');
+    await seller.getByRole('button', { name: 'Save changes', exact: true }).click();
+    await expect(seller.locator('.field-error[data-field="price"]')).toHaveText(
+      'Price must be greater than 0',
+    );
+    await expect(seller).toHaveURL(pathIs(`${ticketPath}/edit`));
+
+    const renamed = `${title} (balcony)`;
+    await seller.locator('input[name="title"]').fill(renamed);
+    await seller.locator('input[name="price"]').fill('17.25');
+    await seller.getByRole('button', { name: 'Save changes', exact: true }).click();
+    await expect(seller).toHaveURL(pathIs(ticketPath));
+    await expect(h1(seller)).toHaveText(renamed);
+    await expect(seller.locator('.ticket-price')).toHaveText('$17.25');
+
+    const visitorContext = await browser.newContext({ baseURL: testInfo.project.use.baseURL });
+    try {
+      const visitor = await visitorContext.newPage();
+      browserErrors.watch(visitor);
+      await gotoHydrated(visitor, ticketPath);
+      await expect(h1(visitor)).toHaveText(renamed);
+      await expect(visitor.getByRole('link', { name: 'Sign in to buy', exact: true })).toBeVisible();
+      await expect(visitor.getByRole('button', { name: 'Purchase', exact: true })).toHaveCount(0);
+      await expect(visitor.getByRole('link', { name: 'Edit', exact: true })).toHaveCount(0);
+      await expect(nav(visitor).getByRole('link', { name: 'Sell a ticket', exact: true })).toHaveCount(0);
+    } finally {
+      await visitorContext.close();
+    }
+  });
+
+  test('listing a ticket without a title or price shows field errors', async ({
+    page,
+    browserErrors,
+  }) => {
+    browserErrors.allow(CLIENT_ERROR_RESPONSE);
+    await signUp(page, uniqueEmail());
+    await gotoHydrated(page, '/tickets/new');
+    await page.getByRole('button', { name: 'List ticket', exact: true }).click();
+    await expect(page.locator('.field-error[data-field="title"]')).toHaveText('Title is required');
+    await expect(page.locator('.field-error[data-field="price"]')).toHaveText(
+      'Price must be greater than 0',
+    );
+    await expect(page).toHaveURL(pathIs('/tickets/new'));
+  });
+});

@@ -1,0 +1,43 @@
+//! The orders service: buyers reserve tickets from its replica; orders expire, complete, or
+//! are cancelled, and each change leaves as an event through the outbox.
+#![forbid(unsafe_code)]
+
+mod domain;
+pub mod lifecycle;
+pub mod listeners;
+pub mod migration;
+mod routes;
+pub mod store;
+
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use common::auth::JwtKeys;
+use common::outbox::Relay;
+use common::settings::Settings;
+use sea_orm::DatabaseConnection;
+
+pub use routes::router;
+
+#[derive(Clone, FromRef)]
+pub struct OrdersState {
+    pub db: DatabaseConnection,
+    pub keys: JwtKeys,
+    pub relay: Relay,
+    /// How long a new order reserves its ticket (`EXPIRATION_WINDOW_SECONDS`).
+    pub expiration_window: Duration,
+}
+
+impl OrdersState {
+    /// Connects to (and migrates) the service's database; events leave through `bus`.
+    pub async fn build(settings: &Settings, bus: common::bus::EventBus) -> anyhow::Result<Self> {
+        let db = common::db::connect_service::<migration::Migrator>(settings, "orders").await?;
+        let relay = Relay::new(db.clone(), bus);
+        Ok(Self {
+            db,
+            keys: JwtKeys::from_settings(settings),
+            relay,
+            expiration_window: settings.expiration_window,
+        })
+    }
+}

@@ -1,0 +1,116 @@
+//! Single-step handlers for the events the orders service consumes. The bus loop calls one
+//! per delivery and settles the message by the result: `Done` and `Duplicate` are acked,
+//! `Early` is delivered again later, an error is retried with backoff.
+use common::bus::{run_listener, EventBus, Message, Outcome};
+use common::events::{
+    Event, ExpirationComplete, OrderStatus, PaymentCreated, Subject, TicketCreated, TicketUpdated,
+};
+
+use crate::lifecycle::{self, Ended};
+use crate::{store, OrdersState};
+
+pub use common::bus::Applied;
+
+/// `ticket:created`: adds the ticket to the replica at the event's version.
+#[tracing::instrument(name = "orders.ticket_created", skip_all, fields(ticket.id = %event.id))]
+pub async fn ticket_created(state: &OrdersState, event: TicketCreated) -> anyhow::Result<Applied> {
+    match store::insert_ticket(&state.db, &event).await {
+        Ok(()) => Ok(Applied::Done),
+        Err(err) if common::db::is_unique_violation(&err) => Ok(Applied::Duplicate),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `ticket:updated`: applies title, price and version only on top of the version before it.
+#[tracing::instrument(name = "orders.ticket_updated", skip_all, fields(ticket.id = %event.id, ticket.version = event.version))]
+pub async fn ticket_updated(state: &OrdersState, event: TicketUpdated) -> anyhow::Result<Applied> {
+    if store::apply_ticket_update(&state.db, &event).await? {
+        return Ok(Applied::Done);
+    }
+    Ok(match store::find_ticket(&state.db, &event.id).await? {
+        Some(stored) if event.version <= stored.version => Applied::Duplicate,
+        // Unknown ticket (its `ticket:created` is still on the way) or a skipped version.
+        _ => Applied::Early,
+    })
+}
+
+/// `expiration:complete`: a reservation ran out; cancels the order unless it was paid.
+#[tracing::instrument(name = "orders.expiration_complete", skip_all, fields(order.id = %event.order_id))]
+pub async fn expiration_complete(
+    state: &OrdersState,
+    event: ExpirationComplete,
+) -> anyhow::Result<Applied> {
+    let Some(order) = store::find_order(&state.db, &event.order_id).await? else {
+        return Ok(Applied::Early);
+    };
+    Ok(match lifecycle::cancel(state, order).await? {
+        Ended::Now(_) => Applied::Done,
+        Ended::Already(_) => Applied::Duplicate,
+        Ended::Unknown => Applied::Early,
+    })
+}
+
+/// `payment:created`: the buyer paid; completes the order.
+#[tracing::instrument(name = "orders.payment_created", skip_all, fields(order.id = %event.order_id, payment.id = %event.id))]
+pub async fn payment_created(
+    state: &OrdersState,
+    event: PaymentCreated,
+) -> anyhow::Result<Applied> {
+    let Some(order) = store::find_order(&state.db, &event.order_id).await? else {
+        return Ok(Applied::Early);
+    };
+    Ok(match lifecycle::complete(state, order).await? {
+        Ended::Now(_) => Applied::Done,
+        Ended::Already(order) => {
+            if order.status == OrderStatus::Cancelled {
+                // The payments service refunds a charge that lost the race with expiry.
+                tracing::warn!(
+                    "payment for an order that was already cancelled; leaving it cancelled"
+                );
+            }
+            Applied::Duplicate
+        }
+        Ended::Unknown => Applied::Early,
+    })
+}
+
+/// Subscribes to the events this service needs, then consumes them in the background until
+/// the bus shuts down. Subscribing first means nothing published afterwards is missed.
+pub async fn start(
+    state: OrdersState,
+    bus: EventBus,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    const GROUP: &str = "orders-service";
+    let subjects = [
+        TicketCreated::SUBJECT,
+        TicketUpdated::SUBJECT,
+        ExpirationComplete::SUBJECT,
+        PaymentCreated::SUBJECT,
+    ];
+    let sub = bus.subscribe(GROUP, &subjects).await?;
+    Ok(tokio::spawn(run_listener(
+        sub,
+        bus,
+        GROUP,
+        move |message: Message| {
+            let state = state.clone();
+            async move {
+                match message.subject {
+                    Subject::TicketCreated => {
+                        Outcome::of_event(&message, |e| ticket_created(&state, e)).await
+                    }
+                    Subject::TicketUpdated => {
+                        Outcome::of_event(&message, |e| ticket_updated(&state, e)).await
+                    }
+                    Subject::ExpirationComplete => {
+                        Outcome::of_event(&message, |e| expiration_complete(&state, e)).await
+                    }
+                    Subject::PaymentCreated => {
+                        Outcome::of_event(&message, |e| payment_created(&state, e)).await
+                    }
+                    _ => Outcome::Done,
+                }
+            }
+        },
+    )))
+}

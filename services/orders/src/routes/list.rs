@@ -1,0 +1,20 @@
+use axum::extract::State;
+use common::auth::RequireAuth;
+use common::dto::Order;
+use common::{ApiError, Json};
+
+use crate::{store, OrdersState};
+
+/// The caller's orders, every status, oldest first.
+pub async fn list_orders(
+    State(state): State<OrdersState>,
+    RequireAuth(user): RequireAuth,
+) -> Result<Json<Vec<Order>>, ApiError> {
+    let orders = store::orders_of(&state.db, &user.id).await?;
+    Ok(Json(
+        orders
+            .iter()
+            .map(|(order, ticket)| order.view(ticket))
+            .collect(),
+    ))
+}

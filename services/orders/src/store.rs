@@ -1,0 +1,266 @@
+//! Orders and the ticket replica in the service's own database. Status changes are
+//! conditional updates (`… WHERE version = ? AND status IN (live)`), so a concurrent change
+//! makes them miss instead of overwriting it.
+use chrono::{DateTime, SecondsFormat, Utc};
+use common::dto::{Order, OrderTicketView};
+use common::events::{OrderStatus, TicketCreated, TicketUpdated};
+use common::money::Money;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+
+pub mod ticket {
+    use sea_orm::entity::prelude::*;
+
+    /// The orders service's copy of a ticket, kept current by ticket events.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tickets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub title: String,
+        pub price_cents: i64,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod order {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "orders")]
+    pub struct Model {
+        /// Insertion order, for stable listings.
+        #[sea_orm(primary_key)]
+        pub seq: i64,
+        #[sea_orm(unique)]
+        pub id: String,
+        pub user_id: String,
+        pub ticket_id: String,
+        pub status: String,
+        pub expires_at: ChronoDateTimeUtc,
+        pub version: i64,
+        pub created_at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::ticket::Entity",
+            from = "Column::TicketId",
+            to = "super::ticket::Column::Id"
+        )]
+        Ticket,
+    }
+
+    impl Related<super::ticket::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Ticket.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub use ticket::Model as TicketRow;
+
+/// An order as the code sees it: the status is the enum, not its SQL text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRecord {
+    pub id: String,
+    pub user_id: String,
+    pub ticket_id: String,
+    pub status: OrderStatus,
+    pub expires_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl TryFrom<order::Model> for OrderRecord {
+    type Error = DbErr;
+
+    fn try_from(row: order::Model) -> Result<Self, DbErr> {
+        let status = OrderStatus::parse(&row.status).ok_or_else(|| {
+            DbErr::Custom(format!(
+                "order {} has an unknown status {:?}",
+                row.id, row.status
+            ))
+        })?;
+        Ok(Self {
+            id: row.id,
+            user_id: row.user_id,
+            ticket_id: row.ticket_id,
+            status,
+            expires_at: row.expires_at,
+            version: row.version,
+        })
+    }
+}
+
+impl OrderRecord {
+    /// The order as the API shows it, with its ticket embedded.
+    pub fn view(&self, ticket: &TicketRow) -> Order {
+        Order {
+            id: self.id.clone(),
+            status: self.status,
+            user_id: self.user_id.clone(),
+            expires_at: iso8601(self.expires_at),
+            ticket: OrderTicketView {
+                id: ticket.id.clone(),
+                title: ticket.title.clone(),
+                price: Money::from_cents(ticket.price_cents),
+                version: ticket.version,
+            },
+            version: self.version,
+        }
+    }
+}
+
+/// `2026-01-01T12:00:00.000Z`, as JavaScript's `toISOString` writes it.
+pub fn iso8601(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Statuses in which an order holds its ticket and can still be cancelled or paid.
+pub const LIVE: [OrderStatus; 2] = [OrderStatus::Created, OrderStatus::AwaitingPayment];
+
+// ---------------------------------------------------------------------------------------
+// The ticket replica
+
+/// Adds a ticket to the replica; a unique violation means it is already there.
+pub async fn insert_ticket(db: &impl ConnectionTrait, event: &TicketCreated) -> Result<(), DbErr> {
+    ticket::ActiveModel {
+        id: Set(event.id.clone()),
+        title: Set(event.title.clone()),
+        price_cents: Set(event.price.cents()),
+        version: Set(event.version),
+    }
+    .insert(db)
+    .await
+    .map(|_| ())
+}
+
+pub async fn find_ticket(db: &impl ConnectionTrait, id: &str) -> Result<Option<TicketRow>, DbErr> {
+    ticket::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// Applies `event` only if the replica holds the version just before it; false otherwise.
+pub async fn apply_ticket_update(
+    db: &impl ConnectionTrait,
+    event: &TicketUpdated,
+) -> Result<bool, DbErr> {
+    let result = ticket::Entity::update_many()
+        .col_expr(ticket::Column::Title, Expr::value(event.title.clone()))
+        .col_expr(ticket::Column::PriceCents, Expr::value(event.price.cents()))
+        .col_expr(ticket::Column::Version, Expr::value(event.version))
+        .filter(ticket::Column::Id.eq(event.id.as_str()))
+        .filter(ticket::Column::Version.eq(event.version - 1))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+// ---------------------------------------------------------------------------------------
+// Orders
+
+/// Inserts a new `created` order at version 0. Fails with a unique violation when the
+/// ticket already has a live order (the `orders_one_live_per_ticket` index).
+pub async fn insert_order(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    ticket_id: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<OrderRecord, DbErr> {
+    order::ActiveModel {
+        id: Set(uuid::Uuid::new_v4().to_string()),
+        user_id: Set(user_id.to_owned()),
+        ticket_id: Set(ticket_id.to_owned()),
+        status: Set(OrderStatus::Created.as_str().to_owned()),
+        expires_at: Set(expires_at),
+        version: Set(0),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?
+    .try_into()
+}
+
+pub async fn find_order(db: &impl ConnectionTrait, id: &str) -> Result<Option<OrderRecord>, DbErr> {
+    order::Entity::find()
+        .filter(order::Column::Id.eq(id))
+        .one(db)
+        .await?
+        .map(OrderRecord::try_from)
+        .transpose()
+}
+
+/// An order and its ticket.
+pub async fn find_order_with_ticket(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<(OrderRecord, TicketRow)>, DbErr> {
+    let found = order::Entity::find()
+        .filter(order::Column::Id.eq(id))
+        .find_also_related(ticket::Entity)
+        .one(db)
+        .await?;
+    found.map(with_ticket).transpose()
+}
+
+/// Every order of `user_id`, all statuses, oldest first, each with its ticket.
+pub async fn orders_of(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<(OrderRecord, TicketRow)>, DbErr> {
+    order::Entity::find()
+        .filter(order::Column::UserId.eq(user_id))
+        .order_by_asc(order::Column::Seq)
+        .find_also_related(ticket::Entity)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(with_ticket)
+        .collect()
+}
+
+fn with_ticket(
+    (row, ticket): (order::Model, Option<TicketRow>),
+) -> Result<(OrderRecord, TicketRow), DbErr> {
+    // Orders are only ever made for tickets in the replica, and replica rows are never deleted.
+    let ticket = ticket.ok_or_else(|| {
+        DbErr::Custom(format!("order {} has no ticket {}", row.id, row.ticket_id))
+    })?;
+    Ok((row.try_into()?, ticket))
+}
+
+/// Moves a live order to `to` (version + 1) if it is still as `current` describes; None when
+/// it changed first (another request, an expiry, a payment).
+pub async fn transition(
+    db: &impl ConnectionTrait,
+    current: &OrderRecord,
+    to: OrderStatus,
+) -> Result<Option<OrderRecord>, DbErr> {
+    let result = order::Entity::update_many()
+        .col_expr(order::Column::Status, Expr::value(to.as_str()))
+        .col_expr(order::Column::Version, Expr::value(current.version + 1))
+        .filter(order::Column::Id.eq(current.id.as_str()))
+        .filter(order::Column::Version.eq(current.version))
+        .filter(order::Column::Status.is_in(LIVE.map(OrderStatus::as_str)))
+        .exec(db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Ok(None);
+    }
+    Ok(Some(OrderRecord {
+        status: to,
+        version: current.version + 1,
+        ..current.clone()
+    }))
+}

@@ -1,0 +1,278 @@
+//! The harness: a real orders server on a random port with a database of its own (SQLite, or
+//! PostgreSQL when `DATABASE_URL` says so). Its replica is seeded the way production fills it,
+//! through the listener steps; events are read back from the outbox table.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::auth::JwtKeys;
+use common::bus::InProcessBus;
+use common::dto::ErrorItem;
+use common::events::{Event, TicketCreated};
+use common::money::Money;
+use common::outbox::entity as outbox;
+use common::testing::TestEnv;
+use orders::listeners::{self, Applied};
+use orders::OrdersState;
+use reqwest::header::{CONTENT_TYPE, COOKIE};
+use reqwest::{Method, RequestBuilder};
+use sea_orm::{EntityTrait, QueryOrder};
+use serde_json::{json, Value};
+
+/// A running orders service, its state (for listener steps) and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: OrdersState,
+    pub keys: JwtKeys,
+    pub bus: Arc<InProcessBus>,
+    _env: TestEnv,
+}
+
+/// A signed-in buyer: their id and the `Cookie` header carrying a forged access token.
+#[derive(Debug, Clone)]
+pub struct Buyer {
+    pub id: String,
+    pub cookie: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with_window(Duration::from_secs(900)).await
+    }
+
+    pub async fn spawn_with_window(window: Duration) -> Self {
+        let mut env = TestEnv::new().await;
+        env.settings.expiration_window = window;
+        let bus = InProcessBus::shared();
+        let state = OrdersState::build(&env.settings, bus.clone())
+            .await
+            .expect("the orders state builds");
+        let router = common::http::finish_api(orders::router(state.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let port = listener.local_addr().expect("the bound address").port();
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .await
+                .expect("the test server runs");
+        });
+        Self {
+            address: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            keys: JwtKeys::from_settings(&env.settings),
+            state,
+            bus,
+            _env: env,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self._env.db.is_postgres()
+    }
+
+    /// Runs the outbox relay in the background, as the binary does, until the test ends.
+    pub fn run_relay(&self) {
+        tokio::spawn(self.state.relay.clone().run());
+    }
+
+    /// Waits until the relay has published every outbox row; false after `limit`.
+    pub async fn outbox_drained(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if self
+                .state
+                .relay
+                .pending()
+                .await
+                .expect("the outbox is readable")
+                == 0
+            {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A new buyer with a valid access token, as `global.signin()` forges one.
+    pub fn buyer(&self) -> Buyer {
+        let id = uuid::Uuid::new_v4().to_string();
+        let token = self
+            .keys
+            .issue(&id, "test@test.com")
+            .expect("a token is issued");
+        Buyer {
+            id,
+            cookie: format!("session={token}"),
+        }
+    }
+
+    /// A ticket in the replica, put there by the `ticket:created` step.
+    pub async fn ticket(&self, title: &str, price_cents: i64) -> TicketCreated {
+        let event = TicketCreated {
+            id: uuid::Uuid::new_v4().to_string(),
+            version: 0,
+            title: title.to_owned(),
+            price: Money::from_cents(price_cents),
+            user_id: uuid::Uuid::new_v4().to_string(),
+        };
+        let applied = listeners::ticket_created(&self.state, event.clone())
+            .await
+            .expect("ticket:created applies");
+        assert_eq!(applied, Applied::Done);
+        event
+    }
+
+    pub fn request(&self, method: Method, path: &str, cookie: Option<&str>) -> RequestBuilder {
+        let request = self
+            .client
+            .request(method, format!("{}{}", self.address, path));
+        match cookie {
+            Some(cookie) => request.header(COOKIE, cookie),
+            None => request,
+        }
+    }
+
+    pub async fn send(&self, request: RequestBuilder) -> Reply {
+        Reply::read(
+            request
+                .send()
+                .await
+                .expect("the request reaches the server"),
+        )
+        .await
+    }
+
+    pub async fn create_order(&self, buyer: &Buyer, ticket_id: &str) -> Reply {
+        self.post_order(Some(&buyer.cookie), &json!({ "ticketId": ticket_id }))
+            .await
+    }
+
+    pub async fn post_order(&self, cookie: Option<&str>, body: &Value) -> Reply {
+        self.send(self.request(Method::POST, "/api/orders", cookie).json(body))
+            .await
+    }
+
+    /// Orders `ticket_id` as `buyer`, expecting 201; returns the order.
+    pub async fn ordered(&self, buyer: &Buyer, ticket_id: &str) -> Value {
+        let reply = self.create_order(buyer, ticket_id).await;
+        assert_eq!(reply.status, 201, "ordering failed: {}", reply.body);
+        reply.json()
+    }
+
+    pub async fn list_orders(&self, buyer: &Buyer) -> Reply {
+        self.send(self.request(Method::GET, "/api/orders", Some(&buyer.cookie)))
+            .await
+    }
+
+    pub async fn show_order(&self, buyer: &Buyer, id: &str) -> Reply {
+        self.send(self.request(
+            Method::GET,
+            &format!("/api/orders/{id}"),
+            Some(&buyer.cookie),
+        ))
+        .await
+    }
+
+    pub async fn cancel_order(&self, buyer: &Buyer, id: &str) -> Reply {
+        self.send(self.request(
+            Method::DELETE,
+            &format!("/api/orders/{id}"),
+            Some(&buyer.cookie),
+        ))
+        .await
+    }
+
+    /// Every outbox row, oldest first.
+    pub async fn outbox(&self) -> Vec<outbox::Model> {
+        outbox::Entity::find()
+            .order_by_asc(outbox::Column::Seq)
+            .all(&self.state.db)
+            .await
+            .expect("the outbox is readable")
+    }
+
+    /// The payloads of the outbox rows of one event type, oldest first.
+    pub async fn events<E: Event>(&self) -> Vec<E> {
+        self.outbox()
+            .await
+            .into_iter()
+            .filter(|row| row.subject == E::SUBJECT.as_str())
+            .map(|row| serde_json::from_str(&row.payload).expect("an outbox payload parses"))
+            .collect()
+    }
+
+    /// An order as the database holds it.
+    pub async fn stored_order(&self, id: &str) -> orders::store::OrderRecord {
+        orders::store::find_order(&self.state.db, id)
+            .await
+            .expect("orders are readable")
+            .expect("the order exists")
+    }
+}
+
+/// A response, read in full.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+impl Reply {
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.text().await.expect("the body is readable text");
+        Self {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+
+    /// The error envelope `{"errors":[{"message","field"?}]}`, with a JSON content type.
+    pub fn errors(&self) -> Vec<ErrorItem> {
+        assert!(
+            self.content_type
+                .as_deref()
+                .is_some_and(|t| t.starts_with("application/json")),
+            "an error must be JSON, got {:?} for {:?}",
+            self.content_type,
+            self.body
+        );
+        let body: common::dto::ErrorBody = serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not the error envelope ({e}): {}", self.body));
+        assert!(!body.errors.is_empty(), "`errors` is empty: {}", self.body);
+        body.errors
+    }
+
+    /// Asserts the status and an envelope holding exactly `expected`.
+    pub fn assert_errors(&self, status: u16, expected: &[ErrorItem]) {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(self.errors(), expected, "unexpected errors");
+    }
+
+    /// Asserts the status and an envelope holding one message without a field.
+    pub fn assert_error(&self, status: u16, message: &str) {
+        self.assert_errors(status, &[ErrorItem::new(message)]);
+    }
+}
