@@ -3,11 +3,10 @@
 //! through the listener steps; events are read back from the outbox table.
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::auth::JwtKeys;
-use common::bus::InProcessBus;
+use common::bus::EventBus;
 use common::dto::ErrorItem;
 use common::events::{Event, TicketCreated};
 use common::money::Money;
@@ -26,7 +25,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: OrdersState,
     pub keys: JwtKeys,
-    pub bus: Arc<InProcessBus>,
+    pub bus: EventBus,
     _env: TestEnv,
 }
 
@@ -45,7 +44,8 @@ impl TestApp {
     pub async fn spawn_with_window(window: Duration) -> Self {
         let mut env = TestEnv::new().await;
         env.settings.expiration_window = window;
-        let bus = InProcessBus::shared();
+        // JetStream (a stream of its own) when NATS_URL is set, else the in-process bus.
+        let bus = common::testing::test_bus().await;
         let state = OrdersState::build(&env.settings, bus.clone())
             .await
             .expect("the orders state builds");
