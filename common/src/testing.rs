@@ -3,6 +3,8 @@
 use anyhow::Context;
 use sea_orm::ConnectionTrait;
 
+use crate::dto::ErrorItem;
+
 /// A database URL private to one test, and what keeps it alive.
 pub struct TestDatabase {
     pub url: String,
@@ -148,4 +150,58 @@ async fn drop_stale_streams(url: &str) {
             }
         }
     }
+}
+
+/// The error envelope of a response, checked precisely: `{"errors":[{"message","field"?}, …]}`
+/// and nothing else, non-empty, with a JSON content type. Panics (failing the test) otherwise.
+pub fn error_envelope(content_type: Option<&str>, body: &str) -> Vec<ErrorItem> {
+    assert!(
+        content_type.is_some_and(|t| t.starts_with("application/json")),
+        "an error must be JSON, got content type {:?} for {:?}",
+        content_type,
+        body
+    );
+    let value: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {body:?}"));
+    let object = value
+        .as_object()
+        .unwrap_or_else(|| panic!("envelope is not an object: {value}"));
+    assert_eq!(
+        object.keys().collect::<Vec<_>>(),
+        ["errors"],
+        "envelope has other keys: {value}"
+    );
+    let items = object["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("`errors` is not an array: {value}"));
+    assert!(!items.is_empty(), "`errors` is empty: {value}");
+    items
+        .iter()
+        .map(|item| {
+            let item = item
+                .as_object()
+                .unwrap_or_else(|| panic!("an error is not an object: {value}"));
+            assert!(
+                item.keys().all(|k| k == "message" || k == "field"),
+                "an error has keys other than message/field: {value}"
+            );
+            let message = item
+                .get("message")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_else(|| panic!("an error has no string `message`: {value}"));
+            assert!(
+                !message.trim().is_empty(),
+                "an error message is empty: {value}"
+            );
+            let field = item.get("field").map(|f| {
+                f.as_str()
+                    .unwrap_or_else(|| panic!("`field` is not a string: {value}"))
+                    .to_owned()
+            });
+            ErrorItem {
+                message: message.to_owned(),
+                field,
+            }
+        })
+        .collect()
 }

@@ -5,7 +5,6 @@ mod helpers;
 
 use std::time::Duration;
 
-use common::bus::Bus;
 use common::dto::ErrorItem;
 use common::events::{
     ExpirationComplete, OrderCancelled, OrderCompleted, OrderCreated, OrderStatus, PaymentCreated,

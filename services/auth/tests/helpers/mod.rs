@@ -222,59 +222,9 @@ impl Reply {
             .join("; ")
     }
 
-    /// The error envelope, checked precisely: `{"errors":[{"message", "field"?}, …]}` and
-    /// nothing else, with a JSON content type.
+    /// The error envelope, checked precisely (see `common::testing::error_envelope`).
     pub fn errors(&self) -> Vec<ErrorItem> {
-        assert!(
-            self.content_type
-                .as_deref()
-                .is_some_and(|t| t.starts_with("application/json")),
-            "an error must be JSON, got content type {:?} for {:?}",
-            self.content_type,
-            self.body
-        );
-        let value = self.json();
-        let object = value
-            .as_object()
-            .unwrap_or_else(|| panic!("envelope is not an object: {value}"));
-        assert_eq!(
-            object.keys().collect::<Vec<_>>(),
-            ["errors"],
-            "envelope has other keys: {value}"
-        );
-        let items = object["errors"]
-            .as_array()
-            .unwrap_or_else(|| panic!("`errors` is not an array: {value}"));
-        assert!(!items.is_empty(), "`errors` is empty: {value}");
-        items
-            .iter()
-            .map(|item| {
-                let item = item
-                    .as_object()
-                    .unwrap_or_else(|| panic!("an error is not an object: {value}"));
-                assert!(
-                    item.keys().all(|k| k == "message" || k == "field"),
-                    "an error has keys other than message/field: {value}"
-                );
-                let message = item
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or_else(|| panic!("an error has no string `message`: {value}"));
-                assert!(
-                    !message.trim().is_empty(),
-                    "an error message is empty: {value}"
-                );
-                let field = item.get("field").map(|f| {
-                    f.as_str()
-                        .unwrap_or_else(|| panic!("`field` is not a string: {value}"))
-                        .to_owned()
-                });
-                ErrorItem {
-                    message: message.to_owned(),
-                    field,
-                }
-            })
-            .collect()
+        common::testing::error_envelope(self.content_type.as_deref(), &self.body)
     }
 
     /// Asserts the status and that the body is the envelope with exactly `expected`.

@@ -245,20 +245,9 @@ impl Reply {
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
     }
 
-    /// The error envelope `{"errors":[{"message","field"?}]}`, with a JSON content type.
+    /// The error envelope, checked precisely (see `common::testing::error_envelope`).
     pub fn errors(&self) -> Vec<ErrorItem> {
-        assert!(
-            self.content_type
-                .as_deref()
-                .is_some_and(|t| t.starts_with("application/json")),
-            "an error must be JSON, got {:?} for {:?}",
-            self.content_type,
-            self.body
-        );
-        let body: common::dto::ErrorBody = serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not the error envelope ({e}): {}", self.body));
-        assert!(!body.errors.is_empty(), "`errors` is empty: {}", self.body);
-        body.errors
+        common::testing::error_envelope(self.content_type.as_deref(), &self.body)
     }
 
     /// Asserts the status and an envelope holding exactly `expected`.
