@@ -6,10 +6,14 @@ pub type Result<T = ()> = std::result::Result<T, String>;
 
 /// The workspace root (the directory holding the root Cargo.toml).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // `cargo run` sets CARGO_MANIFEST_DIR at run time too; prefer it, so a binary built from
+    // another checkout sharing the target dir still works on this one.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
-        .expect("xtask lives one level below the root")
-        .to_path_buf()
+        .map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf)
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR`, or `target/` in the workspace.
