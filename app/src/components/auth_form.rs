@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
+use super::errors::{FieldError, FormError};
 use crate::api::{self, ApiError};
 use crate::Session;
 
@@ -62,23 +63,6 @@ pub fn AuthForm(mode: AuthMode) -> impl IntoView {
 
     let field_error =
         move |field: &'static str| error.with(|e| e.as_ref().and_then(|e| e.field(field)));
-    let field_message = move |field: &'static str| {
-        move || {
-            field_error(field)
-                .map(|message| view! { <p class="field-error" data-field=field>{message}</p> })
-        }
-    };
-    let general = move || {
-        error
-            .with(|e| e.as_ref().map(ApiError::general).filter(|g| !g.is_empty()))
-            .map(|messages| {
-                view! {
-                    <div class="form-error" role="alert">
-                        {messages.into_iter().map(|m| view! { <p>{m}</p> }).collect_view()}
-                    </div>
-                }
-            })
-    };
     let (other_prompt, other_href, other_label) = match mode {
         AuthMode::SignUp => ("Already have an account?", "/auth/signin", "Sign in"),
         AuthMode::SignIn => ("New to Ticketing?", "/auth/signup", "Create an account"),
@@ -99,7 +83,7 @@ pub fn AuthForm(mode: AuthMode) -> impl IntoView {
                         aria-invalid=move || field_error("email").is_some().to_string()
                         bind:value=email
                     />
-                    {field_message("email")}
+                    <FieldError error field="email" />
                 </div>
                 <div class="field">
                     <label for="password">"Password"</label>
@@ -112,9 +96,9 @@ pub fn AuthForm(mode: AuthMode) -> impl IntoView {
                         aria-invalid=move || field_error("password").is_some().to_string()
                         bind:value=password
                     />
-                    {field_message("password")}
+                    <FieldError error field="password" />
                 </div>
-                {general}
+                <FormError error />
                 <button type="submit" class="button" disabled=move || pending.get()>
                     {mode.title()}
                 </button>
