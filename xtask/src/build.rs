@@ -15,6 +15,15 @@ pub fn build(release: bool) -> Result<PathBuf> {
     build_server(release)
 }
 
+/// The site's wasm as the server serves it: `<workspace>/target/site/pkg/ticketing_bg.wasm`
+/// (always under the workspace, whatever CARGO_TARGET_DIR says).
+pub fn site_wasm() -> PathBuf {
+    util::root()
+        .join(SITE_ROOT)
+        .join("pkg")
+        .join(format!("{OUTPUT_NAME}_bg.wasm"))
+}
+
 pub fn build_site(release: bool) -> Result {
     util::step(&format!(
         "Building the browser app (wasm, {})",
@@ -55,7 +64,7 @@ pub fn build_site(release: bool) -> Result {
             .arg(&wasm),
     )?;
     if release {
-        optimise(&pkg.join(format!("{OUTPUT_NAME}_bg.wasm")));
+        optimise(&site_wasm());
     }
     let css = util::root().join("style/main.css");
     std::fs::copy(&css, pkg.join(format!("{OUTPUT_NAME}.css")))

@@ -23,27 +23,66 @@ commands:
           distinct ticket at once; prints orders/s and p50/p99 latency for
           the embedded default and, with DATABASE_URL + NATS_URL set, for
           PostgreSQL + JetStream (use --release for representative figures)
+  bench pages [--tickets N] [--seconds N]
+          build the site too, list 100 tickets and then N (default 30000),
+          and at each size load the landing page, a ticket page and
+          GET /api/tickets?limit=50 with 16 closed-loop clients for N
+          seconds (default 5); prints req/s and p50/p99, the slowdown from
+          100 to N tickets, and the site's wasm size gzipped (use --release
+          for representative figures)
   setup   only install what is missing (wasm32 target, wasm-bindgen CLI, ...)
 ";
 
+const BENCH_USAGE: &str = "usage: cargo xtask bench reserve [--buyers N] [--release]
+       cargo xtask bench pages [--tickets N] [--seconds N] [--release]";
+
 fn bench(args: &[String], release: bool) -> util::Result {
-    if args.first().map(String::as_str) != Some("reserve") {
-        return Err("usage: cargo xtask bench reserve [--buyers N] [--release]".into());
-    }
-    let buyers = match args.iter().position(|a| a == "--buyers") {
-        Some(i) => args.get(i + 1).ok_or("--buyers needs a number")?.clone(),
-        None => "200".into(),
+    // The value after `name`, if the flag is given.
+    let flag = |name: &str| -> util::Result<Option<String>> {
+        match args.iter().position(|a| a == name) {
+            Some(i) => match args.get(i + 1) {
+                Some(value) if value.parse::<u64>().is_ok() => Ok(Some(value.clone())),
+                _ => Err(format!("{name} needs a number")),
+            },
+            None => Ok(None),
+        }
     };
-    let server = build::build_server(release)?;
-    util::step(&format!(
-        "Benchmark: {buyers} concurrent buyers reserving distinct tickets"
-    ));
+    let mut bench_args: Vec<String> = Vec::new();
+    match args.first().map(String::as_str) {
+        Some("reserve") => {
+            let buyers = flag("--buyers")?.unwrap_or_else(|| "200".into());
+            let server = build::build_server(release)?;
+            util::step(&format!(
+                "Benchmark: {buyers} concurrent buyers reserving distinct tickets"
+            ));
+            bench_args.extend(["reserve".into(), server.display().to_string(), buyers]);
+        }
+        Some("pages") => {
+            // The pages load /pkg, so the site is built too.
+            let server = build::build(release)?;
+            util::step("Benchmark: pages with 100 and with many tickets listed");
+            bench_args.extend([
+                "pages".into(),
+                server.display().to_string(),
+                build::site_wasm().display().to_string(),
+            ]);
+            for name in ["--tickets", "--seconds"] {
+                if let Some(value) = flag(name)? {
+                    bench_args.extend([name.into(), value]);
+                }
+            }
+            if release {
+                bench_args.push("--release".into());
+            }
+        }
+        _ => return Err(BENCH_USAGE.into()),
+    }
     let mut cargo = util::cargo();
     cargo.args(["run", "--quiet", "--package", "bench"]);
     if release {
         cargo.arg("--release");
     }
-    cargo.arg("--").arg("reserve").arg(&server).arg(&buyers);
+    cargo.arg("--").args(&bench_args);
     util::run(&mut cargo)
 }
 

@@ -1,0 +1,143 @@
+//! `reserve`: N buyers each order a distinct ticket at the same moment; orders/s, p50/p99.
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::json;
+
+use crate::api::{post, sign_up};
+use crate::stats::{ms, quantile};
+use crate::system::{Backend, System};
+
+pub async fn main(args: &[String]) -> anyhow::Result<()> {
+    let Some(binary) = args.first() else {
+        bail!("usage: bench reserve <path to ticketing> [buyers]");
+    };
+    let buyers: usize = args
+        .get(1)
+        .map(|n| n.parse())
+        .transpose()
+        .context("buyers must be a number")?
+        .unwrap_or(200);
+    let binary = Path::new(binary);
+
+    let mut rows = vec![
+        run(
+            "embedded (SQLite, in-process bus)",
+            binary,
+            buyers,
+            Backend::Embedded,
+        )
+        .await?,
+    ];
+    match (std::env::var("DATABASE_URL"), std::env::var("NATS_URL")) {
+        (Ok(db), Ok(nats)) if db.starts_with("postgres") => {
+            rows.push(run("PostgreSQL + JetStream", binary, buyers, Backend::External { nats }).await?);
+        }
+        _ => println!("(set DATABASE_URL=postgres://… and NATS_URL=nats://… to benchmark PostgreSQL + JetStream too)"),
+    }
+    println!("\n| backend | buyers | orders/s | p50 | p99 |\n|---|---|---|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
+    Ok(())
+}
+
+async fn run(
+    label: &str,
+    binary: &Path,
+    buyers: usize,
+    backend: Backend,
+) -> anyhow::Result<String> {
+    println!("\n== {label}: {buyers} buyers, one distinct ticket each");
+    let system = System::start(binary, backend, &[]).await?;
+    let base = system.base.clone();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(buyers)
+        .build()?;
+
+    let seller = sign_up(&client, &base, "seller").await?;
+    let mut tickets = Vec::with_capacity(buyers);
+    for i in 0..buyers {
+        let ticket = post(
+            &client,
+            &base,
+            "/api/tickets",
+            &seller,
+            json!({ "title": format!("Seat {i}"), "price": 25 }),
+        )
+        .await?;
+        tickets.push(ticket.1["id"].as_str().context("a ticket id")?.to_owned());
+    }
+    let mut cookies = Vec::with_capacity(buyers);
+    for i in 0..buyers {
+        cookies.push(sign_up(&client, &base, &format!("buyer{i}")).await?);
+    }
+    // The orders service learns tickets from events: wait until it knows the last one.
+    let probe_seller = sign_up(&client, &base, "probe").await?;
+    let probe = post(
+        &client,
+        &base,
+        "/api/tickets",
+        &probe_seller,
+        json!({ "title": "probe", "price": 1 }),
+    )
+    .await?;
+    let probe_id = probe.1["id"].as_str().context("a ticket id")?.to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, _) = post(
+            &client,
+            &base,
+            "/api/orders",
+            &seller,
+            json!({ "ticketId": probe_id }),
+        )
+        .await?;
+        if status == 201 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the orders service never learned about the tickets (last status {status})");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(buyers);
+    for (ticket, cookie) in tickets.into_iter().zip(cookies) {
+        let client = client.clone();
+        let base = base.clone();
+        tasks.push(tokio::spawn(async move {
+            let begun = Instant::now();
+            let (status, _) = post(
+                &client,
+                &base,
+                "/api/orders",
+                &cookie,
+                json!({ "ticketId": ticket }),
+            )
+            .await?;
+            anyhow::Ok((status, begun.elapsed()))
+        }));
+    }
+    let mut latencies = Vec::with_capacity(buyers);
+    for task in tasks {
+        let (status, latency) = task.await??;
+        if status != 201 {
+            bail!("an order failed with status {status}");
+        }
+        latencies.push(latency);
+    }
+    let wall = started.elapsed();
+    drop(system);
+    latencies.sort();
+    let (p50, p99) = (quantile(&latencies, 0.50), quantile(&latencies, 0.99));
+    let rate = buyers as f64 / wall.as_secs_f64();
+    println!("orders/s {rate:.0}, p50 {p50:?}, p99 {p99:?}");
+    Ok(format!(
+        "| {label} | {buyers} | {rate:.0} | {:.1} ms | {:.1} ms |",
+        ms(p50),
+        ms(p99)
+    ))
+}
