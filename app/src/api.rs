@@ -1,339 +1,213 @@
-//! The typed API client. The same functions run during server rendering (through
-//! `INTERNAL_API_URL`, forwarding the visitor's cookies and passing `Set-Cookie` back) and in
-//! the browser (against the page's own origin, where the browser sends cookies itself).
-//! An expired access token (498) is refreshed once and the call retried, on either side.
-use common::dto::{
-    CreateOrderBody, Credentials, CurrentUserResponse, ErrorBody, ErrorItem, Order, SessionUser,
-    Ticket, TicketBody, User, STATUS_TOKEN_EXPIRED,
-};
+//! The services' HTTP API as the server functions call it (server only): through
+//! `INTERNAL_API_URL`, as the visitor — their cookies forwarded, every `Set-Cookie` passed
+//! back to the browser — refreshing an expired access token (498) once and retrying.
+use std::sync::{Arc, Mutex, OnceLock};
+
+use common::dto::{ErrorBody, ErrorItem, STATUS_TOKEN_EXPIRED};
+use http::header::{COOKIE, LINK, SET_COOKIE};
+use http::HeaderMap;
+use leptos::prelude::use_context;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// A failed call: the HTTP status (0 when the API could not be reached) and the envelope.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiError {
-    pub status: u16,
-    pub errors: Vec<ErrorItem>,
+use crate::error::{ApiError, Reply};
+
+/// Per-request context the server provides: where the API is, and the visitor's cookies as
+/// they stand after any `Set-Cookie` seen so far (so a refreshed token is used for the retry).
+#[derive(Clone)]
+pub struct SsrApi {
+    base: Arc<str>,
+    cookies: Arc<Mutex<Option<String>>>,
 }
 
-impl ApiError {
-    fn unreachable(detail: impl std::fmt::Display) -> Self {
+impl SsrApi {
+    pub fn new(base: &str) -> Self {
         Self {
-            status: 0,
-            errors: vec![ErrorItem::new(format!(
-                "Could not reach the server ({detail})"
-            ))],
+            base: base.trim_end_matches('/').into(),
+            cookies: Arc::default(),
         }
     }
 
-    /// The message for one form field, if the API reported one.
-    pub fn field(&self, name: &str) -> Option<String> {
-        self.errors
-            .iter()
-            .find(|e| e.field.as_deref() == Some(name))
-            .map(|e| e.message.clone())
-    }
-
-    /// Messages not tied to a field.
-    pub fn general(&self) -> Vec<String> {
-        self.errors
-            .iter()
-            .filter(|e| e.field.is_none())
-            .map(|e| e.message.clone())
-            .collect()
-    }
-
-    /// Every message, for actions without form fields.
-    pub fn messages(&self) -> Vec<String> {
-        self.errors.iter().map(|e| e.message.clone()).collect()
-    }
-
-    pub fn is_not_found(&self) -> bool {
-        self.status == 404
-    }
-
-    pub fn is_unauthorized(&self) -> bool {
-        self.status == 401
-    }
-}
-
-pub async fn current_user() -> Result<Option<SessionUser>, ApiError> {
-    let response: CurrentUserResponse = call(Method::GET, "/api/users/currentuser", None).await?;
-    Ok(response.current_user)
-}
-
-pub async fn sign_up(credentials: &Credentials) -> Result<User, ApiError> {
-    call(
-        Method::POST,
-        "/api/users/signup",
-        Some(to_json(credentials)),
-    )
-    .await
-}
-
-pub async fn sign_in(credentials: &Credentials) -> Result<User, ApiError> {
-    call(
-        Method::POST,
-        "/api/users/signin",
-        Some(to_json(credentials)),
-    )
-    .await
-}
-
-pub async fn sign_out() -> Result<(), ApiError> {
-    let _: serde_json::Value = call(
-        Method::POST,
-        "/api/users/signout",
-        Some(serde_json::json!({})),
-    )
-    .await?;
-    Ok(())
-}
-
-pub async fn list_tickets() -> Result<Vec<Ticket>, ApiError> {
-    call(Method::GET, "/api/tickets", None).await
-}
-
-pub async fn get_ticket(id: &str) -> Result<Ticket, ApiError> {
-    call(Method::GET, &format!("/api/tickets/{}", segment(id)), None).await
-}
-
-pub async fn create_ticket(body: &TicketBody) -> Result<Ticket, ApiError> {
-    call(Method::POST, "/api/tickets", Some(to_json(body))).await
-}
-
-pub async fn update_ticket(id: &str, body: &TicketBody) -> Result<Ticket, ApiError> {
-    call(
-        Method::PUT,
-        &format!("/api/tickets/{}", segment(id)),
-        Some(to_json(body)),
-    )
-    .await
-}
-
-pub async fn create_order(ticket_id: &str) -> Result<Order, ApiError> {
-    let body = CreateOrderBody {
-        ticket_id: serde_json::Value::String(ticket_id.to_owned()),
-    };
-    call(Method::POST, "/api/orders", Some(to_json(&body))).await
-}
-
-pub async fn list_orders() -> Result<Vec<Order>, ApiError> {
-    call(Method::GET, "/api/orders", None).await
-}
-
-pub async fn get_order(id: &str) -> Result<Order, ApiError> {
-    call(Method::GET, &format!("/api/orders/{}", segment(id)), None).await
-}
-
-/// Cancels an order; the API answers 204 with no body.
-pub async fn cancel_order(id: &str) -> Result<(), ApiError> {
-    let _: serde_json::Value = call(
-        Method::DELETE,
-        &format!("/api/orders/{}", segment(id)),
-        None,
-    )
-    .await?;
-    Ok(())
-}
-
-/// Percent-encodes an id taken from the address bar so it stays one path segment (a dot
-/// segment would be resolved away by URL parsing even when encoded, so it is replaced).
-fn segment(id: &str) -> String {
-    if id.is_empty() || id.bytes().all(|b| b == b'.') {
-        return "-".to_owned();
-    }
-    id.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn to_json(value: &impl Serialize) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
-}
-
-/// Sends a request, refreshing the access token once if it has expired.
-async fn call<T: DeserializeOwned>(
-    method: Method,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> Result<T, ApiError> {
-    // Browser futures are not `Send`, but resources need `Send`; the browser has one thread.
-    #[cfg(not(feature = "ssr"))]
-    return send_wrapper::SendWrapper::new(call_once_refreshed(method, path, body)).await;
-    #[cfg(feature = "ssr")]
-    call_once_refreshed(method, path, body).await
-}
-
-async fn call_once_refreshed<T: DeserializeOwned>(
-    method: Method,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> Result<T, ApiError> {
-    let mut response = transport::send(method.clone(), path, body.clone()).await?;
-    if response.status().as_u16() == STATUS_TOKEN_EXPIRED {
-        let refreshed = transport::send(
-            Method::POST,
-            "/api/users/refresh",
-            Some(serde_json::json!({})),
-        )
-        .await?;
-        response = if refreshed.status().is_success() {
-            transport::send(method, path, body).await?
-        } else {
-            refreshed
-        };
-    }
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await.map_err(ApiError::unreachable)?;
-    if (200..300).contains(&status) {
-        let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-        serde_json::from_slice(bytes).map_err(|e| ApiError {
-            status,
-            errors: vec![ErrorItem::new(format!("Unexpected response: {e}"))],
-        })
-    } else {
-        let errors = serde_json::from_slice::<ErrorBody>(&bytes)
-            .map(|b| b.errors)
-            .unwrap_or_else(|_| {
-                vec![ErrorItem::new(format!(
-                    "Request failed with status {status}"
-                ))]
-            });
-        Err(ApiError { status, errors })
-    }
-}
-
-#[cfg(feature = "ssr")]
-mod transport {
-    //! Server side: call the API over the internal network as the visitor.
-    use std::sync::{Arc, Mutex, OnceLock};
-
-    use http::header::{COOKIE, SET_COOKIE};
-    use leptos::prelude::use_context;
-    use reqwest::{Method, Response};
-
-    use super::ApiError;
-
-    /// Per-request context the server provides: where the API is and the visitor's cookies,
-    /// updated as responses set new ones (so a refreshed token is used for the retry).
-    #[derive(Clone)]
-    pub struct SsrApi {
-        base: String,
-        cookies: Arc<Mutex<Option<String>>>,
-    }
-
-    impl SsrApi {
-        pub fn new(base: impl Into<String>) -> Self {
-            Self {
-                base: base.into().trim_end_matches('/').to_owned(),
-                cookies: Arc::default(),
-            }
-        }
-    }
-
-    fn client() -> &'static reqwest::Client {
-        static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-        CLIENT.get_or_init(|| {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(std::time::Duration::from_secs(15))
-                .build()
-                .expect("a client with default TLS settings always builds")
-        })
-    }
-
-    pub async fn send(
-        method: Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> Result<Response, ApiError> {
-        let api = use_context::<SsrApi>().ok_or_else(|| ApiError::unreachable("no API context"))?;
-        let cookie_header = {
-            let mut jar = api.cookies.lock().unwrap_or_else(|p| p.into_inner());
-            if jar.is_none() {
-                let incoming = use_context::<http::request::Parts>().and_then(|parts| {
+    fn cookie_header(&self) -> String {
+        let mut jar = self.cookies.lock().unwrap_or_else(|p| p.into_inner());
+        jar.get_or_insert_with(|| {
+            use_context::<http::request::Parts>()
+                .and_then(|parts| {
                     parts
                         .headers
                         .get(COOKIE)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned)
-                });
-                *jar = Some(incoming.unwrap_or_default());
-            }
-            jar.clone().unwrap_or_default()
-        };
-        let mut request = client().request(method, format!("{}{path}", api.base));
-        if !cookie_header.is_empty() {
-            request = request.header(COOKIE, cookie_header);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(ApiError::unreachable)?;
-        let set_cookies: Vec<_> = response
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .cloned()
-            .collect();
-        if !set_cookies.is_empty() {
-            let options = use_context::<leptos_axum::ResponseOptions>();
-            let mut jar = api.cookies.lock().unwrap_or_else(|p| p.into_inner());
-            for value in set_cookies {
-                if let Ok(text) = value.to_str() {
-                    *jar = Some(super::merge_set_cookie(jar.as_deref().unwrap_or(""), text));
-                }
-                if let Some(options) = &options {
-                    options.append_header(SET_COOKIE, value);
-                }
-            }
-        }
-        Ok(response)
+                })
+                .unwrap_or_default()
+        })
+        .clone()
+    }
+
+    fn remember(&self, set_cookie: &str) {
+        let mut jar = self.cookies.lock().unwrap_or_else(|p| p.into_inner());
+        *jar = Some(merge_set_cookie(jar.as_deref().unwrap_or(""), set_cookie));
     }
 }
 
-#[cfg(feature = "ssr")]
-pub use transport::SsrApi;
+/// A successful answer: the decoded body and the `rel="next"` link, if any.
+pub struct Answer<T> {
+    pub body: T,
+    pub next: Option<String>,
+}
 
-#[cfg(not(feature = "ssr"))]
-mod transport {
-    //! Browser side: same-origin requests; the browser keeps and sends the cookies.
-    use reqwest::{Method, Response};
+pub async fn get<T: DeserializeOwned>(path: &str) -> Reply<T> {
+    call(Method::GET, path, None::<()>).await.map(|a| a.body)
+}
 
-    use super::ApiError;
+pub async fn send<T: DeserializeOwned>(
+    method: Method,
+    path: &str,
+    body: impl Serialize,
+) -> Reply<T> {
+    call(method, path, Some(body)).await.map(|a| a.body)
+}
 
-    fn origin() -> String {
-        #[cfg(feature = "hydrate")]
-        if let Ok(origin) = leptos::prelude::window().location().origin() {
-            return origin;
-        }
-        String::new()
+/// Sends a request, refreshing the access token once if it has expired.
+pub async fn call<T: DeserializeOwned>(
+    method: Method,
+    path: &str,
+    body: Option<impl Serialize>,
+) -> Reply<Answer<T>> {
+    let body = body
+        .map(|b| serde_json::to_vec(&b))
+        .transpose()
+        .map_err(|e| ApiError::new(0, format!("Could not encode the request ({e})")))?;
+    let mut response = send_once(method.clone(), path, body.clone()).await?;
+    if response.status().as_u16() == STATUS_TOKEN_EXPIRED {
+        let refreshed = send_once(Method::POST, "/api/users/refresh", Some(b"{}".to_vec())).await?;
+        response = if refreshed.status().is_success() {
+            send_once(method, path, body).await?
+        } else {
+            refreshed
+        };
     }
-
-    pub async fn send(
-        method: Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> Result<Response, ApiError> {
-        let mut request = reqwest::Client::new().request(method, format!("{}{path}", origin()));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.map_err(ApiError::unreachable)
+    let status = response.status().as_u16();
+    let next = next_link(response.headers());
+    let bytes = response.bytes().await.map_err(unreachable)?;
+    if (200..300).contains(&status) {
+        let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        let body = serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::new(status, format!("Unexpected response: {e}")))?;
+        Ok(Answer { body, next })
+    } else {
+        Err(serde_json::from_slice::<ErrorBody>(&bytes).map_or_else(
+            |_| ApiError::new(status, format!("Request failed with status {status}")),
+            |b| ApiError {
+                status,
+                errors: b.errors,
+            },
+        ))
     }
+}
+
+fn unreachable(err: impl std::fmt::Display) -> ApiError {
+    ApiError {
+        status: 0,
+        errors: vec![ErrorItem::new(format!(
+            "Could not reach the server ({err})"
+        ))],
+    }
+}
+
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .expect("a client with default TLS settings always builds")
+    })
+}
+
+async fn send_once(method: Method, path: &str, body: Option<Vec<u8>>) -> Reply<reqwest::Response> {
+    let api = use_context::<SsrApi>().ok_or_else(|| unreachable("no API context"))?;
+    let mut request = client().request(method, format!("{}{path}", api.base));
+    let cookies = api.cookie_header();
+    if !cookies.is_empty() {
+        request = request.header(COOKIE, cookies);
+    }
+    if let Some(body) = body {
+        request = request
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body);
+    }
+    let response = request.send().await.map_err(unreachable)?;
+    let options = use_context::<leptos_axum::ResponseOptions>();
+    for value in response.headers().get_all(SET_COOKIE) {
+        if let Ok(text) = value.to_str() {
+            api.remember(text);
+        }
+        if let Some(options) = &options {
+            options.append_header(SET_COOKIE, value.clone());
+        }
+    }
+    Ok(response)
+}
+
+/// The `cursor` of a `Link: <…?cursor=…>; rel="next"` header.
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find(|link| link.contains("rel=\"next\""))
+        .and_then(|link| {
+            let target = link.split_once('<')?.1.split_once('>')?.0;
+            let query = target.split_once('?')?.1;
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("cursor="))
+                .map(percent_decode)
+        })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Percent-encodes an id taken from the address bar so it stays one path segment (a dot
+/// segment would be resolved away by URL parsing even when encoded, so it is replaced).
+pub fn segment(id: &str) -> String {
+    if id.is_empty() || id.bytes().all(|b| b == b'.') {
+        return "-".to_owned();
+    }
+    crate::format::encode_component(id)
 }
 
 /// Applies one `Set-Cookie` header to a `Cookie` request header: replaces, adds, or (when
 /// the cookie is being expired) removes that cookie.
-#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
 fn merge_set_cookie(cookie_header: &str, set_cookie: &str) -> String {
     let mut attributes = set_cookie.split(';').map(str::trim);
     let Some((name, value)) = attributes.next().and_then(|pair| pair.split_once('=')) else {
@@ -357,7 +231,8 @@ fn merge_set_cookie(cookie_header: &str, set_cookie: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{merge_set_cookie, segment};
+    use super::{merge_set_cookie, next_link, segment};
+    use http::{HeaderMap, HeaderValue};
 
     #[test]
     fn an_id_stays_one_path_segment() {
@@ -383,5 +258,16 @@ mod tests {
     #[test]
     fn a_new_cookie_is_added() {
         assert_eq!(merge_set_cookie("", "refresh=abc; Path=/"), "refresh=abc");
+    }
+
+    #[test]
+    fn the_next_cursor_is_read_from_the_link_header() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(next_link(&headers), None);
+        headers.insert(
+            http::header::LINK,
+            HeaderValue::from_static(r#"</api/tickets?limit=50&cursor=ab%2Dc&q=x>; rel="next""#),
+        );
+        assert_eq!(next_link(&headers).as_deref(), Some("ab-c"));
     }
 }

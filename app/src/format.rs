@@ -11,6 +11,36 @@ pub fn format_money(money: Money) -> String {
     }
 }
 
+/// Percent-encodes text for one URL path segment or query value (RFC 3986 unreserved
+/// characters stay as they are).
+pub fn encode_component(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Text safe to place between tags or in a quoted attribute.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The status pill's label.
 pub fn status_label(status: OrderStatus) -> &'static str {
     match status {
@@ -123,6 +153,20 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markup_is_escaped() {
+        assert_eq!(
+            escape_html(r#"</title><img src=x onerror="a('1')">&"#),
+            "&lt;/title&gt;&lt;img src=x onerror=&quot;a(&#39;1&#39;)&quot;&gt;&amp;"
+        );
+    }
+
+    #[test]
+    fn components_are_percent_encoded() {
+        assert_eq!(encode_component("a b&c/é"), "a%20b%26c%2F%C3%A9");
+        assert_eq!(encode_component("Az09-_.~"), "Az09-_.~");
+    }
 
     #[test]
     fn money_is_shown_in_dollars_and_cents() {

@@ -1,9 +1,18 @@
 //! Ticketing's web app: rendered on the server, hydrated in the browser.
+//!
+//! `functions` holds the server functions (the only way pages reach data), `api` the HTTP
+//! client they call the services with (server only), `flash` carries a no-JavaScript form's
+//! errors across its redirect, `session` the signed-in user; `pages` and `components` are
+//! the views.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "ssr")]
 pub mod api;
 mod components;
+pub mod error;
+mod flash;
 mod format;
+pub mod functions;
 mod pages;
 mod session;
 
@@ -28,6 +37,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="description" content="Ticketing: buy and sell tickets safely." />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -49,7 +59,7 @@ pub fn App() -> impl IntoView {
     // and cookies refreshed during rendering reach the browser.
     view! {
         <Stylesheet id="leptos" href="/pkg/ticketing.css" />
-        <Title formatter=|page: String| if page.is_empty() { "Ticketing".to_string() } else { format!("{page} · Ticketing") } />
+        <Title formatter=page_title />
         <Router>
             <div class="page">
                 <Header />
@@ -70,6 +80,21 @@ pub fn App() -> impl IntoView {
                 <Footer />
             </div>
         </Router>
+    }
+}
+
+/// The document title. leptos_meta writes it into the server's HTML as it is, so the
+/// server escapes it (the browser sets `document.title`, which is text, from the raw value).
+fn page_title(page: String) -> String {
+    let title = if page.is_empty() {
+        "Ticketing".to_owned()
+    } else {
+        format!("{page} · Ticketing")
+    };
+    if cfg!(feature = "ssr") {
+        format::escape_html(&title)
+    } else {
+        title
     }
 }
 

@@ -1,25 +1,45 @@
-//! Who is signed in, loaded once per page on the server and refreshed after sign-in/out.
+//! Who is signed in: loaded once per page on the server, and again after each sign-in,
+//! sign-up or sign-out (the actions live here so the header and the forms share them).
 use common::dto::SessionUser;
 use leptos::prelude::*;
 
-use crate::api::{self, ApiError};
+use crate::error::{flatten, Reply};
+use crate::functions::{current_user, SignIn, SignOut, SignUp};
 
 #[derive(Clone, Copy)]
 pub struct Session {
-    pub user: Resource<Result<Option<SessionUser>, ApiError>>,
-    version: RwSignal<u64>,
+    pub user: Resource<Reply<Option<SessionUser>>>,
+    pub sign_in: ServerAction<SignIn>,
+    pub sign_up: ServerAction<SignUp>,
+    pub sign_out: ServerAction<SignOut>,
 }
 
 impl Session {
     pub fn new() -> Self {
-        let version = RwSignal::new(0_u64);
-        let user = Resource::new(move || version.get(), |_| api::current_user());
-        Self { user, version }
+        let sign_in = ServerAction::<SignIn>::new();
+        let sign_up = ServerAction::<SignUp>::new();
+        let sign_out = ServerAction::<SignOut>::new();
+        let user = Resource::new(
+            move || {
+                (
+                    sign_in.version().get(),
+                    sign_up.version().get(),
+                    sign_out.version().get(),
+                )
+            },
+            |_| async { flatten(current_user().await) },
+        );
+        Self {
+            user,
+            sign_in,
+            sign_up,
+            sign_out,
+        }
     }
 
-    /// Reloads the current user (after signing in or out).
-    pub fn changed(&self) {
-        self.version.update(|v| *v += 1);
+    /// The signed-in user, once loaded (tracks the resource).
+    pub fn signed_in(&self) -> Option<SessionUser> {
+        self.user.get().and_then(|r| r.ok().flatten())
     }
 }
 

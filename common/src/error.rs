@@ -13,6 +13,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("not authorized")]
     NotAuthorized,
+    /// Refused whoever asks (e.g. a cross-site form post), 403.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -45,6 +48,7 @@ impl ApiError {
         match self {
             Self::Validation(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotAuthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -59,7 +63,9 @@ impl ApiError {
     fn items(&self) -> Vec<ErrorItem> {
         match self {
             Self::Validation(items) => items.clone(),
-            Self::BadRequest(message) | Self::UnsupportedMediaType(message) => {
+            Self::BadRequest(message)
+            | Self::Forbidden(message)
+            | Self::UnsupportedMediaType(message) => {
                 vec![ErrorItem::new(message.clone())]
             }
             Self::NotAuthorized => vec![ErrorItem::new("Not authorized")],

@@ -1,7 +1,11 @@
-//! Cross-cutting HTTP behaviour of every API: body limit, 404/405 in the envelope.
+//! Cross-cutting HTTP behaviour of every process: body limit, 404/405 in the envelope, and
+//! the security headers on every response.
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::header::CONTENT_LENGTH;
+use axum::http::header::{
+    HeaderValue, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS,
+};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -21,6 +25,34 @@ pub fn finish_api(router: Router) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(reject_large_bodies))
+}
+
+/// The policy for an HTML response that didn't set its own (pages set one with a nonce):
+/// nothing may run, load or frame it.
+const LOCKED_DOWN_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+/// Adds `nosniff` and the referrer policy to every response, and a locked-down CSP to any
+/// HTML response that has none.
+pub async fn security_headers(request: Request<Body>, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    let html = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html && !headers.contains_key(CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(LOCKED_DOWN_CSP),
+        );
+    }
+    response
 }
 
 /// Longer than any id this system hands out (UUIDs).

@@ -48,8 +48,9 @@ pub struct Settings {
     pub stripe_secret_key: Option<Secret>,
     /// `STRIPE_API_BASE`: where the Stripe adapter sends requests.
     pub stripe_api_base: String,
-    /// `INTERNAL_API_URL`: where the web process's server-side code calls the API.
-    pub internal_api_url: String,
+    /// `INTERNAL_API_URL`: where the web process's server-side code calls the API; unset
+    /// means the process's own address (known once its listener is bound).
+    pub internal_api_url: Option<String>,
     /// `ACCESS_TOKEN_SECONDS` (default 900): lifetime of an access token.
     pub access_token_ttl: Duration,
     /// `REFRESH_SESSION_SECONDS` (default 30 days): lifetime of a refresh session.
@@ -90,9 +91,7 @@ impl Settings {
         };
         Ok(Self {
             internal_api_url: var("INTERNAL_API_URL")
-                .unwrap_or_else(|| format!("http://{site_addr}"))
-                .trim_end_matches('/')
-                .to_string(),
+                .map(|url| url.trim_end_matches('/').to_owned()),
             site_addr,
             data_dir,
             database_url: var("DATABASE_URL"),
@@ -122,7 +121,7 @@ impl Settings {
             cookie_secure: false,
             stripe_secret_key: None,
             stripe_api_base: "https://api.stripe.com".into(),
-            internal_api_url: "http://127.0.0.1:3000".into(),
+            internal_api_url: None,
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
         }

@@ -17,19 +17,21 @@ export function pathIs(path: string): RegExp {
   return new RegExp(`^https?://[^/]+${escaped}([?#].*)?$`);
 }
 
+/** The services' JSON API: the web app's pages never call it from the browser. */
+const SERVICE_API = /^\/api\/(users|tickets|orders|payments)(\/|$)/;
+
 /**
- * Collects everything that shows a broken page: uncaught exceptions
- * (`pageerror`, e.g. a wasm panic / `RuntimeError: unreachable`) and console
- * messages of type `error` (e.g. a hydration error logged by Leptos or by
- * console_error_panic_hook). The `browserErrors` fixture asserts at the end of
- * every test that none were seen.
+ * Collects everything that shows a broken or unsafe page: uncaught exceptions
+ * (`pageerror`, e.g. a wasm panic / `RuntimeError: unreachable`), console
+ * messages of type `error` (a hydration error, a CSP violation, a failed
+ * request such as a missing favicon), any dialog (an injected `alert()`), and
+ * any request from the browser to the services' `/api/…` routes (pages get
+ * their data through server functions). The `browserErrors` fixture asserts at
+ * the end of every test that none were seen.
  */
 export class BrowserErrors {
   private readonly seen: string[] = [];
-  private readonly allowed: RegExp[] = [
-    // The browser asks for /favicon.ico on its own; a missing icon is not an app error.
-    /^console\.error: Failed to load resource: .* \(url: [^)]*\/favicon\.ico\)$/,
-  ];
+  private readonly allowed: RegExp[] = [];
 
   /** Start recording errors of `page` (the default page is watched automatically). */
   watch(page: Page): void {
@@ -40,6 +42,14 @@ export class BrowserErrors {
       if (msg.type() !== 'error') return;
       const url = msg.location()?.url;
       this.seen.push(`console.error: ${msg.text()}${url ? ` (url: ${url})` : ''}`);
+    });
+    page.on('dialog', (dialog) => {
+      this.seen.push(`dialog: ${dialog.type()} ${dialog.message()}`);
+      void dialog.dismiss();
+    });
+    page.on('request', (request) => {
+      const path = new URL(request.url()).pathname;
+      if (SERVICE_API.test(path)) this.seen.push(`service API request: ${request.method()} ${path}`);
     });
   }
 
@@ -84,7 +94,7 @@ export const h1 = (page: Page): Locator => page.getByRole('heading', { level: 1 
 /** Header state of a signed-in user. */
 export async function expectSignedIn(page: Page, email: string): Promise<void> {
   await expect(userEmail(page)).toHaveText(email);
-  await expect(nav(page).getByRole('link', { name: 'Sign out', exact: true })).toBeVisible();
+  await expect(nav(page).getByRole('button', { name: 'Sign out', exact: true })).toBeVisible();
   await expect(nav(page).getByRole('link', { name: 'Sign in', exact: true })).toHaveCount(0);
   await expect(nav(page).getByRole('link', { name: 'Sign up', exact: true })).toHaveCount(0);
 }
@@ -94,32 +104,31 @@ export async function expectSignedOut(page: Page): Promise<void> {
   await expect(nav(page).getByRole('link', { name: 'Sign in', exact: true })).toBeVisible();
   await expect(nav(page).getByRole('link', { name: 'Sign up', exact: true })).toBeVisible();
   await expect(userEmail(page)).toHaveCount(0);
-  await expect(nav(page).getByRole('link', { name: 'Sign out', exact: true })).toHaveCount(0);
+  await expect(nav(page).getByRole('button', { name: 'Sign out', exact: true })).toHaveCount(0);
 }
 
 type AuthKind = 'signup' | 'signin';
 const TITLES: Record<AuthKind, string> = { signup: 'Sign up', signin: 'Sign in' };
 
 /**
- * Opens /auth/signup or /auth/signin (full load + hydration), fills the form
- * and submits it. Native browser validation is switched off so that the app's
- * own validation is what gets exercised.
+ * Opens /auth/signup or /auth/signin (full load, then hydration unless the page
+ * has JavaScript off), fills the form and submits it. The form is `novalidate`,
+ * so the app's own validation is what gets exercised.
  */
 export async function submitAuthForm(
   page: Page,
   kind: AuthKind,
   email: string,
   password: string,
+  hydrated = true,
 ): Promise<void> {
   const title = TITLES[kind];
-  await gotoHydrated(page, `/auth/${kind}`);
+  if (hydrated) await gotoHydrated(page, `/auth/${kind}`);
+  else await page.goto(`/auth/${kind}`);
   await expect(h1(page)).toHaveText(title);
   const form = page.locator('form').filter({ has: page.locator('input[name="email"]') });
   await form.locator('input[name="email"]').fill(email);
   await form.locator('input[name="password"]').fill(password);
-  await form.evaluate((f) => {
-    (f as HTMLFormElement).noValidate = true;
-  });
   await form.getByRole('button', { name: title, exact: true }).click();
 }
 

@@ -1,5 +1,8 @@
-//! Wires the services' routers and the web app into one server.
+//! Wires the services' routers and the web app into one server; `web` holds the web
+//! tier's routes and protections.
 #![forbid(unsafe_code)]
+
+mod web;
 
 use std::net::SocketAddr;
 
@@ -8,7 +11,6 @@ use axum::Router;
 use common::bus::EventBus;
 use common::settings::Settings;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -49,12 +51,12 @@ impl Server {
         let listener = TcpListener::bind(settings.site_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.site_addr))?;
-        let mut settings = settings;
+        // Port 0 becomes a real port only once bound; server-side calls must use it.
         let bound = listener.local_addr()?;
-        if std::env::var("INTERNAL_API_URL").map_or(true, |v| v.trim().is_empty()) {
-            // Port 0 becomes a real port only once bound; server-side calls must use it.
-            settings.internal_api_url = format!("http://{}", loopback_if_unspecified(bound));
-        }
+        let internal_api = settings
+            .internal_api_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", loopback_if_unspecified(bound)));
 
         let auth = auth::AuthState::build(&settings)
             .await
@@ -77,22 +79,10 @@ impl Server {
             .merge(tickets::router(tickets))
             .merge(orders::router(orders));
 
-        let routes = generate_route_list(app::App);
-        let internal_api = settings.internal_api_url.clone();
-        let web = Router::new()
-            .leptos_routes_with_context(
-                &leptos_options,
-                routes,
-                move || provide_context(app::api::SsrApi::new(internal_api.clone())),
-                {
-                    let options = leptos_options.clone();
-                    move || app::shell(options.clone())
-                },
-            )
-            .fallback(leptos_axum::file_and_error_handler(app::shell))
-            .with_state(leptos_options);
-
-        let router = common::http::finish_api(api.merge(web)).layer(TraceLayer::new_for_http());
+        let web = web::router(leptos_options, internal_api);
+        let router = common::http::finish_api(api.merge(web))
+            .layer(axum::middleware::from_fn(common::http::security_headers))
+            .layer(TraceLayer::new_for_http());
         Ok(Self { listener, router })
     }
 

@@ -23,7 +23,10 @@ async fn the_header_is_rendered_on_the_server_with_the_signed_in_user() {
         html.contains(&format!(r#"data-testid="user-email" title="{email}""#)),
         "{html}"
     );
-    assert!(html.contains(r#"href="/auth/signout""#));
+    assert!(
+        html.contains(r#"action="/_fn/sign_out" method="post""#),
+        "signing out is a form post"
+    );
 
     let anonymous = app
         .get_page("/", "")

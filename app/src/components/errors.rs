@@ -1,11 +1,30 @@
-//! The API's errors shown in forms: next to their field, or above the buttons.
+//! Errors shown in forms: next to their field, or above the buttons; and the errors a form
+//! currently has, from its last submission or carried over a no-JavaScript redirect.
 use leptos::prelude::*;
 
-use crate::api::ApiError;
+use crate::error::{flatten, ApiError, Reply};
+use crate::flash::Flash;
+
+/// The errors of a form whose action's latest value is `value`; until it is submitted
+/// (with JavaScript), those `flash` brought back from a post without it.
+pub fn form_errors<T: 'static>(
+    value: impl With<Value = Option<Result<Reply<T>, ServerFnError>>> + Send + Sync + 'static,
+    flash: Option<&Flash>,
+) -> Signal<Option<ApiError>> {
+    let carried = flash.map(|f| f.error.clone());
+    Signal::derive(move || {
+        value.with(|latest| match latest {
+            Some(Ok(Ok(_))) => None,
+            Some(Ok(Err(error))) => Some(error.clone()),
+            Some(Err(error)) => flatten::<()>(Err(error.clone())).err(),
+            None => carried.clone(),
+        })
+    })
+}
 
 /// The message for one field, as `p.field-error[data-field=…]`.
 #[component]
-pub fn FieldError(error: RwSignal<Option<ApiError>>, field: &'static str) -> impl IntoView {
+pub fn FieldError(error: Signal<Option<ApiError>>, field: &'static str) -> impl IntoView {
     move || {
         error
             .with(|e| e.as_ref().and_then(|e| e.field(field)))
@@ -16,7 +35,7 @@ pub fn FieldError(error: RwSignal<Option<ApiError>>, field: &'static str) -> imp
 /// Messages not tied to a field (or, with `all`, every message) as `div.form-error`.
 #[component]
 pub fn FormError(
-    error: RwSignal<Option<ApiError>>,
+    error: Signal<Option<ApiError>>,
     /// Also show field messages: for actions that have no fields of their own.
     #[prop(optional)]
     all: bool,

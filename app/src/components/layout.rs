@@ -7,6 +7,7 @@ use crate::Session;
 #[component]
 pub fn Header() -> impl IntoView {
     let session = expect_context::<Session>();
+    let sign_out = session.sign_out;
     let account = move || {
         session
             .user
@@ -22,9 +23,11 @@ pub fn Header() -> impl IntoView {
                     <span class="user-email" data-testid="user-email" title=user.email.clone()>
                         {user.email.clone()}
                     </span>
-                    <A href="/auth/signout" attr:class="nav-link">
-                        "Sign out"
-                    </A>
+                    <ActionForm action=sign_out attr:class="nav-form">
+                        <button type="submit" class="nav-link link-button">
+                            "Sign out"
+                        </button>
+                    </ActionForm>
                 }
                 .into_any(),
                 None => view! {

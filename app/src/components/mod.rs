@@ -7,6 +7,6 @@ mod ticket_form;
 
 pub use auth_form::{AuthForm, AuthMode};
 pub use countdown::Countdown;
-pub use errors::{FieldError, FormError};
+pub use errors::{form_errors, FormError};
 pub use layout::{Footer, Header};
 pub use ticket_form::TicketForm;

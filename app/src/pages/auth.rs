@@ -1,10 +1,7 @@
 //! Signing up, in and out.
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_navigate;
-use leptos_router::NavigateOptions;
 
-use crate::api;
 use crate::components::{AuthForm, AuthMode};
 use crate::Session;
 
@@ -24,27 +21,20 @@ pub fn SignIn() -> impl IntoView {
     }
 }
 
+/// Signing out changes state, so it is a POST (a link could be followed by anyone's page).
 #[component]
 pub fn SignOut() -> impl IntoView {
     let session = expect_context::<Session>();
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        let navigate = navigate.clone();
-        leptos::task::spawn_local(async move {
-            // Signing out locally matters more than the server's answer.
-            let _ = api::sign_out().await;
-            session.changed();
-            navigate(
-                "/",
-                NavigateOptions {
-                    replace: true,
-                    ..Default::default()
-                },
-            );
-        });
-    });
     view! {
-        <Title text="Signing out" />
-        <p class="muted loading">"Signing you out…"</p>
+        <Title text="Sign out" />
+        <div class="card auth-card">
+            <h1>"Sign out"</h1>
+            <ActionForm action=session.sign_out attr:class="form">
+                <p class="muted">"Sign out of Ticketing on this browser?"</p>
+                <button type="submit" class="button">
+                    "Sign out"
+                </button>
+            </ActionForm>
+        </div>
     }
 }

@@ -2,17 +2,19 @@
 use common::dto::Ticket;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
+use leptos_router::components::{Form, A};
+use leptos_router::hooks::use_query_map;
 
 use super::{set_status_not_found, ErrorMessages};
-use crate::api;
-use crate::format::format_money;
+use crate::error::flatten;
+use crate::format::{encode_component, format_money};
+use crate::functions::{list_tickets, TicketPage};
 use crate::Session;
 
 #[component]
 pub fn Landing() -> impl IntoView {
     let session = expect_context::<Session>();
-    let signed_in = move || session.user.get().and_then(|r| r.ok().flatten()).is_some();
+    let signed_in = move || session.signed_in().is_some();
     view! {
         <Title text="" />
         <section class="hero">
@@ -64,12 +66,23 @@ pub fn Landing() -> impl IntoView {
     }
 }
 
-/// The tickets nobody has reserved, in the order the API lists them.
+/// One page of the tickets nobody has reserved, newest first, optionally filtered by title
+/// (`?q=`); `?after=` continues after the previous page. Plain links and a GET form, so
+/// searching and paging work the same with and without JavaScript.
 #[component]
 fn TicketsForSale() -> impl IntoView {
     let session = expect_context::<Session>();
-    let signed_in = move || session.user.get().and_then(|r| r.ok().flatten()).is_some();
-    let tickets = Resource::new(|| (), |_| api::list_tickets());
+    let signed_in = move || session.signed_in().is_some();
+    let query = use_query_map();
+    let search = move || query.read().get("q").unwrap_or_default();
+    let after = move || query.read().get("after");
+    let tickets = Resource::new(
+        move || (search(), after()),
+        |(q, cursor)| async move {
+            let q = (!q.trim().is_empty()).then_some(q);
+            flatten(list_tickets(q, cursor).await)
+        },
+    );
     view! {
         <section class="for-sale" aria-labelledby="for-sale-heading">
             <div class="section-head">
@@ -87,36 +100,85 @@ fn TicketsForSale() -> impl IntoView {
                     }}
                 </Transition>
             </div>
+            <Form method="GET" action="/" attr:class="search" attr:role="search">
+                <label for="q" class="visually-hidden">
+                    "Search tickets"
+                </label>
+                <input
+                    id="q"
+                    name="q"
+                    type="search"
+                    maxlength="120"
+                    placeholder="Search by title"
+                    prop:value=search
+                />
+                <button type="submit" class="button secondary">
+                    "Search"
+                </button>
+            </Form>
             <Transition fallback=|| view! { <p class="loading"></p> }>
                 {move || {
                     tickets
                         .get()
                         .map(|result| match result {
-                            Ok(tickets) if tickets.is_empty() => {
-                                view! {
-                                    <div class="empty-state">
-                                        <p>"No tickets are for sale right now."</p>
-                                    </div>
-                                }
-                                    .into_any()
-                            }
-                            Ok(tickets) => {
-                                view! {
-                                    <ul class="ticket-list">
-                                        {tickets
-                                            .into_iter()
-                                            .map(|ticket| view! { <TicketCard ticket /> })
-                                            .collect_view()}
-                                    </ul>
-                                }
-                                    .into_any()
-                            }
+                            Ok(page) => view! { <TicketList page search=search() after=after() /> }.into_any(),
                             Err(error) => view! { <ErrorMessages error /> }.into_any(),
                         })
                 }}
             </Transition>
         </section>
     }
+}
+
+#[component]
+fn TicketList(page: TicketPage, search: String, after: Option<String>) -> impl IntoView {
+    let filter = if search.trim().is_empty() {
+        String::new()
+    } else {
+        format!("q={}&", encode_component(search.trim()))
+    };
+    if page.tickets.is_empty() {
+        let message = match (after.is_some(), filter.is_empty()) {
+            (true, _) => "No more tickets.",
+            (false, true) => "No tickets are for sale right now.",
+            (false, false) => "No tickets match your search.",
+        };
+        return view! {
+            <div class="empty-state">
+                <p>{message}</p>
+            </div>
+        }
+        .into_any();
+    }
+    let first = format!("/?{}", filter.trim_end_matches('&'));
+    let more = page
+        .next
+        .map(|cursor| format!("/?{filter}after={}", encode_component(&cursor)));
+    view! {
+        <ul class="ticket-list">
+            {page.tickets.into_iter().map(|ticket| view! { <TicketCard ticket /> }).collect_view()}
+        </ul>
+        <nav class="pager" aria-label="More tickets">
+            {after
+                .is_some()
+                .then(|| {
+                    view! {
+                        <A href=first attr:class="button secondary">
+                            "Newest"
+                        </A>
+                    }
+                })}
+            {more
+                .map(|href| {
+                    view! {
+                        <A href=href attr:class="button secondary" attr:rel="next">
+                            "More tickets"
+                        </A>
+                    }
+                })}
+        </nav>
+    }
+    .into_any()
 }
 
 #[component]

@@ -7,7 +7,7 @@ mod tickets;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 
 pub use auth::{SignIn, SignOut, SignUp};
 pub use home::{HowItWorks, Landing, NotFound};

@@ -7,13 +7,15 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use super::{LoadError, SignInPrompt};
-use crate::api::{self, ApiError};
-use crate::components::{Countdown, FormError};
+use crate::components::{form_errors, Countdown, FormError};
+use crate::error::{flatten, ApiError};
+use crate::flash;
 use crate::format::{format_money, status_class, status_label};
+use crate::functions::{get_order, list_orders, CancelOrder};
 
 #[component]
 pub fn Orders() -> impl IntoView {
-    let orders = Resource::new(|| (), |_| api::list_orders());
+    let orders = Resource::new(|| (), |_| async { flatten(list_orders().await) });
     view! {
         <Title text="My orders" />
         <h1>"My orders"</h1>
@@ -96,11 +98,17 @@ fn OrdersError(error: ApiError) -> impl IntoView {
 #[component]
 pub fn OrderDetails() -> impl IntoView {
     let params = use_params_map();
+    // Cancelling comes back to this page: the order reloads after each attempt.
+    let cancel = ServerAction::<CancelOrder>::new();
     let order = Resource::new(
-        move || params.read().get("id").unwrap_or_default(),
-        |id| async move { api::get_order(&id).await },
+        move || {
+            (
+                params.read().get("id").unwrap_or_default(),
+                cancel.version().get(),
+            )
+        },
+        |(id, _)| async move { flatten(get_order(id).await) },
     );
-    let reload = Callback::new(move |()| order.refetch());
     view! {
         <Title text="Order" />
         <Transition fallback=|| view! { <p class="loading"></p> }>
@@ -108,7 +116,7 @@ pub fn OrderDetails() -> impl IntoView {
                 order
                     .get()
                     .map(|result| match result {
-                        Ok(order) => view! { <OrderView order reload /> }.into_any(),
+                        Ok(order) => view! { <OrderView order cancel /> }.into_any(),
                         Err(error) => view! { <OrdersError error /> }.into_any(),
                     })
             }}
@@ -117,7 +125,7 @@ pub fn OrderDetails() -> impl IntoView {
 }
 
 #[component]
-fn OrderView(order: Order, reload: Callback<()>) -> impl IntoView {
+fn OrderView(order: Order, cancel: ServerAction<CancelOrder>) -> impl IntoView {
     let live = order.status == OrderStatus::Created;
     let outcome = match order.status {
         OrderStatus::Created => None,
@@ -152,39 +160,26 @@ fn OrderView(order: Order, reload: Callback<()>) -> impl IntoView {
                                 "Payment is coming soon. The ticket stays reserved for you until the time runs out."
                             </p>
                         </div>
-                        <CancelButton order_id=order.id.clone() reload />
+                        <CancelButton order_id=order.id.clone() action=cancel />
                     }
                 })}
         </article>
     }
 }
 
-/// Cancels the order (releasing the ticket), then reloads it.
+/// Cancels the order (releasing the ticket); the page then shows it cancelled.
 #[component]
-fn CancelButton(order_id: String, reload: Callback<()>) -> impl IntoView {
-    let error = RwSignal::new(None::<ApiError>);
-    let pending = RwSignal::new(false);
-    let cancel = move |_| {
-        if pending.get_untracked() {
-            return;
-        }
-        pending.set(true);
-        let order_id = order_id.clone();
-        leptos::task::spawn_local(async move {
-            let result = api::cancel_order(&order_id).await;
-            pending.set(false);
-            match result {
-                Ok(()) => reload.run(()),
-                Err(err) => error.set(Some(err)),
-            }
-        });
-    };
+fn CancelButton(order_id: String, action: ServerAction<CancelOrder>) -> impl IntoView {
+    let flash = flash::take("cancel");
+    let error = form_errors(action.value(), flash.as_ref());
+    let pending = action.pending();
     view! {
-        <div class="order-actions">
+        <ActionForm action attr:class="order-actions">
+            <input type="hidden" name="order_id" value=order_id />
             <FormError error all=true />
-            <button type="button" class="button danger" on:click=cancel disabled=move || pending.get()>
+            <button type="submit" class="button danger" disabled=move || pending.get()>
                 "Cancel order"
             </button>
-        </div>
+        </ActionForm>
     }
 }

@@ -1,14 +1,16 @@
 //! Selling a ticket, a ticket's page (where buying starts), and editing one's own ticket.
 use common::dto::{SessionUser, Ticket};
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Meta, Title};
 use leptos_router::components::A;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_params_map;
 
 use super::{LoadError, SignInPrompt};
-use crate::api::{self, ApiError};
-use crate::components::{FormError, TicketForm};
+use crate::components::{form_errors, FormError, TicketForm};
+use crate::error::{flatten, Reply};
+use crate::flash;
 use crate::format::format_money;
+use crate::functions::{get_ticket, CreateOrder};
 use crate::Session;
 
 #[component]
@@ -37,16 +39,12 @@ pub fn NewTicket() -> impl IntoView {
 }
 
 /// The ticket named by the `:id` route parameter, reloaded when it changes.
-fn ticket_from_route() -> Resource<Result<Ticket, ApiError>> {
+fn ticket_from_route() -> Resource<Reply<Ticket>> {
     let params = use_params_map();
     Resource::new(
         move || params.read().get("id").unwrap_or_default(),
-        |id| async move { api::get_ticket(&id).await },
+        |id| async move { flatten(get_ticket(id).await) },
     )
-}
-
-fn signed_in_user(session: Session) -> Option<SessionUser> {
-    session.user.get().and_then(|r| r.ok().flatten())
 }
 
 #[component]
@@ -60,7 +58,7 @@ pub fn TicketDetails() -> impl IntoView {
                     .get()
                     .map(|result| match result {
                         Ok(ticket) => {
-                            let user = signed_in_user(session);
+                            let user = session.signed_in();
                             view! { <TicketView ticket user /> }.into_any()
                         }
                         Err(error) => view! { <LoadError error what="Ticket" /> }.into_any(),
@@ -84,8 +82,15 @@ fn TicketView(ticket: Ticket, user: Option<SessionUser>) -> impl IntoView {
     } else {
         "Sold by a Ticketing member. Purchasing holds it for you alone while you pay."
     };
+    // A purchase that failed without JavaScript comes back here, whatever the ticket's state.
+    let purchase = flash::take("purchase");
     let action = if reserved {
+        let error = form_errors(
+            Signal::stored(None::<Result<Reply<()>, ServerFnError>>),
+            purchase.as_ref(),
+        );
         view! {
+            <FormError error all=true />
             <p class="muted">
                 "Someone is buying this ticket right now. If they don't pay in time, it goes back on sale."
             </p>
@@ -99,7 +104,7 @@ fn TicketView(ticket: Ticket, user: Option<SessionUser>) -> impl IntoView {
         }
         .into_any()
     } else if user.is_some() {
-        view! { <PurchaseButton ticket_id=ticket.id.clone() /> }.into_any()
+        view! { <PurchaseButton ticket_id=ticket.id.clone() flash=purchase /> }.into_any()
     } else {
         view! {
             <A href="/auth/signin" attr:class="button">
@@ -110,6 +115,7 @@ fn TicketView(ticket: Ticket, user: Option<SessionUser>) -> impl IntoView {
     };
     view! {
         <Title text=ticket.title.clone() />
+        <Meta property="og:title" content=ticket.title.clone() />
         <article class="card ticket-details">
             {badge}
             <h1>{ticket.title}</h1>
@@ -120,36 +126,20 @@ fn TicketView(ticket: Ticket, user: Option<SessionUser>) -> impl IntoView {
     }
 }
 
-/// Reserves the ticket by creating an order, then shows that order.
+/// Reserves the ticket by creating an order; the server function then shows that order.
 #[component]
-fn PurchaseButton(ticket_id: String) -> impl IntoView {
-    let navigate = use_navigate();
-    let error = RwSignal::new(None::<ApiError>);
-    let pending = RwSignal::new(false);
-    let purchase = move |_| {
-        if pending.get_untracked() {
-            return;
-        }
-        pending.set(true);
-        let navigate = navigate.clone();
-        let ticket_id = ticket_id.clone();
-        leptos::task::spawn_local(async move {
-            match api::create_order(&ticket_id).await {
-                Ok(order) => navigate(&format!("/orders/{}", order.id), Default::default()),
-                Err(err) => {
-                    pending.set(false);
-                    error.set(Some(err));
-                }
-            }
-        });
-    };
+fn PurchaseButton(ticket_id: String, flash: Option<flash::Flash>) -> impl IntoView {
+    let action = ServerAction::<CreateOrder>::new();
+    let error = form_errors(action.value(), flash.as_ref());
+    let pending = action.pending();
     view! {
-        <div class="purchase">
+        <ActionForm action attr:class="purchase">
+            <input type="hidden" name="ticket_id" value=ticket_id />
             <FormError error all=true />
-            <button type="button" class="button" on:click=purchase disabled=move || pending.get()>
+            <button type="submit" class="button" disabled=move || pending.get()>
                 "Purchase"
             </button>
-        </div>
+        </ActionForm>
     }
 }
 
@@ -165,7 +155,7 @@ pub fn EditTicket() -> impl IntoView {
                     .get()
                     .map(|result| match result {
                         Ok(ticket) => {
-                            let user = signed_in_user(session);
+                            let user = session.signed_in();
                             view! { <EditTicketCard ticket user /> }.into_any()
                         }
                         Err(error) => view! { <LoadError error what="Ticket" /> }.into_any(),

@@ -90,6 +90,84 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Posts an HTML form to a server function the way a browser without JavaScript does
+    /// (`Accept: text/html`, same-origin); with `js`, the way the hydrated app does.
+    pub async fn post_form(
+        &self,
+        function: &str,
+        cookies: &str,
+        fields: &[(&str, &str)],
+        js: bool,
+    ) -> reqwest::Response {
+        let accept = if js {
+            "application/json"
+        } else {
+            "text/html,application/xhtml+xml"
+        };
+        self.client
+            .post(format!("{}/_fn/{function}", self.address))
+            .header(COOKIE, cookies)
+            .header(reqwest::header::ACCEPT, accept)
+            .header(reqwest::header::ORIGIN, &self.address)
+            .form(fields)
+            .send()
+            .await
+            .expect("the request reaches the server")
+    }
+
+    /// Lists a ticket through the API and returns its id.
+    pub async fn list_ticket(&self, cookies: &str, title: &str) -> String {
+        let (status, ticket) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/tickets",
+                cookies,
+                Some(json!({ "title": title, "price": 25 })),
+            )
+            .await;
+        assert_eq!(status, 201, "{ticket}");
+        ticket["id"].as_str().expect("a ticket id").to_owned()
+    }
+}
+
+/// A response's `Location`.
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The `Cookie` header after applying a response's `Set-Cookie`s to `cookies`.
+pub fn with_cookies(cookies: &str, response: &reqwest::Response) -> String {
+    let mut jar: Vec<(String, String)> = cookies
+        .split(';')
+        .filter_map(|p| p.trim().split_once('='))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    for set in response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+    {
+        let Some((name, value)) = set.split(';').next().and_then(|p| p.split_once('=')) else {
+            continue;
+        };
+        jar.retain(|(n, _)| n != name);
+        if !set.to_ascii_lowercase().contains("max-age=0") {
+            jar.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    jar.iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 pub fn cookie_header(response: &reqwest::Response) -> String {
     response
         .headers()

@@ -1,0 +1,211 @@
+//! The server functions: the web app's whole data layer. During server rendering they run
+//! in the web process; after hydration the browser calls the same functions with a POST to
+//! `/_fn/…` on the public origin. Either way the body runs on the server and calls the
+//! owning service's HTTP API as the visitor (see `api`). Mutations end with a redirect to
+//! the page that shows the outcome; a plain HTML post (no JavaScript) that fails is sent
+//! back to its form with the errors (see `flash`).
+use common::dto::{Order, SessionUser, Ticket, User};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Reply;
+
+/// Under `/_fn`, never under the services' `/api/…` routes.
+pub const PREFIX: &str = "/_fn";
+
+/// One page of the tickets for sale, and the cursor of the next one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketPage {
+    pub tickets: Vec<Ticket>,
+    pub next: Option<String>,
+}
+
+#[server(prefix = "/_fn", endpoint = "current_user")]
+pub async fn current_user() -> Result<Reply<Option<SessionUser>>, ServerFnError> {
+    let reply: Reply<common::dto::CurrentUserResponse> =
+        crate::api::get("/api/users/currentuser").await;
+    Ok(reply.map(|r| r.current_user))
+}
+
+#[server(prefix = "/_fn", endpoint = "sign_up")]
+pub async fn sign_up(email: String, password: String) -> Result<Reply<User>, ServerFnError> {
+    let body = common::dto::Credentials {
+        email: email.clone(),
+        password,
+    };
+    let reply = crate::api::send(http::Method::POST, "/api/users/signup", body).await;
+    Ok(done(
+        reply,
+        "sign_up",
+        "/auth/signup",
+        &[("email", &email)],
+        |_| "/".into(),
+    ))
+}
+
+#[server(prefix = "/_fn", endpoint = "sign_in")]
+pub async fn sign_in(email: String, password: String) -> Result<Reply<User>, ServerFnError> {
+    let body = common::dto::Credentials {
+        email: email.clone(),
+        password,
+    };
+    let reply = crate::api::send(http::Method::POST, "/api/users/signin", body).await;
+    Ok(done(
+        reply,
+        "sign_in",
+        "/auth/signin",
+        &[("email", &email)],
+        |_| "/".into(),
+    ))
+}
+
+#[server(prefix = "/_fn", endpoint = "sign_out")]
+pub async fn sign_out() -> Result<Reply<()>, ServerFnError> {
+    let reply: Reply<serde_json::Value> = crate::api::send(
+        http::Method::POST,
+        "/api/users/signout",
+        serde_json::json!({}),
+    )
+    .await;
+    // Signed out or not, the visitor lands on the start page.
+    leptos_axum::redirect("/");
+    Ok(reply.map(|_| ()))
+}
+
+#[server(prefix = "/_fn", endpoint = "list_tickets")]
+pub async fn list_tickets(
+    q: Option<String>,
+    cursor: Option<String>,
+) -> Result<Reply<TicketPage>, ServerFnError> {
+    use crate::format::encode_component;
+    let mut path = "/api/tickets?limit=".to_owned() + &PAGE_SIZE.to_string();
+    if let Some(q) = q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        path += &format!("&q={}", encode_component(q));
+    }
+    if let Some(cursor) = cursor.as_deref().filter(|c| !c.is_empty()) {
+        path += &format!("&cursor={}", encode_component(cursor));
+    }
+    let reply = crate::api::call::<Vec<Ticket>>(http::Method::GET, &path, None::<()>).await;
+    Ok(reply.map(|answer| TicketPage {
+        tickets: answer.body,
+        next: answer.next,
+    }))
+}
+
+/// Tickets per page of the landing page.
+#[cfg(feature = "ssr")]
+const PAGE_SIZE: u32 = 24;
+
+#[server(prefix = "/_fn", endpoint = "get_ticket")]
+pub async fn get_ticket(id: String) -> Result<Reply<Ticket>, ServerFnError> {
+    Ok(crate::api::get(&format!("/api/tickets/{}", crate::api::segment(&id))).await)
+}
+
+#[server(prefix = "/_fn", endpoint = "create_ticket")]
+pub async fn create_ticket(title: String, price: String) -> Result<Reply<Ticket>, ServerFnError> {
+    let body = ticket_body(&title, &price);
+    let reply = crate::api::send(http::Method::POST, "/api/tickets", body).await;
+    let values = [("title", title.as_str()), ("price", price.as_str())];
+    Ok(done(reply, "ticket", "/tickets/new", &values, ticket_page))
+}
+
+#[server(prefix = "/_fn", endpoint = "update_ticket")]
+pub async fn update_ticket(
+    id: String,
+    title: String,
+    price: String,
+) -> Result<Reply<Ticket>, ServerFnError> {
+    let path = format!("/api/tickets/{}", crate::api::segment(&id));
+    let reply = crate::api::send(http::Method::PUT, &path, ticket_body(&title, &price)).await;
+    let values = [("title", title.as_str()), ("price", price.as_str())];
+    let back = format!("{path}/edit").replacen("/api", "", 1);
+    Ok(done(reply, "ticket", &back, &values, ticket_page))
+}
+
+#[server(prefix = "/_fn", endpoint = "create_order")]
+pub async fn create_order(ticket_id: String) -> Result<Reply<Order>, ServerFnError> {
+    let body = common::dto::CreateOrderBody {
+        ticket_id: serde_json::Value::String(ticket_id.clone()),
+    };
+    let reply = crate::api::send(http::Method::POST, "/api/orders", body).await;
+    let back = format!("/tickets/{}", crate::api::segment(&ticket_id));
+    Ok(done(reply, "purchase", &back, &[], |order: &Order| {
+        format!("/orders/{}", crate::api::segment(&order.id))
+    }))
+}
+
+#[server(prefix = "/_fn", endpoint = "list_orders")]
+pub async fn list_orders() -> Result<Reply<Vec<Order>>, ServerFnError> {
+    Ok(crate::api::get("/api/orders").await)
+}
+
+#[server(prefix = "/_fn", endpoint = "get_order")]
+pub async fn get_order(id: String) -> Result<Reply<Order>, ServerFnError> {
+    Ok(crate::api::get(&format!("/api/orders/{}", crate::api::segment(&id))).await)
+}
+
+#[server(prefix = "/_fn", endpoint = "cancel_order")]
+pub async fn cancel_order(order_id: String) -> Result<Reply<()>, ServerFnError> {
+    let page = format!("/orders/{}", crate::api::segment(&order_id));
+    let reply: Reply<serde_json::Value> = crate::api::send(
+        http::Method::DELETE,
+        &format!("/api{page}"),
+        serde_json::json!({}),
+    )
+    .await;
+    let reply = reply.map(|_| ());
+    Ok(done(reply, "cancel", &page, &[], |()| page.clone()))
+}
+
+/// Ends a mutation: on success, redirect to the page that shows it; on failure of a plain
+/// form post, back to the form with its errors (a hydrated form shows them in place).
+#[cfg(feature = "ssr")]
+fn done<T>(
+    reply: Reply<T>,
+    form: &str,
+    back: &str,
+    values: &[(&str, &str)],
+    next: impl FnOnce(&T) -> String,
+) -> Reply<T> {
+    match &reply {
+        Ok(value) => leptos_axum::redirect(&next(value)),
+        Err(error) if crate::flash::is_plain_form_post() => {
+            crate::flash::store(form, error, values);
+            leptos_axum::redirect(back);
+        }
+        Err(_) => {}
+    }
+    reply
+}
+
+#[cfg(feature = "ssr")]
+fn ticket_page(ticket: &Ticket) -> String {
+    format!("/tickets/{}", crate::api::segment(&ticket.id))
+}
+
+/// The service validates the fields; a price that reads as money is sent as a number,
+/// anything else as typed so the service can say what is wrong with it.
+#[cfg(feature = "ssr")]
+fn ticket_body(title: &str, price: &str) -> common::dto::TicketBody {
+    use common::money::Money;
+    let price = price.trim().trim_start_matches('$');
+    common::dto::TicketBody {
+        title: serde_json::Value::String(title.trim().to_owned()),
+        price: Money::parse_decimal(price)
+            .and_then(|money| serde_json::to_value(money).ok())
+            .unwrap_or_else(|| serde_json::Value::String(price.to_owned())),
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::ticket_body;
+
+    #[test]
+    fn a_price_that_reads_as_money_is_sent_as_a_number() {
+        let body = ticket_body(" Concert ", "$20.50");
+        assert_eq!(body.title, serde_json::json!("Concert"));
+        assert_eq!(body.price, serde_json::json!(20.5));
+        assert_eq!(ticket_body("x", "abc").price, serde_json::json!("abc"));
+    }
+}

@@ -1,0 +1,138 @@
+//! The web tier's own routes — pages, the server functions under `/_fn`, `/pkg`, the icon —
+//! and what protects them: a per-response CSP nonce and a same-origin check on server
+//! function posts.
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, ORIGIN};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use common::ApiError;
+use leptos::nonce::use_nonce;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
+
+const FAVICON: &str = include_str!("favicon.svg");
+
+/// The pages and server functions; server-side calls go to `internal_api`.
+pub fn router(leptos_options: LeptosOptions, internal_api: String) -> Router {
+    let context = move || {
+        provide_context(app::api::SsrApi::new(&internal_api));
+        content_security_policy();
+    };
+    let routes = generate_route_list(app::App);
+    Router::new()
+        .route("/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
+        .leptos_routes_with_context(&leptos_options, routes, context.clone(), {
+            let options = leptos_options.clone();
+            move || app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            context,
+            app::shell,
+        ))
+        .with_state(leptos_options)
+        .layer(middleware::from_fn(same_origin_server_functions))
+}
+
+/// A page's policy: scripts only with this response's nonce (and what they load), the
+/// wasm module, and nothing from elsewhere. Leptos puts the nonce on its own scripts.
+fn content_security_policy() {
+    let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>()) else {
+        return; // not a page: a server function call, or a static file
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
+         object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    );
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response.insert_header(CONTENT_SECURITY_POLICY, value);
+    }
+}
+
+/// Server functions change state as the visitor, so a post from another site is refused:
+/// the browser's `Origin` (or, without one, `Sec-Fetch-Site`) must name this site. Clients
+/// that send neither (curl, tests) are not browsers carrying someone's cookies.
+async fn same_origin_server_functions(request: Request<Body>, next: Next) -> Response {
+    let is_call = request.method() != Method::GET
+        && request
+            .uri()
+            .path()
+            .starts_with(&format!("{}/", app::functions::PREFIX));
+    if is_call && !same_origin(request.headers()) {
+        return ApiError::Forbidden("Cross-site request refused".into()).into_response();
+    }
+    next.run(request).await
+}
+
+fn same_origin(headers: &HeaderMap) -> bool {
+    let header = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    match header(ORIGIN) {
+        Some(origin) => {
+            let authority = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            authority.is_some() && authority == header(HOST)
+        }
+        None => !matches!(
+            header(HeaderName::from_static("sec-fetch-site")),
+            Some("cross-site" | "same-site")
+        ),
+    }
+}
+
+async fn favicon() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "image/svg+xml"),
+            (CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        FAVICON,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    axum::http::HeaderName::from_static(k),
+                    HeaderValue::from_static(v),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_post_from_this_site_is_same_origin() {
+        assert!(same_origin(&headers(&[
+            ("host", "tickets.example:3000"),
+            ("origin", "http://tickets.example:3000"),
+        ])));
+        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(same_origin(&headers(&[])));
+    }
+
+    #[test]
+    fn a_post_from_elsewhere_is_not() {
+        for origin in [
+            "https://evil.example",
+            "null",
+            "http://tickets.example:3001",
+        ] {
+            let mut h = headers(&[("host", "tickets.example:3000")]);
+            h.insert("origin", HeaderValue::from_static(origin));
+            assert!(!same_origin(&h), "{origin}");
+        }
+        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")])));
+    }
+}

@@ -1,0 +1,495 @@
+//! The web tier: server functions as the data layer (called during rendering through
+//! `INTERNAL_API_URL` as the visitor, and over HTTP by the hydrated app), forms that work
+//! without JavaScript, and pages that stay safe with hostile text in them.
+mod helpers;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::Router;
+use helpers::{cookie_header, eventually, location, unique_email, with_cookies, TestServer};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const HOSTILE_TITLES: [&str; 3] = [
+    "<script>alert(1)</script>",
+    "</title><img src=x onerror=alert(1)>",
+    "\"><svg onload=alert(1)>",
+];
+
+/// Markup that would run if any hostile text reached the page unescaped.
+fn assert_inert(html: &str, page: &str) {
+    for raw in ["<script>alert", "<img src=x", "<svg onload", "\"><svg"] {
+        assert!(
+            !html.contains(raw),
+            "{page} contains {raw:?} unescaped:\n{html}"
+        );
+    }
+}
+
+async fn html(app: &TestServer, path: &str, cookies: &str) -> String {
+    let page = app.get_page(path, cookies).await;
+    assert!(page.status().is_success(), "{path}: {}", page.status());
+    page.text().await.expect("a page body")
+}
+
+async fn order(app: &TestServer, cookies: &str, ticket_id: &str) -> String {
+    let (_, order) = eventually(Duration::from_secs(20), || async {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/api/orders",
+                cookies,
+                Some(json!({ "ticketId": ticket_id })),
+            )
+            .await;
+        (status == 201).then_some((status, body))
+    })
+    .await
+    .expect("the ticket can be ordered once the orders service knows it");
+    order["id"].as_str().expect("an order id").to_owned()
+}
+
+#[tokio::test]
+async fn hostile_titles_are_text_on_every_page_that_shows_them() {
+    let app = TestServer::spawn(|_| {}).await;
+    let seller = app.sign_up(&unique_email("seller")).await;
+    let buyer = app.sign_up(&unique_email("buyer")).await;
+    let mut ids = Vec::new();
+    for title in HOSTILE_TITLES {
+        ids.push(app.list_ticket(&seller, title).await);
+    }
+    let landing = html(&app, "/", "").await;
+    assert_inert(&landing, "/");
+    assert!(landing.contains("&lt;/title&gt;&lt;img src=x onerror=alert(1)&gt;"));
+
+    for id in &ids {
+        let page = html(&app, &format!("/tickets/{id}"), "").await;
+        assert_inert(&page, "a ticket page");
+        let title = page
+            .split_once("<title>")
+            .and_then(|(_, rest)| rest.split_once("</title>"))
+            .map(|(title, _)| title)
+            .expect("a <title>");
+        assert!(!title.contains('<'), "<title> holds markup: {title}");
+        assert!(page.contains(r#"<meta property="og:title" content=""#));
+        assert_inert(
+            &html(&app, &format!("/tickets/{id}/edit"), &seller).await,
+            "the edit page",
+        );
+    }
+    let order_id = order(&app, &buyer, &ids[1]).await;
+    assert_inert(&html(&app, "/orders", &buyer).await, "/orders");
+    let order_page = html(&app, &format!("/orders/{order_id}"), &buyer).await;
+    assert_inert(&order_page, "an order page");
+    assert!(order_page.contains("&lt;/title&gt;"));
+}
+
+#[tokio::test]
+async fn hostile_text_in_the_address_and_in_form_values_is_escaped() {
+    let app = TestServer::spawn(|_| {}).await;
+    let search = html(&app, "/?q=%22%3E%3Csvg%20onload%3Dalert(1)%3E%07", "").await;
+    assert_inert(&search, "a search");
+    assert!(
+        search.contains("form-error"),
+        "a control character is refused by the listing"
+    );
+    let unknown = app
+        .get_page("/tickets/%3Cscript%3Ealert(1)%3C%2Fscript%3E", "")
+        .await;
+    assert_eq!(unknown.status(), 404);
+    assert_inert(&unknown.text().await.expect("a body"), "a ticket id");
+
+    // A rejected email comes back in the form's value attribute and in hydration data.
+    let email = "\"><svg onload=alert(1)>\u{1b}@example.com";
+    let posted = app
+        .post_form("sign_up", "", &[("email", email), ("password", "x")], false)
+        .await;
+    assert_eq!(location(&posted), "/auth/signup");
+    let page = html(&app, "/auth/signup", &with_cookies("", &posted)).await;
+    assert_inert(&page, "the sign-up form");
+    assert!(
+        page.contains("value=\"&quot;&gt;&lt;svg onload=alert(1)&gt;"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn every_page_carries_a_strict_policy_with_a_fresh_nonce() {
+    let app = TestServer::spawn(|_| {}).await;
+    let mut nonces = Vec::new();
+    for path in ["/", "/", "/how-it-works", "/no/such/page"] {
+        let page = app.get_page(path, "").await;
+        let headers = page.headers().clone();
+        let body = page.text().await.expect("a body");
+        let policy = headers["content-security-policy"].to_str().expect("ASCII");
+        for directive in [
+            "'wasm-unsafe-eval'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(policy.contains(directive), "{path}: {policy}");
+        }
+        assert!(!policy.contains("unsafe-inline"), "{policy}");
+        let nonce = policy
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .expect("a nonce in the policy")
+            .to_owned();
+        assert!(nonce.len() >= 16, "{nonce}");
+        assert!(
+            body.contains(&format!(r#"<script type="module" nonce="{nonce}">"#)),
+            "the hydration script carries the nonce"
+        );
+        for tag in body.split("<script").skip(1) {
+            let tag = tag.split('>').next().unwrap_or_default();
+            assert!(
+                tag.contains(&format!("nonce=\"{nonce}\"")),
+                "{path}: a script without the nonce: <script{tag}>"
+            );
+        }
+        assert_security_headers(&headers, path);
+        nonces.push(nonce);
+    }
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), 4, "each response has its own nonce");
+
+    for path in ["/api/tickets", "/api/nothing", "/favicon.ico"] {
+        let response = app.get_page(path, "").await;
+        assert_security_headers(response.headers(), path);
+    }
+    let icon = app.get_page("/favicon.ico", "").await;
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+}
+
+fn assert_security_headers(headers: &reqwest::header::HeaderMap, path: &str) {
+    assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+    assert_eq!(
+        headers["referrer-policy"], "strict-origin-when-cross-origin",
+        "{path}"
+    );
+}
+
+#[tokio::test]
+async fn every_form_works_without_javascript() {
+    let app = TestServer::spawn(|_| {}).await;
+    let seller_email = unique_email("seller");
+    let signed_up = app
+        .post_form(
+            "sign_up",
+            "",
+            &[("email", &seller_email), ("password", "secret1")],
+            false,
+        )
+        .await;
+    assert_eq!(signed_up.status(), 302);
+    assert_eq!(location(&signed_up), "/");
+    let seller = with_cookies("", &signed_up);
+    assert!(html(&app, "/", &seller).await.contains(&seller_email));
+
+    // A wrong password: back to the form, which shows why, keeps the email, and never
+    // carries the password anywhere.
+    let rejected = app
+        .post_form(
+            "sign_in",
+            "",
+            &[("email", &seller_email), ("password", "wrong-one")],
+            false,
+        )
+        .await;
+    assert_eq!(location(&rejected), "/auth/signin");
+    let flash = cookie_header(&rejected);
+    assert!(!flash.contains("wrong-one") && !flash.contains(&hex("wrong-one")));
+    let form = app.get_page("/auth/signin", &flash).await;
+    assert!(
+        cookie_header(&form).contains("form_flash="),
+        "the errors are shown once"
+    );
+    assert!(form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|c| c.to_str().is_ok_and(|c| c.contains("Max-Age=0"))));
+    let form = form.text().await.expect("a body");
+    assert!(form.contains("Invalid credentials"), "{form}");
+    assert!(form.contains(&format!("value=\"{seller_email}\"")));
+
+    // Field errors of a listing, then a listing.
+    let invalid = app
+        .post_form(
+            "create_ticket",
+            &seller,
+            &[("title", ""), ("price", "-3")],
+            false,
+        )
+        .await;
+    assert_eq!(location(&invalid), "/tickets/new");
+    let form = html(&app, "/tickets/new", &with_cookies(&seller, &invalid)).await;
+    assert!(form.contains(r#"data-field="title""#) && form.contains(r#"data-field="price""#));
+    let listed = app
+        .post_form(
+            "create_ticket",
+            &seller,
+            &[("title", "Opera night"), ("price", "40.50")],
+            false,
+        )
+        .await;
+    let ticket_page = location(&listed);
+    let ticket_id = ticket_page
+        .strip_prefix("/tickets/")
+        .expect("redirected to the ticket")
+        .to_owned();
+    assert!(html(&app, &ticket_page, "").await.contains("$40.50"));
+
+    let edited = app
+        .post_form(
+            "update_ticket",
+            &seller,
+            &[("id", &ticket_id), ("title", "Opera gala"), ("price", "45")],
+            false,
+        )
+        .await;
+    assert_eq!(location(&edited), ticket_page);
+    assert!(html(&app, &ticket_page, "").await.contains("Opera gala"));
+
+    // Buy it; a second buyer is sent back to the ticket with the reason.
+    let buyer = app.sign_up(&unique_email("buyer")).await;
+    let bought = eventually(Duration::from_secs(20), || async {
+        let response = app
+            .post_form("create_order", &buyer, &[("ticket_id", &ticket_id)], false)
+            .await;
+        location(&response)
+            .starts_with("/orders/")
+            .then(|| location(&response))
+    })
+    .await
+    .expect("the order is placed once the orders service knows the ticket");
+    let order_id = bought.trim_start_matches("/orders/").to_owned();
+    assert!(html(&app, &bought, &buyer).await.contains("Cancel order"));
+    let late = app.sign_up(&unique_email("late")).await;
+    let refused = app
+        .post_form("create_order", &late, &[("ticket_id", &ticket_id)], false)
+        .await;
+    assert_eq!(location(&refused), ticket_page);
+    let page = html(&app, &ticket_page, &with_cookies(&late, &refused)).await;
+    assert!(page.contains("already reserved"), "{page}");
+
+    let cancelled = app
+        .post_form("cancel_order", &buyer, &[("order_id", &order_id)], false)
+        .await;
+    assert_eq!(location(&cancelled), bought);
+    assert!(html(&app, &bought, &buyer).await.contains("Cancelled"));
+
+    let signed_out = app.post_form("sign_out", &seller, &[], false).await;
+    assert_eq!(location(&signed_out), "/");
+    let after = with_cookies(&seller, &signed_out);
+    assert!(!after.contains("session="), "{after}");
+    assert!(!html(&app, "/", &after).await.contains(&seller_email));
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn the_hydrated_app_gets_data_and_errors_as_values() {
+    let app = TestServer::spawn(|_| {}).await;
+    let seller = app.sign_up(&unique_email("seller")).await;
+    app.list_ticket(&seller, "Jazz trio").await;
+
+    let listing = app.post_form("list_tickets", "", &[], true).await;
+    assert_eq!(listing.status(), 200);
+    let body: Value = listing.json().await.expect("JSON");
+    assert_eq!(body["Ok"]["tickets"][0]["title"], "Jazz trio");
+
+    // A rejected form is data (200), so the browser logs no failed request, and no redirect.
+    let rejected = app
+        .post_form(
+            "sign_in",
+            "",
+            &[("email", "nobody@example.com"), ("password", "whatever")],
+            true,
+        )
+        .await;
+    assert_eq!(rejected.status(), 200);
+    assert!(rejected.headers().get("location").is_none());
+    assert!(
+        cookie_header(&rejected).is_empty(),
+        "no flash with JavaScript"
+    );
+    let body: Value = rejected.json().await.expect("JSON");
+    assert_eq!(body["Err"]["errors"][0]["message"], "Invalid credentials");
+
+    let accepted = app
+        .post_form(
+            "create_ticket",
+            &seller,
+            &[("title", "Duo"), ("price", "9")],
+            true,
+        )
+        .await;
+    assert_eq!(accepted.status(), 200);
+    assert!(accepted.headers().contains_key("serverfnredirect"));
+    assert!(accepted.headers()["location"]
+        .to_str()
+        .is_ok_and(|l| l.starts_with("/tickets/")));
+}
+
+#[tokio::test]
+async fn server_functions_refuse_cross_site_posts_and_change_nothing() {
+    let app = TestServer::spawn(|_| {}).await;
+    let email = unique_email("victim");
+    for (name, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let response = app
+            .client
+            .post(format!("{}/_fn/sign_up", app.address))
+            .header(name, value)
+            .form(&[("email", email.as_str()), ("password", "secret1")])
+            .send()
+            .await
+            .expect("the request reaches the server");
+        assert_eq!(response.status(), 403);
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.text().await.expect("a body");
+        let errors = common::testing::error_envelope(content_type.as_deref(), &body);
+        assert_eq!(errors[0].message, "Cross-site request refused");
+    }
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/users/signin",
+            "",
+            Some(json!({ "email": email, "password": "secret1" })),
+        )
+        .await;
+    assert_eq!(status, 400, "the refused sign-up created no account");
+}
+
+/// A stand-in for the services at `INTERNAL_API_URL`: records each call's path and cookies;
+/// `session=stale` is an expired token that `/api/users/refresh` trades for `session=fresh`.
+#[derive(Clone, Default)]
+struct StandIn {
+    calls: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl StandIn {
+    async fn spawn(&self) -> String {
+        let record = |stand_in: StandIn, path: &'static str| {
+            move |headers: HeaderMap| {
+                let cookie = headers
+                    .get("cookie")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                stand_in
+                    .calls
+                    .lock()
+                    .expect("not poisoned")
+                    .push((path.to_owned(), cookie.clone()));
+                std::future::ready(cookie)
+            }
+        };
+        let fresh = |cookie: &str| cookie.contains("session=fresh");
+        let current = record(self.clone(), "/api/users/currentuser");
+        let orders = record(self.clone(), "/api/orders");
+        let refresh = record(self.clone(), "/api/users/refresh");
+        let router = Router::new()
+            .route(
+                "/api/users/currentuser",
+                get(move |h: HeaderMap| async move {
+                    let user = fresh(&current(h).await).then(|| {
+                        json!({ "id": "u1", "email": "stand-in@example.com", "iat": 0, "exp": 0 })
+                    });
+                    axum::Json(json!({ "currentUser": user }))
+                }),
+            )
+            .route(
+                "/api/orders",
+                get(move |h: HeaderMap| async move {
+                    if fresh(&orders(h).await) {
+                        (axum::http::StatusCode::OK, axum::Json(json!([])))
+                    } else {
+                        (
+                            axum::http::StatusCode::from_u16(498).expect("a status"),
+                            axum::Json(
+                                json!({ "errors": [{ "message": "Access token expired" }] }),
+                            ),
+                        )
+                    }
+                }),
+            )
+            .route(
+                "/api/users/refresh",
+                post(move |h: HeaderMap| async move {
+                    refresh(h).await;
+                    (
+                        [(
+                            "set-cookie",
+                            "session=fresh; Path=/; HttpOnly; SameSite=Lax",
+                        )],
+                        axum::Json(json!({ "id": "u1", "email": "stand-in@example.com" })),
+                    )
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let address = format!("http://{}", listener.local_addr().expect("an address"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        address
+    }
+
+    fn calls(&self, path: &str) -> Vec<String> {
+        let calls = self.calls.lock().expect("not poisoned");
+        calls
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, cookie)| cookie.clone())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn rendering_calls_the_internal_api_as_the_visitor() {
+    let stand_in = StandIn::default();
+    let internal = stand_in.spawn().await;
+    let app = TestServer::spawn(|s| s.internal_api_url = Some(internal)).await;
+
+    let page = html(&app, "/how-it-works", "session=fresh; refresh=r1").await;
+    assert!(page.contains("stand-in@example.com"), "{page}");
+    assert_eq!(
+        stand_in.calls("/api/users/currentuser"),
+        ["session=fresh; refresh=r1"]
+    );
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refreshed_once_and_the_new_cookie_reaches_the_browser() {
+    let stand_in = StandIn::default();
+    let internal = stand_in.spawn().await;
+    let app = TestServer::spawn(|s| s.internal_api_url = Some(internal)).await;
+
+    let page = app.get_page("/orders", "session=stale; refresh=r1").await;
+    assert_eq!(page.status(), 200);
+    assert!(cookie_header(&page).contains("session=fresh"));
+    let body = page.text().await.expect("a body");
+    assert!(body.contains("You have no orders yet."), "{body}");
+    assert_eq!(stand_in.calls("/api/users/refresh").len(), 1);
+    let orders = stand_in.calls("/api/orders");
+    assert_eq!(orders.len(), 2, "{orders:?}");
+    assert!(orders[0].contains("session=stale"));
+    assert!(orders[1].contains("session=fresh") && orders[1].contains("refresh=r1"));
+}
