@@ -10,22 +10,6 @@ use serde_json::{json, Value};
 
 const EVENTS: Duration = Duration::from_secs(20);
 
-async fn order_when_known(app: &TestServer, cookies: &str, ticket_id: &str) -> (u16, Value) {
-    eventually(EVENTS, || async {
-        let (status, body) = app
-            .call(
-                Method::POST,
-                "/api/orders",
-                cookies,
-                Some(json!({ "ticketId": ticket_id })),
-            )
-            .await;
-        (status != 404).then_some((status, body))
-    })
-    .await
-    .expect("the orders service learns about the ticket")
-}
-
 async fn ticket(app: &TestServer, id: &str) -> Value {
     app.call(Method::GET, &format!("/api/tickets/{id}"), "", None)
         .await
@@ -48,7 +32,7 @@ async fn a_ticket_is_reserved_by_an_order_and_released_by_its_cancellation() {
     assert_eq!(status, 201);
     let id = listed["id"].as_str().expect("an id").to_owned();
 
-    let (status, order) = order_when_known(&app, &buyer, &id).await;
+    let (status, order) = app.order_when_known(&buyer, &id).await;
     assert_eq!(status, 201, "{order}");
     assert_eq!(order["ticket"]["title"], "concert");
     let order_id = order["id"].as_str().expect("an order id").to_owned();

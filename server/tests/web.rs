@@ -35,23 +35,6 @@ async fn html(app: &TestServer, path: &str, cookies: &str) -> String {
     page.text().await.expect("a page body")
 }
 
-async fn order(app: &TestServer, cookies: &str, ticket_id: &str) -> String {
-    let (_, order) = eventually(Duration::from_secs(20), || async {
-        let (status, body) = app
-            .call(
-                Method::POST,
-                "/api/orders",
-                cookies,
-                Some(json!({ "ticketId": ticket_id })),
-            )
-            .await;
-        (status == 201).then_some((status, body))
-    })
-    .await
-    .expect("the ticket can be ordered once the orders service knows it");
-    order["id"].as_str().expect("an order id").to_owned()
-}
-
 #[tokio::test]
 async fn hostile_titles_are_text_on_every_page_that_shows_them() {
     let app = TestServer::spawn(|_| {}).await;
@@ -80,7 +63,9 @@ async fn hostile_titles_are_text_on_every_page_that_shows_them() {
             "the edit page",
         );
     }
-    let order_id = order(&app, &buyer, &ids[1]).await;
+    let (status, order) = app.order_when_known(&buyer, &ids[1]).await;
+    assert_eq!(status, 201, "{order}");
+    let order_id = order["id"].as_str().expect("an order id");
     assert_inert(&html(&app, "/orders", &buyer).await, "/orders");
     let order_page = html(&app, &format!("/orders/{order_id}"), &buyer).await;
     assert_inert(&order_page, "an order page");

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use super::errors::{form_errors, FieldError, FormError};
+use super::errors::{form_errors, FormError, TextField};
 use crate::error::ApiError;
 use crate::flash;
 use crate::Session;
@@ -84,39 +84,19 @@ fn AuthFields(
     error: Signal<Option<ApiError>>,
     pending: Memo<bool>,
 ) -> impl IntoView {
-    let invalid = move |field: &'static str| {
-        move || {
-            error
-                .with(|e| e.as_ref().and_then(|e| e.field(field)).is_some())
-                .to_string()
-        }
+    let password_autocomplete = match mode {
+        AuthMode::SignUp => "new-password",
+        AuthMode::SignIn => "current-password",
     };
     view! {
-        <div class="field">
-            <label for="email">"Email"</label>
-            <input
-                id="email"
-                name="email"
-                type="email"
-                autocomplete="email"
-                required
-                value=email
-                aria-invalid=invalid("email")
-            />
-            <FieldError error field="email" />
-        </div>
-        <div class="field">
-            <label for="password">"Password"</label>
-            <input
-                id="password"
-                name="password"
-                type="password"
-                autocomplete=if mode == AuthMode::SignUp { "new-password" } else { "current-password" }
-                required
-                aria-invalid=invalid("password")
-            />
-            <FieldError error field="password" />
-        </div>
+        <TextField name="email" label="Email" kind="email" value=email autocomplete="email" error />
+        <TextField
+            name="password"
+            label="Password"
+            kind="password"
+            autocomplete=password_autocomplete
+            error
+        />
         <FormError error />
         <button type="submit" class="button" disabled=move || pending.get()>
             {mode.title()}

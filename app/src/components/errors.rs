@@ -22,6 +22,45 @@ pub fn form_errors<T: 'static>(
     })
 }
 
+/// A labelled, required input whose id is its name; marked invalid, and followed by the
+/// message, when the form's errors name it.
+#[component]
+pub fn TextField(
+    name: &'static str,
+    label: &'static str,
+    error: Signal<Option<ApiError>>,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(optional)] value: Option<String>,
+    #[prop(optional)] autocomplete: Option<&'static str>,
+    #[prop(optional)] placeholder: Option<&'static str>,
+    #[prop(optional)] inputmode: Option<&'static str>,
+    #[prop(optional)] maxlength: Option<&'static str>,
+) -> impl IntoView {
+    let invalid = move || {
+        error
+            .with(|e| e.as_ref().and_then(|e| e.field(name)).is_some())
+            .to_string()
+    };
+    view! {
+        <div class="field">
+            <label for=name>{label}</label>
+            <input
+                id=name
+                name=name
+                type=kind
+                required
+                value=value
+                autocomplete=autocomplete
+                placeholder=placeholder
+                inputmode=inputmode
+                maxlength=maxlength
+                aria-invalid=invalid
+            />
+            <FieldError error field=name />
+        </div>
+    }
+}
+
 /// The message for one field, as `p.field-error[data-field=…]`.
 #[component]
 pub fn FieldError(error: Signal<Option<ApiError>>, field: &'static str) -> impl IntoView {

@@ -2,7 +2,7 @@
 use common::dto::Ticket;
 use leptos::prelude::*;
 
-use super::errors::{form_errors, FieldError, FormError};
+use super::errors::{form_errors, FormError, TextField};
 use crate::error::ApiError;
 use crate::flash;
 use crate::functions::{CreateTicket, UpdateTicket};
@@ -56,42 +56,23 @@ fn TicketFields(
     pending: Memo<bool>,
     label: &'static str,
 ) -> impl IntoView {
-    let invalid = move |field: &'static str| {
-        move || {
-            error
-                .with(|e| e.as_ref().and_then(|e| e.field(field)).is_some())
-                .to_string()
-        }
-    };
     view! {
-        <div class="field">
-            <label for="title">"Title"</label>
-            <input
-                id="title"
-                name="title"
-                type="text"
-                maxlength="120"
-                placeholder="Concert, Friday 8pm"
-                required
-                value=title
-                aria-invalid=invalid("title")
-            />
-            <FieldError error field="title" />
-        </div>
-        <div class="field">
-            <label for="price">"Price ($)"</label>
-            <input
-                id="price"
-                name="price"
-                type="text"
-                inputmode="decimal"
-                placeholder="20.00"
-                required
-                value=price
-                aria-invalid=invalid("price")
-            />
-            <FieldError error field="price" />
-        </div>
+        <TextField
+            name="title"
+            label="Title"
+            value=title
+            maxlength="120"
+            placeholder="Concert, Friday 8pm"
+            error
+        />
+        <TextField
+            name="price"
+            label="Price ($)"
+            value=price
+            inputmode="decimal"
+            placeholder="20.00"
+            error
+        />
         <FormError error />
         <button type="submit" class="button" disabled=move || pending.get()>
             {label}

@@ -116,6 +116,24 @@ impl TestServer {
             .expect("the request reaches the server")
     }
 
+    /// Orders a ticket, retrying while the orders service hasn't heard of it yet (events
+    /// take a moment); the final status and body.
+    pub async fn order_when_known(&self, cookies: &str, ticket_id: &str) -> (u16, Value) {
+        eventually(Duration::from_secs(20), || async {
+            let (status, body) = self
+                .call(
+                    reqwest::Method::POST,
+                    "/api/orders",
+                    cookies,
+                    Some(json!({ "ticketId": ticket_id })),
+                )
+                .await;
+            (status != 404).then_some((status, body))
+        })
+        .await
+        .expect("the orders service learns about the ticket")
+    }
+
     /// Lists a ticket through the API and returns its id.
     pub async fn list_ticket(&self, cookies: &str, title: &str) -> String {
         let (status, ticket) = self
