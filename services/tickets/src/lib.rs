@@ -3,6 +3,7 @@
 
 mod domain;
 pub mod listeners;
+pub mod listing;
 pub mod migration;
 mod routes;
 pub mod store;

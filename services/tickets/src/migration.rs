@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
             Box::new(common::outbox::CreateOutbox),
             Box::new(CreateTickets),
             Box::new(CreateReleasedOrders),
+            Box::new(IndexForSaleNewestFirst),
         ]
     }
 
@@ -69,7 +70,7 @@ impl MigrationTrait for CreateTickets {
             .create_index(
                 Index::create()
                     .if_not_exists()
-                    .name("tickets_for_sale")
+                    .name(FOR_SALE)
                     .table(Tickets::Table)
                     .col(Tickets::OrderId)
                     .col(Tickets::CreatedAt)
@@ -123,6 +124,72 @@ impl MigrationTrait for CreateReleasedOrders {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(ReleasedOrders::Table).to_owned())
+            .await
+    }
+}
+
+/// The listing pages newest first by (created_at, id) among unreserved tickets. A partial
+/// index in that order serves every page as a short backward range scan on both backends;
+/// PostgreSQL would not take its order from (order_id, created_at, id), since `IS NULL` is no
+/// equality to it. It replaces `tickets_for_sale` (order_id, created_at), which only that
+/// listing used.
+struct IndexForSaleNewestFirst;
+
+const FOR_SALE_BY_POSITION: &str = "tickets_for_sale_by_position";
+const FOR_SALE: &str = "tickets_for_sale";
+
+impl MigrationName for IndexForSaleNewestFirst {
+    fn name(&self) -> &str {
+        "m0003_index_for_sale_newest_first"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IndexForSaleNewestFirst {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name(FOR_SALE_BY_POSITION)
+                    .table(Tickets::Table)
+                    .col(Tickets::CreatedAt)
+                    .col(Tickets::Id)
+                    .and_where(Expr::col(Tickets::OrderId).is_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .if_exists()
+                    .name(FOR_SALE)
+                    .table(Tickets::Table)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name(FOR_SALE)
+                    .table(Tickets::Table)
+                    .col(Tickets::OrderId)
+                    .col(Tickets::CreatedAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .if_exists()
+                    .name(FOR_SALE_BY_POSITION)
+                    .table(Tickets::Table)
+                    .to_owned(),
+            )
             .await
     }
 }

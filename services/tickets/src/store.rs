@@ -1,13 +1,16 @@
 //! Tickets in the service's own database. Every change bumps `version` and writes its event
 //! to the outbox in the same transaction.
+use chrono::SubsecRound;
 use common::dto::Ticket;
 use common::events::TicketUpdated;
 use common::money::Money;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{BinOper, Expr, Func, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
+
+use crate::listing::{Cursor, TitleSearch};
 
 pub mod ticket {
     use sea_orm::entity::prelude::*;
@@ -72,7 +75,9 @@ pub async fn insert(
         user_id: Set(user_id.to_owned()),
         version: Set(0),
         order_id: Set(None),
-        created_at: Set(chrono::Utc::now()),
+        // PostgreSQL keeps microseconds: cut to them here so the row every backend stores
+        // (and every cursor made from it) is the row this insert returned.
+        created_at: Set(chrono::Utc::now().trunc_subsecs(6)),
     }
     .insert(db)
     .await
@@ -82,12 +87,45 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<TicketRo
     ticket::Entity::find_by_id(id.to_owned()).one(db).await
 }
 
-/// Tickets nobody has reserved, oldest first.
-pub async fn for_sale(db: &impl ConnectionTrait) -> Result<Vec<TicketRow>, DbErr> {
-    ticket::Entity::find()
-        .filter(ticket::Column::OrderId.is_null())
-        .order_by_asc(ticket::Column::CreatedAt)
-        .order_by_asc(ticket::Column::Id)
+/// One page of tickets nobody has reserved, newest first by (created_at, id): the `limit`
+/// rows strictly after `after`, whose titles contain `title` ignoring case.
+pub async fn for_sale(
+    db: &impl ConnectionTrait,
+    after: Option<&Cursor>,
+    title: Option<&TitleSearch>,
+    limit: u64,
+) -> Result<Vec<TicketRow>, DbErr> {
+    let mut query = ticket::Entity::find().filter(ticket::Column::OrderId.is_null());
+    if let Some(after) = after {
+        // (created_at, id) < after, spelled so that both planners start the index scan at
+        // the cursor: the `<=` bounds the range, the rest only sorts out equal timestamps.
+        // Comparisons are exact: PostgreSQL compares timestamps, SQLite the RFC 3339 text sqlx
+        // writes, whose order is time order (always `+00:00`, and `+` sorts before digits).
+        query = query
+            .filter(ticket::Column::CreatedAt.lte(after.created_at))
+            .filter(
+                Condition::any()
+                    .add(ticket::Column::CreatedAt.lt(after.created_at))
+                    .add(ticket::Column::Id.lt(after.id.as_str())),
+            );
+    }
+    if let Some(title) = title {
+        // LOWER on both sides, so a search always matches its own spelling even where the
+        // backend only folds ASCII (SQLite); PostgreSQL folds by its locale.
+        query = query.filter(SimpleExpr::Binary(
+            Box::new(Func::lower(Expr::col(ticket::Column::Title)).into()),
+            BinOper::Like,
+            Box::new(SimpleExpr::Binary(
+                Box::new(Func::lower(Expr::val(title.like_pattern())).into()),
+                BinOper::Escape,
+                Box::new(SimpleExpr::Constant('\\'.into())),
+            )),
+        ));
+    }
+    query
+        .order_by_desc(ticket::Column::CreatedAt)
+        .order_by_desc(ticket::Column::Id)
+        .limit(limit)
         .all(db)
         .await
 }
@@ -175,4 +213,31 @@ pub async fn was_released(db: &impl ConnectionTrait, order_id: &str) -> Result<b
         .one(db)
         .await?
         .is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, SecondsFormat, Utc};
+
+    /// On SQLite a timestamp is the text sqlx writes (`to_rfc3339_opts(AutoSi, false)`: 0, 3,
+    /// 6 or 9 fraction digits), compared as text; the page query relies on that being time order.
+    #[test]
+    fn sqlite_timestamp_text_sorts_in_time_order() {
+        let mut times: Vec<DateTime<Utc>> = [0, 1_000, 120_000_000, 120_000_001, 120_500_000]
+            .into_iter()
+            .chain([999_999_999, 5, 100_000, 123_456_000, 123_456_789])
+            .flat_map(|nanos| {
+                [1_700_000_000, 1_700_000_001, 1_800_000_000]
+                    .map(|s| DateTime::from_timestamp(s, nanos).expect("a time"))
+            })
+            .collect();
+        times.sort();
+        let text: Vec<String> = times
+            .iter()
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, false))
+            .collect();
+        let mut sorted = text.clone();
+        sorted.sort();
+        assert_eq!(sorted, text);
+    }
 }

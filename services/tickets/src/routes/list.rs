@@ -1,13 +1,41 @@
-use axum::extract::State;
+use axum::extract::{Query, State};
+use axum::http::header::LINK;
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use common::dto::Ticket;
 use common::{ApiError, Json};
 
+use crate::listing::{Cursor, PageQuery};
 use crate::{store, TicketsState};
 
-/// Tickets for sale: reserved ones are left out.
+/// One page of tickets for sale (reserved ones are left out), newest first; a `Link: <…>;
+/// rel="next"` header points at the next page while there is one.
 pub async fn list_tickets(
     State(state): State<TicketsState>,
-) -> Result<Json<Vec<Ticket>>, ApiError> {
-    let rows = store::for_sale(&state.db).await?;
-    Ok(Json(rows.into_iter().map(Ticket::from).collect()))
+    uri: Uri,
+) -> Result<(HeaderMap, Json<Vec<Ticket>>), ApiError> {
+    // Decoded by hand: axum's `Query` rejection is plain text, not the envelope. Pairs never
+    // fail to decode (bad escapes stay literal, bad UTF-8 becomes U+FFFD).
+    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&uri)
+        .map_err(|_| ApiError::bad_request("Malformed query string"))?;
+    let query = PageQuery::parse(&pairs)?;
+    let limit = query.limit.get();
+    // One row more than asked for tells whether another page follows.
+    let mut rows = store::for_sale(
+        &state.db,
+        query.cursor.as_ref(),
+        query.q.as_ref(),
+        u64::from(limit) + 1,
+    )
+    .await?;
+    let mut headers = HeaderMap::new();
+    if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        if let Some(last) = rows.last() {
+            let link = query.next_link(&Cursor::after(last));
+            // Only hex and percent escapes: always a valid header value.
+            let link = HeaderValue::from_str(&link).map_err(anyhow::Error::from)?;
+            headers.insert(LINK, link);
+        }
+    }
+    Ok((headers, Json(rows.into_iter().map(Ticket::from).collect())))
 }
