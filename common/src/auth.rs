@@ -77,6 +77,11 @@ impl JwtKeys {
     }
 
     pub fn issue(&self, id: &str, email: &str) -> anyhow::Result<String> {
+        Ok(self.issue_with_claims(id, email)?.0)
+    }
+
+    /// A fresh token and the claims it carries (to answer with them without decoding it).
+    pub fn issue_with_claims(&self, id: &str, email: &str) -> anyhow::Result<(String, Claims)> {
         let now = chrono::Utc::now().timestamp();
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let claims = Claims {
@@ -85,11 +90,8 @@ impl JwtKeys {
             iat: now,
             exp: now + ttl,
         };
-        Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.encoding,
-        )?)
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok((token, claims))
     }
 
     pub fn verify(&self, token: &str) -> TokenState {

@@ -4,8 +4,8 @@ mod helpers;
 
 use std::time::Duration;
 
-use common::auth::JwtKeys;
-use common::dto::ErrorItem;
+use common::auth::{JwtKeys, TokenState};
+use common::dto::{ErrorItem, REFRESH_COOKIE};
 use helpers::{
     assert_cookie_attributes, eventually, is_removal, unique_email, with_cookies, Reply, TestApp,
     PASSWORD,
@@ -22,7 +22,6 @@ const INVALID_PASSWORD: &str = "Password must be between 4 and 20 characters";
 const MISSING_PASSWORD: &str = "You must supply a password";
 const EMAIL_IN_USE: &str = "Email in use";
 const INVALID_CREDENTIALS: &str = "Invalid credentials";
-const TOKEN_EXPIRED: u16 = 498;
 const SESSION_EXPIRED: u16 = 499;
 
 fn keys_of(value: &Value) -> Vec<&str> {
@@ -39,6 +38,29 @@ fn keys_of(value: &Value) -> Vec<&str> {
 /// `Cookie` header carrying only the given access token.
 fn session(token: &str) -> String {
     format!("session={token}")
+}
+
+/// Waits until `token` has expired, checked locally as every service checks it.
+async fn wait_until_expired(app: &TestApp, token: &str) {
+    let keys = JwtKeys::from_settings(&app.settings);
+    // A 1 s token is refused once its `exp` second has passed (no leeway).
+    let expired = eventually(Duration::from_secs(5), || async {
+        keys.verify(token) == TokenState::Expired
+    })
+    .await;
+    assert!(expired, "the access token never expired");
+}
+
+/// Asserts a 200 `{"currentUser": null}` that clears the `session` cookie.
+fn assert_anonymous_and_cleared(reply: &Reply) {
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json(), json!({ "currentUser": null }));
+    let access = reply.session_cookie();
+    assert!(
+        is_removal(access),
+        "the session cookie must be cleared: {access}"
+    );
+    assert_eq!(access.path(), Some("/"), "{access}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -555,6 +577,11 @@ async fn currentuser_without_a_cookie_returns_null() {
 
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json(), json!({ "currentUser": null }));
+    assert!(
+        reply.raw_set_cookies.is_empty(),
+        "{:?}",
+        reply.raw_set_cookies
+    );
 }
 
 #[tokio::test]
@@ -586,8 +613,7 @@ async fn a_tampered_token_is_anonymous_on_currentuser() {
 
     for token in [swapped, flipped, "not-a-jwt".to_owned()] {
         let reply = app.current_user(&session(&token)).await;
-        assert_eq!(reply.status, 200, "{token}: {}", reply.body);
-        assert_eq!(reply.json(), json!({ "currentUser": null }), "{token}");
+        assert_anonymous_and_cleared(&reply);
     }
 }
 
@@ -605,8 +631,7 @@ async fn a_token_signed_with_another_key_is_anonymous_on_currentuser() {
 
     let reply = app.current_user(&session(&forged)).await;
 
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(reply.json(), json!({ "currentUser": null }));
+    assert_anonymous_and_cleared(&reply);
 }
 
 #[tokio::test]
@@ -626,8 +651,109 @@ async fn an_alg_none_token_is_anonymous_on_currentuser() {
         format!("{none_header}.{claims}"),
     ] {
         let reply = app.current_user(&session(&token)).await;
-        assert_eq!(reply.status, 200, "{token}: {}", reply.body);
-        assert_eq!(reply.json(), json!({ "currentUser": null }), "{token}");
+        assert_anonymous_and_cleared(&reply);
+    }
+}
+
+#[tokio::test]
+async fn currentuser_renews_an_expired_token_from_the_live_refresh_session() {
+    let app = TestApp::spawn_with(|s| s.access_token_ttl = Duration::from_secs(1)).await;
+    let signup = app.sign_up(EMAIL, PASSWORD).await;
+    let cookies = signup.cookie_header();
+    let old = signup.session_cookie().value().to_owned();
+    wait_until_expired(&app, &old).await;
+
+    let reply = app.current_user(&cookies).await;
+
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let current = reply.json()["currentUser"].clone();
+    assert_eq!(current["id"], signup.json()["id"], "{current}");
+    assert_eq!(current["email"], EMAIL);
+    let access = reply.session_cookie();
+    assert_cookie_attributes(access, false);
+    assert!(!is_removal(access), "{access}");
+    assert_ne!(access.value(), old, "a new token");
+    match JwtKeys::from_settings(&app.settings).verify(access.value()) {
+        TokenState::Valid(claims) => assert_eq!(
+            current,
+            json!({ "id": claims.id, "email": claims.email, "iat": claims.iat, "exp": claims.exp }),
+            "the answer is the new token's claims"
+        ),
+        other => panic!("the new token must verify, got {other:?}"),
+    }
+    // The refresh session is read, not rotated: its cookie is not replaced.
+    assert!(
+        reply
+            .cookie(REFRESH_COOKIE)
+            .is_none_or(|c| c.value() == signup.refresh_cookie().value() && !is_removal(c)),
+        "{:?}",
+        reply.raw_set_cookies
+    );
+
+    // Had that answer gone to a server-side render and never reached the browser, the
+    // browser's cookies must still work: on currentuser again, and on refresh.
+    let again = app.current_user(&cookies).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.json()["currentUser"]["email"], EMAIL);
+    assert!(!is_removal(again.session_cookie()));
+    let refreshed = app.refresh(&cookies).await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    // With the renewed token nothing needs renewing.
+    let fresh = format!(
+        "{}; refresh={}",
+        session(access.value()),
+        signup.refresh_cookie().value()
+    );
+    let me = app.current_user(&fresh).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(me.json()["currentUser"], current);
+    assert!(me.raw_set_cookies.is_empty(), "{:?}", me.raw_set_cookies);
+}
+
+#[tokio::test]
+async fn currentuser_with_an_expired_token_after_signout_is_null_and_clears_the_cookie() {
+    let app = TestApp::spawn_with(|s| s.access_token_ttl = Duration::from_secs(1)).await;
+    let signup = app.sign_up(EMAIL, PASSWORD).await;
+    let cookies = signup.cookie_header();
+    assert_eq!(app.sign_out(&cookies).await.status, 200);
+    wait_until_expired(&app, signup.session_cookie().value()).await;
+
+    // The old cookies replayed: an expired token and a revoked refresh session.
+    let reply = app.current_user(&cookies).await;
+
+    assert_anonymous_and_cleared(&reply);
+    assert!(
+        reply.cookie(REFRESH_COOKIE).is_none_or(is_removal),
+        "{:?}",
+        reply.raw_set_cookies
+    );
+    app.refresh(&cookies)
+        .await
+        .assert_enveloped(SESSION_EXPIRED);
+}
+
+#[tokio::test]
+async fn currentuser_with_an_expired_token_and_no_live_refresh_session_is_null() {
+    let app = TestApp::spawn_with(|s| {
+        s.access_token_ttl = Duration::from_secs(1);
+        s.refresh_ttl = Duration::from_secs(1);
+    })
+    .await;
+    let signup = app.sign_up(EMAIL, PASSWORD).await;
+    let token = signup.session_cookie().value().to_owned();
+    wait_until_expired(&app, &token).await;
+    // Past the refresh session's lifetime too (the stores expire by the second).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    for cookies in [
+        signup.cookie_header(),
+        // No refresh cookie, an unknown session id, a malformed one.
+        session(&token),
+        format!("{}; refresh=bm90LWEtc2Vzc2lvbi1pZA", session(&token)),
+        format!("{}; refresh=%%%garbage", session(&token)),
+    ] {
+        let reply = app.current_user(&cookies).await;
+        assert_anonymous_and_cleared(&reply);
     }
 }
 
@@ -644,15 +770,7 @@ async fn refresh_after_the_access_token_expires_issues_a_working_session_cookie(
         EMAIL
     );
 
-    // A 1 s token is refused once its `exp` second has passed (no leeway).
-    let expired = eventually(Duration::from_secs(5), || async {
-        app.current_user(&cookies).await.status == TOKEN_EXPIRED
-    })
-    .await;
-    assert!(expired, "the access token never expired");
-    app.current_user(&cookies)
-        .await
-        .assert_enveloped(TOKEN_EXPIRED);
+    wait_until_expired(&app, signup.session_cookie().value()).await;
 
     let reply = app.refresh(&cookies).await;
 

@@ -1,17 +1,59 @@
-use common::auth::TokenState;
-use common::dto::CurrentUserResponse;
-use common::{ApiError, Json};
+//! `GET /api/users/currentuser` always answers 200: server-side rendering asks it on the
+//! visitor's behalf and can't run the client's 498 → refresh → retry dance, so an expired
+//! access token is renewed here from the refresh session instead.
+use axum::extract::State;
+use axum_extra::extract::CookieJar;
+use tower_sessions::Session;
 
-/// The signed-in user, or `null`; 498 when the token has expired so the client refreshes.
+use common::auth::{Claims, TokenState};
+use common::dto::CurrentUserResponse;
+use common::Json;
+
+use crate::AuthState;
+
+/// The signed-in user, or `null`; an unusable `session` cookie is cleared on the way.
 #[tracing::instrument(name = "auth.current_user", skip_all)]
-pub async fn current_user(token: TokenState) -> Result<Json<CurrentUserResponse>, ApiError> {
-    match token {
-        TokenState::Valid(claims) => Ok(Json(CurrentUserResponse {
-            current_user: Some(claims.into()),
-        })),
-        TokenState::Expired => Err(ApiError::TokenExpired),
-        TokenState::Missing | TokenState::Invalid => {
-            Ok(Json(CurrentUserResponse { current_user: None }))
+pub async fn current_user(
+    State(state): State<AuthState>,
+    session: Session,
+    jar: CookieJar,
+    token: TokenState,
+) -> (CookieJar, Json<CurrentUserResponse>) {
+    let (jar, user) = match token {
+        TokenState::Valid(claims) => (jar, Some(claims)),
+        TokenState::Missing => (jar, None),
+        // Tampered, forged or not a token at all: nothing to renew, and no use keeping it.
+        TokenState::Invalid => (jar.add(state.keys.expired_access_cookie()), None),
+        TokenState::Expired => renew(&state, &session, jar).await,
+    };
+    (
+        jar,
+        Json(CurrentUserResponse {
+            current_user: user.map(Into::into),
+        }),
+    )
+}
+
+/// A new access token from the live refresh session, as `POST /refresh` issues (the refresh
+/// session itself is left as it is); without one the stale token is cleared.
+async fn renew(
+    state: &AuthState,
+    session: &Session,
+    jar: CookieJar,
+) -> (CookieJar, Option<Claims>) {
+    let renewed = match super::refresh_session_user(state, session).await {
+        Ok(Some(user)) => super::access_cookie(state, &user).map(Some),
+        Ok(None) => Ok(None),
+        Err(err) => Err(err),
+    };
+    match renewed {
+        Ok(Some((cookie, claims))) => (jar.add(cookie), Some(claims)),
+        Ok(None) => (jar.add(state.keys.expired_access_cookie()), None),
+        // The session store or database is down: answer anonymously but keep the cookies,
+        // so an outage doesn't sign anyone out.
+        Err(err) => {
+            tracing::error!(error = ?err, "could not renew an expired access token");
+            (jar, None)
         }
     }
 }

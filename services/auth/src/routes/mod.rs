@@ -8,13 +8,15 @@ mod signup;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
+use axum_extra::extract::cookie::Cookie;
 use axum_extra::extract::CookieJar;
 use tower_sessions::Session;
 
+use common::auth::Claims;
 use common::dto::User;
 use common::{ApiError, Json};
 
-use crate::store::UserRow;
+use crate::store::{self, UserRow};
 use crate::AuthState;
 
 /// Session key holding the signed-in user's id.
@@ -51,7 +53,7 @@ async fn start_session(
         .insert(USER_ID, &user.id)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let jar = jar.add(access_cookie(state, &user)?);
+    let jar = jar.add(access_cookie(state, &user)?.0);
     Ok((
         status,
         jar,
@@ -62,10 +64,37 @@ async fn start_session(
     ))
 }
 
-fn access_cookie(
+/// A fresh access token for `user`: the `session` cookie carrying it, and its claims.
+fn access_cookie(state: &AuthState, user: &UserRow) -> Result<(Cookie<'static>, Claims), ApiError> {
+    let (token, claims) = state.keys.issue_with_claims(&user.id, &user.email)?;
+    Ok((
+        state.keys.access_cookie(token, state.settings.refresh_ttl),
+        claims,
+    ))
+}
+
+/// The user of the live refresh session behind the `refresh` cookie; None when there is none
+/// (never started, expired, revoked) or its user is gone, and then the session is flushed so
+/// the layer clears that cookie. The session id is only read, never cycled: this answer may
+/// be given during someone else's server-side render and never reach the browser, whose
+/// refresh cookie must keep working.
+async fn refresh_session_user(
     state: &AuthState,
-    user: &UserRow,
-) -> Result<axum_extra::extract::cookie::Cookie<'static>, ApiError> {
-    let token = state.keys.issue(&user.id, &user.email)?;
-    Ok(state.keys.access_cookie(token, state.settings.refresh_ttl))
+    session: &Session,
+) -> Result<Option<UserRow>, ApiError> {
+    let user_id: Option<String> = session
+        .get(USER_ID)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let user = match user_id {
+        Some(id) => store::find_by_id(&state.db, &id).await?,
+        None => None,
+    };
+    if user.is_none() {
+        session
+            .flush()
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+    }
+    Ok(user)
 }

@@ -6,7 +6,7 @@ use tower_sessions::Session;
 use common::dto::User;
 use common::{ApiError, Json};
 
-use crate::{store, AuthState};
+use crate::AuthState;
 
 /// Issues a new access token from a live refresh session; 499 when there is none.
 #[tracing::instrument(name = "auth.refresh", skip_all)]
@@ -15,19 +15,7 @@ pub async fn refresh(
     session: Session,
     jar: CookieJar,
 ) -> Result<Response, ApiError> {
-    let user_id: Option<String> = session
-        .get(super::USER_ID)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let user = match user_id {
-        Some(id) => store::find_by_id(&state.db, &id).await?,
-        None => None,
-    };
-    let Some(user) = user else {
-        session
-            .flush()
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
+    let Some(user) = super::refresh_session_user(&state, &session).await? else {
         // The client is signed out: drop its stale access token too.
         return Ok((
             jar.add(state.keys.expired_access_cookie()),
@@ -35,7 +23,7 @@ pub async fn refresh(
         )
             .into_response());
     };
-    let jar = jar.add(super::access_cookie(&state, &user)?);
+    let jar = jar.add(super::access_cookie(&state, &user)?.0);
     Ok((
         jar,
         Json(User {
