@@ -133,8 +133,13 @@ export async function submitAuthForm(
 }
 
 /** Creates a new account through the UI and checks the app signed it in. */
-export async function signUp(page: Page, email: string, password = PASSWORD): Promise<void> {
-  await submitAuthForm(page, 'signup', email, password);
+export async function signUp(
+  page: Page,
+  email: string,
+  password = PASSWORD,
+  hydrated = true,
+): Promise<void> {
+  await submitAuthForm(page, 'signup', email, password, hydrated);
   await expect(page).toHaveURL(pathIs('/'));
   await expectSignedIn(page, email);
 }
