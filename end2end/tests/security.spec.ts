@@ -42,6 +42,14 @@ test.describe('hostile text and the content security policy', () => {
     await expect(page.locator('input[name="q"]')).toHaveValue('onerror=alert(1)>');
   });
 
+  test('a hostile but valid email is shown as text in the header', async ({ page }) => {
+    const email = `"<svg/onload=alert(1)>${Date.now()}"@example.com`;
+    await signUp(page, email);
+    await gotoHydrated(page, '/orders');
+    await expect(page.getByTestId('user-email')).toHaveText(email);
+    await expect(page.locator('svg[onload]')).toHaveCount(0);
+  });
+
   test('a hostile email is refused and shown back as text', async ({ page }) => {
     await submitAuthForm(page, 'signup', HOSTILE[2] + '@example.com', 'secret1');
     await expect(page.locator('.field-error[data-field="email"]')).toHaveText('Email must be valid');

@@ -102,6 +102,21 @@ async fn hostile_text_in_the_address_and_in_form_values_is_escaped() {
 }
 
 #[tokio::test]
+async fn a_hostile_but_valid_email_is_text_in_the_header() {
+    let app = TestServer::spawn(|_| {}).await;
+    let email = format!(
+        "\"<svg/onload=alert(1)>{}\"@example.com",
+        std::process::id()
+    );
+    let cookies = app.sign_up(&email).await;
+    for path in ["/", "/orders", "/tickets/new"] {
+        let page = html(&app, path, &cookies).await;
+        assert!(!page.contains("<svg/onload"), "{path}: {page}");
+        assert!(page.contains("&quot;&lt;svg/onload=alert(1)&gt;"), "{path}");
+    }
+}
+
+#[tokio::test]
 async fn every_page_carries_a_strict_policy_with_a_fresh_nonce() {
     let app = TestServer::spawn(|_| {}).await;
     let mut nonces = Vec::new();
