@@ -13,20 +13,27 @@ use serde::Serialize;
 
 use crate::error::{ApiError, Reply};
 
-/// Per-request context the server provides: where the API is, and the visitor's cookies as
-/// they stand after any `Set-Cookie` seen so far (so a refreshed token is used for the retry).
+/// Per-request context the server provides: where the API is, whether cookies the web
+/// tier sets itself are `Secure`, and the visitor's cookies as they stand after any
+/// `Set-Cookie` seen so far (so a refreshed token is used for the retry).
 #[derive(Clone)]
 pub struct SsrApi {
     base: Arc<str>,
+    secure_cookies: bool,
     cookies: Arc<Mutex<Option<String>>>,
 }
 
 impl SsrApi {
-    pub fn new(base: &str) -> Self {
+    pub fn new(base: &str, secure_cookies: bool) -> Self {
         Self {
             base: base.trim_end_matches('/').into(),
+            secure_cookies,
             cookies: Arc::default(),
         }
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies
     }
 
     fn cookie_header(&self) -> String {

@@ -94,9 +94,11 @@ pub fn store(form: &str, error: &ApiError, values: &[(&str, &str)]) {
     let Ok(json) = serde_json::to_vec(&flash) else {
         return;
     };
+    let secure = use_context::<crate::api::SsrApi>().is_some_and(|api| api.secure_cookies());
     let cookie = format!(
-        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=60",
-        hex::encode(json)
+        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=60{}",
+        hex::encode(json),
+        if secure { "; Secure" } else { "" }
     );
     if let (Some(response), Ok(value)) = (
         use_context::<leptos_axum::ResponseOptions>(),

@@ -79,7 +79,7 @@ impl Server {
             .merge(tickets::router(tickets))
             .merge(orders::router(orders));
 
-        let web = web::router(leptos_options, internal_api);
+        let web = web::router(leptos_options, internal_api, settings.cookie_secure);
         let router = common::http::finish_api(api.merge(web))
             .layer(axum::middleware::from_fn(common::http::security_headers))
             .layer(TraceLayer::new_for_http());

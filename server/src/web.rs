@@ -17,9 +17,9 @@ use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
 const FAVICON: &str = include_str!("favicon.svg");
 
 /// The pages and server functions; server-side calls go to `internal_api`.
-pub fn router(leptos_options: LeptosOptions, internal_api: String) -> Router {
+pub fn router(leptos_options: LeptosOptions, internal_api: String, secure_cookies: bool) -> Router {
     let context = move || {
-        provide_context(app::api::SsrApi::new(&internal_api));
+        provide_context(app::api::SsrApi::new(&internal_api, secure_cookies));
         content_security_policy();
     };
     let routes = generate_route_list(app::App);
