@@ -1,7 +1,7 @@
 //! The services' HTTP API as the server functions call it (server only): through
 //! `INTERNAL_API_URL`, as the visitor — their cookies forwarded, every `Set-Cookie` passed
 //! back to the browser — refreshing an expired access token (498) once and retrying.
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use common::dto::{ErrorBody, ErrorItem, STATUS_TOKEN_EXPIRED};
 use http::header::{COOKIE, LINK, SET_COOKIE};
@@ -20,14 +20,17 @@ use crate::error::{ApiError, Reply};
 pub struct SsrApi {
     base: Arc<str>,
     secure_cookies: bool,
+    client: reqwest::Client,
     cookies: Arc<Mutex<Option<String>>>,
 }
 
 impl SsrApi {
-    pub fn new(base: &str, secure_cookies: bool) -> Self {
+    /// `client` is the web process's one connection pool (see [`client`]).
+    pub fn new(base: &str, secure_cookies: bool, client: reqwest::Client) -> Self {
         Self {
             base: base.trim_end_matches('/').into(),
             secure_cookies,
+            client,
             cookies: Arc::default(),
         }
     }
@@ -123,20 +126,19 @@ fn unreachable(err: impl std::fmt::Display) -> ApiError {
     }
 }
 
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(15))
-            .build()
-            .expect("a client with default TLS settings always builds")
-    })
+/// The client server functions call the services with: one per server, made where the
+/// server starts (its connections belong to that server's runtime, never to another's).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .expect("a client with default TLS settings always builds")
 }
 
 async fn send_once(method: Method, path: &str, body: Option<Vec<u8>>) -> Reply<reqwest::Response> {
     let api = use_context::<SsrApi>().ok_or_else(|| unreachable("no API context"))?;
-    let mut request = client().request(method, format!("{}{path}", api.base));
+    let mut request = api.client.request(method, format!("{}{path}", api.base));
     let cookies = api.cookie_header();
     if !cookies.is_empty() {
         request = request.header(COOKIE, cookies);

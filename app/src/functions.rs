@@ -115,11 +115,17 @@ pub async fn update_ticket(
     title: String,
     price: String,
 ) -> Result<Reply<Ticket>, ServerFnError> {
-    let path = format!("/api/tickets/{}", crate::api::segment(&id));
-    let reply = crate::api::send(http::Method::PUT, &path, ticket_body(&title, &price)).await;
+    let page = format!("/tickets/{}", crate::api::segment(&id));
+    let body = ticket_body(&title, &price);
+    let reply = crate::api::send(http::Method::PUT, &format!("/api{page}"), body).await;
     let values = [("title", title.as_str()), ("price", price.as_str())];
-    let back = format!("{path}/edit").replacen("/api", "", 1);
-    Ok(done(reply, "ticket", &back, &values, ticket_page))
+    Ok(done(
+        reply,
+        "ticket",
+        &format!("{page}/edit"),
+        &values,
+        ticket_page,
+    ))
 }
 
 #[server(prefix = "/_fn", endpoint = "create_order")]

@@ -19,16 +19,20 @@ impl Session {
         let sign_in = ServerAction::<SignIn>::new();
         let sign_up = ServerAction::<SignUp>::new();
         let sign_out = ServerAction::<SignOut>::new();
-        let user = Resource::new(
-            move || {
-                (
-                    sign_in.version().get(),
-                    sign_up.version().get(),
-                    sign_out.version().get(),
-                )
-            },
-            |_| async { flatten(current_user().await) },
-        );
+        // Loaded once per page; the browser reloads it after each sign-in, sign-up or
+        // sign-out (effects only run there), so rendering on the server tracks nothing.
+        let user = Resource::new(|| (), |_| async { flatten(current_user().await) });
+        Effect::new(move |seen: Option<(usize, usize, usize)>| {
+            let versions = (
+                sign_in.version().get(),
+                sign_up.version().get(),
+                sign_out.version().get(),
+            );
+            if seen.is_some_and(|seen| seen != versions) {
+                user.refetch();
+            }
+            versions
+        });
         Self {
             user,
             sign_in,

@@ -1,6 +1,8 @@
 //! The web tier's own routes — pages, the server functions under `/_fn`, `/pkg`, the icon —
 //! and what protects them: a per-response CSP nonce and a same-origin check on server
 //! function posts.
+use std::sync::OnceLock;
+
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, ORIGIN};
@@ -12,21 +14,25 @@ use axum::Router;
 use common::ApiError;
 use leptos::nonce::use_nonce;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes, ResponseOptions};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes, ResponseOptions};
 
 const FAVICON: &str = include_str!("favicon.svg");
 
 /// The pages and server functions; server-side calls go to `internal_api`.
 pub fn router(leptos_options: LeptosOptions, internal_api: String, secure_cookies: bool) -> Router {
+    let client = app::api::client();
     let context = move || {
-        provide_context(app::api::SsrApi::new(&internal_api, secure_cookies));
+        provide_context(app::api::SsrApi::new(
+            &internal_api,
+            secure_cookies,
+            client.clone(),
+        ));
         content_security_policy();
     };
-    let routes = generate_route_list(app::App);
     Router::new()
         .route("/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))
-        .leptos_routes_with_context(&leptos_options, routes, context.clone(), {
+        .leptos_routes_with_context(&leptos_options, routes(), context.clone(), {
             let options = leptos_options.clone();
             move || app::shell(options.clone())
         })
@@ -36,6 +42,14 @@ pub fn router(leptos_options: LeptosOptions, internal_api: String, secure_cookie
         ))
         .with_state(leptos_options)
         .layer(middleware::from_fn(same_origin_server_functions))
+}
+
+/// The app's routes, generated once per process: generating them switches resource loading
+/// off process-wide for a moment (leptos_server's global flag), and a page another server in
+/// the same process (tests) starts rendering then would wait forever.
+fn routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
 }
 
 /// A page's policy: scripts only with this response's nonce (and what they load), the

@@ -313,7 +313,7 @@ async fn the_hydrated_app_gets_data_and_errors_as_values() {
         .post_form(
             "sign_in",
             "",
-            &[("email", "nobody@example.com"), ("password", "whatever")],
+            &[("email", &unique_email("nobody")), ("password", "whatever")],
             true,
         )
         .await;

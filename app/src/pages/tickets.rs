@@ -54,13 +54,13 @@ pub fn TicketDetails() -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="loading"></p> }>
             {move || {
+                // Both resources are read on every run, so rendering waits for both.
+                let user = session.user.get().map(|r| r.ok().flatten());
                 ticket
                     .get()
-                    .map(|result| match result {
-                        Ok(ticket) => {
-                            let user = session.signed_in();
-                            view! { <TicketView ticket user /> }.into_any()
-                        }
+                    .zip(user)
+                    .map(|(result, user)| match result {
+                        Ok(ticket) => view! { <TicketView ticket user /> }.into_any(),
                         Err(error) => view! { <LoadError error what="Ticket" /> }.into_any(),
                     })
             }}
@@ -151,13 +151,13 @@ pub fn EditTicket() -> impl IntoView {
         <Title text="Edit ticket" />
         <Transition fallback=|| view! { <p class="loading"></p> }>
             {move || {
+                // Both resources are read on every run, so rendering waits for both.
+                let user = session.user.get().map(|r| r.ok().flatten());
                 ticket
                     .get()
-                    .map(|result| match result {
-                        Ok(ticket) => {
-                            let user = session.signed_in();
-                            view! { <EditTicketCard ticket user /> }.into_any()
-                        }
+                    .zip(user)
+                    .map(|(result, user)| match result {
+                        Ok(ticket) => view! { <EditTicketCard ticket user /> }.into_any(),
                         Err(error) => view! { <LoadError error what="Ticket" /> }.into_any(),
                     })
             }}

@@ -18,6 +18,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn spawn(configure: impl FnOnce(&mut Settings)) -> Self {
+        // RUST_LOG=… shows the server's logs with a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let mut env = TestEnv::new().await;
         configure(&mut env.settings);
         let options = leptos_config::get_configuration(Some(concat!(
@@ -32,8 +37,10 @@ impl TestServer {
                 .expect("the server builds");
         let address = format!("http://{}", server.local_addr());
         tokio::spawn(server.run());
+        // A request that never gets an answer fails the test instead of hanging it.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
             .build()
             .expect("a reqwest client");
         Self {
