@@ -3,7 +3,7 @@
 //! back to the browser — refreshing an expired access token (498) once and retrying.
 use std::sync::{Arc, Mutex};
 
-use common::dto::{ErrorBody, ErrorItem, STATUS_TOKEN_EXPIRED};
+use common::dto::{ErrorBody, STATUS_TOKEN_EXPIRED};
 use http::header::{COOKIE, LINK, SET_COOKIE};
 use http::HeaderMap;
 use leptos::prelude::use_context;
@@ -100,7 +100,7 @@ pub async fn call<T: DeserializeOwned>(
     }
     let status = response.status().as_u16();
     let next = next_link(response.headers());
-    let bytes = response.bytes().await.map_err(unreachable)?;
+    let bytes = response.bytes().await.map_err(ApiError::unreachable)?;
     if (200..300).contains(&status) {
         let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
         let body = serde_json::from_slice(bytes)
@@ -117,15 +117,6 @@ pub async fn call<T: DeserializeOwned>(
     }
 }
 
-fn unreachable(err: impl std::fmt::Display) -> ApiError {
-    ApiError {
-        status: 0,
-        errors: vec![ErrorItem::new(format!(
-            "Could not reach the server ({err})"
-        ))],
-    }
-}
-
 /// The client server functions call the services with: one per server, made where the
 /// server starts (its connections belong to that server's runtime, never to another's).
 pub fn client() -> reqwest::Client {
@@ -137,7 +128,7 @@ pub fn client() -> reqwest::Client {
 }
 
 async fn send_once(method: Method, path: &str, body: Option<Vec<u8>>) -> Reply<reqwest::Response> {
-    let api = use_context::<SsrApi>().ok_or_else(|| unreachable("no API context"))?;
+    let api = use_context::<SsrApi>().ok_or_else(|| ApiError::unreachable("no API context"))?;
     let mut request = api.client.request(method, format!("{}{path}", api.base));
     let cookies = api.cookie_header();
     if !cookies.is_empty() {
@@ -148,7 +139,7 @@ async fn send_once(method: Method, path: &str, body: Option<Vec<u8>>) -> Reply<r
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(body);
     }
-    let response = request.send().await.map_err(unreachable)?;
+    let response = request.send().await.map_err(ApiError::unreachable)?;
     let options = use_context::<leptos_axum::ResponseOptions>();
     for value in response.headers().get_all(SET_COOKIE) {
         if let Ok(text) = value.to_str() {

@@ -24,6 +24,11 @@ impl ApiError {
         }
     }
 
+    /// The service (or the web process) could not be reached: status 0.
+    pub fn unreachable(detail: impl std::fmt::Display) -> Self {
+        Self::new(0, format!("Could not reach the server ({detail})"))
+    }
+
     /// The message for one form field, if the service reported one.
     pub fn field(&self, name: &str) -> Option<String> {
         self.errors
@@ -58,10 +63,5 @@ impl ApiError {
 /// One result from a server function call: a transport failure (the web process could
 /// not be reached, or answered nonsense) reads like any other error.
 pub fn flatten<T>(result: Result<Reply<T>, ServerFnError>) -> Reply<T> {
-    result.unwrap_or_else(|err| {
-        Err(ApiError::new(
-            0,
-            format!("Could not reach the server ({err})"),
-        ))
-    })
+    result.unwrap_or_else(|err| Err(ApiError::unreachable(err)))
 }

@@ -29,34 +29,43 @@ pub async fn current_user() -> Result<Reply<Option<SessionUser>>, ServerFnError>
 
 #[server(prefix = "/_fn", endpoint = "sign_up")]
 pub async fn sign_up(email: String, password: String) -> Result<Reply<User>, ServerFnError> {
-    let body = common::dto::Credentials {
-        email: email.clone(),
-        password,
-    };
-    let reply = crate::api::send(http::Method::POST, "/api/users/signup", body).await;
-    Ok(done(
-        reply,
+    Ok(authenticate(
+        "/api/users/signup",
         "sign_up",
         "/auth/signup",
-        &[("email", &email)],
-        |_| "/".into(),
-    ))
+        email,
+        password,
+    )
+    .await)
 }
 
 #[server(prefix = "/_fn", endpoint = "sign_in")]
 pub async fn sign_in(email: String, password: String) -> Result<Reply<User>, ServerFnError> {
+    Ok(authenticate(
+        "/api/users/signin",
+        "sign_in",
+        "/auth/signin",
+        email,
+        password,
+    )
+    .await)
+}
+
+/// Signs up or in through `path`; the form at `back` keeps the email (never the password).
+#[cfg(feature = "ssr")]
+async fn authenticate(
+    path: &str,
+    form: &str,
+    back: &str,
+    email: String,
+    password: String,
+) -> Reply<User> {
     let body = common::dto::Credentials {
         email: email.clone(),
         password,
     };
-    let reply = crate::api::send(http::Method::POST, "/api/users/signin", body).await;
-    Ok(done(
-        reply,
-        "sign_in",
-        "/auth/signin",
-        &[("email", &email)],
-        |_| "/".into(),
-    ))
+    let reply = crate::api::send(http::Method::POST, path, body).await;
+    done(reply, form, back, &[("email", &email)], |_| "/".into())
 }
 
 #[server(prefix = "/_fn", endpoint = "sign_out")]

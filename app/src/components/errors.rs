@@ -2,7 +2,7 @@
 //! currently has, from its last submission or carried over a no-JavaScript redirect.
 use leptos::prelude::*;
 
-use crate::error::{flatten, ApiError, Reply};
+use crate::error::{ApiError, Reply};
 use crate::flash::Flash;
 
 /// The errors of a form whose action's latest value is `value`; until it is submitted
@@ -16,7 +16,7 @@ pub fn form_errors<T: 'static>(
         value.with(|latest| match latest {
             Some(Ok(Ok(_))) => None,
             Some(Ok(Err(error))) => Some(error.clone()),
-            Some(Err(error)) => flatten::<()>(Err(error.clone())).err(),
+            Some(Err(error)) => Some(ApiError::unreachable(error)),
             None => carried.clone(),
         })
     })
