@@ -124,3 +124,77 @@ pub struct CreateOrderBody {
     #[serde(default)]
     pub ticket_id: serde_json::Value,
 }
+
+/// `POST /api/payments`. Loose JSON so a wrong type is a field error.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatePaymentBody {
+    #[serde(default)]
+    pub order_id: serde_json::Value,
+    #[serde(default)]
+    pub token: serde_json::Value,
+}
+
+/// What `POST /api/payments` answers with (201).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentCreatedResponse {
+    pub id: String,
+}
+
+/// Where a payment is in its life. `authorizing` and `capturing` are in flight; `captured`
+/// is the only state in which the buyer has paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentStatus {
+    Authorizing,
+    Capturing,
+    Captured,
+    Refunded,
+    Declined,
+    Voided,
+    Failed,
+}
+
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 7] = [
+        Self::Authorizing,
+        Self::Capturing,
+        Self::Captured,
+        Self::Refunded,
+        Self::Declined,
+        Self::Voided,
+        Self::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Authorizing => "authorizing",
+            Self::Capturing => "capturing",
+            Self::Captured => "captured",
+            Self::Refunded => "refunded",
+            Self::Declined => "declined",
+            Self::Voided => "voided",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// A payment as `GET /api/payments?orderId=…` shows it (the receipt).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    pub id: String,
+    pub order_id: String,
+    pub amount: crate::money::Money,
+    pub currency: String,
+    pub status: PaymentStatus,
+    /// The provider's id for the charge (a PaymentIntent id); absent until it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_id: Option<String>,
+    /// ISO-8601, UTC.
+    pub created_at: String,
+}

@@ -207,6 +207,21 @@ impl Event for PaymentCreated {
     const SUBJECT: Subject = Subject::PaymentCreated;
 }
 
+/// A captured payment was given back (its order ended cancelled, or it was refunded at the
+/// provider); `amount` is what was refunded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRefunded {
+    pub id: String,
+    pub order_id: String,
+    pub stripe_id: String,
+    pub amount: Money,
+}
+
+impl Event for PaymentRefunded {
+    const SUBJECT: Subject = Subject::PaymentRefunded;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,102 @@
+//! The payments service: charges a buyer for a live order, once, and never keeps money for
+//! an order that ends cancelled.
+//!
+//! * [`store`] — the replica of orders (filled from `order:*` events, version-ordered), the
+//!   payments, and handled webhook event ids; [`migration`] — their schema, with the
+//!   `payments_one_live_per_order` partial unique index.
+//! * [`charge`] — the pay flow. A payment goes `authorizing` (a hold at the provider) →
+//!   `capturing` (a transaction that re-checks the order is still payable and claims it) →
+//!   `captured` (with `payment:created` in the outbox, same transaction). Off that path:
+//!   `declined` (card refused, 402; the buyer may retry), `failed` (provider unusable or
+//!   capture failed, nothing captured), `voided` (the order stopped being payable during
+//!   the hold), and `captured` → `refunded` (with `payment:refunded`).
+//! * [`listeners`] — `order:created`/`order:cancelled`/`order:completed`; a cancellation
+//!   refunds captured money and waits (early) while a payment is in flight.
+//! * [`provider`] — the seam: test mode (Stripe's test tokens, in memory; the default) or
+//!   Stripe's PaymentIntents when `STRIPE_SECRET_KEY` is set.
+//! * `routes` — `POST /api/payments`, `GET /api/payments?orderId=`, and
+//!   [`routes::webhook`] (`POST /api/payments/webhook`, only with `STRIPE_WEBHOOK_SECRET`).
+#![forbid(unsafe_code)]
+
+pub mod charge;
+mod domain;
+pub mod listeners;
+pub mod migration;
+pub mod provider;
+pub mod routes;
+pub mod store;
+
+use axum::extract::FromRef;
+use common::auth::JwtKeys;
+use common::bus::EventBus;
+use common::outbox::Relay;
+use common::service::{Running, Service, Shutdown};
+use common::settings::{Secret, Settings};
+use sea_orm::DatabaseConnection;
+
+pub use routes::router;
+
+#[derive(Clone, FromRef)]
+pub struct PaymentsState {
+    pub db: DatabaseConnection,
+    pub keys: JwtKeys,
+    pub relay: Relay,
+    pub provider: provider::Provider,
+    /// `STRIPE_WEBHOOK_SECRET`; without it the webhook route answers 404.
+    pub webhook_secret: Option<Secret>,
+}
+
+impl PaymentsState {
+    /// Connects to (and migrates) the service's database, with the provider the settings
+    /// choose; events leave through `bus`.
+    pub async fn build(settings: &Settings, bus: EventBus) -> anyhow::Result<Self> {
+        Self::build_with(settings, bus, provider::from_settings(settings)?).await
+    }
+
+    /// [`Self::build`] with a given provider (tests keep a handle on theirs).
+    pub async fn build_with(
+        settings: &Settings,
+        bus: EventBus,
+        provider: provider::Provider,
+    ) -> anyhow::Result<Self> {
+        let db = common::db::connect_service::<migration::Migrator>(settings, "payments").await?;
+        Ok(Self {
+            relay: Relay::new(db.clone(), bus),
+            db,
+            keys: JwtKeys::from_settings(settings),
+            provider,
+            webhook_secret: settings.stripe_webhook_secret.clone(),
+        })
+    }
+}
+
+/// Connects, subscribes, and hands back the router and the tasks (listener, outbox relay).
+pub async fn start(
+    settings: Settings,
+    bus: EventBus,
+    shutdown: Shutdown,
+) -> anyhow::Result<Running> {
+    let state = PaymentsState::build(&settings, bus.clone()).await?;
+    start_with(state, bus, shutdown).await
+}
+
+/// [`start`] with a state already built.
+pub async fn start_with(
+    state: PaymentsState,
+    bus: EventBus,
+    shutdown: Shutdown,
+) -> anyhow::Result<Running> {
+    let listener = listeners::listeners(state.clone())
+        .subscribe(&bus, shutdown.clone())
+        .await?;
+    let relay = state.relay.task("payments", shutdown);
+    Ok(Running {
+        router: router(state),
+        tasks: vec![listener, relay],
+    })
+}
+
+pub const SERVICE: Service = Service {
+    name: "payments",
+    start: |s, b, d| Box::pin(start(s, b, d)),
+};

@@ -1,0 +1,110 @@
+//! Single-step handlers for the order events that keep the replica current, and the refund
+//! of a payment whose order ended cancelled. Steps apply order changes only on top of the
+//! version before them: older or equal is a duplicate, newer (or an unknown order) is early.
+use std::time::Duration;
+
+use chrono::Utc;
+use common::bus::{ListenerOptions, Listeners};
+use common::dto::PaymentStatus;
+use common::events::{OrderCancelled, OrderCompleted, OrderCreated, OrderStatus};
+
+use crate::{charge, store, PaymentsState};
+
+pub use common::bus::Applied;
+
+/// The durable subscription every replica of the service shares.
+pub const GROUP: &str = "payments-service";
+
+/// The service's listeners. A cancellation waits (redelivered as early) while a payment of
+/// its order is in flight, so attempts outlast [`charge::STALE`], after which such a payment
+/// counts as abandoned and is settled.
+pub fn listeners(state: PaymentsState) -> Listeners<PaymentsState> {
+    Listeners::new(GROUP, state)
+        .with_options(ListenerOptions {
+            max_attempts: 20,
+            max_backoff: Duration::from_secs(10),
+            ..ListenerOptions::default()
+        })
+        .on::<OrderCreated, _, _>(|state, e| async move { order_created(&state, e).await })
+        .on::<OrderCancelled, _, _>(|state, e| async move { order_cancelled(&state, e).await })
+        .on::<OrderCompleted, _, _>(|state, e| async move { order_completed(&state, e).await })
+}
+
+/// `order:created`: adds the order to the replica.
+#[tracing::instrument(name = "payments.order_created", skip_all, fields(order.id = %event.id))]
+pub async fn order_created(state: &PaymentsState, event: OrderCreated) -> anyhow::Result<Applied> {
+    let expires_at = chrono::DateTime::parse_from_rfc3339(&event.expires_at)
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "order {} has a malformed expiresAt {:?}: {err}",
+                event.id,
+                event.expires_at
+            )
+        })?
+        .with_timezone(&Utc);
+    match store::insert_order(&state.db, &event, expires_at).await {
+        Ok(()) => Ok(Applied::Done),
+        Err(err) if common::db::is_unique_violation(&err) => Ok(Applied::Duplicate),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// `order:completed`: the order was paid.
+#[tracing::instrument(name = "payments.order_completed", skip_all, fields(order.id = %event.id, order.version = event.version))]
+pub async fn order_completed(
+    state: &PaymentsState,
+    event: OrderCompleted,
+) -> anyhow::Result<Applied> {
+    if store::apply_order_change(&state.db, &event.id, event.version, OrderStatus::Complete).await?
+    {
+        return Ok(Applied::Done);
+    }
+    Ok(match store::find_order(&state.db, &event.id).await? {
+        Some(stored) if event.version <= stored.version => Applied::Duplicate,
+        _ => Applied::Early,
+    })
+}
+
+/// `order:cancelled`: the order is cancelled (by its buyer, or it expired). Once it is, no
+/// new hold on it can be captured; money already captured for it is refunded. Redeliveries
+/// of the event settle again, so a refund that failed or waited is never lost.
+#[tracing::instrument(name = "payments.order_cancelled", skip_all, fields(order.id = %event.id, order.version = event.version))]
+pub async fn order_cancelled(
+    state: &PaymentsState,
+    event: OrderCancelled,
+) -> anyhow::Result<Applied> {
+    let applied =
+        if store::apply_order_change(&state.db, &event.id, event.version, OrderStatus::Cancelled)
+            .await?
+        {
+            Applied::Done
+        } else {
+            match store::find_order(&state.db, &event.id).await? {
+                None => return Ok(Applied::Early),
+                Some(stored) if event.version > stored.version => return Ok(Applied::Early),
+                Some(stored) if stored.status != OrderStatus::Cancelled => {
+                    return Ok(Applied::Duplicate)
+                }
+                Some(_) => Applied::Duplicate,
+            }
+        };
+    let mut refunded = false;
+    for payment in store::payments_for(&state.db, &event.id).await? {
+        match payment.status {
+            status if store::IN_FLIGHT.contains(&status) => {
+                if Utc::now() - payment.updated_at < charge::STALE {
+                    // It settles within seconds (voided, or captured and refunded next time).
+                    return Ok(Applied::Early);
+                }
+                charge::recover(state, &payment).await?;
+                return Ok(Applied::Early);
+            }
+            PaymentStatus::Captured => {
+                tracing::warn!(payment.id = %payment.id, "the order was cancelled after it was paid; refunding");
+                refunded |= charge::refund(state, &payment).await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(if refunded { Applied::Done } else { applied })
+}
