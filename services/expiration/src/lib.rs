@@ -1,0 +1,99 @@
+//! The expiration service: consumes `order:created` and publishes `expiration:complete` at
+//! the order's `expiresAt`. It has no HTTP API.
+//!
+//! - [`queue`]: the expiry queue seam and its two implementations, Redis (a sorted set
+//!   claimed by a Lua script) when `REDIS_URL` is set, and the service's own table otherwise;
+//! - [`listeners`]: the `order:created` step that queues an expiry;
+//! - [`scheduler`]: the task that claims due expiries and fires them through the outbox;
+//! - [`store`]: the record of fired expiries that makes firing exactly-once;
+//! - [`migration`]: the schema (outbox, `expiries`, `fired_expiries`).
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use common::bus::{EventBus, ListenerOptions, Listeners};
+use common::events::OrderCreated;
+use common::outbox::Relay;
+use common::service::{Running, Service, Shutdown, Task};
+use common::settings::Settings;
+use sea_orm::DatabaseConnection;
+
+pub mod listeners;
+pub mod migration;
+pub mod queue;
+pub mod scheduler;
+pub mod store;
+
+use queue::{ExpiryQueue, QueueOptions};
+use scheduler::{SchedulerOptions, Wake};
+
+pub const SERVICE: Service = Service {
+    name: "expiration",
+    start: |s, b, d| Box::pin(start(s, b, d)),
+};
+
+/// The durable subscription every replica shares.
+pub const GROUP: &str = "expiration-service";
+
+/// What the service needs besides [`Settings`]; the defaults are production's.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub queue: QueueOptions,
+    pub scheduler: SchedulerOptions,
+    pub listener: ListenerOptions,
+}
+
+#[derive(Clone)]
+pub struct ExpirationState {
+    pub db: DatabaseConnection,
+    pub queue: Arc<dyn ExpiryQueue>,
+    pub relay: Relay,
+    pub wake: Arc<Wake>,
+}
+
+/// The service's database, migrated.
+pub async fn connect_db(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    common::db::connect_service::<migration::Migrator>(settings, "expiration").await
+}
+
+pub async fn start(
+    settings: Settings,
+    bus: EventBus,
+    shutdown: Shutdown,
+) -> anyhow::Result<Running> {
+    start_with(settings, bus, shutdown, Options::default()).await
+}
+
+/// Connects the store and the queue and subscribes; the returned tasks (outbox relay,
+/// listener, scheduler) are the caller's to spawn.
+pub async fn start_with(
+    settings: Settings,
+    bus: EventBus,
+    shutdown: Shutdown,
+    options: Options,
+) -> anyhow::Result<Running> {
+    let db = connect_db(&settings).await?;
+    let queue = queue::open(&settings, &db, &options.queue).await?;
+    let relay = Relay::new(db.clone(), bus.clone());
+    let state = ExpirationState {
+        db,
+        queue,
+        relay: relay.clone(),
+        wake: Arc::new(Wake::default()),
+    };
+    let listener = Listeners::new(GROUP, state.clone())
+        .with_options(options.listener)
+        .on::<OrderCreated, _, _>(|state, event| async move {
+            listeners::schedule_expiry(&state, event).await
+        })
+        .subscribe(&bus, shutdown.clone())
+        .await?;
+    let scheduler = Task::new(
+        "expiration scheduler",
+        scheduler::run(state, options.scheduler, shutdown.clone()),
+    );
+    Ok(Running {
+        router: axum::Router::new(),
+        tasks: vec![relay.task("expiration", shutdown), listener, scheduler],
+    })
+}

@@ -1,0 +1,101 @@
+//! The expiry queue seam: pending expiries keyed by order, claimed with a lease once due.
+//! Redis (a sorted set) when `REDIS_URL` is set, the service's own table otherwise.
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use common::settings::Settings;
+use sea_orm::DatabaseConnection;
+
+mod redis;
+pub mod sql;
+
+pub use self::redis::RedisQueue;
+pub use self::sql::SqlQueue;
+
+/// Milliseconds since the Unix epoch: the queue's clock, on both backends.
+pub type Millis = i64;
+
+/// Now, in queue time.
+pub fn now_ms() -> Millis {
+    Utc::now().timestamp_millis()
+}
+
+/// `at` in queue time, rounded up so an expiry never fires before its instant.
+pub fn to_millis(at: DateTime<Utc>) -> Millis {
+    let ms = at.timestamp_millis();
+    if at.timestamp_subsec_nanos().is_multiple_of(1_000_000) {
+        ms
+    } else {
+        ms + 1
+    }
+}
+
+/// One due expiry held by this replica until `lease_until`, then visible to claimers again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub order_id: String,
+    /// When the lease runs out; also what `complete` checks the claim is still ours by.
+    pub lease_until: Millis,
+}
+
+#[async_trait]
+pub trait ExpiryQueue: Send + Sync + 'static {
+    /// Adds the expiry of `order_id` at `due`; false (and nothing changes) when it is
+    /// already queued, so a redelivered `order:created` leaves one entry.
+    async fn schedule(&self, order_id: &str, due: Millis) -> anyhow::Result<bool>;
+
+    /// Atomically takes up to `max` entries visible at `now` (due, and not under another
+    /// claimer's lease), hiding them from every claimer for the queue's lease.
+    async fn claim_due(&self, now: Millis, max: usize) -> anyhow::Result<Vec<Claim>>;
+
+    /// Removes claimed entries, each only if its claim has not since passed to someone else.
+    async fn complete(&self, claims: &[Claim]) -> anyhow::Result<()>;
+
+    /// The earliest instant an entry becomes claimable, if any is queued.
+    async fn next_due(&self) -> anyhow::Result<Option<Millis>>;
+}
+
+/// The production Redis key of the sorted set.
+pub const DEFAULT_REDIS_KEY: &str = "ticketing:expiration:due";
+
+/// How a queue is opened: its Redis key (tests give each their own) and lease.
+#[derive(Debug, Clone)]
+pub struct QueueOptions {
+    pub redis_key: String,
+    pub lease: Duration,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        Self {
+            redis_key: DEFAULT_REDIS_KEY.to_owned(),
+            lease: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Redis when `settings.redis_url` is set, else the SQL table in `db`.
+pub async fn open(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    options: &QueueOptions,
+) -> anyhow::Result<Arc<dyn ExpiryQueue>> {
+    let lease = Millis::try_from(options.lease.as_millis()).unwrap_or(Millis::MAX);
+    match &settings.redis_url {
+        Some(url) => {
+            let pool = common::redis::connect(url).await?;
+            tracing::info!(key = %options.redis_key, "expiry queue: Redis");
+            Ok(Arc::new(RedisQueue::new(
+                pool,
+                options.redis_key.clone(),
+                lease,
+            )))
+        }
+        None => {
+            tracing::info!("expiry queue: SQL");
+            Ok(Arc::new(SqlQueue::new(db.clone(), lease)))
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The `fired_expiries` record: which orders' `expiration:complete` is already in the outbox.
+use sea_orm::{ConnectionTrait, DbErr};
+
+use crate::queue::sql::statement;
+use crate::queue::Millis;
+
+/// Records that `order_id` fired, inside the caller's transaction; false when it already had.
+pub async fn record_fired(
+    db: &impl ConnectionTrait,
+    order_id: &str,
+    at: Millis,
+) -> Result<bool, DbErr> {
+    let done = db
+        .execute(statement(
+            db.get_database_backend(),
+            "INSERT INTO fired_expiries (order_id, fired_at) VALUES ($1, $2) \
+             ON CONFLICT (order_id) DO NOTHING",
+            [order_id.into(), at.into()],
+        ))
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn has_fired(db: &impl ConnectionTrait, order_id: &str) -> Result<bool, DbErr> {
+    let row = db
+        .query_one(statement(
+            db.get_database_backend(),
+            "SELECT 1 AS one FROM fired_expiries WHERE order_id = $1",
+            [order_id.into()],
+        ))
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Forgets fired expiries older than `before`: by then no `order:created` for them can still
+/// be in flight, so their record no longer guards anything.
+pub async fn prune_fired(db: &impl ConnectionTrait, before: Millis) -> Result<u64, DbErr> {
+    let done = db
+        .execute(statement(
+            db.get_database_backend(),
+            "DELETE FROM fired_expiries WHERE fired_at < $1",
+            [before.into()],
+        ))
+        .await?;
+    Ok(done.rows_affected())
+}
