@@ -83,13 +83,48 @@ async fn connect_with(url: &str, schema: Option<&str>) -> anyhow::Result<Databas
     Ok(db)
 }
 
-/// True when `err` is a unique-key violation, on either backend.
+/// True when `err` is a unique-key violation (any key), on either backend.
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(
         err.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    ) || matches!(err, DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))
-            if e.as_database_error().is_some_and(|d| d.is_unique_violation()))
+    ) || database_error(err).is_some_and(|d| d.is_unique_violation())
+}
+
+/// A unique key as each backend names it in a violation: PostgreSQL reports the constraint
+/// (or index) name, SQLite only the columns ("UNIQUE constraint failed: orders.ticket_id").
+#[derive(Debug, Clone, Copy)]
+pub struct UniqueKey {
+    pub name: &'static str,
+    /// `table.column[, table.column…]`, as SQLite lists them.
+    pub columns: &'static str,
+}
+
+/// True when `err` is a violation of `key` in particular, so a handler can tell "this ticket
+/// is already reserved" from "this id already exists".
+pub fn violates(err: &DbErr, key: UniqueKey) -> bool {
+    let Some(db) = database_error(err) else {
+        return false;
+    };
+    if !db.is_unique_violation() {
+        return false;
+    }
+    match db.constraint() {
+        Some(name) => name == key.name,
+        None => db
+            .message()
+            .rsplit_once(':')
+            .is_some_and(|(_, columns)| columns.trim() == key.columns),
+    }
+}
+
+fn database_error(err: &DbErr) -> Option<&dyn sea_orm::sqlx::error::DatabaseError> {
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            e.as_database_error()
+        }
+        _ => None,
+    }
 }
 
 /// The URL without its password, for logs.

@@ -30,6 +30,12 @@ pub enum ApiError {
     TokenExpired,
     #[error("session expired")]
     SessionExpired,
+    /// The card was declined; the message is the provider's, for the buyer (402).
+    #[error("{0}")]
+    PaymentDeclined(String),
+    /// A service we depend on (e.g. the payment provider) did not answer usefully (503).
+    #[error("{0}")]
+    Unavailable(String),
     /// Anything unexpected: logged in full, answered as an opaque 500.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -56,6 +62,8 @@ impl ApiError {
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::TokenExpired => custom_status(STATUS_TOKEN_EXPIRED),
             Self::SessionExpired => custom_status(STATUS_SESSION_EXPIRED),
+            Self::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -65,7 +73,9 @@ impl ApiError {
             Self::Validation(items) => items.clone(),
             Self::BadRequest(message)
             | Self::Forbidden(message)
-            | Self::UnsupportedMediaType(message) => {
+            | Self::UnsupportedMediaType(message)
+            | Self::PaymentDeclined(message)
+            | Self::Unavailable(message) => {
                 vec![ErrorItem::new(message.clone())]
             }
             Self::NotAuthorized => vec![ErrorItem::new("Not authorized")],

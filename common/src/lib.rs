@@ -22,6 +22,8 @@ pub mod outbox;
 #[cfg(feature = "server")]
 pub mod redis;
 #[cfg(feature = "server")]
+pub mod service;
+#[cfg(feature = "server")]
 pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use crate::bus::{EventBus, Message};
 use crate::events::{Event, Subject};
+use crate::service::{Shutdown, Task};
 
 pub mod entity {
     use sea_orm::entity::prelude::*;
@@ -181,23 +182,49 @@ impl Relay {
         Ok(sent)
     }
 
-    /// Runs forever: publishes pending rows, backing off while the bus is unreachable.
-    pub async fn run(self) {
+    /// Publishes pending rows until `shutdown`, backing off while the bus is unreachable;
+    /// then flushes what is left once (what can't be sent now is sent after the next start).
+    pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let mut backoff = Duration::from_millis(250);
-        loop {
-            match self.publish_pending().await {
+        while !shutdown.is_triggered() {
+            let pause = match self.publish_pending().await {
                 Ok(n) if n as u64 == BATCH => continue,
                 Ok(_) => {
                     backoff = Duration::from_millis(250);
-                    let _ = tokio::time::timeout(IDLE_POLL, self.wake.notified()).await;
+                    IDLE_POLL
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, retry_in = ?backoff, "outbox relay could not publish");
-                    tokio::time::sleep(backoff).await;
+                    let pause = backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
+                    pause
+                }
+            };
+            tokio::select! {
+                () = shutdown.wait() => {}
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+        loop {
+            match self.publish_pending().await {
+                Ok(n) if n as u64 == BATCH => continue,
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "outbox relay could not flush on shutdown; the rest goes out after the next start");
+                    break;
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The relay as a supervised task.
+    pub fn task(&self, service: &str, shutdown: Shutdown) -> Task {
+        Task::new(
+            format!("{service} outbox relay"),
+            self.clone().run(shutdown),
+        )
     }
 
     /// Rows not yet published (for tests and health checks).

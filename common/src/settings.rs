@@ -48,6 +48,10 @@ pub struct Settings {
     pub stripe_secret_key: Option<Secret>,
     /// `STRIPE_API_BASE`: where the Stripe adapter sends requests.
     pub stripe_api_base: String,
+    /// `STRIPE_WEBHOOK_SECRET`: verifies `Stripe-Signature` on `POST /api/payments/webhook`.
+    pub stripe_webhook_secret: Option<Secret>,
+    /// `STRIPE_PUBLISHABLE_KEY`: lets the pay page use Stripe's Payment Element.
+    pub stripe_publishable_key: Option<String>,
     /// `INTERNAL_API_URL`: where the web process's server-side code calls the API; unset
     /// means the process's own address (known once its listener is bound).
     pub internal_api_url: Option<String>,
@@ -102,7 +106,11 @@ impl Settings {
             cookie_secure,
             stripe_secret_key: var("STRIPE_SECRET_KEY").map(Secret::new),
             stripe_api_base: var("STRIPE_API_BASE")
-                .unwrap_or_else(|| "https://api.stripe.com".into()),
+                .unwrap_or_else(|| "https://api.stripe.com".into())
+                .trim_end_matches('/')
+                .to_owned(),
+            stripe_webhook_secret: var("STRIPE_WEBHOOK_SECRET").map(Secret::new),
+            stripe_publishable_key: var("STRIPE_PUBLISHABLE_KEY"),
             access_token_ttl: seconds("ACCESS_TOKEN_SECONDS", 15 * 60)?,
             refresh_ttl: seconds("REFRESH_SESSION_SECONDS", 30 * 24 * 60 * 60)?,
         })
@@ -121,6 +129,8 @@ impl Settings {
             cookie_secure: false,
             stripe_secret_key: None,
             stripe_api_base: "https://api.stripe.com".into(),
+            stripe_webhook_secret: None,
+            stripe_publishable_key: None,
             internal_api_url: None,
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
@@ -128,9 +138,24 @@ impl Settings {
     }
 
     /// The database of one service: `DATABASE_URL`, or its own SQLite file under `DATA_DIR`.
+    /// A SQLite `DATABASE_URL` names a file per service too (`app.db` → `app-orders.db`), so
+    /// services never share tables; on PostgreSQL each takes its own schema instead.
     pub fn database_url_for(&self, service: &str) -> anyhow::Result<String> {
         if let Some(url) = &self.database_url {
-            return Ok(url.clone());
+            if !url.starts_with("sqlite:") {
+                return Ok(url.clone());
+            }
+            let (path, query) = url
+                .split_once('?')
+                .map_or((url.as_str(), None), |(p, q)| (p, Some(q)));
+            let path = match path.strip_suffix(".db") {
+                Some(stem) => format!("{stem}-{service}.db"),
+                None => format!("{path}-{service}"),
+            };
+            return Ok(match query {
+                Some(query) => format!("{path}?{query}"),
+                None => path,
+            });
         }
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("cannot create DATA_DIR {}", self.data_dir.display()))?;
@@ -186,6 +211,21 @@ mod tests {
         assert_eq!(first.expose(), second.expose());
         assert_eq!(first.expose().len(), 64);
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn every_service_gets_its_own_sqlite_file() {
+        let mut settings = Settings::for_tests(PathBuf::from("/tmp/x"));
+        settings.database_url = Some("sqlite:///srv/app.db?mode=rwc".into());
+        assert_eq!(
+            settings.database_url_for("orders").expect("a url"),
+            "sqlite:///srv/app-orders.db?mode=rwc"
+        );
+        settings.database_url = Some("postgres://u@h/db".into());
+        assert_eq!(
+            settings.database_url_for("orders").expect("a url"),
+            "postgres://u@h/db"
+        );
     }
 
     #[test]

@@ -292,6 +292,7 @@ async fn a_handled_message_is_acked_once() {
         bus.bus.clone(),
         "test",
         fast_retries(3),
+        common::service::Shutdown::new(),
         move |message: Message| {
             let calls_tx = calls_tx.clone();
             async move {
@@ -326,6 +327,7 @@ async fn an_early_event_is_redelivered_until_it_can_be_applied() {
         recording,
         "test",
         fast_retries(5),
+        common::service::Shutdown::new(),
         move |_: Message| {
             let calls_tx = calls_tx.clone();
             async move {
@@ -368,6 +370,7 @@ async fn a_handler_that_always_fails_ends_on_the_dead_letter_subject() {
         recording,
         "test",
         fast_retries(3),
+        common::service::Shutdown::new(),
         move |_: Message| {
             let attempt = counted.fetch_add(1, Ordering::SeqCst) + 1;
             async move { Outcome::Failed(anyhow::anyhow!("boom on attempt {attempt}")) }
@@ -412,6 +415,7 @@ async fn a_message_that_is_never_ready_is_dead_lettered_too() {
         recording,
         "test",
         fast_retries(2),
+        common::service::Shutdown::new(),
         |_: Message| async { Outcome::Retry },
     ));
     let message = ticket(1);

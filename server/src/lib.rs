@@ -1,5 +1,15 @@
-//! Wires the services' routers and the web app into one server; `web` holds the web
-//! tier's routes and protections.
+//! The `ticketing` binary's library: every service's API and the web app in one process.
+//!
+//! # Layout
+//!
+//! * `lib.rs` starts the services in [`SERVICES`], merges their routers with the web tier's
+//!   and runs their background tasks under one [`Supervisor`] (a task that dies stops the
+//!   process; on shutdown listeners finish their message and relays flush).
+//! * `web.rs` holds the web tier's routes and protections.
+//!
+//! Adding a service is one step: a crate under `services/` exporting a
+//! `common::service::Service` (its `start` connects its store, subscribes its listeners
+//! through `common::bus::Listeners` and returns its router and tasks), listed in [`SERVICES`].
 #![forbid(unsafe_code)]
 
 mod web;
@@ -9,16 +19,22 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use axum::Router;
 use common::bus::EventBus;
+use common::service::{Service, Shutdown, Supervisor};
 use common::settings::Settings;
 use leptos::prelude::*;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
+
+/// Every service this binary runs, in start order.
+pub const SERVICES: [Service; 3] = [auth::SERVICE, tickets::SERVICE, orders::SERVICE];
 
 /// A bound, ready-to-serve application: the listener exists before `run`, so callers
 /// (and tests using port 0) know the address without waiting.
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    shutdown: Shutdown,
+    supervisor: Supervisor,
 }
 
 impl Server {
@@ -58,32 +74,29 @@ impl Server {
             .clone()
             .unwrap_or_else(|| format!("http://{}", loopback_if_unspecified(bound)));
 
-        let auth = auth::AuthState::build(&settings)
-            .await
-            .context("starting the auth service")?;
-        let tickets = tickets::TicketsState::build(&settings, bus.clone())
-            .await
-            .context("starting the tickets service")?;
-        let orders = orders::OrdersState::build(&settings, bus.clone())
-            .await
-            .context("starting the orders service")?;
-
-        // Every listener subscribes before any relay publishes, so no event is missed.
-        tickets::listeners::start(tickets.clone(), bus.clone()).await?;
-        orders::listeners::start(orders.clone(), bus.clone()).await?;
-        tokio::spawn(tickets.relay.clone().run());
-        tokio::spawn(orders.relay.clone().run());
-
-        let api = Router::new()
-            .merge(auth::router(auth))
-            .merge(tickets::router(tickets))
-            .merge(orders::router(orders));
+        // Every service subscribes in `start`, and nothing runs before all have started, so
+        // no relay publishes an event before its listeners exist.
+        let shutdown = Shutdown::new();
+        let mut supervisor = Supervisor::new(shutdown.clone());
+        let mut api = Router::new();
+        for service in SERVICES {
+            let running = service
+                .start(&settings, bus.clone(), shutdown.clone())
+                .await?;
+            api = api.merge(running.router);
+            supervisor.add(running.tasks);
+        }
 
         let web = web::router(leptos_options, internal_api, settings.cookie_secure);
         let router = common::http::finish_api(api.merge(web))
             .layer(axum::middleware::from_fn(common::http::security_headers))
             .layer(TraceLayer::new_for_http());
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            shutdown,
+            supervisor,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -92,11 +105,32 @@ impl Server {
             .expect("a bound listener has an address")
     }
 
+    /// The signal that stops this server; `run` also triggers it on Ctrl-C or SIGTERM.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Serves until shutdown, then lets the background tasks finish. Fails when one of them
+    /// died (the process should exit non-zero and be restarted).
     pub async fn run(self) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
-        Ok(())
+        let Self {
+            listener,
+            router,
+            shutdown,
+            supervisor,
+        } = self;
+        tokio::spawn(common::service::trigger_on_signal(shutdown.clone()));
+        let serve = async {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.signalled())
+                .await
+                .context("serving HTTP");
+            shutdown.trigger();
+            served
+        };
+        let (served, supervised) = tokio::join!(serve, supervisor.run());
+        supervised?;
+        served
     }
 }
 
@@ -105,26 +139,5 @@ fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], addr.port()))
     } else {
         addr
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }

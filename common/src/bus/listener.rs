@@ -1,15 +1,19 @@
 //! The loop around a listener's single step: settle each delivery by its outcome, retry with
 //! backoff, and park what keeps failing on the dead-letter subject — never drop it silently.
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures::future::BoxFuture;
 use futures::FutureExt;
 use tracing::Instrument;
 
 use super::{Delivery, EventBus, Message, Settle, Subscription};
-use crate::events::Event;
+use crate::events::{Event, Subject};
+use crate::service::{Shutdown, Task};
 
 /// What a handler made of a message.
 #[derive(Debug)]
@@ -20,6 +24,8 @@ pub enum Outcome {
     Retry,
     /// Handling failed: retried with backoff, then dead-lettered.
     Failed(anyhow::Error),
+    /// Nobody here handles it (e.g. an unregistered subject): dead-lettered at once.
+    Reject(String),
 }
 
 /// What one listener step did with its event.
@@ -98,22 +104,41 @@ pub async fn run_listener<F, Fut>(
     F: Fn(Message) -> Fut,
     Fut: Future<Output = Outcome>,
 {
-    run_listener_with(sub, bus, name, ListenerOptions::default(), handle).await
+    run_listener_with(
+        sub,
+        bus,
+        name,
+        ListenerOptions::default(),
+        Shutdown::new(),
+        handle,
+    )
+    .await
 }
 
-/// [`run_listener`] with explicit retry limits.
+/// [`run_listener`] with explicit retry limits, stopping (between messages: the one in hand
+/// is finished and settled) when `shutdown` fires.
 pub async fn run_listener_with<F, Fut>(
     mut sub: Box<dyn Subscription>,
     bus: EventBus,
     name: &'static str,
     options: ListenerOptions,
+    shutdown: Shutdown,
     handle: F,
 ) where
     F: Fn(Message) -> Fut,
     Fut: Future<Output = Outcome>,
 {
     tracing::info!(listener = name, "listening");
-    while let Some(delivery) = sub.next().await {
+    loop {
+        let delivery = tokio::select! {
+            biased;
+            () = shutdown.wait() => {
+                tracing::info!(listener = name, "shutting down; listener stopped");
+                return;
+            }
+            delivery = sub.next() => delivery,
+        };
+        let Some(delivery) = delivery else { break };
         let span = tracing::info_span!(
             "listener",
             listener = name,
@@ -162,6 +187,7 @@ where
             let reason = format!("failed after {attempt} attempts: {error:#}");
             park(bus, &message, reason, settle, options).await
         }
+        Outcome::Reject(reason) => park(bus, &message, reason, settle, options).await,
     };
     if let Err(error) = settled {
         tracing::warn!(
@@ -213,4 +239,95 @@ pub fn encode<E: Event>(id: String, event: &E) -> anyhow::Result<Message> {
         subject: E::SUBJECT,
         payload,
     })
+}
+
+type Handler<S> = Arc<dyn Fn(S, Message) -> BoxFuture<'static, Outcome> + Send + Sync>;
+
+/// A service's listeners, one step per event type, registered in one place. The group is the
+/// durable subscription every replica of the service shares; a delivery on a subject nobody
+/// registered goes straight to the dead-letter subject.
+pub struct Listeners<S> {
+    group: &'static str,
+    state: S,
+    options: ListenerOptions,
+    handlers: HashMap<Subject, Handler<S>>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Listeners<S> {
+    pub fn new(group: &'static str, state: S) -> Self {
+        Self {
+            group,
+            state,
+            options: ListenerOptions::default(),
+            handlers: HashMap::new(),
+        }
+    }
+
+    pub fn with_options(mut self, options: ListenerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Handles `E` with `step`, which gets the service state and the decoded event.
+    pub fn on<E, F, Fut>(mut self, step: F) -> Self
+    where
+        E: Event,
+        F: Fn(S, E) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<Applied>> + Send + 'static,
+    {
+        let step = Arc::new(step);
+        let handler: Handler<S> = Arc::new(move |state: S, message: Message| {
+            let step = step.clone();
+            Box::pin(
+                async move { Outcome::of_event::<E, _, _>(&message, |e| step(state, e)).await },
+            )
+        });
+        let replaced = self.handlers.insert(E::SUBJECT, handler);
+        assert!(replaced.is_none(), "{} registered twice", E::SUBJECT);
+        self
+    }
+
+    /// The subjects registered so far.
+    pub fn subjects(&self) -> Vec<Subject> {
+        let mut subjects: Vec<Subject> = self.handlers.keys().copied().collect();
+        subjects.sort_by_key(|s| s.as_str());
+        subjects
+    }
+
+    /// Handles one message as the running listener would (for tests and tools).
+    pub async fn dispatch(&self, message: Message) -> Outcome {
+        match self.handlers.get(&message.subject) {
+            Some(handler) => handler(self.state.clone(), message).await,
+            None => Outcome::Reject(format!(
+                "{} has no listener for {}",
+                self.group, message.subject
+            )),
+        }
+    }
+
+    /// Subscribes now (so nothing published from here on is missed) and returns the task
+    /// that consumes the subscription until `shutdown`.
+    pub async fn subscribe(self, bus: &EventBus, shutdown: Shutdown) -> anyhow::Result<Task> {
+        let subjects = self.subjects();
+        let sub = bus
+            .subscribe(self.group, &subjects)
+            .await
+            .with_context(|| format!("subscribing {}", self.group))?;
+        let bus = bus.clone();
+        let group = self.group;
+        let options = self.options.clone();
+        let this = Arc::new(self);
+        Ok(Task::new(format!("{group} listener"), async move {
+            run_listener_with(sub, bus, group, options, shutdown.clone(), move |message| {
+                let this = this.clone();
+                async move { this.dispatch(message).await }
+            })
+            .await;
+            if shutdown.is_triggered() {
+                Ok(())
+            } else {
+                anyhow::bail!("the bus closed the {group} subscription")
+            }
+        }))
+    }
 }

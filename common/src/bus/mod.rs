@@ -15,7 +15,7 @@ mod listener;
 pub use in_process::{DeadLetter, InProcessBus};
 pub use jetstream::{dead_letter_subject, nats_subject, stream_name, JetStreamBus};
 pub use listener::{
-    decode, encode, run_listener, run_listener_with, Applied, ListenerOptions, Outcome,
+    decode, encode, run_listener, run_listener_with, Applied, ListenerOptions, Listeners, Outcome,
     MAX_ATTEMPTS,
 };
 

@@ -2,9 +2,9 @@
 //! PostgreSQL when `DATABASE_URL` says so) and its own bus (JetStream when `NATS_URL` is set).
 #![allow(dead_code)]
 
-use std::future::Future;
 use std::time::Duration;
 
+use common::service::Shutdown;
 use common::settings::Settings;
 use common::testing::{test_bus, TestEnv};
 use reqwest::header::{COOKIE, SET_COOKIE};
@@ -13,7 +13,15 @@ use serde_json::{json, Value};
 pub struct TestServer {
     pub address: String,
     pub client: reqwest::Client,
+    /// Stops the server (and its services' tasks) when the test ends.
+    pub shutdown: Shutdown,
     _env: TestEnv,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
 }
 
 impl TestServer {
@@ -36,6 +44,7 @@ impl TestServer {
                 .await
                 .expect("the server builds");
         let address = format!("http://{}", server.local_addr());
+        let stop = server.shutdown();
         tokio::spawn(server.run());
         // A request that never gets an answer fails the test instead of hanging it.
         let client = reqwest::Client::builder()
@@ -46,6 +55,7 @@ impl TestServer {
         Self {
             address,
             client,
+            shutdown: stop,
             _env: env,
         }
     }
@@ -168,29 +178,14 @@ pub fn location(response: &reqwest::Response) -> String {
 
 /// The `Cookie` header after applying a response's `Set-Cookie`s to `cookies`.
 pub fn with_cookies(cookies: &str, response: &reqwest::Response) -> String {
-    let mut jar: Vec<(String, String)> = cookies
-        .split(';')
-        .filter_map(|p| p.trim().split_once('='))
-        .map(|(n, v)| (n.to_owned(), v.to_owned()))
-        .collect();
-    for set in response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-    {
-        let Some((name, value)) = set.split(';').next().and_then(|p| p.split_once('=')) else {
-            continue;
-        };
-        jar.retain(|(n, _)| n != name);
-        if !set.to_ascii_lowercase().contains("max-age=0") {
-            jar.push((name.to_owned(), value.to_owned()));
-        }
-    }
-    jar.iter()
-        .map(|(n, v)| format!("{n}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ")
+    common::testing::apply_set_cookies(
+        cookies,
+        response
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
 }
 
 pub fn cookie_header(response: &reqwest::Response) -> String {
@@ -204,27 +199,4 @@ pub fn cookie_header(response: &reqwest::Response) -> String {
         .join("; ")
 }
 
-pub fn unique_email(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{tag}-{}-{nanos:x}@example.com", std::process::id())
-}
-
-/// Polls `check` until it returns Some, for at most `limit`: events take a moment to travel.
-pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return Some(value);
-        }
-        if tokio::time::Instant::now() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+pub use common::testing::{eventually, unique_email};

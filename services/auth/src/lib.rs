@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use common::auth::JwtKeys;
+use common::bus::EventBus;
+use common::service::{Running, Service, Shutdown};
 use common::settings::Settings;
 use sea_orm::DatabaseConnection;
 
@@ -33,10 +35,7 @@ pub struct AuthState {
 impl AuthState {
     /// Connects to the service's database (migrating it) and to Redis when configured.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let db = common::db::connect_and_migrate::<migration::Migrator>(
-            &settings.database_url_for("auth")?,
-        )
-        .await?;
+        let db = common::db::connect_service::<migration::Migrator>(settings, "auth").await?;
         let redis = match &settings.redis_url {
             Some(url) => Some(common::redis::connect(url).await?),
             None => None,
@@ -54,4 +53,22 @@ impl AuthState {
             settings: Arc::new(settings.clone()),
         })
     }
+}
+
+pub const SERVICE: Service = Service {
+    name: "auth",
+    start: |settings, bus, shutdown| Box::pin(start(settings, bus, shutdown)),
+};
+
+/// The service's entry: it consumes and publishes no events and runs no background task.
+pub async fn start(
+    settings: Settings,
+    _bus: EventBus,
+    _shutdown: Shutdown,
+) -> anyhow::Result<Running> {
+    let state = AuthState::build(&settings).await?;
+    Ok(Running {
+        router: router(state),
+        tasks: Vec::new(),
+    })
 }

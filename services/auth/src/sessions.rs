@@ -23,7 +23,10 @@ impl SessionBackend {
         }
         Ok(match db.get_database_backend() {
             DbBackend::Postgres => {
-                let store = PostgresStore::new(db.get_postgres_connection_pool().clone());
+                // Its table lives in the auth schema like the rest of the service's data.
+                let store = PostgresStore::new(db.get_postgres_connection_pool().clone())
+                    .with_schema_name("auth")
+                    .map_err(|e| anyhow::anyhow!("session store schema: {e}"))?;
                 store.migrate().await?;
                 Self(Arc::new(store))
             }

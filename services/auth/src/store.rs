@@ -25,7 +25,13 @@ pub mod user {
 
 pub use user::Model as UserRow;
 
-/// Inserts a user; a taken email surfaces as a unique violation.
+/// The index that makes an email (case-insensitively) belong to one user.
+pub const EMAIL_TAKEN: common::db::UniqueKey = common::db::UniqueKey {
+    name: "users_email_key_unique",
+    columns: "users.email_key",
+};
+
+/// Inserts a user; a taken email surfaces as a violation of [`EMAIL_TAKEN`].
 pub async fn insert_user(
     db: &impl ConnectionTrait,
     email: &Email,

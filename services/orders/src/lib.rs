@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use common::auth::JwtKeys;
+use common::bus::EventBus;
 use common::outbox::Relay;
+use common::service::{Running, Service, Shutdown};
 use common::settings::Settings;
 use sea_orm::DatabaseConnection;
 
@@ -40,4 +42,33 @@ impl OrdersState {
             expiration_window: settings.expiration_window,
         })
     }
+}
+
+pub const SERVICE: Service = Service {
+    name: "orders",
+    start: |settings, bus, shutdown| Box::pin(start(settings, bus, shutdown)),
+};
+
+/// The service's entry: its API, its listener (subscribed now) and its outbox relay.
+pub async fn start(
+    settings: Settings,
+    bus: EventBus,
+    shutdown: Shutdown,
+) -> anyhow::Result<Running> {
+    let state = OrdersState::build(&settings, bus.clone()).await?;
+    start_with(state, bus, shutdown).await
+}
+
+/// [`start`] on a state built already (tests keep it to drive listener steps).
+pub async fn start_with(
+    state: OrdersState,
+    bus: EventBus,
+    shutdown: Shutdown,
+) -> anyhow::Result<Running> {
+    let listener = listeners::subscribe(state.clone(), &bus, shutdown.clone()).await?;
+    let relay = state.relay.task("orders", shutdown);
+    Ok(Running {
+        router: router(state),
+        tasks: vec![listener, relay],
+    })
 }

@@ -1,10 +1,11 @@
 //! Single-step handlers for the events the orders service consumes. The bus loop calls one
 //! per delivery and settles the message by the result: `Done` and `Duplicate` are acked,
 //! `Early` is delivered again later, an error is retried with backoff.
-use common::bus::{run_listener, EventBus, Message, Outcome};
+use common::bus::{EventBus, Listeners};
 use common::events::{
-    Event, ExpirationComplete, OrderStatus, PaymentCreated, Subject, TicketCreated, TicketUpdated,
+    ExpirationComplete, OrderStatus, PaymentCreated, TicketCreated, TicketUpdated,
 };
+use common::service::{Shutdown, Task};
 
 use crate::lifecycle::{self, Ended};
 use crate::{store, OrdersState};
@@ -16,7 +17,7 @@ pub use common::bus::Applied;
 pub async fn ticket_created(state: &OrdersState, event: TicketCreated) -> anyhow::Result<Applied> {
     match store::insert_ticket(&state.db, &event).await {
         Ok(()) => Ok(Applied::Done),
-        Err(err) if common::db::is_unique_violation(&err) => Ok(Applied::Duplicate),
+        Err(err) if common::db::violates(&err, store::TICKET_ID) => Ok(Applied::Duplicate),
         Err(err) => Err(err.into()),
     }
 }
@@ -43,6 +44,11 @@ pub async fn expiration_complete(
     let Some(order) = store::find_order(&state.db, &event.order_id).await? else {
         return Ok(Applied::Early);
     };
+    if order.expires_at > chrono::Utc::now() && store::LIVE.contains(&order.status) {
+        // Fired before the window closed (a clock ahead of ours): the timestamp decides.
+        tracing::warn!(expires_at = %order.expires_at, "expiry arrived early; will look again");
+        return Ok(Applied::Early);
+    }
     Ok(match lifecycle::cancel(state, order).await? {
         Ended::Now(_) => Applied::Done,
         Ended::Already(_) => Applied::Duplicate,
@@ -74,43 +80,26 @@ pub async fn payment_created(
     })
 }
 
-/// Subscribes to the events this service needs, then consumes them in the background until
-/// the bus shuts down. Subscribing first means nothing published afterwards is missed.
-pub async fn start(
+/// Subscribes to the events this service needs; the task consumes them until shutdown.
+/// Subscribing first means nothing published afterwards is missed.
+pub async fn subscribe(
     state: OrdersState,
-    bus: EventBus,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    const GROUP: &str = "orders-service";
-    let subjects = [
-        TicketCreated::SUBJECT,
-        TicketUpdated::SUBJECT,
-        ExpirationComplete::SUBJECT,
-        PaymentCreated::SUBJECT,
-    ];
-    let sub = bus.subscribe(GROUP, &subjects).await?;
-    Ok(tokio::spawn(run_listener(
-        sub,
-        bus,
-        GROUP,
-        move |message: Message| {
-            let state = state.clone();
-            async move {
-                match message.subject {
-                    Subject::TicketCreated => {
-                        Outcome::of_event(&message, |e| ticket_created(&state, e)).await
-                    }
-                    Subject::TicketUpdated => {
-                        Outcome::of_event(&message, |e| ticket_updated(&state, e)).await
-                    }
-                    Subject::ExpirationComplete => {
-                        Outcome::of_event(&message, |e| expiration_complete(&state, e)).await
-                    }
-                    Subject::PaymentCreated => {
-                        Outcome::of_event(&message, |e| payment_created(&state, e)).await
-                    }
-                    _ => Outcome::Done,
-                }
-            }
-        },
-    )))
+    bus: &EventBus,
+    shutdown: Shutdown,
+) -> anyhow::Result<Task> {
+    Listeners::new("orders-service", state)
+        .on(|state: OrdersState, event: TicketCreated| async move {
+            ticket_created(&state, event).await
+        })
+        .on(|state: OrdersState, event: TicketUpdated| async move {
+            ticket_updated(&state, event).await
+        })
+        .on(|state: OrdersState, event: ExpirationComplete| async move {
+            expiration_complete(&state, event).await
+        })
+        .on(|state: OrdersState, event: PaymentCreated| async move {
+            payment_created(&state, event).await
+        })
+        .subscribe(bus, shutdown)
+        .await
 }

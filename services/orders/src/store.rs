@@ -2,13 +2,14 @@
 //! conditional updates (`… WHERE version = ? AND status IN (live)`), so a concurrent change
 //! makes them miss instead of overwriting it.
 use chrono::{DateTime, SecondsFormat, Utc};
+use common::db::UniqueKey;
 use common::dto::{Order, OrderTicketView};
 use common::events::{OrderStatus, TicketCreated, TicketUpdated};
 use common::money::Money;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, Set,
 };
 
 pub mod ticket {
@@ -169,8 +170,52 @@ pub async fn apply_ticket_update(
 // ---------------------------------------------------------------------------------------
 // Orders
 
-/// Inserts a new `created` order at version 0. Fails with a unique violation when the
-/// ticket already has a live order (the `orders_one_live_per_ticket` index).
+/// The index that holds "at most one live order per ticket".
+pub const ONE_LIVE_PER_TICKET: UniqueKey = UniqueKey {
+    name: "orders_one_live_per_ticket",
+    columns: "orders.ticket_id",
+};
+
+/// The replica's primary key: a ticket is added once.
+pub const TICKET_ID: UniqueKey = UniqueKey {
+    name: "tickets_pkey",
+    columns: "tickets.id",
+};
+
+/// Cancels (version + 1) every live order of `ticket_id` whose window closed by `now`: its
+/// expiry event may still be on the way, but the timestamp already decided. Returns them as
+/// cancelled, for their events.
+pub async fn cancel_lapsed(
+    db: &impl ConnectionTrait,
+    ticket_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<OrderRecord>, DbErr> {
+    use sea_orm::sea_query::Query;
+    let mut update = Query::update();
+    update
+        .table(order::Entity)
+        .value(order::Column::Status, OrderStatus::Cancelled.as_str())
+        .value(
+            order::Column::Version,
+            Expr::col(order::Column::Version).add(1),
+        )
+        .and_where(order::Column::TicketId.eq(ticket_id))
+        .and_where(order::Column::Status.is_in(LIVE.map(OrderStatus::as_str)))
+        .and_where(order::Column::ExpiresAt.lte(now))
+        .returning_all();
+    let backend = db.get_database_backend();
+    let rows = db.query_all(backend.build(&update)).await?;
+    rows.iter()
+        .map(|row| {
+            order::Model::from_query_result(row, "")
+                .map_err(DbErr::from)
+                .and_then(OrderRecord::try_from)
+        })
+        .collect()
+}
+
+/// Inserts a new `created` order at version 0. Fails with a violation of
+/// [`ONE_LIVE_PER_TICKET`] when the ticket already has a live order.
 pub async fn insert_order(
     db: &impl ConnectionTrait,
     user_id: &str,

@@ -10,7 +10,9 @@ pub mod store;
 
 use axum::extract::FromRef;
 use common::auth::JwtKeys;
+use common::bus::EventBus;
 use common::outbox::Relay;
+use common::service::{Running, Service, Shutdown};
 use common::settings::Settings;
 use sea_orm::DatabaseConnection;
 
@@ -26,10 +28,7 @@ pub struct TicketsState {
 impl TicketsState {
     /// Connects to (and migrates) the service's database; events leave through `bus`.
     pub async fn build(settings: &Settings, bus: common::bus::EventBus) -> anyhow::Result<Self> {
-        let db = common::db::connect_and_migrate::<migration::Migrator>(
-            &settings.database_url_for("tickets")?,
-        )
-        .await?;
+        let db = common::db::connect_service::<migration::Migrator>(settings, "tickets").await?;
         let relay = Relay::new(db.clone(), bus);
         Ok(Self {
             db,
@@ -37,4 +36,33 @@ impl TicketsState {
             relay,
         })
     }
+}
+
+pub const SERVICE: Service = Service {
+    name: "tickets",
+    start: |settings, bus, shutdown| Box::pin(start(settings, bus, shutdown)),
+};
+
+/// The service's entry: its API, its listener (subscribed now) and its outbox relay.
+pub async fn start(
+    settings: Settings,
+    bus: EventBus,
+    shutdown: Shutdown,
+) -> anyhow::Result<Running> {
+    let state = TicketsState::build(&settings, bus.clone()).await?;
+    start_with(state, bus, shutdown).await
+}
+
+/// [`start`] on a state built already (tests keep it to drive listener steps).
+pub async fn start_with(
+    state: TicketsState,
+    bus: EventBus,
+    shutdown: Shutdown,
+) -> anyhow::Result<Running> {
+    let listener = listeners::subscribe(state.clone(), &bus, shutdown.clone()).await?;
+    let relay = state.relay.task("tickets", shutdown);
+    Ok(Running {
+        router: router(state),
+        tasks: vec![listener, relay],
+    })
 }

@@ -1,10 +1,10 @@
 //! Reservations arrive as order events: `order:created` reserves, `order:cancelled` releases.
 //! Each step is one transaction that also writes the resulting `ticket:updated`.
 pub use common::bus::Applied;
-use common::bus::{run_listener, Outcome};
-use common::bus::{EventBus, Message};
-use common::events::{Event, OrderCancelled, OrderCreated, Subject};
+use common::bus::{EventBus, Listeners};
+use common::events::{OrderCancelled, OrderCreated};
 use common::outbox;
+use common::service::{Shutdown, Task};
 use sea_orm::TransactionTrait;
 
 use crate::{store, TicketsState};
@@ -60,36 +60,20 @@ pub async fn order_cancelled(
     Ok(applied)
 }
 
-/// Subscribes to the order events this service needs, then consumes them in the background
-/// until the bus shuts down. Subscribing first means nothing published afterwards is missed.
-pub async fn start(
+/// Subscribes to the order events this service needs; the task consumes them until
+/// shutdown. Subscribing first means nothing published afterwards is missed.
+pub async fn subscribe(
     state: TicketsState,
-    bus: EventBus,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    const GROUP: &str = "tickets-service";
-    let sub = bus
-        .subscribe(GROUP, &[OrderCreated::SUBJECT, OrderCancelled::SUBJECT])
-        .await?;
-    Ok(tokio::spawn(run_listener(
-        sub,
-        bus,
-        GROUP,
-        move |message: Message| {
-            let state = state.clone();
-            async move {
-                match message.subject {
-                    Subject::OrderCreated => {
-                        let step = |e: OrderCreated| async move { order_created(&state, &e).await };
-                        Outcome::of_event(&message, step).await
-                    }
-                    Subject::OrderCancelled => {
-                        let step =
-                            |e: OrderCancelled| async move { order_cancelled(&state, &e).await };
-                        Outcome::of_event(&message, step).await
-                    }
-                    _ => Outcome::Done,
-                }
-            }
-        },
-    )))
+    bus: &EventBus,
+    shutdown: Shutdown,
+) -> anyhow::Result<Task> {
+    Listeners::new("tickets-service", state)
+        .on(|state: TicketsState, event: OrderCreated| async move {
+            order_created(&state, &event).await
+        })
+        .on(|state: TicketsState, event: OrderCancelled| async move {
+            order_cancelled(&state, &event).await
+        })
+        .subscribe(bus, shutdown)
+        .await
 }

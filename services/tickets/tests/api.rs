@@ -10,7 +10,8 @@ use common::events::{
     TicketUpdated,
 };
 use common::money::Money;
-use common::testing::{test_bus, TestEnv};
+use common::service::Shutdown;
+use common::testing::{test_bus, Served, TestEnv};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tickets::listeners::{self, Applied};
@@ -22,6 +23,7 @@ struct TestApp {
     keys: JwtKeys,
     state: TicketsState,
     bus: EventBus,
+    _served: Served,
     _env: TestEnv,
 }
 
@@ -32,18 +34,10 @@ impl TestApp {
         let state = TicketsState::build(&env.settings, bus.clone())
             .await
             .expect("the tickets state builds");
-        let router = common::http::finish_api(tickets::router(state.clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
-        let address = format!("http://{}", listener.local_addr().expect("bound"));
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .await
-                .expect("the test server runs")
-        });
+        let served = Served::router(tickets::router(state.clone())).await;
         Self {
-            address,
+            address: served.address.clone(),
+            _served: served,
             client: reqwest::Client::new(),
             keys: JwtKeys::from_settings(&env.settings),
             state,
@@ -555,7 +549,7 @@ async fn events_written_while_the_relay_is_stopped_are_delivered_when_it_runs() 
     .await;
     assert_eq!(app.pending().await, 2, "both events wait in the outbox");
 
-    tokio::spawn(app.state.relay.clone().run());
+    tokio::spawn(app.state.relay.clone().run(Shutdown::new()));
     let first = tokio::time::timeout(Duration::from_secs(10), sub.next())
         .await
         .expect("delivered in time")

@@ -29,7 +29,7 @@ pub async fn sign_up(
     let hash = password::hash(password).await?;
     let user = match store::insert_user(&state.db, &email, hash).await {
         Ok(user) => user,
-        Err(err) if common::db::is_unique_violation(&err) => {
+        Err(err) if common::db::violates(&err, store::EMAIL_TAKEN) => {
             return Err(ApiError::bad_request(EMAIL_IN_USE))
         }
         Err(err) => return Err(err.into()),

@@ -2,7 +2,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use common::auth::RequireAuth;
 use common::dto::{CreateOrderBody, Order};
-use common::events::{OrderCreated, OrderTicket};
+use common::events::{OrderCancelled, OrderCreated, OrderTicket, TicketRef};
 use common::money::Money;
 use common::{outbox, ApiError, Json};
 use sea_orm::TransactionTrait;
@@ -34,12 +34,29 @@ pub async fn reserve(
         .ok_or_else(|| anyhow::anyhow!("the clock is out of range"))?
         + window;
 
-    // The insert comes first so that, on SQLite, the transaction waits for the write lock
-    // instead of failing on a read snapshot gone stale.
+    // A write comes first so that, on SQLite, the transaction waits for the write lock
+    // instead of failing on a read snapshot gone stale. An order whose window has closed no
+    // longer holds the ticket, even if its expiry event is still on the way: it is cancelled
+    // here, in the same transaction, and its `order:cancelled` leaves before our
+    // `order:created`.
     let txn = state.db.begin().await?;
+    for lapsed in store::cancel_lapsed(&txn, ticket_id.as_str(), chrono::Utc::now()).await? {
+        tracing::info!(order.id = %lapsed.id, "cancelled a lapsed order to reserve its ticket again");
+        outbox::enqueue(
+            &txn,
+            &OrderCancelled {
+                id: lapsed.id.clone(),
+                version: lapsed.version,
+                ticket: TicketRef {
+                    id: lapsed.ticket_id.clone(),
+                },
+            },
+        )
+        .await?;
+    }
     let order = match store::insert_order(&txn, &user.id, ticket_id.as_str(), expires_at).await {
         Ok(order) => order,
-        Err(err) if common::db::is_unique_violation(&err) => {
+        Err(err) if common::db::violates(&err, store::ONE_LIVE_PER_TICKET) => {
             return Err(ApiError::bad_request(ALREADY_RESERVED))
         }
         Err(err) => return Err(err.into()),

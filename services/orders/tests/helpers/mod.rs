@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use common::auth::JwtKeys;
 use common::bus::EventBus;
-use common::dto::ErrorItem;
 use common::events::{Event, TicketCreated};
 use common::money::Money;
 use common::outbox::entity as outbox;
-use common::testing::TestEnv;
+use common::service::Shutdown;
+use common::testing::{Served, TestEnv};
 use orders::listeners::{self, Applied};
 use orders::OrdersState;
-use reqwest::header::{CONTENT_TYPE, COOKIE};
+use reqwest::header::COOKIE;
 use reqwest::{Method, RequestBuilder};
 use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::{json, Value};
@@ -26,6 +26,7 @@ pub struct TestApp {
     pub state: OrdersState,
     pub keys: JwtKeys,
     pub bus: EventBus,
+    _served: Served,
     _env: TestEnv,
 }
 
@@ -49,18 +50,10 @@ impl TestApp {
         let state = OrdersState::build(&env.settings, bus.clone())
             .await
             .expect("the orders state builds");
-        let router = common::http::finish_api(orders::router(state.clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
-        let port = listener.local_addr().expect("the bound address").port();
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .await
-                .expect("the test server runs");
-        });
+        let served = Served::router(orders::router(state.clone())).await;
         Self {
-            address: format!("http://127.0.0.1:{port}"),
+            address: served.address.clone(),
+            _served: served,
             client: reqwest::Client::new(),
             keys: JwtKeys::from_settings(&env.settings),
             state,
@@ -75,7 +68,7 @@ impl TestApp {
 
     /// Runs the outbox relay in the background, as the binary does, until the test ends.
     pub fn run_relay(&self) {
-        tokio::spawn(self.state.relay.clone().run());
+        tokio::spawn(self.state.relay.clone().run(Shutdown::new()));
     }
 
     /// Waits until the relay has published every outbox row; false after `limit`.
@@ -139,13 +132,7 @@ impl TestApp {
     }
 
     pub async fn send(&self, request: RequestBuilder) -> Reply {
-        Reply::read(
-            request
-                .send()
-                .await
-                .expect("the request reaches the server"),
-        )
-        .await
+        Reply::of(request).await
     }
 
     pub async fn create_order(&self, buyer: &Buyer, ticket_id: &str) -> Reply {
@@ -216,52 +203,4 @@ impl TestApp {
     }
 }
 
-/// A response, read in full.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub content_type: Option<String>,
-    pub body: String,
-}
-
-impl Reply {
-    pub async fn read(response: reqwest::Response) -> Self {
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response.text().await.expect("the body is readable text");
-        Self {
-            status,
-            content_type,
-            body,
-        }
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
-    }
-
-    /// The error envelope, checked precisely (see `common::testing::error_envelope`).
-    pub fn errors(&self) -> Vec<ErrorItem> {
-        common::testing::error_envelope(self.content_type.as_deref(), &self.body)
-    }
-
-    /// Asserts the status and an envelope holding exactly `expected`.
-    pub fn assert_errors(&self, status: u16, expected: &[ErrorItem]) {
-        assert_eq!(
-            self.status, status,
-            "unexpected status; body: {}",
-            self.body
-        );
-        assert_eq!(self.errors(), expected, "unexpected errors");
-    }
-
-    /// Asserts the status and an envelope holding one message without a field.
-    pub fn assert_error(&self, status: u16, message: &str) {
-        self.assert_errors(status, &[ErrorItem::new(message)]);
-    }
-}
+pub use common::testing::Reply;

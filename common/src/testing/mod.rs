@@ -1,9 +1,17 @@
 //! Test helpers: each integration test gets a database of its own, on SQLite by default or on
-//! PostgreSQL when `DATABASE_URL` points at a server (a fresh database per test).
+//! PostgreSQL when `DATABASE_URL` points at a server (a fresh database per test), and a bus of
+//! its own; `http` serves a service and reads its replies.
 use anyhow::Context;
 use sea_orm::ConnectionTrait;
 
 use crate::dto::ErrorItem;
+
+mod http;
+
+pub use http::{
+    apply_set_cookies, assert_cookie_attributes, eventually, is_removal, unique_email,
+    with_cookies, Reply, Served,
+};
 
 /// A database URL private to one test, and what keeps it alive.
 pub struct TestDatabase {

@@ -1,0 +1,251 @@
+//! One shape for every service. A service crate exports a [`Service`]: its `start` connects
+//! what it owns, subscribes its listeners, and hands back a [`Running`] — its API router and
+//! its background tasks (outbox relay, listeners, schedulers). Nothing runs until a
+//! [`Supervisor`] spawns the tasks, so every service can subscribe before any relay publishes.
+//!
+//! The supervisor owns the [`Shutdown`] signal: a task that ends on its own (or fails, or
+//! panics) is logged and shuts the whole process down; on shutdown every task finishes what
+//! it is doing (a listener its current message, a relay its last flush) before `run` returns.
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use futures::future::BoxFuture;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::EventBus;
+use crate::settings::Settings;
+
+/// The process-wide stop signal; cheap to clone, fires once.
+#[derive(Clone, Debug, Default)]
+pub struct Shutdown(CancellationToken);
+
+impl Shutdown {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn trigger(&self) {
+        self.0.cancel();
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.0.is_cancelled()
+    }
+
+    /// Resolves once shutdown has been triggered.
+    pub async fn wait(&self) {
+        self.0.cancelled().await
+    }
+
+    /// An owned future for `axum::serve(..).with_graceful_shutdown`.
+    pub fn signalled(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.0.clone().cancelled_owned()
+    }
+}
+
+/// A named background job. It should run until shutdown and then return `Ok`; returning
+/// earlier, or with an error, counts as the task dying.
+pub struct Task {
+    pub name: String,
+    future: BoxFuture<'static, anyhow::Result<()>>,
+}
+
+impl Task {
+    pub fn new(
+        name: impl Into<String>,
+        future: impl Future<Output = anyhow::Result<()>> + Send + 'static,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            future: Box::pin(future),
+        }
+    }
+}
+
+/// A started service: what it serves and what must keep running for it.
+pub struct Running {
+    pub router: Router,
+    pub tasks: Vec<Task>,
+}
+
+type StartFn = fn(Settings, EventBus, Shutdown) -> BoxFuture<'static, anyhow::Result<Running>>;
+
+/// A service as the binary sees it: a name and how to start it.
+#[derive(Clone, Copy)]
+pub struct Service {
+    pub name: &'static str,
+    pub start: StartFn,
+}
+
+impl Service {
+    pub async fn start(
+        &self,
+        settings: &Settings,
+        bus: EventBus,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Running> {
+        use anyhow::Context as _;
+        (self.start)(settings.clone(), bus, shutdown)
+            .await
+            .with_context(|| format!("starting the {} service", self.name))
+    }
+}
+
+/// How long shutdown waits for tasks to finish before abandoning them.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Runs background tasks until shutdown; one dying stops them all.
+pub struct Supervisor {
+    shutdown: Shutdown,
+    tasks: Vec<Task>,
+}
+
+impl Supervisor {
+    pub fn new(shutdown: Shutdown) -> Self {
+        Self {
+            shutdown,
+            tasks: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, tasks: impl IntoIterator<Item = Task>) {
+        self.tasks.extend(tasks);
+    }
+
+    /// Spawns every task and waits. Returns `Ok` after a clean shutdown, or the first task's
+    /// death (having triggered shutdown so the rest drain).
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Self { shutdown, tasks } = self;
+        let mut set = JoinSet::new();
+        for task in tasks {
+            let name = task.name;
+            let future = task.future;
+            set.spawn(async move { (name, future.await) });
+        }
+        let mut death: Option<anyhow::Error> = None;
+        loop {
+            let next = if shutdown.is_triggered() {
+                match tokio::time::timeout(DRAIN, set.join_next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        tracing::error!(
+                            left = set.len(),
+                            "tasks did not finish within {DRAIN:?} of shutdown; abandoning them"
+                        );
+                        set.abort_all();
+                        break;
+                    }
+                }
+            } else {
+                tokio::select! {
+                    next = set.join_next() => next,
+                    () = shutdown.wait() => continue,
+                }
+            };
+            let Some(joined) = next else { break };
+            let (name, result) = match joined {
+                Ok(ended) => ended,
+                Err(err) => (
+                    "a task".to_owned(),
+                    Err(anyhow::anyhow!("it panicked or was aborted: {err}")),
+                ),
+            };
+            match (result, shutdown.is_triggered()) {
+                (Ok(()), true) => tracing::debug!(task = %name, "task finished"),
+                (result, _) => {
+                    let error = result
+                        .err()
+                        .unwrap_or_else(|| anyhow::anyhow!("it stopped before shutdown"));
+                    let error = error.context(format!("background task {name} died"));
+                    tracing::error!(error = format!("{error:#}"), "stopping the process");
+                    shutdown.trigger();
+                    death.get_or_insert(error);
+                }
+            }
+        }
+        match death {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM, then triggers `shutdown`.
+pub async fn trigger_on_signal(shutdown: Shutdown) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("interrupted; shutting down"),
+        () = terminate => tracing::info!("terminated; shutting down"),
+        () = shutdown.wait() => return,
+    }
+    shutdown.trigger();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_task_that_dies_stops_the_others_and_is_reported() {
+        let shutdown = Shutdown::new();
+        let mut supervisor = Supervisor::new(shutdown.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let watcher = shutdown.clone();
+        supervisor.add([
+            Task::new("steady", async move {
+                watcher.wait().await;
+                let _ = tx.send("drained");
+                Ok(())
+            }),
+            Task::new("fragile", async { anyhow::bail!("lost its connection") }),
+        ]);
+        let error = supervisor.run().await.expect_err("the death is reported");
+        assert!(format!("{error:#}").contains("fragile"), "{error:#}");
+        assert!(shutdown.is_triggered());
+        assert_eq!(rx.await.ok(), Some("drained"));
+    }
+
+    #[tokio::test]
+    async fn shutdown_lets_tasks_finish_their_work() {
+        let shutdown = Shutdown::new();
+        let mut supervisor = Supervisor::new(shutdown.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let watcher = shutdown.clone();
+        supervisor.add([Task::new("worker", async move {
+            watcher.wait().await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = tx.send(());
+            Ok(())
+        })]);
+        let run = tokio::spawn(supervisor.run());
+        shutdown.trigger();
+        run.await
+            .expect("the supervisor does not panic")
+            .expect("a clean shutdown");
+        assert!(rx.await.is_ok(), "the worker finished before run returned");
+    }
+
+    #[tokio::test]
+    async fn a_task_ending_early_counts_as_a_death() {
+        let shutdown = Shutdown::new();
+        let mut supervisor = Supervisor::new(shutdown.clone());
+        supervisor.add([Task::new("quitter", async { Ok(()) })]);
+        assert!(supervisor.run().await.is_err());
+        assert!(shutdown.is_triggered());
+    }
+}
