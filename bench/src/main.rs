@@ -6,11 +6,17 @@
 //! - `bench pages <ticketing binary> <site wasm> [--tickets N] [--seconds N] [--release]`:
 //!   measures the landing page, a ticket page and `GET /api/tickets?limit=50` with 100 and
 //!   with N (default 30,000) tickets listed, and prints the site's wasm size gzipped.
+//! - `bench expiry [--orders N]`: runs the expiration service in-process, has N (default
+//!   1,000) orders expire a few seconds after they are created, and prints how late each
+//!   `expiration:complete` fired (p50/p99/max) on the embedded backends and, when
+//!   `DATABASE_URL`/`NATS_URL`/`REDIS_URL` are set, on PostgreSQL + JetStream + Redis.
 //!
-//! Both run the binary from the current directory, which must be the workspace root.
+//! `reserve` and `pages` run the binary from the current directory, which must be the
+//! workspace root.
 #![forbid(unsafe_code)]
 
 mod api;
+mod expiry;
 mod pages;
 mod reserve;
 mod stats;
@@ -24,10 +30,12 @@ async fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("reserve") => reserve::main(&args[1..]).await,
         Some("pages") => pages::main(&args[1..]).await,
+        Some("expiry") => expiry::main(&args[1..]).await,
         _ => bail!(
             "usage: bench reserve <path to ticketing> [buyers]\n       \
              bench pages <path to ticketing> <path to ticketing_bg.wasm> \
-             [--tickets N] [--seconds N] [--release]"
+             [--tickets N] [--seconds N] [--release]\n       \
+             bench expiry [--orders N]"
         ),
     }
 }

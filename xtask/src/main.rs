@@ -30,11 +30,18 @@ commands:
           seconds (default 5); prints req/s and p50/p99, the slowdown from
           100 to N tickets, and the site's wasm size gzipped (use --release
           for representative figures)
+  bench expiry [--orders N]
+          run the expiration service in-process and have N orders (default
+          1000) expire a few seconds after they are created; prints how late
+          each expiration:complete fired (p50/p99/max) for the embedded
+          default and, with DATABASE_URL + NATS_URL + REDIS_URL set, for
+          PostgreSQL + JetStream + the Redis queue
   setup   only install what is missing (wasm32 target, wasm-bindgen CLI, ...)
 ";
 
 const BENCH_USAGE: &str = "usage: cargo xtask bench reserve [--buyers N] [--release]
-       cargo xtask bench pages [--tickets N] [--seconds N] [--release]";
+       cargo xtask bench pages [--tickets N] [--seconds N] [--release]
+       cargo xtask bench expiry [--orders N] [--release]";
 
 fn bench(args: &[String], release: bool) -> util::Result {
     // The value after `name`, if the flag is given.
@@ -73,6 +80,14 @@ fn bench(args: &[String], release: bool) -> util::Result {
             }
             if release {
                 bench_args.push("--release".into());
+            }
+        }
+        Some("expiry") => {
+            // The service runs inside the bench binary: nothing else to build.
+            util::step("Benchmark: how late reservations expire");
+            bench_args.push("expiry".into());
+            if let Some(orders) = flag("--orders")? {
+                bench_args.extend(["--orders".into(), orders]);
             }
         }
         _ => return Err(BENCH_USAGE.into()),
