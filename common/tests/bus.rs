@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::bus::{
-    self, decode, encode, run_listener_with, Bus, EventBus, InProcessBus, JetStreamBus,
-    ListenerOptions, Message, Outcome, Subscription,
+    self, decode, encode, run_listener_with, Applied, Bus, EventBus, InProcessBus, JetStreamBus,
+    ListenerOptions, Listeners, Message, Outcome, Subscription,
 };
 use common::events::{OrderCancelled, Subject, TicketCreated, TicketRef};
 use common::money::Money;
+use common::service::{Shutdown, Supervisor};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
@@ -292,7 +293,7 @@ async fn a_handled_message_is_acked_once() {
         bus.bus.clone(),
         "test",
         fast_retries(3),
-        common::service::Shutdown::new(),
+        Shutdown::new(),
         move |message: Message| {
             let calls_tx = calls_tx.clone();
             async move {
@@ -327,7 +328,7 @@ async fn an_early_event_is_redelivered_until_it_can_be_applied() {
         recording,
         "test",
         fast_retries(5),
-        common::service::Shutdown::new(),
+        Shutdown::new(),
         move |_: Message| {
             let calls_tx = calls_tx.clone();
             async move {
@@ -370,7 +371,7 @@ async fn a_handler_that_always_fails_ends_on_the_dead_letter_subject() {
         recording,
         "test",
         fast_retries(3),
-        common::service::Shutdown::new(),
+        Shutdown::new(),
         move |_: Message| {
             let attempt = counted.fetch_add(1, Ordering::SeqCst) + 1;
             async move { Outcome::Failed(anyhow::anyhow!("boom on attempt {attempt}")) }
@@ -415,7 +416,7 @@ async fn a_message_that_is_never_ready_is_dead_lettered_too() {
         recording,
         "test",
         fast_retries(2),
-        common::service::Shutdown::new(),
+        Shutdown::new(),
         |_: Message| async { Outcome::Retry },
     ));
     let message = ticket(1);
@@ -457,4 +458,130 @@ fn backoff_doubles_up_to_its_cap() {
     assert_eq!(options.backoff(4), Duration::from_millis(1600));
     assert_eq!(options.backoff(7), Duration::from_secs(10));
     assert_eq!(options.backoff(u32::MAX), Duration::from_secs(10));
+}
+
+// ---------------------------------------------------------------------------------------
+// The listener registry
+
+fn cancellation() -> Message {
+    let event = OrderCancelled {
+        id: "order-1".into(),
+        version: 1,
+        ticket: TicketRef {
+            id: "ticket-1".into(),
+        },
+    };
+    encode(format!("event-{}", uuid::Uuid::new_v4()), &event).expect("encodes")
+}
+
+#[tokio::test]
+async fn a_subject_without_a_registered_listener_is_dead_lettered_at_once() {
+    let bus = TestBus::new().await;
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let listeners = Arc::new(
+        Listeners::new("registry", seen_tx)
+            .with_options(fast_retries(5))
+            .on(
+                |seen: mpsc::UnboundedSender<String>, event: TicketCreated| async move {
+                    let _ = seen.send(event.id);
+                    Ok(Applied::Done)
+                },
+            ),
+    );
+    assert_eq!(listeners.subjects(), [Subject::TicketCreated]);
+    // A subscription wider than the registry, as after a deploy that dropped a listener.
+    let sub = bus
+        .subscribe(
+            "registry",
+            &[Subject::TicketCreated, Subject::OrderCancelled],
+        )
+        .await;
+    let (dead_tx, mut dead) = mpsc::unbounded_channel();
+    let recording: EventBus = Arc::new(Recording {
+        inner: bus.bus.clone(),
+        dead: dead_tx,
+    });
+    let dispatcher = listeners.clone();
+    tokio::spawn(run_listener_with(
+        sub,
+        recording,
+        "registry",
+        fast_retries(5),
+        Shutdown::new(),
+        move |message: Message| {
+            let dispatcher = dispatcher.clone();
+            async move { dispatcher.dispatch(message).await }
+        },
+    ));
+
+    let stray = cancellation();
+    bus.publish(&stray).await;
+    bus.publish(&ticket(7)).await;
+
+    let (parked, reason) = timeout(ARRIVES, dead.recv())
+        .await
+        .expect("dead-lettered in time")
+        .expect("listener runs");
+    assert_eq!(parked, stray);
+    assert!(
+        reason.contains("no listener for order:cancelled"),
+        "{reason}"
+    );
+    assert_eq!(
+        timeout(ARRIVES, seen.recv())
+            .await
+            .expect("handled in time"),
+        Some("ticket-7".to_owned())
+    );
+    assert!(timeout(QUIET, dead.recv()).await.is_err(), "parked twice");
+    bus.cleanup().await;
+}
+
+#[tokio::test]
+async fn on_shutdown_a_listener_finishes_and_acks_the_message_in_hand() {
+    let bus = TestBus::new().await;
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let done = Arc::new(AtomicU32::new(0));
+    let finished = done.clone();
+    let shutdown = Shutdown::new();
+    let task = Listeners::new("draining", (started_tx, finished))
+        .on(
+            |(started, finished): (mpsc::UnboundedSender<()>, Arc<AtomicU32>),
+             _event: TicketCreated| async move {
+                let _ = started.send(());
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                finished.fetch_add(1, Ordering::SeqCst);
+                Ok(Applied::Done)
+            },
+        )
+        .subscribe(&bus.bus, shutdown.clone())
+        .await
+        .expect("subscribes");
+    let mut supervisor = Supervisor::new(shutdown.clone());
+    supervisor.add([task]);
+    let running = tokio::spawn(supervisor.run());
+    bus.publish(&ticket(1)).await;
+    timeout(ARRIVES, started.recv())
+        .await
+        .expect("handling starts in time");
+
+    shutdown.trigger();
+    timeout(ARRIVES, running)
+        .await
+        .expect("stops in time")
+        .expect("no panic")
+        .expect("a clean stop");
+
+    assert_eq!(
+        done.load(Ordering::SeqCst),
+        1,
+        "the message in hand finished"
+    );
+    // Acked: a new member of the group gets nothing.
+    let mut again = bus.subscribe("draining", &[Subject::TicketCreated]).await;
+    assert!(
+        timeout(QUIET, again.next()).await.is_err(),
+        "the finished message came back"
+    );
+    bus.cleanup().await;
 }

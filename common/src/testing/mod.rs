@@ -30,10 +30,24 @@ impl TestDatabase {
                 let name = format!("t_{now}_{}", uuid::Uuid::new_v4().simple());
                 let admin = crate::db::connect(&server).await?;
                 drop_stale_databases(&admin, now).await;
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .context("creating the test database")?;
+                // Concurrent CREATE DATABASEs from one template can collide ("source database
+                // is being accessed by other users"); a moment later they succeed.
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    match admin
+                        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(err) if attempt < 10 => {
+                            tracing::debug!(error = %err, "creating the test database; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt))
+                                .await;
+                        }
+                        Err(err) => return Err(err).context("creating the test database"),
+                    }
+                }
                 admin.close().await.ok();
                 let url = match server.rfind('/') {
                     Some(slash) if slash > server.find("://").map_or(0, |i| i + 2) => {

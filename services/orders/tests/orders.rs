@@ -690,7 +690,7 @@ async fn a_new_order_embeds_the_updated_ticket() {
 
 #[tokio::test]
 async fn expiration_cancels_a_created_order_and_emits_order_cancelled() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_lapsing().await;
     let ticket = app.ticket("concert", 2000).await;
     let order = app.ordered(&app.buyer(), &ticket.id).await;
 
@@ -715,7 +715,7 @@ async fn expiration_cancels_a_created_order_and_emits_order_cancelled() {
 
 #[tokio::test]
 async fn a_repeated_expiration_is_a_duplicate_and_emits_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_lapsing().await;
     let ticket = app.ticket("concert", 2000).await;
     let order = app.ordered(&app.buyer(), &ticket.id).await;
     listeners::expiration_complete(&app.state, expire(&id_of(&order)))
@@ -733,7 +733,7 @@ async fn a_repeated_expiration_is_a_duplicate_and_emits_nothing() {
 
 #[tokio::test]
 async fn an_expired_ticket_can_be_ordered_again() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_lapsing().await;
     let ticket = app.ticket("concert", 2000).await;
     let order = app.ordered(&app.buyer(), &ticket.id).await;
     listeners::expiration_complete(&app.state, expire(&id_of(&order)))
@@ -834,7 +834,7 @@ async fn a_repeated_payment_is_a_duplicate_and_emits_nothing() {
 
 #[tokio::test]
 async fn a_payment_after_expiry_leaves_the_order_cancelled() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_lapsing().await;
     let ticket = app.ticket("concert", 2000).await;
     let order = app.ordered(&app.buyer(), &ticket.id).await;
     listeners::expiration_complete(&app.state, expire(&id_of(&order)))
@@ -953,7 +953,7 @@ async fn two_hundred_tickets_with_four_buyers_each_sell_exactly_two_hundred_orde
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_payment_racing_an_expiry_or_a_cancel_ends_each_order_exactly_once() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_lapsing().await;
     let buyer = app.buyer();
     let mut orders = Vec::new();
     for n in 0..20 {
@@ -1002,4 +1002,52 @@ async fn a_payment_racing_an_expiry_or_a_cancel_ends_each_order_exactly_once() {
     let ended =
         app.events::<OrderCancelled>().await.len() + app.events::<OrderCompleted>().await.len();
     assert_eq!(ended, orders.len(), "one ending event per order");
+}
+
+#[tokio::test]
+async fn an_expiry_that_arrives_before_the_window_closes_is_redelivered_later() {
+    let app = TestApp::spawn().await;
+    let ticket = app.ticket("concert", 2000).await;
+    let order = app.ordered(&app.buyer(), &ticket.id).await;
+
+    let applied = listeners::expiration_complete(&app.state, expire(&id_of(&order)))
+        .await
+        .expect("runs");
+
+    assert_eq!(applied, Applied::Early);
+    let stored = app.stored_order(&id_of(&order)).await;
+    assert_eq!((stored.status, stored.version), (OrderStatus::Created, 0));
+    assert!(app.events::<OrderCancelled>().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_lapsed_order_no_longer_blocks_a_new_buyer_even_before_its_expiry_arrives() {
+    let app = TestApp::spawn_with_window(Duration::from_millis(300)).await;
+    let ticket = app.ticket("concert", 2000).await;
+    let first = id_of(&app.ordered(&app.buyer(), &ticket.id).await);
+    let early = app.create_order(&app.buyer(), &ticket.id).await;
+    early.assert_error(400, "Ticket is already reserved");
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = id_of(&app.ordered(&app.buyer(), &ticket.id).await);
+
+    let stored = app.stored_order(&first).await;
+    assert_eq!((stored.status, stored.version), (OrderStatus::Cancelled, 1));
+    let subjects: Vec<String> = app.outbox().await.into_iter().map(|r| r.subject).collect();
+    assert_eq!(
+        subjects,
+        ["order:created", "order:cancelled", "order:created"],
+        "the lapsed order's cancellation leaves before the new reservation"
+    );
+    let cancelled = app.events::<OrderCancelled>().await;
+    assert_eq!(
+        (cancelled[0].id.as_str(), cancelled[0].version),
+        (first.as_str(), 1)
+    );
+    assert_eq!(app.stored_order(&second).await.status, OrderStatus::Created);
+    // Its expiry arriving afterwards changes nothing.
+    let late = listeners::expiration_complete(&app.state, expire(&first))
+        .await
+        .expect("runs");
+    assert_eq!(late, Applied::Duplicate);
 }

@@ -42,6 +42,11 @@ impl TestApp {
         Self::spawn_with_window(Duration::from_secs(900)).await
     }
 
+    /// Orders whose window has closed by the time the test looks (expiry steps apply).
+    pub async fn spawn_lapsing() -> Self {
+        Self::spawn_with_window(Duration::from_millis(1)).await
+    }
+
     pub async fn spawn_with_window(window: Duration) -> Self {
         let mut env = TestEnv::new().await;
         env.settings.expiration_window = window;
