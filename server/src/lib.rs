@@ -26,7 +26,13 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 /// Every service this binary runs, in start order.
-pub const SERVICES: [Service; 3] = [auth::SERVICE, tickets::SERVICE, orders::SERVICE];
+pub const SERVICES: [Service; 5] = [
+    auth::SERVICE,
+    tickets::SERVICE,
+    orders::SERVICE,
+    expiration::SERVICE,
+    payments::SERVICE,
+];
 
 /// A bound, ready-to-serve application: the listener exists before `run`, so callers
 /// (and tests using port 0) know the address without waiting.
