@@ -16,6 +16,8 @@ pub const CANCELLED: &str = "Cannot pay for a cancelled order";
 pub const ALREADY_PAID: &str = "Order is already paid";
 pub const EXPIRED: &str = "Order has expired";
 pub const IN_PROGRESS: &str = "A payment for this order is in progress";
+pub const NOT_CHARGED: &str =
+    "The payment could not be completed and you have not been charged; please try again";
 pub const NOT_SETTLED: &str =
     "The payment could not be completed right now; it will be settled shortly";
 
@@ -215,7 +217,7 @@ async fn capture(
                         },
                     )
                     .await?;
-                    Err(err.into())
+                    Err(ApiError::Unavailable(NOT_CHARGED.into()))
                 }
                 Err(void_err) => {
                     tracing::error!(payment.id = %payment.id, error = %void_err, "cannot release the hold either; the payment stays capturing");

@@ -50,6 +50,7 @@ on_both_providers!(
     an_order_cancelled_after_it_was_paid_is_refunded,
     a_hold_that_loses_the_race_with_cancellation_is_voided,
     a_cancellation_during_capture_waits_then_refunds,
+    an_order_that_expires_during_authorization_is_not_charged,
 );
 
 mod cases {
@@ -435,9 +436,37 @@ mod cases {
         assert_eq!(app.captured(&order), 0);
         assert_eq!(app.outbox::<PaymentRefunded>().await.len(), 1);
     }
+
+    /// The expiry timestamp passes while the card is being authorized (no `order:cancelled`
+    /// yet): the conditional step refuses, and the hold is voided.
+    pub async fn an_order_that_expires_during_authorization_is_not_charged(kind: Kind) {
+        let app = TestApp::spawn_with(
+            kind,
+            Options {
+                after_authorize: Some(super::wait_past_expiry()),
+                ..Options::default()
+            },
+        )
+        .await;
+        let buyer = app.buyer();
+        let order = app
+            .seed_order_expiring(&buyer, 2000, Utc::now() + chrono::Duration::seconds(1))
+            .await;
+        app.pay(&buyer, &order, "tok_visa")
+            .await
+            .assert_error(400, EXPIRED);
+        assert_eq!(app.payments(&order).await[0].status, PaymentStatus::Voided);
+        assert_eq!(app.charges(&order)[0].status, "voided");
+        assert!(app.outbox::<PaymentCreated>().await.is_empty());
+    }
 }
 
 /// 0 to 99 998.99 dollars' worth of cents, like the course's `random 0..99999` price.
+/// Waits out the order's expiry while the card is being authorized.
+fn wait_past_expiry() -> helpers::Hook {
+    std::sync::Arc::new(|_state, _order| Box::pin(tokio::time::sleep(Duration::from_millis(1500))))
+}
+
 fn rand_cents() -> i64 {
     i64::try_from(uuid::Uuid::new_v4().as_u128() % 9_999_900).expect("fits")
 }
