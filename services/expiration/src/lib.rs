@@ -17,6 +17,7 @@ use common::outbox::Relay;
 use common::service::{Running, Service, Shutdown, Task};
 use common::settings::Settings;
 use sea_orm::DatabaseConnection;
+use tokio::sync::Semaphore;
 
 pub mod listeners;
 pub mod migration;
@@ -46,10 +47,16 @@ pub struct Options {
 #[derive(Clone)]
 pub struct ExpirationState {
     pub db: DatabaseConnection,
+    pub bus: EventBus,
     pub queue: Arc<dyn ExpiryQueue>,
     pub relay: Relay,
     pub wake: Arc<Wake>,
+    /// Batches the scheduler is publishing itself (see [`scheduler`]).
+    pub in_flight: Arc<Semaphore>,
 }
+
+/// Batches published ahead of the relay at once.
+const IN_FLIGHT: usize = 8;
 
 /// The service's database, migrated.
 pub async fn connect_db(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
@@ -77,9 +84,11 @@ pub async fn start_with(
     let relay = Relay::new(db.clone(), bus.clone());
     let state = ExpirationState {
         db,
+        bus: bus.clone(),
         queue,
         relay: relay.clone(),
         wake: Arc::new(Wake::default()),
+        in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
     };
     let listener = Listeners::new(GROUP, state.clone())
         .with_options(options.listener)

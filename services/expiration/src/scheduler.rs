@@ -2,9 +2,15 @@
 //! `expiration:complete` into the outbox and the fired record in one transaction, then the
 //! claims completed. A crash anywhere in between only delays: the claim's lease runs out and
 //! the entry is claimed again, and the fired record keeps the second firing silent.
+//!
+//! Expiries fall due in bursts, faster than the outbox relay publishes (one row at a time), so
+//! the scheduler also publishes each committed batch itself and marks it sent; the outbox
+//! row stays the guarantee (whatever this misses, the relay sends, and the message id makes
+//! the second send harmless). `expiration:complete` events carry no order among themselves.
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use common::bus::{encode, Message};
 use common::events::ExpirationComplete;
 use common::outbox;
 use common::service::Shutdown;
@@ -132,25 +138,56 @@ async fn step(state: &ExpirationState, batch: usize) -> anyhow::Result<Step> {
 pub async fn fire(state: &ExpirationState, claims: &[Claim]) -> anyhow::Result<usize> {
     let txn = state.db.begin().await?;
     let at = now_ms();
-    let mut fired = 0;
+    let mut messages = Vec::with_capacity(claims.len());
     for claim in claims {
         if store::record_fired(&txn, &claim.order_id, at).await? {
             let event = ExpirationComplete {
                 order_id: claim.order_id.clone(),
             };
-            outbox::enqueue(&txn, &event).await?;
-            fired += 1;
+            let id = outbox::enqueue(&txn, &event).await?;
+            messages.push(encode(id, &event)?);
         } else {
             tracing::debug!(order.id = %claim.order_id, "expiry fired before; not again");
         }
     }
     txn.commit().await?;
+    let fired = messages.len();
     if fired > 0 {
-        state.relay.poke();
+        hurry(state, messages);
     }
     state.queue.complete(claims).await?;
     tracing::debug!(claimed = claims.len(), fired, "expiries fired");
     Ok(fired)
+}
+
+/// Publishes a committed batch without waiting for the relay, in the background so the next
+/// batch need not wait for consumers; when too many batches are in flight, leaves it to the
+/// relay.
+fn hurry(state: &ExpirationState, messages: Vec<Message>) {
+    let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
+        state.relay.poke();
+        return;
+    };
+    let (bus, db, relay) = (state.bus.clone(), state.db.clone(), state.relay.clone());
+    tokio::spawn(async move {
+        let _permit = permit;
+        let published =
+            futures::future::join_all(messages.iter().map(|message| bus.publish(message))).await;
+        let mut sent = Vec::with_capacity(messages.len());
+        for (message, result) in messages.into_iter().zip(published) {
+            match result {
+                Ok(()) => sent.push(message.id),
+                Err(error) => {
+                    tracing::debug!(error = format!("{error:#}"), "left to the outbox relay");
+                    relay.poke();
+                }
+            }
+        }
+        if let Err(error) = store::mark_sent(&db, sent).await {
+            // The relay sends them again; the bus drops the copies by message id.
+            tracing::warn!(error = %error, "cannot mark published expiries sent");
+        }
+    });
 }
 
 async fn prune(state: &ExpirationState, keep: Duration) {

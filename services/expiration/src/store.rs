@@ -1,5 +1,8 @@
-//! The `fired_expiries` record: which orders' `expiration:complete` is already in the outbox.
-use sea_orm::{ConnectionTrait, DbErr};
+//! The `fired_expiries` record: which orders' `expiration:complete` is already in the outbox;
+//! and marking outbox rows the scheduler published itself as sent.
+use common::outbox::entity as outbox;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 use crate::queue::sql::statement;
 use crate::queue::Millis;
@@ -43,4 +46,18 @@ pub async fn prune_fired(db: &impl ConnectionTrait, before: Millis) -> Result<u6
         ))
         .await?;
     Ok(done.rows_affected())
+}
+
+/// Marks the outbox rows with these event ids sent, so the relay need not publish them.
+pub async fn mark_sent(db: &impl ConnectionTrait, ids: Vec<String>) -> Result<(), DbErr> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::SentAt, Expr::value(chrono::Utc::now()))
+        .filter(outbox::Column::Id.is_in(ids))
+        .filter(outbox::Column::SentAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
 }
