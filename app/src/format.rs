@@ -139,6 +139,41 @@ pub fn parse_rfc3339_millis(text: &str) -> Option<i64> {
     Some(seconds * 1_000 + millis)
 }
 
+/// `2026-11-24 02:15:07 UTC` for an RFC 3339 timestamp (the text as it is if it doesn't parse).
+pub fn format_timestamp(text: &str) -> String {
+    let Some(millis) = parse_rfc3339_millis(text) else {
+        return text.to_owned();
+    };
+    let seconds = millis.div_euclid(1_000);
+    let (days, time) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        time / 3_600,
+        time % 3_600 / 60,
+        time % 60
+    )
+}
+
+/// The date of a day counted from 1970-01-01 (the inverse of `days_from_civil`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
@@ -190,6 +225,23 @@ mod tests {
         assert_eq!(format_remaining(65_001), "1:06");
         assert_eq!(format_remaining(1), "0:01");
         assert_eq!(format_remaining(-5), "0:00");
+    }
+
+    #[test]
+    fn timestamps_are_shown_in_utc() {
+        assert_eq!(
+            format_timestamp("2026-11-24T03:15:07.123+01:00"),
+            "2026-11-24 02:15:07 UTC"
+        );
+        assert_eq!(
+            format_timestamp("2000-02-29T23:59:59Z"),
+            "2000-02-29 23:59:59 UTC"
+        );
+        assert_eq!(
+            format_timestamp("1970-01-01T00:00:00Z"),
+            "1970-01-01 00:00:00 UTC"
+        );
+        assert_eq!(format_timestamp("soon"), "soon");
     }
 
     #[test]

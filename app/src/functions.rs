@@ -4,7 +4,7 @@
 //! owning service's HTTP API as the visitor (see `api`). Mutations end with a redirect to
 //! the page that shows the outcome; a plain HTML post (no JavaScript) that fails is sent
 //! back to its form with the errors (see `flash`).
-use common::dto::{Order, SessionUser, Ticket, User};
+use common::dto::{Order, Payment, PaymentCreatedResponse, SessionUser, Ticket, User};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,17 @@ pub const PREFIX: &str = "/_fn";
 pub struct TicketPage {
     pub tickets: Vec<Ticket>,
     pub next: Option<String>,
+}
+
+/// An order with what its pages show beside it: the receipt once it is paid, and whether
+/// its window has closed by the server's clock (the timestamp is the truth even before the
+/// order turns `cancelled`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderInfo {
+    pub order: Order,
+    /// The captured payment, if there is one.
+    pub receipt: Option<Payment>,
+    pub expired: bool,
 }
 
 #[server(prefix = "/_fn", endpoint = "current_user")]
@@ -149,14 +160,124 @@ pub async fn create_order(ticket_id: String) -> Result<Reply<Order>, ServerFnErr
     }))
 }
 
+/// The visitor's orders; the completed ones with their receipts.
 #[server(prefix = "/_fn", endpoint = "list_orders")]
-pub async fn list_orders() -> Result<Reply<Vec<Order>>, ServerFnError> {
-    Ok(crate::api::get("/api/orders").await)
+pub async fn list_orders() -> Result<Reply<Vec<OrderInfo>>, ServerFnError> {
+    let orders: Vec<Order> = match crate::api::get("/api/orders").await {
+        Ok(orders) => orders,
+        Err(error) => return Ok(Err(error)),
+    };
+    let infos = orders.into_iter().map(|order| {
+        let paid = order.status == common::events::OrderStatus::Complete;
+        order_info(order, paid)
+    });
+    Ok(Ok(futures::future::join_all(infos).await))
 }
 
+/// One order, with its receipt (or the payment awaiting confirmation).
 #[server(prefix = "/_fn", endpoint = "get_order")]
-pub async fn get_order(id: String) -> Result<Reply<Order>, ServerFnError> {
-    Ok(crate::api::get(&format!("/api/orders/{}", crate::api::segment(&id))).await)
+pub async fn get_order(id: String) -> Result<Reply<OrderInfo>, ServerFnError> {
+    let path = format!("/api/orders/{}", crate::api::segment(&id));
+    Ok(match crate::api::get::<Order>(&path).await {
+        Ok(order) => {
+            let maybe_paid = order.status != common::events::OrderStatus::Cancelled;
+            Ok(order_info(order, maybe_paid).await)
+        }
+        Err(error) => Err(error),
+    })
+}
+
+/// `order` with, when `with_receipt`, its captured payment. The receipt is best effort: an
+/// order page still shows when the payments service can't say (or hasn't heard of the order).
+#[cfg(feature = "ssr")]
+async fn order_info(order: Order, with_receipt: bool) -> OrderInfo {
+    use common::dto::PaymentStatus;
+    use common::events::OrderStatus;
+    let receipt = if with_receipt {
+        let path = format!(
+            "/api/payments?orderId={}",
+            crate::format::encode_component(&order.id)
+        );
+        crate::api::get::<Vec<Payment>>(&path)
+            .await
+            .ok()
+            .and_then(|payments| {
+                payments
+                    .into_iter()
+                    .rev()
+                    .find(|p| p.status == PaymentStatus::Captured)
+            })
+    } else {
+        None
+    };
+    let expired = order.status != OrderStatus::Complete
+        && crate::format::parse_rfc3339_millis(&order.expires_at)
+            .is_some_and(|deadline| deadline <= crate::format::now_millis());
+    OrderInfo {
+        order,
+        receipt,
+        expired,
+    }
+}
+
+/// Pays for an order with a card token (test mode: `tok_visa`, `tok_chargeDeclined`; Stripe
+/// mode: the Payment Element's payment method), then shows the order.
+#[server(prefix = "/_fn", endpoint = "pay_order")]
+pub async fn pay_order(
+    order_id: String,
+    token: String,
+) -> Result<Reply<PaymentCreatedResponse>, ServerFnError> {
+    let page = format!("/orders/{}", crate::api::segment(&order_id));
+    let reply = pay_when_known(&order_id, &token).await;
+    if reply.is_ok() {
+        until_settled(&format!("/api{page}")).await;
+    }
+    Ok(done(reply, "pay", &page, &[("token", &token)], |_| {
+        page.clone()
+    }))
+}
+
+/// The payments service learns of an order from `order:created` a moment after it exists,
+/// so a 404 is retried for a short while.
+#[cfg(feature = "ssr")]
+async fn pay_when_known(order_id: &str, token: &str) -> Reply<PaymentCreatedResponse> {
+    use std::time::Duration;
+    let body = common::dto::CreatePaymentBody {
+        order_id: order_id.into(),
+        token: token.into(),
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        match crate::api::send(http::Method::POST, "/api/payments", &body).await {
+            Err(error) if error.is_not_found() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            reply => return reply,
+        }
+    }
+}
+
+/// The order completes when `payment:created` reaches the orders service, a moment after the
+/// payment: waiting for it means the buyer lands on a completed order, not on the form they
+/// just used (should it take longer, the page says the payment is being confirmed).
+#[cfg(feature = "ssr")]
+async fn until_settled(order_path: &str) {
+    use common::events::OrderStatus;
+    use std::time::Duration;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < deadline {
+        match crate::api::get::<Order>(order_path).await {
+            Ok(order)
+                if matches!(
+                    order.status,
+                    OrderStatus::Created | OrderStatus::AwaitingPayment
+                ) =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            _ => return,
+        }
+    }
 }
 
 #[server(prefix = "/_fn", endpoint = "cancel_order")]

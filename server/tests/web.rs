@@ -493,3 +493,286 @@ async fn an_expired_token_is_refreshed_once_and_the_new_cookie_reaches_the_brows
     assert!(orders[0].contains("session=stale"));
     assert!(orders[1].contains("session=fresh") && orders[1].contains("refresh=r1"));
 }
+
+/// Whether an order page offers the payment form.
+fn has_pay_form(page: &str) -> bool {
+    page.contains(r#"name="token""#)
+}
+
+#[tokio::test]
+async fn paying_without_javascript_completes_the_order_and_shows_the_receipt() {
+    let app = TestServer::spawn(|_| {}).await;
+    let (buyer, order_id) = app.reserved_order("Cello recital").await;
+    let order_page = format!("/orders/{order_id}");
+    let page = html(&app, &order_page, &buyer).await;
+    assert!(has_pay_form(&page), "{page}");
+    assert!(page.contains(r#"value="tok_visa""#) && page.contains("Pay $25.00"));
+    assert!(page.contains("Cancel order"));
+
+    let paid = app
+        .post_form(
+            "pay_order",
+            &buyer,
+            &[("order_id", &order_id), ("token", "tok_visa")],
+            false,
+        )
+        .await;
+    assert_eq!(paid.status(), 302);
+    assert_eq!(location(&paid), order_page);
+    // The buyer never lands on the form they just used.
+    let page = html(&app, &order_page, &buyer).await;
+    assert!(!has_pay_form(&page), "{page}");
+    assert!(!page.contains("Cancel order"));
+
+    let payments = app.payments_of(&buyer, &order_id).await;
+    assert_eq!(payments.len(), 1, "{payments:?}");
+    assert_eq!(payments[0]["status"], "captured");
+    let payment_id = payments[0]["id"].as_str().expect("a payment id").to_owned();
+    let page = eventually(Duration::from_secs(20), || async {
+        let page = html(&app, &order_page, &buyer).await;
+        page.contains("status-complete").then_some(page)
+    })
+    .await
+    .expect("the order completes");
+    assert!(page.contains("Paid. The ticket is yours."), "{page}");
+    assert!(
+        page.contains(&payment_id) && page.contains("$25.00 USD"),
+        "{page}"
+    );
+    assert!(
+        page.contains(" UTC</time>"),
+        "the time of the payment: {page}"
+    );
+
+    let orders = html(&app, "/orders", &buyer).await;
+    assert!(orders.contains("status-complete"), "{orders}");
+    assert!(orders.contains(&payment_id) && orders.contains("$25.00 USD"));
+
+    // Paying again is refused, and says why.
+    let again = app
+        .post_form(
+            "pay_order",
+            &buyer,
+            &[("order_id", &order_id), ("token", "tok_visa")],
+            true,
+        )
+        .await;
+    let body: Value = again.json().await.expect("JSON");
+    assert_eq!(body["Err"]["errors"][0]["message"], "Order is already paid");
+    assert_eq!(app.payments_of(&buyer, &order_id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_declined_card_shows_the_providers_message_and_a_good_card_then_works() {
+    let app = TestServer::spawn(|_| {}).await;
+    let (buyer, order_id) = app.reserved_order("Brass band").await;
+    let order_page = format!("/orders/{order_id}");
+
+    let declined = app
+        .post_form(
+            "pay_order",
+            &buyer,
+            &[("order_id", &order_id), ("token", "tok_chargeDeclined")],
+            false,
+        )
+        .await;
+    assert_eq!(location(&declined), order_page);
+    let page = html(&app, &order_page, &with_cookies(&buyer, &declined)).await;
+    assert!(page.contains("Your card was declined."), "{page}");
+    assert!(has_pay_form(&page), "the buyer can try again: {page}");
+    assert!(
+        page.contains(r#"value="tok_chargeDeclined" checked"#),
+        "the card that was tried stays chosen: {page}"
+    );
+    assert!(page.contains("status-created"));
+
+    // With JavaScript the decline is data: the message, status 402, and no redirect.
+    let declined = app
+        .post_form(
+            "pay_order",
+            &buyer,
+            &[("order_id", &order_id), ("token", "tok_chargeDeclined")],
+            true,
+        )
+        .await;
+    assert_eq!(declined.status(), 200);
+    assert!(declined.headers().get("location").is_none());
+    let body: Value = declined.json().await.expect("JSON");
+    assert_eq!(body["Err"]["status"], 402);
+    assert_eq!(
+        body["Err"]["errors"][0]["message"],
+        "Your card was declined."
+    );
+
+    let paid = app
+        .post_form(
+            "pay_order",
+            &buyer,
+            &[("order_id", &order_id), ("token", "tok_visa")],
+            false,
+        )
+        .await;
+    assert_eq!(location(&paid), order_page);
+    let page = eventually(Duration::from_secs(20), || async {
+        let page = html(&app, &order_page, &buyer).await;
+        page.contains("status-complete").then_some(page)
+    })
+    .await
+    .expect("the order completes");
+    assert!(!has_pay_form(&page) && !page.contains("Your card was declined."));
+    let statuses: Vec<Value> = app
+        .payments_of(&buyer, &order_id)
+        .await
+        .iter()
+        .map(|p| p["status"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        [json!("declined"), json!("declined"), json!("captured")]
+    );
+}
+
+#[tokio::test]
+async fn an_expired_order_says_so_and_offers_no_payment() {
+    let app = TestServer::spawn(|s| s.expiration_window = Duration::from_secs(1)).await;
+    let (buyer, order_id) = app.reserved_order("Late show").await;
+    let order_page = format!("/orders/{order_id}");
+    let expires_at = app.order(&buyer, &order_id).await["expiresAt"]
+        .as_str()
+        .expect("expiresAt")
+        .to_owned();
+    let deadline =
+        chrono::DateTime::parse_from_rfc3339(&expires_at).expect("an RFC 3339 expiresAt");
+    let wait = (deadline.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(50)).await;
+
+    // Past the deadline the page says so, whether or not the order has turned cancelled yet.
+    let page = html(&app, &order_page, &buyer).await;
+    assert!(page.contains("This order expired"), "{page}");
+    assert!(
+        !has_pay_form(&page) && !page.contains("Cancel order"),
+        "{page}"
+    );
+    assert!(page.contains(r#"href="/""#));
+
+    // A payment posted anyway (a form left open without JavaScript) is refused.
+    let late = app
+        .post_form(
+            "pay_order",
+            &buyer,
+            &[("order_id", &order_id), ("token", "tok_visa")],
+            false,
+        )
+        .await;
+    assert_eq!(location(&late), order_page);
+    assert!(html(&app, &order_page, &with_cookies(&buyer, &late))
+        .await
+        .contains("This order expired"));
+    assert!(app
+        .payments_of(&buyer, &order_id)
+        .await
+        .iter()
+        .all(|p| p["status"] != "captured"));
+
+    let cancelled = eventually(Duration::from_secs(20), || async {
+        let page = html(&app, &order_page, &buyer).await;
+        page.contains("status-cancelled").then_some(page)
+    })
+    .await
+    .expect("the expiration service cancels the order");
+    assert!(cancelled.contains("This order expired") && !has_pay_form(&cancelled));
+    let listed = eventually(Duration::from_secs(20), || async {
+        html(&app, "/?q=Late%20show", "")
+            .await
+            .contains("Late show")
+            .then_some(())
+    })
+    .await;
+    assert!(listed.is_some(), "the ticket is for sale again");
+}
+
+#[tokio::test]
+async fn a_cross_site_payment_post_is_refused_and_charges_nothing() {
+    let app = TestServer::spawn(|_| {}).await;
+    let (buyer, order_id) = app.reserved_order("Organ concert").await;
+    let response = app
+        .client
+        .post(format!("{}/_fn/pay_order", app.address))
+        .header("cookie", &buyer)
+        .header("origin", "https://evil.example")
+        .form(&[("order_id", order_id.as_str()), ("token", "tok_visa")])
+        .send()
+        .await
+        .expect("the request reaches the server");
+    assert_eq!(response.status(), 403);
+    // Give a payment that slipped through time to show up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            let (status, body) = app
+                .call(
+                    Method::GET,
+                    &format!("/api/payments?orderId={order_id}"),
+                    &buyer,
+                    None,
+                )
+                .await;
+            (status == 200).then_some(body)
+        })
+        .await
+        .is_some_and(|payments| payments == json!([])),
+        "no payment was made"
+    );
+    assert_eq!(app.order(&buyer, &order_id).await["status"], "created");
+}
+
+#[tokio::test]
+async fn hostile_titles_stay_text_on_the_payment_form_and_the_receipt() {
+    let app = TestServer::spawn(|_| {}).await;
+    for title in HOSTILE_TITLES {
+        let (buyer, order_id) = app.reserved_order(title).await;
+        let order_page = format!("/orders/{order_id}");
+        let page = html(&app, &order_page, &buyer).await;
+        assert!(has_pay_form(&page));
+        assert_inert(&page, "an order page with the payment form");
+        let paid = app
+            .post_form(
+                "pay_order",
+                &buyer,
+                &[("order_id", &order_id), ("token", "tok_visa")],
+                false,
+            )
+            .await;
+        assert_eq!(location(&paid), order_page);
+        eventually(Duration::from_secs(20), || async {
+            let page = html(&app, &order_page, &buyer).await;
+            assert_inert(&page, "a paid order page");
+            page.contains("status-complete").then_some(())
+        })
+        .await
+        .expect("the order completes");
+        assert_inert(
+            &html(&app, "/orders", &buyer).await,
+            "/orders with a receipt",
+        );
+    }
+
+    // Hostile text in the address and in the posted fields comes back as text, or not at all.
+    let buyer = app.sign_up(&unique_email("prober")).await;
+    let hostile = "\"><svg onload=alert(1)>\u{7}";
+    let posted = app
+        .post_form(
+            "pay_order",
+            &buyer,
+            &[("order_id", hostile), ("token", hostile)],
+            false,
+        )
+        .await;
+    let back = location(&posted);
+    assert!(back.starts_with("/orders/%22%3E%3Csvg"), "{back}");
+    let page = app.get_page(&back, &with_cookies(&buyer, &posted)).await;
+    assert_eq!(page.status(), 404);
+    assert_inert(&page.text().await.expect("a body"), "an unknown order");
+}

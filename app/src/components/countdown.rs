@@ -9,14 +9,25 @@ use crate::format::{format_remaining, now_millis, parse_rfc3339_millis};
 pub fn Countdown(
     /// When the reservation ends (RFC 3339).
     expires_at: String,
+    /// Set once the browser's clock passes the deadline, so the page can say the order expired.
+    #[prop(optional)]
+    expired: Option<RwSignal<bool>>,
 ) -> impl IntoView {
     let deadline = parse_rfc3339_millis(&expires_at);
     let now = RwSignal::new(now_millis());
+    let tick = move || {
+        let time = now_millis();
+        now.set(time);
+        if let (Some(flag), Some(deadline)) = (expired, deadline) {
+            if deadline <= time && !flag.get_untracked() {
+                flag.set(true);
+            }
+        }
+    };
     // Effects only run in the browser, so the server renders the time left once.
     Effect::new(move |_| {
-        if let Ok(handle) =
-            set_interval_with_handle(move || now.set(now_millis()), Duration::from_secs(1))
-        {
+        tick();
+        if let Ok(handle) = set_interval_with_handle(tick, Duration::from_secs(1)) {
             on_cleanup(move || handle.clear());
         }
     });

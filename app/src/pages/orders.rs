@@ -1,6 +1,10 @@
-//! The signed-in user's orders, and one order with the time left to pay for it.
-use common::dto::Order;
+//! The signed-in user's orders, and one order: the time left to pay for it, the payment form,
+//! and the receipt once it is paid.
+use std::time::Duration;
+
+use common::dto::Payment;
 use common::events::OrderStatus;
+use common::money::Money;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -8,10 +12,16 @@ use leptos_router::hooks::use_params_map;
 
 use super::{LoadError, SignInPrompt};
 use crate::components::{form_errors, Countdown, FormError};
-use crate::error::{flatten, ApiError};
+use crate::error::{flatten, ApiError, Reply};
 use crate::flash;
-use crate::format::{format_money, status_class, status_label};
-use crate::functions::{get_order, list_orders, CancelOrder};
+use crate::format::{format_money, format_timestamp, status_class, status_label};
+use crate::functions::{get_order, list_orders, CancelOrder, OrderInfo, PayOrder};
+
+/// The test-mode provider's cards (Stripe's test tokens) the buyer chooses from.
+const TEST_CARDS: [(&str, &str); 2] = [
+    ("tok_visa", "Visa •••• 4242 — succeeds"),
+    ("tok_chargeDeclined", "Visa •••• 0002 — declined"),
+];
 
 #[component]
 pub fn Orders() -> impl IntoView {
@@ -44,7 +54,7 @@ pub fn Orders() -> impl IntoView {
 }
 
 #[component]
-fn OrderTable(orders: Vec<Order>) -> impl IntoView {
+fn OrderTable(orders: Vec<OrderInfo>) -> impl IntoView {
     view! {
         <div class="table-wrap">
             <table class="table orders-table">
@@ -53,12 +63,13 @@ fn OrderTable(orders: Vec<Order>) -> impl IntoView {
                         <th scope="col">"Ticket"</th>
                         <th scope="col">"Price"</th>
                         <th scope="col">"Status"</th>
+                        <th scope="col">"Receipt"</th>
                     </tr>
                 </thead>
                 <tbody>
                     {orders
                         .into_iter()
-                        .map(|order| {
+                        .map(|OrderInfo { order, receipt, .. }| {
                             view! {
                                 <tr>
                                     <td>
@@ -69,6 +80,14 @@ fn OrderTable(orders: Vec<Order>) -> impl IntoView {
                                     <td>{format_money(order.ticket.price)}</td>
                                     <td>
                                         <StatusPill status=order.status />
+                                    </td>
+                                    <td class="receipt-cell">
+                                        {match receipt {
+                                            Some(payment) => {
+                                                view! { <ReceiptLine payment /> }.into_any()
+                                            }
+                                            None => view! { <span class="muted">"—"</span> }.into_any(),
+                                        }}
                                     </td>
                                 </tr>
                             }
@@ -95,28 +114,54 @@ fn OrdersError(error: ApiError) -> impl IntoView {
     }
 }
 
+/// What the page's actions share across reloads of the order.
+#[derive(Clone, Copy)]
+struct OrderActions {
+    pay: ServerAction<PayOrder>,
+    cancel: ServerAction<CancelOrder>,
+    /// The chosen test card, kept when the order reloads after a declined payment.
+    card: RwSignal<String>,
+    order: Resource<Reply<OrderInfo>>,
+}
+
 #[component]
 pub fn OrderDetails() -> impl IntoView {
     let params = use_params_map();
-    // Cancelling comes back to this page: the order reloads after each attempt.
+    // Paying and cancelling come back to this page: the order reloads after each attempt.
+    let pay = ServerAction::<PayOrder>::new();
     let cancel = ServerAction::<CancelOrder>::new();
     let order = Resource::new(
         move || {
             (
                 params.read().get("id").unwrap_or_default(),
+                pay.version().get(),
                 cancel.version().get(),
             )
         },
-        |(id, _)| async move { flatten(get_order(id).await) },
+        |(id, _, _)| async move { flatten(get_order(id).await) },
     );
+    // A payment that failed without JavaScript comes back here with the card it used.
+    let pay_flash = flash::take("pay");
+    let card = pay_flash
+        .as_ref()
+        .and_then(|f| f.value("token"))
+        .filter(|token| TEST_CARDS.iter().any(|(t, _)| t == token))
+        .unwrap_or_else(|| TEST_CARDS[0].0.to_owned());
+    let actions = OrderActions {
+        pay,
+        cancel,
+        card: RwSignal::new(card),
+        order,
+    };
     view! {
         <Title text="Order" />
         <Transition fallback=|| view! { <p class="loading"></p> }>
             {move || {
+                let pay_flash = pay_flash.clone();
                 order
                     .get()
                     .map(|result| match result {
-                        Ok(order) => view! { <OrderView order cancel /> }.into_any(),
+                        Ok(info) => view! { <OrderView info actions pay_flash /> }.into_any(),
                         Err(error) => view! { <OrdersError error /> }.into_any(),
                     })
             }}
@@ -125,15 +170,54 @@ pub fn OrderDetails() -> impl IntoView {
 }
 
 #[component]
-fn OrderView(order: Order, cancel: ServerAction<CancelOrder>) -> impl IntoView {
-    let live = order.status == OrderStatus::Created;
-    let outcome = match order.status {
-        OrderStatus::Created => None,
-        OrderStatus::AwaitingPayment => Some("Your payment is being processed."),
-        OrderStatus::Cancelled => {
-            Some("This order was cancelled or expired; the ticket went back on sale.")
+fn OrderView(
+    info: OrderInfo,
+    actions: OrderActions,
+    pay_flash: Option<flash::Flash>,
+) -> impl IntoView {
+    let OrderInfo {
+        order,
+        receipt,
+        expired,
+    } = info;
+    let body = match (order.status, receipt) {
+        (OrderStatus::Complete, receipt) => view! {
+            <div class="notice success" role="status">
+                <p>"Paid. The ticket is yours."</p>
+            </div>
+            {receipt.map(|payment| view! { <Receipt payment /> })}
         }
-        OrderStatus::Complete => Some("Paid. The ticket is yours."),
+        .into_any(),
+        // Paid, and the order completes a moment later: check again until it has.
+        (OrderStatus::Created | OrderStatus::AwaitingPayment, Some(payment)) => {
+            Effect::new(move |_| {
+                if let Ok(handle) = set_timeout_with_handle(
+                    move || actions.order.refetch(),
+                    Duration::from_secs(1),
+                ) {
+                    on_cleanup(move || handle.clear());
+                }
+            });
+            view! {
+                <div class="notice" role="status">
+                    <p>"Payment received — confirming…"</p>
+                    <p>
+                        <A href=format!("/orders/{}", order.id)>"Check again"</A>
+                    </p>
+                </div>
+                <Receipt payment />
+            }
+            .into_any()
+        }
+        _ if expired => view! { <Expired /> }.into_any(),
+        (OrderStatus::Cancelled, _) => view! {
+            <p class="muted">"This order was cancelled; the ticket went back on sale."</p>
+        }
+        .into_any(),
+        (OrderStatus::Created | OrderStatus::AwaitingPayment, None) => {
+            view! { <PayOrCancel order_id=order.id.clone() expires_at=order.expires_at.clone() price=order.ticket.price actions pay_flash /> }
+                .into_any()
+        }
     };
     view! {
         <article class="card order-details">
@@ -150,21 +234,158 @@ fn OrderView(order: Order, cancel: ServerAction<CancelOrder>) -> impl IntoView {
                     <StatusPill status=order.status />
                 </dd>
             </dl>
-            {outcome.map(|text| view! { <p class="muted">{text}</p> })}
-            {live
-                .then(|| {
-                    view! {
-                        <Countdown expires_at=order.expires_at.clone() />
-                        <div class="notice">
-                            <p>
-                                "Payment is coming soon. The ticket stays reserved for you until the time runs out."
-                            </p>
-                        </div>
-                        <CancelButton order_id=order.id.clone() action=cancel />
-                    }
-                })}
+            {body}
         </article>
     }
+}
+
+/// An open order: the time left, the payment form and the cancel button; once the browser's
+/// clock passes the deadline, the expired message instead (and the order reloads, to show it
+/// cancelled).
+#[component]
+fn PayOrCancel(
+    order_id: String,
+    expires_at: String,
+    price: Money,
+    actions: OrderActions,
+    pay_flash: Option<flash::Flash>,
+) -> impl IntoView {
+    let expired = RwSignal::new(false);
+    Effect::new(move |_| {
+        if expired.get() {
+            if let Ok(handle) =
+                set_timeout_with_handle(move || actions.order.refetch(), Duration::from_secs(2))
+            {
+                on_cleanup(move || handle.clear());
+            }
+        }
+    });
+    view! {
+        <Countdown expires_at expired />
+        {move || {
+            if expired.get() {
+                view! { <Expired /> }.into_any()
+            } else {
+                view! {
+                    <PayForm
+                        order_id=order_id.clone()
+                        price
+                        action=actions.pay
+                        card=actions.card
+                        flash=pay_flash.clone()
+                    />
+                    <CancelButton order_id=order_id.clone() action=actions.cancel />
+                }
+                    .into_any()
+            }
+        }}
+    }
+}
+
+#[component]
+fn Expired() -> impl IntoView {
+    view! {
+        <div class="notice warning order-expired" role="status">
+            <p>"This order expired: the time to pay ran out, and the ticket is for sale again."</p>
+            <p>
+                <A href="/">"Back to the listing"</A>
+            </p>
+        </div>
+    }
+}
+
+/// Test mode: the buyer picks one of Stripe's test cards; no real money moves.
+#[component]
+fn PayForm(
+    order_id: String,
+    price: Money,
+    action: ServerAction<PayOrder>,
+    card: RwSignal<String>,
+    flash: Option<flash::Flash>,
+) -> impl IntoView {
+    let error = form_errors(action.value(), flash.as_ref());
+    let pending = action.pending();
+    view! {
+        <ActionForm action attr:class="pay-form">
+            <input type="hidden" name="order_id" value=order_id />
+            <fieldset class="test-cards">
+                <legend>"Pay with a test card"</legend>
+                <p class="muted">"Test mode: no real money moves."</p>
+                {TEST_CARDS
+                    .into_iter()
+                    .map(|(token, label)| {
+                        view! {
+                            <label class="choice">
+                                <input
+                                    type="radio"
+                                    name="token"
+                                    value=token
+                                    checked=move || card.get() == token
+                                    on:change=move |_| card.set(token.to_owned())
+                                />
+                                <span>{label}</span>
+                            </label>
+                        }
+                    })
+                    .collect_view()}
+            </fieldset>
+            <FormError error all=true />
+            <button type="submit" class="button" disabled=move || pending.get()>
+                {move || {
+                    if pending.get() {
+                        "Paying…".to_owned()
+                    } else {
+                        format!("Pay {}", format_money(price))
+                    }
+                }}
+            </button>
+        </ActionForm>
+    }
+}
+
+/// What was paid, when, and the payment's id.
+#[component]
+fn Receipt(payment: Payment) -> impl IntoView {
+    view! {
+        <section class="receipt" aria-label="Receipt">
+            <h2>"Receipt"</h2>
+            <dl class="details">
+                <dt>"Amount paid"</dt>
+                <dd class="receipt-amount">{amount(&payment)}</dd>
+                <dt>"Paid at"</dt>
+                <dd>
+                    <time datetime=payment.created_at.clone()>
+                        {format_timestamp(&payment.created_at)}
+                    </time>
+                </dd>
+                <dt>"Payment id"</dt>
+                <dd>
+                    <code class="payment-id">{payment.id}</code>
+                </dd>
+            </dl>
+        </section>
+    }
+}
+
+/// The receipt in a row of "My orders".
+#[component]
+fn ReceiptLine(payment: Payment) -> impl IntoView {
+    view! {
+        <span class="receipt-amount">{amount(&payment)}</span>
+        " · "
+        <time datetime=payment.created_at.clone()>{format_timestamp(&payment.created_at)}</time>
+        " · "
+        <code class="payment-id">{payment.id}</code>
+    }
+}
+
+/// `$20.50 USD`.
+fn amount(payment: &Payment) -> String {
+    format!(
+        "{} {}",
+        format_money(payment.amount),
+        payment.currency.to_uppercase()
+    )
 }
 
 /// Cancels the order (releasing the ticket); the page then shows it cancelled.
@@ -177,7 +398,7 @@ fn CancelButton(order_id: String, action: ServerAction<CancelOrder>) -> impl Int
         <ActionForm action attr:class="order-actions">
             <input type="hidden" name="order_id" value=order_id />
             <FormError error all=true />
-            <button type="submit" class="button danger" disabled=move || pending.get()>
+            <button type="submit" class="button secondary" disabled=move || pending.get()>
                 "Cancel order"
             </button>
         </ActionForm>

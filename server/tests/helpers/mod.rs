@@ -166,6 +166,48 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// A new seller's ticket titled `title`, reserved by a new buyer: the buyer's cookies and
+    /// the order id.
+    pub async fn reserved_order(&self, title: &str) -> (String, String) {
+        let seller = self.sign_up(&unique_email("seller")).await;
+        let buyer = self.sign_up(&unique_email("buyer")).await;
+        let ticket_id = self.list_ticket(&seller, title).await;
+        let (status, order) = self.order_when_known(&buyer, &ticket_id).await;
+        assert_eq!(status, 201, "{order}");
+        let order_id = order["id"].as_str().expect("an order id").to_owned();
+        (buyer, order_id)
+    }
+
+    /// The order's payments as the payments service lists them (its receipt).
+    pub async fn payments_of(&self, cookies: &str, order_id: &str) -> Vec<Value> {
+        let (status, body) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/payments?orderId={order_id}"),
+                cookies,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body.as_array().cloned().unwrap_or_default()
+    }
+
+    /// The order as its owner gets it from the API.
+    pub async fn order(&self, cookies: &str, order_id: &str) -> Value {
+        let (status, body) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/orders/{order_id}"),
+                cookies,
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
 /// A response's `Location`.
 pub fn location(response: &reqwest::Response) -> String {
     response
