@@ -111,7 +111,10 @@ async fn run(label: &str, orders: usize, external: Option<External>) -> anyhow::
     let shutdown = Shutdown::new();
     let mut options = expiration::Options::default();
     // A key of its own, so a run never meets another's entries.
-    options.queue.redis_key = format!("bench:expiration:{}", uuid::Uuid::new_v4().simple());
+    options.queue.redis_key = Some(format!(
+        "bench:expiration:{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     let running =
         expiration::start_with(settings.clone(), bus.clone(), shutdown.clone(), options).await?;
     let mut supervisor = Supervisor::new(shutdown.clone());

@@ -38,6 +38,9 @@ pub struct Settings {
     pub nats_url: Option<String>,
     /// `REDIS_URL`: unset means embedded stores.
     pub redis_url: Option<String>,
+    /// `REDIS_PREFIX` (default `ticketing`): the start of every key a deployment keeps in a
+    /// shared Redis, so two deployments (or parallel tests) never see each other's queues.
+    pub redis_prefix: String,
     /// `JWT_KEY`: HMAC key for access tokens; generated into `data_dir` when unset.
     pub jwt_key: Secret,
     /// `EXPIRATION_WINDOW_SECONDS`: how long a reservation lasts.
@@ -101,6 +104,7 @@ impl Settings {
             database_url: var("DATABASE_URL"),
             nats_url: var("NATS_URL"),
             redis_url: var("REDIS_URL"),
+            redis_prefix: var("REDIS_PREFIX").unwrap_or_else(|| "ticketing".into()),
             jwt_key,
             expiration_window: seconds("EXPIRATION_WINDOW_SECONDS", 900)?,
             cookie_secure,
@@ -124,6 +128,7 @@ impl Settings {
             database_url: None,
             nats_url: None,
             redis_url: None,
+            redis_prefix: "ticketing".into(),
             jwt_key: Secret::new(hex::encode(rand::random::<[u8; 32]>())),
             expiration_window: Duration::from_secs(900),
             cookie_secure: false,

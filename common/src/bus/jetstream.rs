@@ -1,4 +1,5 @@
-//! The distributed bus: one JetStream stream per deployment, one durable pull consumer per group.
+//! The distributed bus: one JetStream stream per deployment, durable pull consumers per group
+//! (one per subject the group consumes).
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -139,8 +140,10 @@ impl Bus for JetStreamBus {
         .await
     }
 
-    /// One durable consumer per group; every caller with the same group pulls from it. Pass all
-    /// of a group's subjects in one call: the latest call sets the consumer's filter.
+    /// One durable consumer per group and subject (`{group}_{subject}`), shared by every
+    /// caller with that group, merged into one subscription. A consumer per subject rather
+    /// than one with several filters: servers before NATS 2.10 ignore `filter_subjects` and
+    /// would deliver the whole stream, dead letters included.
     async fn subscribe(
         &self,
         group: &str,
@@ -150,44 +153,40 @@ impl Bus for JetStreamBus {
             !subjects.is_empty(),
             "subscribing group {group} to no subjects"
         );
-        let name = sanitize(group);
-        let mut filters: Vec<String> = subjects
-            .iter()
-            .map(|s| nats_subject(&self.prefix, *s))
-            .collect();
-        filters.sort();
-        filters.dedup();
-        let mut config = consumer::pull::Config {
-            durable_name: Some(name.clone()),
-            ack_policy: consumer::AckPolicy::Explicit,
-            ack_wait: ACK_WAIT,
-            max_deliver: MAX_DELIVER,
-            ..Default::default()
-        };
-        // A single filter works on every server version; several need NATS 2.10.
-        if filters.len() == 1 {
-            config.filter_subject = filters.remove(0);
-        } else {
-            config.filter_subjects = filters;
+        let mut subjects = subjects.to_vec();
+        subjects.sort_by_key(|s| s.as_str());
+        subjects.dedup();
+        let mut streams = Vec::with_capacity(subjects.len());
+        for subject in subjects {
+            let name = sanitize(&format!("{group}_{subject}"));
+            let config = consumer::pull::Config {
+                durable_name: Some(name.clone()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: ACK_WAIT,
+                max_deliver: MAX_DELIVER,
+                filter_subject: nats_subject(&self.prefix, subject),
+                ..Default::default()
+            };
+            let consumer = self
+                .context
+                .create_consumer_on_stream(config, &self.stream)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot create the durable consumer {name} on {}",
+                        self.stream
+                    )
+                })?;
+            let messages = consumer
+                .stream()
+                .max_messages_per_batch(PULL_BATCH)
+                .messages()
+                .await
+                .with_context(|| format!("cannot pull from the consumer {name}"))?;
+            streams.push(messages);
         }
-        let consumer = self
-            .context
-            .create_consumer_on_stream(config, &self.stream)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot create the durable consumer {name} on {}",
-                    self.stream
-                )
-            })?;
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(PULL_BATCH)
-            .messages()
-            .await
-            .with_context(|| format!("cannot pull from the consumer {name}"))?;
         Ok(Box::new(JetStreamSubscription {
-            messages,
+            messages: futures::stream::select_all(streams),
             prefix: self.prefix.clone(),
         }))
     }
@@ -204,7 +203,7 @@ impl Bus for JetStreamBus {
 }
 
 struct JetStreamSubscription {
-    messages: consumer::pull::Stream,
+    messages: futures::stream::SelectAll<consumer::pull::Stream>,
     prefix: String,
 }
 

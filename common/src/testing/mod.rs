@@ -118,6 +118,7 @@ impl TestEnv {
         let mut settings = crate::settings::Settings::for_tests(dir.path().to_path_buf());
         settings.database_url = Some(db.url.clone());
         settings.redis_url = redis_url();
+        settings.redis_prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
         Self { settings, db, dir }
     }
 }

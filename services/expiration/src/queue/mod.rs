@@ -57,20 +57,22 @@ pub trait ExpiryQueue: Send + Sync + 'static {
     async fn next_due(&self) -> anyhow::Result<Option<Millis>>;
 }
 
-/// The production Redis key of the sorted set.
-pub const DEFAULT_REDIS_KEY: &str = "ticketing:expiration:due";
+/// The Redis key of the sorted set, under the deployment's `REDIS_PREFIX`.
+pub fn redis_key(settings: &Settings) -> String {
+    format!("{}:expiration:due", settings.redis_prefix)
+}
 
-/// How a queue is opened: its Redis key (tests give each their own) and lease.
+/// How a queue is opened: its Redis key (default [`redis_key`]) and lease.
 #[derive(Debug, Clone)]
 pub struct QueueOptions {
-    pub redis_key: String,
+    pub redis_key: Option<String>,
     pub lease: Duration,
 }
 
 impl Default for QueueOptions {
     fn default() -> Self {
         Self {
-            redis_key: DEFAULT_REDIS_KEY.to_owned(),
+            redis_key: None,
             lease: Duration::from_secs(30),
         }
     }
@@ -86,12 +88,12 @@ pub async fn open(
     match &settings.redis_url {
         Some(url) => {
             let pool = common::redis::connect(url).await?;
-            tracing::info!(key = %options.redis_key, "expiry queue: Redis");
-            Ok(Arc::new(RedisQueue::new(
-                pool,
-                options.redis_key.clone(),
-                lease,
-            )))
+            let key = options
+                .redis_key
+                .clone()
+                .unwrap_or_else(|| redis_key(settings));
+            tracing::info!(key = %key, "expiry queue: Redis");
+            Ok(Arc::new(RedisQueue::new(pool, key, lease)))
         }
         None => {
             tracing::info!("expiry queue: SQL");

@@ -37,11 +37,11 @@ impl Harness {
         let options = Options {
             // Tests share one Redis server and run in parallel: each has a key of its own.
             queue: QueueOptions {
-                redis_key: format!(
+                redis_key: Some(format!(
                     "{KEY_PREFIX}{}:{}",
                     Utc::now().timestamp(),
                     uuid::Uuid::new_v4().simple()
-                ),
+                )),
                 ..QueueOptions::default()
             },
             listener: ListenerOptions {
