@@ -1,4 +1,11 @@
-import { test as base, expect, type Locator, type Page } from '@playwright/test';
+import {
+  test as base,
+  expect,
+  type Browser,
+  type Locator,
+  type Page,
+  type TestInfo,
+} from '@playwright/test';
 
 export { expect };
 
@@ -149,4 +156,70 @@ export async function signIn(page: Page, email: string, password = PASSWORD): Pr
   await submitAuthForm(page, 'signin', email, password);
   await expect(page).toHaveURL(pathIs('/'));
   await expectSignedIn(page, email);
+}
+
+/** Services learn about each other's changes through events: give them a few seconds. */
+export const EVENTUALLY = { timeout: 15_000, intervals: [250, 500, 1_000] };
+
+export function uniqueTitle(): string {
+  return `Concert ${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export const ticketCard = (page: Page, title: string): Locator =>
+  page.locator('ul.ticket-list li.ticket-card').filter({ hasText: title });
+
+/**
+ * A signed-up user in a browser context of their own (their own cookies), on `baseURL`
+ * (default: the project's).
+ */
+export async function newUser(
+  browser: Browser,
+  testInfo: TestInfo,
+  browserErrors: BrowserErrors,
+  baseURL: string | undefined = testInfo.project.use.baseURL,
+): Promise<Page> {
+  const context = await browser.newContext({ baseURL });
+  const page = await context.newPage();
+  browserErrors.watch(page);
+  await signUp(page, uniqueEmail());
+  return page;
+}
+
+/** Lists a ticket through the sell form and returns its page's path. */
+export async function listTicket(page: Page, title: string, price: string): Promise<string> {
+  await nav(page).getByRole('link', { name: 'Sell a ticket', exact: true }).click();
+  await expect(page).toHaveURL(pathIs('/tickets/new'));
+  await expect(h1(page)).toHaveText('Sell a ticket');
+  await page.locator('input[name="title"]').fill(title);
+  await page.locator('input[name="price"]').fill(price);
+  await page.getByRole('button', { name: 'List ticket', exact: true }).click();
+  await expect(page).toHaveURL(/\/tickets\/[^/?#]+$/);
+  await expect(h1(page)).toHaveText(title);
+  return new URL(page.url()).pathname;
+}
+
+/**
+ * Purchases the ticket at `ticketPath` and returns the order's path. The orders service
+ * may not have heard of the ticket yet, so this retries.
+ */
+export async function purchase(
+  buyer: Page,
+  ticketPath: string,
+  hydrated = true,
+): Promise<string> {
+  const open = async () => {
+    if (hydrated) await gotoHydrated(buyer, ticketPath);
+    else await buyer.goto(ticketPath);
+  };
+  await expect(async () => {
+    if (!pathIs(ticketPath).test(buyer.url())) await open();
+    await buyer.getByRole('button', { name: 'Purchase', exact: true }).click({ timeout: 2_000 });
+    try {
+      await expect(buyer).toHaveURL(/\/orders\/[^/?#]+$/, { timeout: 5_000 });
+    } catch (e) {
+      await open();
+      throw e;
+    }
+  }).toPass(EVENTUALLY);
+  return new URL(buyer.url()).pathname;
 }

@@ -85,10 +85,45 @@ fn end_to_end(server_bin: &Path) -> Result {
         )?;
     }
 
-    let data_dir = util::target_dir().join("e2e-data");
+    let (server, addr, log_path) = start_server(server_bin, "e2e", &[])?;
+    // Reservations that lapse in seconds, for watching one expire.
+    let (short_server, short_addr, short_log) = start_server(
+        server_bin,
+        "e2e-short-window",
+        &[("EXPIRATION_WINDOW_SECONDS", "6")],
+    )?;
+
+    let result = util::run(
+        Command::new("npx")
+            .args(["playwright", "test"])
+            .current_dir(&e2e)
+            .env("BASE_URL", format!("http://{addr}"))
+            .env("SHORT_WINDOW_URL", format!("http://{short_addr}"))
+            .env("CHROMIUM_PATH", &chromium),
+    );
+    drop(server);
+    drop(short_server);
+    if result.is_err() {
+        println!(
+            "(server logs: {}, {})",
+            log_path.display(),
+            short_log.display()
+        );
+    }
+    result
+}
+
+/// Starts the all-in-one server on a free port with a fresh `DATA_DIR` named after `name`
+/// and the embedded backends; returns once it answers.
+fn start_server(
+    server_bin: &Path,
+    name: &str,
+    env: &[(&str, &str)],
+) -> Result<(KillOnDrop, SocketAddr, PathBuf)> {
+    let data_dir = util::target_dir().join(format!("{name}-data"));
     let _ = std::fs::remove_dir_all(&data_dir);
     let addr = free_local_addr()?;
-    let log_path = util::target_dir().join("e2e-server.log");
+    let log_path = util::target_dir().join(format!("{name}-server.log"));
     let log = std::fs::File::create(&log_path)
         .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
     let mut command = Command::new(server_bin);
@@ -98,6 +133,8 @@ fn end_to_end(server_bin: &Path) -> Result {
         .env("DATA_DIR", &data_dir)
         .env_remove("JWT_KEY")
         .env_remove("INTERNAL_API_URL")
+        .env_remove("EXPIRATION_WINDOW_SECONDS")
+        .envs(env.iter().copied())
         .stdout(Stdio::from(log.try_clone().map_err(|e| e.to_string())?))
         .stderr(Stdio::from(log));
     for var in BACKEND_VARS {
@@ -113,19 +150,7 @@ fn end_to_end(server_bin: &Path) -> Result {
             std::fs::read_to_string(&log_path).unwrap_or_default()
         ));
     }
-
-    let result = util::run(
-        Command::new("npx")
-            .args(["playwright", "test"])
-            .current_dir(&e2e)
-            .env("BASE_URL", format!("http://{addr}"))
-            .env("CHROMIUM_PATH", &chromium),
-    );
-    drop(server);
-    if result.is_err() {
-        println!("(server log: {})", log_path.display());
-    }
-    result
+    Ok((server, addr, log_path))
 }
 
 struct KillOnDrop(Child);

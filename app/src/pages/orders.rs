@@ -209,7 +209,11 @@ fn OrderView(
             }
             .into_any()
         }
-        _ if expired => view! { <Expired /> }.into_any(),
+        _ if expired => view! {
+            <Countdown expires_at=order.expires_at.clone() />
+            <Expired />
+        }
+        .into_any(),
         (OrderStatus::Cancelled, _) => view! {
             <p class="muted">"This order was cancelled; the ticket went back on sale."</p>
         }
