@@ -585,3 +585,13 @@ async fn on_shutdown_a_listener_finishes_and_acks_the_message_in_hand() {
     );
     bus.cleanup().await;
 }
+
+#[test]
+fn an_unprocessable_step_or_payload_is_parked_without_retries() {
+    let step: anyhow::Result<Applied> = Err(bus::Unprocessable("bad expiresAt".into()).into());
+    assert!(
+        matches!(Outcome::of(step), Outcome::Reject(reason) if reason.contains("bad expiresAt"))
+    );
+    let transient: anyhow::Result<Applied> = Err(anyhow::anyhow!("database busy"));
+    assert!(matches!(Outcome::of(transient), Outcome::Failed(_)));
+}

@@ -38,12 +38,21 @@ pub enum Applied {
     Early,
 }
 
+/// A step's error that no retry can fix (a malformed payload, an impossible value): the
+/// message goes to the dead-letter subject at once instead of after every retry.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unprocessable(pub String);
+
 impl Outcome {
     /// How a step's result settles its delivery.
     pub fn of(step: anyhow::Result<Applied>) -> Self {
         match step {
             Ok(Applied::Done | Applied::Duplicate) => Self::Done,
             Ok(Applied::Early) => Self::Retry,
+            Err(err) if err.downcast_ref::<Unprocessable>().is_some() => {
+                Self::Reject(format!("unprocessable: {err:#}"))
+            }
             Err(err) => Self::Failed(err),
         }
     }
@@ -57,7 +66,8 @@ impl Outcome {
     {
         match decode::<E>(message) {
             Ok(event) => Self::of(step(event).await),
-            Err(err) => Self::Failed(err),
+            // The same bytes will never decode: park them now.
+            Err(err) => Self::Reject(format!("{err:#}")),
         }
     }
 }

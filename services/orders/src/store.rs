@@ -206,11 +206,7 @@ pub async fn cancel_lapsed(
     let backend = db.get_database_backend();
     let rows = db.query_all(backend.build(&update)).await?;
     rows.iter()
-        .map(|row| {
-            order::Model::from_query_result(row, "")
-                .map_err(DbErr::from)
-                .and_then(OrderRecord::try_from)
-        })
+        .map(|row| order::Model::from_query_result(row, "").and_then(OrderRecord::try_from))
         .collect()
 }
 

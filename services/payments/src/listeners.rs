@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use common::bus::{ListenerOptions, Listeners};
+use common::bus::{ListenerOptions, Listeners, Unprocessable};
 use common::dto::PaymentStatus;
 use common::events::{OrderCancelled, OrderCompleted, OrderCreated, OrderStatus};
 
@@ -35,11 +35,10 @@ pub fn listeners(state: PaymentsState) -> Listeners<PaymentsState> {
 pub async fn order_created(state: &PaymentsState, event: OrderCreated) -> anyhow::Result<Applied> {
     let expires_at = chrono::DateTime::parse_from_rfc3339(&event.expires_at)
         .map_err(|err| {
-            anyhow::anyhow!(
+            Unprocessable(format!(
                 "order {} has a malformed expiresAt {:?}: {err}",
-                event.id,
-                event.expires_at
-            )
+                event.id, event.expires_at
+            ))
         })?
         .with_timezone(&Utc);
     match store::insert_order(&state.db, &event, expires_at).await {
