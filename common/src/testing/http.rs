@@ -70,6 +70,18 @@ impl Served {
     }
 }
 
+impl Served {
+    /// Stops it the way `kill -9` would: every task is dropped wherever it is (mid-message,
+    /// mid-batch), nothing is flushed.
+    pub fn kill(mut self) {
+        if let Some(handle) = self.supervisor.take() {
+            // Aborting the supervisor drops its JoinSet, which aborts every task.
+            handle.abort();
+        }
+        self.shutdown.trigger();
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         self.shutdown.trigger();
