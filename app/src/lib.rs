@@ -22,6 +22,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use components::{Footer, Header};
+pub use pages::StripeMode;
 use pages::{
     EditTicket, HowItWorks, Landing, NewTicket, NotFound, OrderDetails, Orders, SignIn, SignOut,
     SignUp, TicketDetails,

@@ -93,7 +93,12 @@ impl Server {
             supervisor.add(running.tasks);
         }
 
-        let web = web::router(leptos_options, internal_api, settings.cookie_secure);
+        let web = web::router(
+            leptos_options,
+            internal_api,
+            settings.cookie_secure,
+            settings.stripe_publishable_key.clone(),
+        );
         let router = common::http::finish_api(api.merge(web))
             .layer(axum::middleware::from_fn(common::http::security_headers))
             .layer(TraceLayer::new_for_http());

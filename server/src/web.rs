@@ -17,21 +17,31 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes, ResponseOptions};
 
 const FAVICON: &str = include_str!("favicon.svg");
+const STRIPE_PAY: &str = include_str!("stripe-pay.js");
 
-/// The pages and server functions; server-side calls go to `internal_api`.
-pub fn router(leptos_options: LeptosOptions, internal_api: String, secure_cookies: bool) -> Router {
+/// The pages and server functions; server-side calls go to `internal_api`. With a Stripe
+/// publishable key, the pay form is Stripe's Payment Element (and the CSP lets it in).
+pub fn router(
+    leptos_options: LeptosOptions,
+    internal_api: String,
+    secure_cookies: bool,
+    stripe_publishable_key: Option<String>,
+) -> Router {
     let client = app::api::client();
+    let stripe = stripe_publishable_key.is_some();
     let context = move || {
         provide_context(app::api::SsrApi::new(
             &internal_api,
             secure_cookies,
             client.clone(),
         ));
-        content_security_policy();
+        provide_context(app::StripeMode(stripe_publishable_key.clone()));
+        content_security_policy(stripe);
     };
     Router::new()
         .route("/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))
+        .route("/stripe-pay.js", get(stripe_pay))
         .leptos_routes_with_context(&leptos_options, routes(), context.clone(), {
             let options = leptos_options.clone();
             move || app::shell(options.clone())
@@ -53,15 +63,24 @@ fn routes() -> Vec<AxumRouteListing> {
 }
 
 /// A page's policy: scripts only with this response's nonce (and what they load), the
-/// wasm module, and nothing from elsewhere. Leptos puts the nonce on its own scripts.
-fn content_security_policy() {
+/// wasm module, and nothing from elsewhere. Leptos puts the nonce on its own scripts. In
+/// Stripe mode, Stripe's frames and API too (its script comes in with the nonce).
+fn content_security_policy(stripe: bool) {
     let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>()) else {
         return; // not a page: a server function call, or a static file
     };
+    let (frames, connect) = if stripe {
+        (
+            "frame-src https://js.stripe.com https://hooks.stripe.com; ",
+            " https://api.stripe.com",
+        )
+    } else {
+        ("", "")
+    };
     let policy = format!(
         "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; \
-         style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
-         object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+         style-src 'self'; img-src 'self'; connect-src 'self'{connect}; {frames}\
+         form-action 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
     );
     if let Ok(value) = HeaderValue::from_str(&policy) {
         response.insert_header(CONTENT_SECURITY_POLICY, value);
@@ -97,6 +116,16 @@ fn same_origin(headers: &HeaderMap) -> bool {
             Some("cross-site" | "same-site")
         ),
     }
+}
+
+async fn stripe_pay() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STRIPE_PAY,
+    )
 }
 
 async fn favicon() -> impl IntoResponse {

@@ -776,3 +776,69 @@ async fn hostile_titles_stay_text_on_the_payment_form_and_the_receipt() {
     assert_eq!(page.status(), 404);
     assert_inert(&page.text().await.expect("a body"), "an unknown order");
 }
+
+#[tokio::test]
+async fn with_a_publishable_key_the_pay_form_is_stripes_payment_element() {
+    let app = TestServer::spawn(|s| s.stripe_publishable_key = Some("pk_test_12345".into())).await;
+    let (buyer, order_id) = app.reserved_order("element concert").await;
+
+    let page = app.get_page(&format!("/orders/{order_id}"), &buyer).await;
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    let body = page.text().await.expect("a body");
+
+    assert!(
+        body.contains(r#"data-stripe-key="pk_test_12345""#),
+        "{body}"
+    );
+    assert!(body.contains("data-payment-element"), "{body}");
+    assert!(!body.contains("tok_visa"), "no test cards in Stripe mode");
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce");
+    for src in ["https://js.stripe.com/v3/", "/stripe-pay.js"] {
+        assert!(
+            body.contains(&format!(r#"nonce="{nonce}" src="{src}""#)),
+            "{src} loads with the page's nonce: {body}"
+        );
+    }
+    assert!(
+        policy.contains("frame-src https://js.stripe.com https://hooks.stripe.com"),
+        "{policy}"
+    );
+    assert!(
+        policy.contains("connect-src 'self' https://api.stripe.com"),
+        "{policy}"
+    );
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    let glue = app.get_page("/stripe-pay.js", "").await;
+    assert_eq!(glue.status(), 200);
+    assert!(glue.headers()["content-type"]
+        .to_str()
+        .expect("ASCII")
+        .starts_with("text/javascript"));
+    assert!(glue
+        .text()
+        .await
+        .expect("a body")
+        .contains("createPaymentMethod"));
+}
+
+#[tokio::test]
+async fn without_a_publishable_key_nothing_of_stripe_reaches_the_page() {
+    let app = TestServer::spawn(|_| {}).await;
+    let (buyer, order_id) = app.reserved_order("test-card concert").await;
+    let page = app.get_page(&format!("/orders/{order_id}"), &buyer).await;
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    let body = page.text().await.expect("a body");
+    assert!(body.contains("tok_visa"), "the test cards: {body}");
+    assert!(!body.contains("stripe.com"), "{body}");
+    assert!(!policy.contains("stripe.com"), "{policy}");
+}

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 
 pub use auth::{SignIn, SignOut, SignUp};
 pub use home::{HowItWorks, Landing, NotFound};
-pub use orders::{OrderDetails, Orders};
+pub use orders::{OrderDetails, Orders, StripeMode};
 pub use tickets::{EditTicket, NewTicket, TicketDetails};
 
 /// A load that failed: "not found" (answered with 404 on the server) or the API's messages.

@@ -298,6 +298,58 @@ fn Expired() -> impl IntoView {
     }
 }
 
+/// Stripe's publishable key when the site takes real cards (`STRIPE_PUBLISHABLE_KEY`),
+/// provided by the server; the browser learns it from the page.
+#[derive(Debug, Clone, Default)]
+pub struct StripeMode(pub Option<String>);
+
+/// The publishable key, read on the server and carried to the browser with the page, so
+/// hydration renders the same form.
+fn stripe_key() -> Option<String> {
+    SharedValue::new(|| use_context::<StripeMode>().and_then(|mode| mode.0)).into_inner()
+}
+
+/// Stripe mode: Stripe's Payment Element collects the card in its own frame; the glue
+/// script (`/stripe-pay.js`) turns it into a PaymentMethod id in `token` before the form
+/// posts, so the same server function charges it.
+#[component]
+fn StripePayForm(
+    order_id: String,
+    price: Money,
+    key: String,
+    action: ServerAction<PayOrder>,
+    flash: Option<flash::Flash>,
+) -> impl IntoView {
+    let error = form_errors(action.value(), flash.as_ref());
+    let pending = action.pending();
+    let nonce = leptos::nonce::use_nonce();
+    view! {
+        <ActionForm
+            action
+            attr:class="pay-form stripe-pay-form"
+            attr:data-stripe-key=key
+            attr:data-amount=price.cents().to_string()
+        >
+            <input type="hidden" name="order_id" value=order_id />
+            <input type="hidden" name="token" value="" />
+            <div class="payment-element" data-payment-element=""></div>
+            <p class="form-error stripe-error" role="alert" hidden=""></p>
+            <FormError error all=true />
+            <button type="submit" class="button" disabled=move || pending.get()>
+                {move || {
+                    if pending.get() {
+                        "Paying…".to_owned()
+                    } else {
+                        format!("Pay {}", format_money(price))
+                    }
+                }}
+            </button>
+        </ActionForm>
+        <script nonce=nonce.clone() src="https://js.stripe.com/v3/" async=""></script>
+        <script nonce=nonce src="/stripe-pay.js" async=""></script>
+    }
+}
+
 /// Test mode: the buyer picks one of Stripe's test cards; no real money moves.
 #[component]
 fn PayForm(
@@ -307,6 +359,9 @@ fn PayForm(
     card: RwSignal<String>,
     flash: Option<flash::Flash>,
 ) -> impl IntoView {
+    if let Some(key) = stripe_key() {
+        return view! { <StripePayForm order_id price key action flash /> }.into_any();
+    }
     let error = form_errors(action.value(), flash.as_ref());
     let pending = action.pending();
     view! {
@@ -345,6 +400,7 @@ fn PayForm(
             </button>
         </ActionForm>
     }
+    .into_any()
 }
 
 /// What was paid, when, and the payment's id.
