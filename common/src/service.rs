@@ -64,10 +64,92 @@ impl Task {
     }
 }
 
-/// A started service: what it serves and what must keep running for it.
+/// A started service: what it serves, what must keep running for it, and what must answer
+/// for it to be ready.
 pub struct Running {
     pub router: Router,
     pub tasks: Vec<Task>,
+    pub ready: Vec<Readiness>,
+}
+
+type CheckFn = dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync;
+
+/// One dependency `GET /readyz` asks: its name (shown when it fails) and how to ask it.
+#[derive(Clone)]
+pub struct Readiness {
+    pub name: String,
+    check: std::sync::Arc<CheckFn>,
+}
+
+/// How long one readiness check may take before it counts as failed.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Readiness {
+    pub fn new<F, Fut>(name: impl Into<String>, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        Self {
+            name: name.into(),
+            check: std::sync::Arc::new(move || Box::pin(check())),
+        }
+    }
+
+    /// The service's database answers a ping.
+    pub fn database(service: &str, db: sea_orm::DatabaseConnection) -> Self {
+        Self::new(format!("{service} database"), move || {
+            let db = db.clone();
+            async move { Ok(db.ping().await?) }
+        })
+    }
+
+    /// The event bus answers.
+    pub fn bus(bus: EventBus) -> Self {
+        Self::new("event bus", move || {
+            let bus = bus.clone();
+            async move { bus.ready().await }
+        })
+    }
+
+    async fn ask(&self) -> Result<(), String> {
+        match tokio::time::timeout(CHECK_TIMEOUT, (self.check)()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(format!("{}: {error:#}", self.name)),
+            Err(_) => Err(format!("{}: no answer within {CHECK_TIMEOUT:?}", self.name)),
+        }
+    }
+}
+
+/// `GET /healthz` (the process is alive: always 200) and `GET /readyz` (200 when every check
+/// answers, else 503 in the error envelope naming what failed).
+pub fn health_router(checks: Vec<Readiness>) -> Router {
+    use axum::routing::get;
+    let checks = std::sync::Arc::new(checks);
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let checks = checks.clone();
+                async move {
+                    let results =
+                        futures::future::join_all(checks.iter().map(Readiness::ask)).await;
+                    let failed: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+                    if failed.is_empty() {
+                        Ok(axum::Json(serde_json::json!({ "status": "ready" })))
+                    } else {
+                        Err(crate::ApiError::Unavailable(format!(
+                            "not ready: {}",
+                            failed.join("; ")
+                        )))
+                    }
+                }
+            }),
+        )
 }
 
 type StartFn = fn(Settings, EventBus, Shutdown) -> BoxFuture<'static, anyhow::Result<Running>>;
@@ -78,6 +160,21 @@ pub struct Service {
     pub name: &'static str,
     pub start: StartFn,
 }
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Services are told apart by name (there is one of each).
+impl PartialEq for Service {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Service {}
 
 impl Service {
     pub async fn start(

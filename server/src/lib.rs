@@ -43,13 +43,97 @@ pub struct Server {
     supervisor: Supervisor,
 }
 
+/// What one process runs: everything (the default), one service's API and tasks, or the
+/// web tier alone (pages, server functions, `/pkg`), which calls the services through
+/// `INTERNAL_API_URL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    AllInOne,
+    Service(Service),
+    Web,
+}
+
+impl Role {
+    /// `ticketing [auth|tickets|orders|expiration|payments|web]`; None for anything else.
+    pub fn parse(arg: Option<&str>) -> Option<Self> {
+        match arg {
+            None => Some(Self::AllInOne),
+            Some("web") => Some(Self::Web),
+            Some(name) => SERVICES
+                .into_iter()
+                .find(|s| s.name == name)
+                .map(Self::Service),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::AllInOne => "all-in-one",
+            Self::Service(service) => service.name,
+            Self::Web => "web",
+        }
+    }
+
+    fn services(self) -> Vec<Service> {
+        match self {
+            Self::AllInOne => SERVICES.to_vec(),
+            Self::Service(service) => vec![service],
+            Self::Web => Vec::new(),
+        }
+    }
+
+    fn serves_web(self) -> bool {
+        matches!(self, Self::AllInOne | Self::Web)
+    }
+}
+
+/// The smallest `JWT_KEY` accepted when processes must share one (hex of 16 bytes).
+const MIN_SHARED_KEY: usize = 32;
+
 impl Server {
     /// All-in-one: every service's API and the web app in one process.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let leptos_options = leptos_config::get_configuration(Some("Leptos.toml"))
-            .context("reading Leptos.toml (run from the workspace root)")?
-            .leptos_options;
-        Self::build_with(settings, leptos_options).await
+        Self::build_role(settings, Role::AllInOne).await
+    }
+
+    /// One process of the distributed system (or all-in-one). Outside all-in-one the
+    /// processes must agree on `JWT_KEY`, so it has to be given; `web` needs
+    /// `INTERNAL_API_URL` (its own address has no API behind it).
+    pub async fn build_role(settings: Settings, role: Role) -> anyhow::Result<Self> {
+        if role != Role::AllInOne {
+            let given = std::env::var("JWT_KEY").unwrap_or_default();
+            anyhow::ensure!(
+                given.trim().len() >= MIN_SHARED_KEY,
+                "JWT_KEY must be set to the same secret of at least {MIN_SHARED_KEY} characters \
+                 in every process (e.g. `openssl rand -hex 32`) when running `ticketing {}`",
+                role.name()
+            );
+        }
+        if role == Role::Web {
+            anyhow::ensure!(
+                settings.internal_api_url.is_some(),
+                "INTERNAL_API_URL must point `ticketing web` at the services (e.g. the gateway)"
+            );
+        }
+        let leptos_options = if role.serves_web() {
+            Some(
+                leptos_config::get_configuration(Some("Leptos.toml"))
+                    .context("reading Leptos.toml (run from the workspace root)")?
+                    .leptos_options,
+            )
+        } else {
+            None
+        };
+        let bus = if role.services().is_empty() {
+            None
+        } else {
+            Some(
+                common::bus::connect(&settings)
+                    .await
+                    .context("connecting to the event bus")?,
+            )
+        };
+        Self::assemble(settings, role, leptos_options, bus).await
     }
 
     /// Like `build`, with the site options already loaded.
@@ -63,43 +147,58 @@ impl Server {
         Self::build_with_bus(settings, leptos_options, bus).await
     }
 
-    /// Like `build_with`, on a given event bus (tests use one of their own).
+    /// All-in-one on a given event bus (tests use one of their own).
     pub async fn build_with_bus(
         settings: Settings,
-        mut leptos_options: LeptosOptions,
+        leptos_options: LeptosOptions,
         bus: EventBus,
     ) -> anyhow::Result<Self> {
-        leptos_options.site_addr = settings.site_addr;
+        Self::assemble(settings, Role::AllInOne, Some(leptos_options), Some(bus)).await
+    }
+
+    async fn assemble(
+        settings: Settings,
+        role: Role,
+        leptos_options: Option<LeptosOptions>,
+        bus: Option<EventBus>,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.site_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.site_addr))?;
         // Port 0 becomes a real port only once bound; server-side calls must use it.
         let bound = listener.local_addr()?;
-        let internal_api = settings
-            .internal_api_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", loopback_if_unspecified(bound)));
 
         // Every service subscribes in `start`, and nothing runs before all have started, so
         // no relay publishes an event before its listeners exist.
         let shutdown = Shutdown::new();
         let mut supervisor = Supervisor::new(shutdown.clone());
         let mut api = Router::new();
-        for service in SERVICES {
-            let running = service
-                .start(&settings, bus.clone(), shutdown.clone())
-                .await?;
+        let mut ready = Vec::new();
+        for service in role.services() {
+            let bus = bus
+                .clone()
+                .context("a service process needs the event bus")?;
+            let running = service.start(&settings, bus, shutdown.clone()).await?;
             api = api.merge(running.router);
             supervisor.add(running.tasks);
+            ready.extend(running.ready);
         }
+        api = api.merge(common::service::health_router(ready));
 
-        let web = web::router(
-            leptos_options,
-            internal_api,
-            settings.cookie_secure,
-            settings.stripe_publishable_key.clone(),
-        );
-        let router = common::http::finish_api(api.merge(web))
+        if let Some(mut leptos_options) = leptos_options {
+            leptos_options.site_addr = settings.site_addr;
+            let internal_api = settings
+                .internal_api_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", loopback_if_unspecified(bound)));
+            api = api.merge(web::router(
+                leptos_options,
+                internal_api,
+                settings.cookie_secure,
+                settings.stripe_publishable_key.clone(),
+            ));
+        }
+        let router = common::http::finish_api(api)
             .layer(axum::middleware::from_fn(common::http::security_headers))
             .layer(TraceLayer::new_for_http());
         Ok(Self {

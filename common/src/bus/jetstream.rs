@@ -191,6 +191,14 @@ impl Bus for JetStreamBus {
         }))
     }
 
+    async fn ready(&self) -> anyhow::Result<()> {
+        self.context
+            .get_stream(&self.stream)
+            .await
+            .map(|_| ())
+            .with_context(|| format!("JetStream stream {}", self.stream))
+    }
+
     async fn dead_letter(&self, message: &Message, reason: &str) -> anyhow::Result<()> {
         self.send(
             dead_letter_subject(&self.prefix, message.subject),

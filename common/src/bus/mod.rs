@@ -61,6 +61,11 @@ pub trait Bus: Send + Sync + 'static {
     /// Parks a message nobody could handle, with why, where an operator can find it
     /// (JetStream: `{prefix}.dead.{subject}`; in-process: [`InProcessBus::dead_letters`]).
     async fn dead_letter(&self, message: &Message, reason: &str) -> anyhow::Result<()>;
+
+    /// Whether the bus answers now (for readiness checks).
+    async fn ready(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 #[async_trait]

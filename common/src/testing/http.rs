@@ -49,6 +49,7 @@ impl Served {
             Running {
                 router,
                 tasks: Vec::new(),
+                ready: Vec::new(),
             },
             Shutdown::new(),
         )

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use common::auth::JwtKeys;
 use common::bus::EventBus;
-use common::service::{Running, Service, Shutdown};
+use common::service::{Readiness, Running, Service, Shutdown};
 use common::settings::Settings;
 use sea_orm::DatabaseConnection;
 
@@ -68,6 +68,7 @@ pub async fn start(
 ) -> anyhow::Result<Running> {
     let state = AuthState::build(&settings).await?;
     Ok(Running {
+        ready: vec![Readiness::database("auth", state.db.clone())],
         router: router(state),
         tasks: Vec::new(),
     })

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use common::bus::{EventBus, ListenerOptions, Listeners};
 use common::events::OrderCreated;
 use common::outbox::Relay;
-use common::service::{Running, Service, Shutdown, Task};
+use common::service::{Readiness, Running, Service, Shutdown, Task};
 use common::settings::Settings;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
@@ -83,7 +83,7 @@ pub async fn start_with(
     let queue = queue::open(&settings, &db, &options.queue).await?;
     let relay = Relay::new(db.clone(), bus.clone());
     let state = ExpirationState {
-        db,
+        db: db.clone(),
         bus: bus.clone(),
         queue,
         relay: relay.clone(),
@@ -104,5 +104,6 @@ pub async fn start_with(
     Ok(Running {
         router: axum::Router::new(),
         tasks: vec![relay.task("expiration", shutdown), listener, scheduler],
+        ready: vec![Readiness::database("expiration", db), Readiness::bus(bus)],
     })
 }

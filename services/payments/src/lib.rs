@@ -30,7 +30,7 @@ use axum::extract::FromRef;
 use common::auth::JwtKeys;
 use common::bus::EventBus;
 use common::outbox::Relay;
-use common::service::{Running, Service, Shutdown};
+use common::service::{Readiness, Running, Service, Shutdown};
 use common::settings::{Secret, Settings};
 use sea_orm::DatabaseConnection;
 
@@ -91,6 +91,10 @@ pub async fn start_with(
         .await?;
     let relay = state.relay.task("payments", shutdown);
     Ok(Running {
+        ready: vec![
+            Readiness::database("payments", state.db.clone()),
+            Readiness::bus(bus),
+        ],
         router: router(state),
         tasks: vec![listener, relay],
     })

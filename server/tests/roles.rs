@@ -1,0 +1,104 @@
+//! One process per part of the system: `ticketing <service>` serves only that service's API
+//! (plus health), refuses to start without a shared `JWT_KEY`, and `/readyz` names what is
+//! down.
+mod helpers;
+
+use common::service::{health_router, Readiness};
+use common::testing::{Reply, Served, TestEnv};
+use helpers::TestServer;
+use server::{Role, Server};
+
+const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef";
+
+#[test]
+fn every_subcommand_names_a_part_and_nothing_else_does() {
+    assert_eq!(Role::parse(None), Some(Role::AllInOne));
+    for name in ["auth", "tickets", "orders", "expiration", "payments", "web"] {
+        assert_eq!(Role::parse(Some(name)).map(Role::name), Some(name));
+    }
+    for wrong in ["", "Orders", "gateway", "--release"] {
+        assert_eq!(Role::parse(Some(wrong)), None, "{wrong:?}");
+    }
+}
+
+/// Environment variables are process-wide, so everything that sets them is in this one test.
+#[tokio::test]
+async fn a_service_process_serves_its_own_api_and_health_only_and_needs_a_shared_key() {
+    let env = TestEnv::new().await;
+    let orders = Role::parse(Some("orders")).expect("a role");
+
+    std::env::remove_var("JWT_KEY");
+    let refused = Server::build_role(env.settings.clone(), orders)
+        .await
+        .err()
+        .expect("no JWT_KEY, no start");
+    assert!(format!("{refused:#}").contains("JWT_KEY"), "{refused:#}");
+    std::env::set_var("JWT_KEY", "short");
+    assert!(Server::build_role(env.settings.clone(), orders)
+        .await
+        .is_err());
+
+    std::env::set_var("JWT_KEY", KEY);
+    let web = Server::build_role(env.settings.clone(), Role::Web)
+        .await
+        .err()
+        .expect("web without INTERNAL_API_URL");
+    assert!(format!("{web:#}").contains("INTERNAL_API_URL"), "{web:#}");
+
+    let server = Server::build_role(env.settings.clone(), orders)
+        .await
+        .expect("the orders process starts");
+    let address = format!("http://{}", server.local_addr());
+    let stop = server.shutdown();
+    let running = tokio::spawn(server.run());
+    let client = reqwest::Client::new();
+    let get = |path: &str| Reply::of(client.get(format!("{address}{path}")));
+
+    assert_eq!(get("/healthz").await.status, 200);
+    let ready = get("/readyz").await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    get("/api/orders").await.assert_error(401, "Not authorized");
+    get("/api/tickets").await.assert_error(404, "Not Found");
+    assert_eq!(get("/").await.status, 404, "no pages in a service process");
+    get("/api/payments?orderId=x")
+        .await
+        .assert_error(404, "Not Found");
+
+    stop.trigger();
+    running
+        .await
+        .expect("no panic")
+        .expect("a clean exit on shutdown");
+}
+
+#[tokio::test]
+async fn readyz_names_the_dependency_that_does_not_answer() {
+    let served = Served::router(health_router(vec![
+        Readiness::new("ledger database", || async { Ok(()) }),
+        Readiness::new("card network", || async {
+            anyhow::bail!("connection refused")
+        }),
+    ]))
+    .await;
+    let client = reqwest::Client::new();
+    let ready = Reply::of(client.get(served.url("/readyz"))).await;
+    let messages = ready.assert_enveloped(503);
+    assert_eq!(messages.len(), 1);
+    assert!(
+        messages[0].contains("card network: connection refused") && !messages[0].contains("ledger"),
+        "{messages:?}"
+    );
+    assert_eq!(
+        Reply::of(client.get(served.url("/healthz"))).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_all_in_one_process_is_ready_when_every_service_is() {
+    let app = TestServer::spawn(|_| {}).await;
+    let (status, body) = app.call(reqwest::Method::GET, "/readyz", "", None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = app.call(reqwest::Method::GET, "/healthz", "", None).await;
+    assert_eq!(status, 200);
+}
