@@ -109,6 +109,13 @@ impl Server {
                 role.name()
             );
         }
+        if matches!(role, Role::Service(_)) && settings.nats_url.is_none() {
+            tracing::warn!(
+                "no NATS_URL: `ticketing {}` runs on an in-process bus, so its events never \
+                 reach the other services' processes",
+                role.name()
+            );
+        }
         if role == Role::Web {
             anyhow::ensure!(
                 settings.internal_api_url.is_some(),

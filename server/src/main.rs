@@ -30,6 +30,7 @@ Environment:
   EXPIRATION_WINDOW_SECONDS, ACCESS_TOKEN_SECONDS, REFRESH_SESSION_SECONDS, COOKIE_SECURE,
   STRIPE_SECRET_KEY, STRIPE_API_BASE, STRIPE_WEBHOOK_SECRET, STRIPE_PUBLISHABLE_KEY,
   DATA_DIR, RUST_LOG   (see README.md)
+  LOG_FORMAT         json for one JSON object per log line (default: text)
 ";
 
 #[tokio::main]
@@ -46,11 +47,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match std::env::var("LOG_FORMAT").as_deref() {
+        // One JSON object a line, for log collectors.
+        Ok("json") => logs.json().with_current_span(true).init(),
+        _ => logs.init(),
+    }
     match run(role).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
