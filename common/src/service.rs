@@ -72,6 +72,26 @@ pub struct Running {
     pub ready: Vec<Readiness>,
 }
 
+impl Running {
+    /// The usual service: an API over its own database, its listeners and its outbox relay;
+    /// ready while the database and the bus answer.
+    pub fn with_outbox(
+        service: &str,
+        router: Router,
+        db: sea_orm::DatabaseConnection,
+        relay: &crate::outbox::Relay,
+        listener: Task,
+        bus: EventBus,
+        shutdown: Shutdown,
+    ) -> Self {
+        Self {
+            router,
+            tasks: vec![listener, relay.task(service, shutdown)],
+            ready: vec![Readiness::database(service, db), Readiness::bus(bus)],
+        }
+    }
+}
+
 type CheckFn = dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync;
 
 /// One dependency `GET /readyz` asks: its name (shown when it fails) and how to ask it.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use common::bus::{EventBus, ListenerOptions, Listeners};
 use common::events::OrderCreated;
 use common::outbox::Relay;
-use common::service::{Readiness, Running, Service, Shutdown, Task};
+use common::service::{Running, Service, Shutdown, Task};
 use common::settings::Settings;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
@@ -101,9 +101,15 @@ pub async fn start_with(
         "expiration scheduler",
         scheduler::run(state, options.scheduler, shutdown.clone()),
     );
-    Ok(Running {
-        router: axum::Router::new(),
-        tasks: vec![relay.task("expiration", shutdown), listener, scheduler],
-        ready: vec![Readiness::database("expiration", db), Readiness::bus(bus)],
-    })
+    let mut running = Running::with_outbox(
+        "expiration",
+        axum::Router::new(),
+        db,
+        &relay,
+        listener,
+        bus,
+        shutdown,
+    );
+    running.tasks.push(scheduler);
+    Ok(running)
 }

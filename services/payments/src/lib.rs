@@ -30,7 +30,7 @@ use axum::extract::FromRef;
 use common::auth::JwtKeys;
 use common::bus::EventBus;
 use common::outbox::Relay;
-use common::service::{Readiness, Running, Service, Shutdown};
+use common::service::{Running, Service, Shutdown};
 use common::settings::{Secret, Settings};
 use sea_orm::DatabaseConnection;
 
@@ -89,15 +89,15 @@ pub async fn start_with(
     let listener = listeners::listeners(state.clone())
         .subscribe(&bus, shutdown.clone())
         .await?;
-    let relay = state.relay.task("payments", shutdown);
-    Ok(Running {
-        ready: vec![
-            Readiness::database("payments", state.db.clone()),
-            Readiness::bus(bus),
-        ],
-        router: router(state),
-        tasks: vec![listener, relay],
-    })
+    Ok(Running::with_outbox(
+        "payments",
+        router(state.clone()),
+        state.db,
+        &state.relay,
+        listener,
+        bus,
+        shutdown,
+    ))
 }
 
 pub const SERVICE: Service = Service {

@@ -12,7 +12,7 @@ use axum::extract::FromRef;
 use common::auth::JwtKeys;
 use common::bus::EventBus;
 use common::outbox::Relay;
-use common::service::{Readiness, Running, Service, Shutdown};
+use common::service::{Running, Service, Shutdown};
 use common::settings::Settings;
 use sea_orm::DatabaseConnection;
 
@@ -60,13 +60,13 @@ pub async fn start_with(
     shutdown: Shutdown,
 ) -> anyhow::Result<Running> {
     let listener = listeners::subscribe(state.clone(), &bus, shutdown.clone()).await?;
-    let relay = state.relay.task("tickets", shutdown);
-    Ok(Running {
-        ready: vec![
-            Readiness::database("tickets", state.db.clone()),
-            Readiness::bus(bus),
-        ],
-        router: router(state),
-        tasks: vec![listener, relay],
-    })
+    Ok(Running::with_outbox(
+        "tickets",
+        router(state.clone()),
+        state.db,
+        &state.relay,
+        listener,
+        bus,
+        shutdown,
+    ))
 }
