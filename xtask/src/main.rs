@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod build;
+mod deploy;
 mod setup;
 mod test;
 mod util;
@@ -37,6 +38,9 @@ commands:
           default and, with DATABASE_URL + NATS_URL + REDIS_URL set, for
           PostgreSQL + JetStream + the Redis queue
   setup   only install what is missing (wasm32 target, wasm-bindgen CLI, ...)
+  lint-deploy
+          check deploy/ offline: nginx -t on the gateway configs, the k8s
+          manifests and the compose file against their schemas, yamllint
 ";
 
 const BENCH_USAGE: &str = "usage: cargo xtask bench reserve [--buyers N] [--release]
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
         Some("build") => build::build(release).map(|_| ()),
         Some("test") => test::run(release),
         Some("setup") => setup::ensure_tools(release),
+        Some("lint-deploy") => deploy::validate(),
         Some("bench") => bench(&args[1..], release),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");

@@ -1,7 +1,11 @@
 //! Installs what the build needs when it is missing: the wasm32 target, the wasm-bindgen
-//! CLI at the exact version in Cargo.lock, and (for release builds) binaryen's wasm-opt.
-use std::path::PathBuf;
+//! CLI at the exact version in Cargo.lock, (for release builds) binaryen's wasm-opt, and
+//! nginx for the gateway.
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use crate::util::{self, Result};
 
@@ -114,5 +118,84 @@ pub fn wasm_opt() -> Option<PathBuf> {
             println!("warning: wasm-opt unavailable; the release wasm will not be size-optimised");
             None
         }
+    }
+}
+
+/// nginx, on PATH or in /usr/sbin, else installed with apt-get.
+///
+/// Debian's package would start a system nginx on port 80 from its postinst: a
+/// `policy-rc.d` refusing service starts stops that, and one that started anyway is stopped.
+pub fn nginx() -> Result<PathBuf> {
+    let find = || {
+        util::which("nginx").or_else(|| {
+            let sbin = PathBuf::from("/usr/sbin/nginx");
+            sbin.is_file().then_some(sbin)
+        })
+    };
+    if let Some(found) = find() {
+        return Ok(found);
+    }
+    if util::which("apt-get").is_none() {
+        return Err("nginx not found: install it and put it on PATH".into());
+    }
+    util::step("Installing nginx with apt-get");
+    util::run(Command::new("apt-get").arg("update").arg("-q"))?;
+    {
+        let _no_starts = NoServiceStarts::new()?;
+        util::run(
+            Command::new("apt-get")
+                .args(["install", "-y", "-q", "nginx"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+    }
+    let nginx = find().ok_or("apt-get installed nginx but it is not on PATH or in /usr/sbin")?;
+    stop_system_nginx(&nginx);
+    Ok(nginx)
+}
+
+/// A `policy-rc.d` that refuses every service start, removed on drop; nothing when the
+/// machine already has one (Docker images ship one that does the same).
+struct NoServiceStarts(Option<&'static Path>);
+
+impl NoServiceStarts {
+    fn new() -> Result<Self> {
+        let path = Path::new("/usr/sbin/policy-rc.d");
+        if path.exists() {
+            return Ok(Self(None));
+        }
+        std::fs::write(
+            path,
+            "#!/bin/sh\n# cargo xtask: no service starts while installing\nexit 101\n",
+        )
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| format!("making {} executable: {e}", path.display()))?;
+        Ok(Self(Some(path)))
+    }
+}
+
+impl Drop for NoServiceStarts {
+    fn drop(&mut self) {
+        if let Some(path) = self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Stops a system nginx the package started despite the policy, and says so if port 80
+/// is still taken afterwards.
+fn stop_system_nginx(nginx: &Path) {
+    if Path::new("/run/nginx.pid").exists() {
+        println!("stopping the system nginx the package started");
+        let _ = util::run(Command::new(nginx).args(["-s", "stop"]));
+    }
+    let port_80 = SocketAddr::from(([127, 0, 0, 1], 80));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect_timeout(&port_80, Duration::from_millis(500)).is_ok() {
+        if Instant::now() > deadline {
+            println!("warning: something still listens on {port_80} after installing nginx");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -6,14 +6,18 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::build;
+use crate::deploy;
 use crate::util::{self, Result};
 
 /// Backend variables the embedded run must not see.
 const BACKEND_VARS: [&str; 3] = ["DATABASE_URL", "REDIS_URL", "NATS_URL"];
 
 pub fn run(release: bool) -> Result {
+    // Seconds, not minutes: first, so a broken deploy file fails fast.
+    deploy::validate()?;
+    let mut summary =
+        vec!["deploy files (nginx -t, Kubernetes schemas, compose schema): passed".to_owned()];
     let server = build::build(release)?;
-    let mut summary = Vec::new();
 
     util::step("Unit and integration tests on the embedded backends (SQLite, in-process)");
     let mut embedded = cargo_test(release);
