@@ -1,6 +1,7 @@
 //! The services' HTTP API as the server functions call it (server only): through
 //! `INTERNAL_API_URL`, as the visitor — their cookies forwarded, every `Set-Cookie` passed
-//! back to the browser — refreshing an expired access token (498) once and retrying.
+//! back to the browser, the request's `x-request-id` sent along — refreshing an expired
+//! access token (498) once and retrying.
 use std::sync::{Arc, Mutex};
 
 use common::dto::{ErrorBody, STATUS_TOKEN_EXPIRED};
@@ -134,6 +135,9 @@ async fn send_once(method: Method, path: &str, body: Option<Vec<u8>>) -> Reply<r
     if !cookies.is_empty() {
         request = request.header(COOKIE, cookies);
     }
+    if let Some(id) = request_id() {
+        request = request.header(REQUEST_ID, id);
+    }
     if let Some(body) = body {
         request = request
             .header(http::header::CONTENT_TYPE, "application/json")
@@ -150,6 +154,15 @@ async fn send_once(method: Method, path: &str, body: Option<Vec<u8>>) -> Reply<r
         }
     }
     Ok(response)
+}
+
+/// The header one request's id travels in (`common::http::REQUEST_ID`).
+const REQUEST_ID: &str = "x-request-id";
+
+/// The id of the request being served, so the service logs the call under the same id.
+/// The server's request-id middleware has already replaced a malformed one with its own.
+fn request_id() -> Option<http::HeaderValue> {
+    use_context::<http::request::Parts>().and_then(|parts| parts.headers.get(REQUEST_ID).cloned())
 }
 
 /// The `cursor` of a `Link: <…?cursor=…>; rel="next"` header.

@@ -1,15 +1,17 @@
-//! Cross-cutting HTTP behaviour of every process: body limit, 404/405 in the envelope, and
-//! the security headers on every response.
+//! Cross-cutting HTTP behaviour of every process: body limit, 404/405 in the envelope, the
+//! security headers on every response, and a request id on every request and its log span.
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{
-    HeaderValue, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
-    X_CONTENT_TYPE_OPTIONS,
+    HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
+    REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
 };
+use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
+use tower_http::trace::TraceLayer;
 
 use crate::ApiError;
 
@@ -55,6 +57,87 @@ pub async fn security_headers(request: Request<Body>, next: Next) -> Response {
     response
 }
 
+/// The header a request's id travels in: from the gateway to the web tier, from the web tier
+/// to the services it calls, and back in every response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The longest caller-given request id kept.
+const MAX_REQUEST_ID: usize = 128;
+
+/// The id of the request being served: the caller's `x-request-id` when well-formed, else a
+/// fresh UUID. [`observe`] puts it in the request's extensions (and rewrites the header to it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// The caller's id when it is [`well_formed`](Self::well_formed), else a fresh one:
+    /// anything else is client text that must not reach the logs.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        headers
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| Self::well_formed(id))
+            .map_or_else(Self::fresh, |id| Self(id.to_owned()))
+    }
+
+    pub fn fresh() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// 1–128 ASCII letters, digits, `-`, `_` and `.`.
+    pub fn well_formed(id: &str) -> bool {
+        !id.is_empty()
+            && id.len() <= MAX_REQUEST_ID
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn header_value(&self) -> HeaderValue {
+        HeaderValue::from_str(&self.0).expect("a well-formed request id is a valid header value")
+    }
+}
+
+/// Gives every request an id and serves it inside a `request` span naming `service` (the
+/// process's role), the method, the path and the id; the response carries the id back.
+/// Applied outermost, so even a 404 or 413 has one.
+pub fn observe(router: Router, service: &'static str) -> Router {
+    router
+        .layer(
+            TraceLayer::new_for_http().make_span_with(move |request: &Request<Body>| {
+                let id = request
+                    .extensions()
+                    .get::<RequestId>()
+                    .map_or("", RequestId::as_str);
+                tracing::info_span!(
+                    "request",
+                    service,
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = id,
+                )
+            }),
+        )
+        .layer(middleware::from_fn(request_id))
+}
+
+/// Settles the request's id before anything reads it: downstream code (the web tier
+/// forwarding it to the services) sees only the checked id, in the header and as
+/// [`RequestId`].
+async fn request_id(mut request: Request<Body>, next: Next) -> Response {
+    let id = RequestId::from_headers(request.headers());
+    let value = id.header_value();
+    request.headers_mut().insert(REQUEST_ID, value.clone());
+    request.extensions_mut().insert(id);
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(REQUEST_ID, value);
+    response
+}
+
 /// Longer than any id this system hands out (UUIDs).
 const MAX_ID: usize = 64;
 
@@ -88,7 +171,7 @@ async fn reject_large_bodies(request: Request<Body>, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::could_exist;
+    use super::{could_exist, RequestId};
 
     #[test]
     fn ids_that_could_not_have_been_issued_are_recognised() {
@@ -96,5 +179,24 @@ mod tests {
         for id in ["", "a\u{0}b", "line\nbreak", &"x".repeat(65)] {
             assert!(!could_exist(id), "{id:?}");
         }
+    }
+
+    #[test]
+    fn only_plain_request_ids_are_kept() {
+        for id in ["abc-123", "A.b_C-9", &"x".repeat(128)] {
+            assert!(RequestId::well_formed(id), "{id:?}");
+        }
+        for id in [
+            "",
+            "a b",
+            "<script>",
+            "x\r\ny",
+            "é",
+            "a/b",
+            &"x".repeat(129),
+        ] {
+            assert!(!RequestId::well_formed(id), "{id:?}");
+        }
+        assert!(RequestId::well_formed(RequestId::fresh().as_str()));
     }
 }

@@ -2,13 +2,19 @@
 use anyhow::Context;
 use fred::prelude::{Builder, ClientLike, Config, Pool};
 
+/// A pool for `url`, connected (so a wrong URL or a down server fails start-up).
 pub async fn connect(url: &str) -> anyhow::Result<Pool> {
-    let config = Config::from_url(url).context("REDIS_URL is not a valid redis:// URL")?;
-    let pool = Builder::from_config(config)
-        .build_pool(4)
-        .context("building the Redis pool")?;
+    let pool = pool(url)?;
     pool.init()
         .await
         .with_context(|| format!("connecting to Redis at {}", crate::db::redact(url)))?;
     Ok(pool)
+}
+
+/// A pool for `url`, not yet connected.
+pub fn pool(url: &str) -> anyhow::Result<Pool> {
+    let config = Config::from_url(url).context("REDIS_URL is not a valid redis:// URL")?;
+    Builder::from_config(config)
+        .build_pool(4)
+        .context("building the Redis pool")
 }

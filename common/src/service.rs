@@ -13,6 +13,7 @@ use axum::Router;
 use futures::future::BoxFuture;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::bus::EventBus;
 use crate::settings::Settings;
@@ -121,6 +122,18 @@ impl Readiness {
         Self::new(format!("{service} database"), move || {
             let db = db.clone();
             async move { Ok(db.ping().await?) }
+        })
+    }
+
+    /// The service's Redis answers a PING, on the pool its stores use.
+    pub fn redis(service: &str, pool: fred::prelude::Pool) -> Self {
+        use fred::prelude::ClientLike as _;
+        Self::new(format!("{service} redis"), move || {
+            let pool = pool.clone();
+            async move {
+                pool.ping::<()>(None).await?;
+                Ok(())
+            }
         })
     }
 
@@ -239,7 +252,8 @@ impl Supervisor {
         for task in tasks {
             let name = task.name;
             let future = task.future;
-            set.spawn(async move { (name, future.await) });
+            // In the caller's span, so a task's log lines name the process (see `main`).
+            set.spawn(async move { (name, future.await) }.in_current_span());
         }
         let mut death: Option<anyhow::Error> = None;
         loop {

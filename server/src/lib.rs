@@ -23,7 +23,7 @@ use common::service::{Service, Shutdown, Supervisor};
 use common::settings::Settings;
 use leptos::prelude::*;
 use tokio::net::TcpListener;
-use tower_http::trace::TraceLayer;
+use tracing::Instrument as _;
 
 /// Every service this binary runs, in start order.
 pub const SERVICES: [Service; 5] = [
@@ -205,9 +205,11 @@ impl Server {
                 settings.stripe_publishable_key.clone(),
             ));
         }
-        let router = common::http::finish_api(api)
-            .layer(axum::middleware::from_fn(common::http::security_headers))
-            .layer(TraceLayer::new_for_http());
+        let router = common::http::observe(
+            common::http::finish_api(api)
+                .layer(axum::middleware::from_fn(common::http::security_headers)),
+            role.name(),
+        );
         Ok(Self {
             listener,
             router,
@@ -236,7 +238,7 @@ impl Server {
             shutdown,
             supervisor,
         } = self;
-        tokio::spawn(common::service::trigger_on_signal(shutdown.clone()));
+        tokio::spawn(common::service::trigger_on_signal(shutdown.clone()).in_current_span());
         let serve = async {
             let served = axum::serve(listener, router)
                 .with_graceful_shutdown(shutdown.signalled())

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use common::settings::Settings;
 use server::Role;
+use tracing::Instrument as _;
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "\
@@ -51,17 +52,28 @@ async fn main() -> ExitCode {
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
     match std::env::var("LOG_FORMAT").as_deref() {
         // One JSON object a line, for log collectors.
-        Ok("json") => logs.json().with_current_span(true).init(),
+        Ok("json") => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
         _ => logs.init(),
     }
-    match run(role).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "ticketing stopped");
-            eprintln!("ticketing: {error:#}");
-            ExitCode::FAILURE
+    // Every line names the process's role: this span wraps start-up and the background tasks
+    // (the supervisor runs them in it); each request's span names it itself.
+    let process = tracing::info_span!("ticketing", service = role.name());
+    async {
+        match run(role).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "ticketing stopped");
+                eprintln!("ticketing: {error:#}");
+                ExitCode::FAILURE
+            }
         }
     }
+    .instrument(process)
+    .await
 }
 
 async fn run(role: Role) -> anyhow::Result<()> {

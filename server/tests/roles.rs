@@ -3,7 +3,7 @@
 //! down.
 mod helpers;
 
-use common::service::{health_router, Readiness};
+use common::service::{health_router, Readiness, Shutdown};
 use common::testing::{Reply, Served, TestEnv};
 use helpers::TestServer;
 use server::{Role, Server};
@@ -55,6 +55,13 @@ async fn a_service_process_serves_its_own_api_and_health_only_and_needs_a_shared
     let get = |path: &str| Reply::of(client.get(format!("{address}{path}")));
 
     assert_eq!(get("/healthz").await.status, 200);
+    let traced = client
+        .get(format!("{address}/api/orders"))
+        .header("x-request-id", "orders-req-1")
+        .send()
+        .await
+        .expect("the orders process answers");
+    assert_eq!(traced.headers()["x-request-id"], "orders-req-1");
     let ready = get("/readyz").await;
     assert_eq!(ready.status, 200, "{}", ready.body);
     get("/api/orders").await.assert_error(401, "Not authorized");
@@ -92,6 +99,44 @@ async fn readyz_names_the_dependency_that_does_not_answer() {
         Reply::of(client.get(served.url("/healthz"))).await.status,
         200
     );
+}
+
+#[tokio::test]
+async fn readyz_names_redis_when_it_does_not_answer() {
+    // A port nothing listens on: bind one, then free it.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let pool = common::redis::pool(&format!("redis://{closed}")).expect("a pool");
+    let served = Served::router(health_router(vec![Readiness::redis("auth", pool)])).await;
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let ready = Reply::of(client.get(served.url("/readyz"))).await;
+    let messages = ready.assert_enveloped(503);
+    assert!(
+        messages.len() == 1 && messages[0].contains("auth redis"),
+        "{messages:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn auth_and_expiration_ask_redis_exactly_when_they_use_it() {
+    let env = TestEnv::new().await;
+    let uses_redis = env.settings.redis_url.is_some(); // REDIS_URL set for the suite
+    let bus = common::testing::test_bus().await;
+    for service in [auth::SERVICE, expiration::SERVICE] {
+        let running = service
+            .start(&env.settings, bus.clone(), Shutdown::new())
+            .await
+            .expect("the service starts");
+        let names: Vec<String> = running.ready.iter().map(|r| r.name.clone()).collect();
+        let redis = format!("{} redis", service.name);
+        assert_eq!(names.contains(&redis), uses_redis, "{names:?}");
+        let served = Served::router(health_router(running.ready)).await;
+        let ready = Reply::of(reqwest::Client::new().get(served.url("/readyz"))).await;
+        assert_eq!(ready.status, 200, "{}", ready.body);
+    }
 }
 
 #[tokio::test]

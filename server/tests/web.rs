@@ -842,3 +842,172 @@ async fn without_a_publishable_key_nothing_of_stripe_reaches_the_page() {
     assert!(!body.contains("stripe.com"), "{body}");
     assert!(!policy.contains("stripe.com"), "{policy}");
 }
+
+/// The `x-request-id` a response carries.
+fn request_id_of(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no x-request-id on {}", response.url()))
+        .to_owned()
+}
+
+/// A fresh id is a UUID v4, and never the one the caller sent.
+fn assert_fresh(id: &str, sent: &str) {
+    assert_ne!(id, sent);
+    let uuid = uuid::Uuid::parse_str(id).unwrap_or_else(|e| panic!("{id:?}: {e}"));
+    assert_eq!(uuid.get_version_num(), 4, "{id}");
+}
+
+#[tokio::test]
+async fn every_response_carries_the_callers_request_id_or_a_fresh_one() {
+    let app = TestServer::spawn(|_| {}).await;
+    let get = |path: &str, id: Option<&[u8]>| {
+        let mut request = app.client.get(format!("{}{path}", app.address));
+        if let Some(id) = id {
+            let value = reqwest::header::HeaderValue::from_bytes(id).expect("a header value");
+            request = request.header("x-request-id", value);
+        }
+        async move { request.send().await.expect("the server answers") }
+    };
+
+    for path in [
+        "/",
+        "/api/tickets",
+        "/api/nowhere",
+        "/readyz",
+        "/favicon.svg",
+    ] {
+        let response = get(path, Some(b"abc-123")).await;
+        assert_eq!(request_id_of(&response), "abc-123", "{path}");
+    }
+    let longest = "a.B_9-".repeat(21) + "xy";
+    assert_eq!(
+        request_id_of(&get("/api/tickets", Some(longest.as_bytes())).await),
+        longest
+    );
+
+    let first = request_id_of(&get("/api/tickets", None).await);
+    let second = request_id_of(&get("/", None).await);
+    assert_fresh(&first, "");
+    assert_fresh(&second, &first);
+
+    // Client text that is not a plain id never comes back (nor, so, reaches a log line).
+    let too_long = "x".repeat(129);
+    let hostile: [&[u8]; 5] = [
+        b"<script>alert(1)</script>",
+        b"a b",
+        b"\xe9t\xe9",
+        too_long.as_bytes(),
+        b"",
+    ];
+    for sent in hostile {
+        let id = request_id_of(&get("/api/tickets", Some(sent)).await);
+        assert_fresh(&id, &String::from_utf8_lossy(sent));
+    }
+
+    // Control characters: reqwest refuses to send them, so write the request by hand. What
+    // hyper lets through gets a fresh id; what it refuses is a 400 that echoes nothing.
+    for sent in ["<script>\u{7}x", "<script>\u{7}\r\nx"] {
+        let reply = raw_get(&app.address, "/api/tickets", sent).await;
+        assert!(!reply.contains("<script>"), "{reply}");
+        let id = reply
+            .lines()
+            .find_map(|l| l.strip_prefix("x-request-id: "))
+            .map(str::trim);
+        if let Some(id) = id {
+            assert_fresh(id, sent);
+        } else {
+            assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+        }
+    }
+}
+
+/// A GET written straight to the socket, `x-request-id: <id>` byte for byte; the reply's
+/// status line and headers.
+async fn raw_get(address: &str, path: &str, id: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = address.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(authority)
+        .await
+        .expect("the server listens");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nhost: {authority}\r\nx-request-id: {id}\r\nconnection: close\r\n\r\n"
+    );
+    socket
+        .write_all(request.as_bytes())
+        .await
+        .expect("the request is written");
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut reply))
+        .await
+        .expect("the server answers in time")
+        .expect("the reply is read");
+    let reply = String::from_utf8_lossy(&reply);
+    reply
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_request_id_travels_from_the_web_tier_to_the_services_it_calls() {
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = seen.clone();
+    let services = common::testing::Served::router(Router::new().route(
+        "/api/users/currentuser",
+        get(move |headers: HeaderMap| {
+            let id = headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("<none>")
+                .to_owned();
+            record.lock().expect("not poisoned").push(id);
+            std::future::ready(axum::Json(json!({ "currentUser": null })))
+        }),
+    ))
+    .await;
+    let internal = services.address.clone();
+    let app = TestServer::spawn(|s| s.internal_api_url = Some(internal)).await;
+    let seen = move || std::mem::take(&mut *seen.lock().expect("not poisoned"));
+
+    // A page rendered on the server.
+    let page = app
+        .client
+        .get(format!("{}/how-it-works", app.address))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .expect("the page answers");
+    assert_eq!(page.status(), 200);
+    assert_eq!(request_id_of(&page), "abc-123");
+    assert_eq!(seen(), ["abc-123"]);
+
+    // A server function called by the hydrated app.
+    let call = app
+        .client
+        .post(format!("{}/_fn/current_user", app.address))
+        .header("x-request-id", "fn.call_456")
+        .header(reqwest::header::ACCEPT, "application/json")
+        .header(reqwest::header::ORIGIN, &app.address)
+        .form(&[] as &[(&str, &str)])
+        .send()
+        .await
+        .expect("the server function answers");
+    assert_eq!(call.status(), 200);
+    assert_eq!(seen(), ["fn.call_456"]);
+
+    // Without an id, or with a malformed one, the services get the one the web tier made.
+    for sent in [None, Some("<script>alert(1)</script>")] {
+        let mut request = app.client.get(format!("{}/how-it-works", app.address));
+        if let Some(sent) = sent {
+            request = request.header("x-request-id", sent);
+        }
+        let page = request.send().await.expect("the page answers");
+        let id = request_id_of(&page);
+        assert_fresh(&id, sent.unwrap_or_default());
+        assert_eq!(seen(), [id]);
+    }
+}

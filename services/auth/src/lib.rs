@@ -30,6 +30,8 @@ pub struct AuthState {
     pub sessions: SessionBackend,
     pub throttle: Throttle,
     pub settings: Arc<Settings>,
+    /// The pool behind the sessions and the throttle when `REDIS_URL` is set.
+    pub redis: Option<fred::prelude::Pool>,
 }
 
 impl AuthState {
@@ -41,7 +43,7 @@ impl AuthState {
             None => None,
         };
         let sessions = SessionBackend::build(&db, redis.clone()).await?;
-        let throttle = match redis {
+        let throttle = match redis.clone() {
             Some(pool) => Throttle::redis(pool),
             None => Throttle::memory(),
         };
@@ -51,6 +53,7 @@ impl AuthState {
             sessions,
             throttle,
             settings: Arc::new(settings.clone()),
+            redis,
         })
     }
 }
@@ -67,8 +70,15 @@ pub async fn start(
     _shutdown: Shutdown,
 ) -> anyhow::Result<Running> {
     let state = AuthState::build(&settings).await?;
+    let mut ready = vec![Readiness::database("auth", state.db.clone())];
+    ready.extend(
+        state
+            .redis
+            .clone()
+            .map(|pool| Readiness::redis("auth", pool)),
+    );
     Ok(Running {
-        ready: vec![Readiness::database("auth", state.db.clone())],
+        ready,
         router: router(state),
         tasks: Vec::new(),
     })

@@ -80,7 +80,7 @@ pub async fn start_with(
     options: Options,
 ) -> anyhow::Result<Running> {
     let db = connect_db(&settings).await?;
-    let queue = queue::open(&settings, &db, &options.queue).await?;
+    let (queue, queue_ready) = queue::open_checked(&settings, &db, &options.queue).await?;
     let relay = Relay::new(db.clone(), bus.clone());
     let state = ExpirationState {
         db: db.clone(),
@@ -111,5 +111,6 @@ pub async fn start_with(
         shutdown,
     );
     running.tasks.push(scheduler);
+    running.ready.extend(queue_ready);
     Ok(running)
 }

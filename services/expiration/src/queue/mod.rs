@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use common::service::Readiness;
 use common::settings::Settings;
 use sea_orm::DatabaseConnection;
 
@@ -84,6 +85,16 @@ pub async fn open(
     db: &DatabaseConnection,
     options: &QueueOptions,
 ) -> anyhow::Result<Arc<dyn ExpiryQueue>> {
+    Ok(open_checked(settings, db, options).await?.0)
+}
+
+/// Like [`open`], with the readiness check of the Redis behind the queue, if any (the SQL
+/// queue's database is checked with the service's).
+pub async fn open_checked(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    options: &QueueOptions,
+) -> anyhow::Result<(Arc<dyn ExpiryQueue>, Option<Readiness>)> {
     let lease = Millis::try_from(options.lease.as_millis()).unwrap_or(Millis::MAX);
     match &settings.redis_url {
         Some(url) => {
@@ -93,11 +104,12 @@ pub async fn open(
                 .clone()
                 .unwrap_or_else(|| redis_key(settings));
             tracing::info!(key = %key, "expiry queue: Redis");
-            Ok(Arc::new(RedisQueue::new(pool, key, lease)))
+            let ready = Readiness::redis("expiration", pool.clone());
+            Ok((Arc::new(RedisQueue::new(pool, key, lease)), Some(ready)))
         }
         None => {
             tracing::info!("expiry queue: SQL");
-            Ok(Arc::new(SqlQueue::new(db.clone(), lease)))
+            Ok((Arc::new(SqlQueue::new(db.clone(), lease)), None))
         }
     }
 }
