@@ -39,12 +39,33 @@ pub async fn connect_service<M: MigratorTrait>(
             return Err(err).with_context(|| format!("creating the {service} schema"));
         }
     }
-    admin.close().await.ok();
-    let db = connect_with(&url, Some(service)).await?;
-    M::up(&db, None)
+    // Replicas of one service start together; the first to take the lock migrates, the
+    // others then find nothing to do. The lock ends with `admin`'s session.
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_advisory_lock(hashtext('ticketing migrations {service}'))"
+        ))
         .await
-        .context("running database migrations")?;
+        .with_context(|| format!("locking the {service} migrations"))?;
+    let db = connect_with(&url, Some(service)).await?;
+    let migrated = M::up(&db, None)
+        .await
+        .context("running database migrations");
+    admin.close().await.ok();
+    migrated?;
     Ok(db)
+}
+
+/// `server` (a `postgres://…/db?query` URL) pointed at database `name` instead.
+pub fn with_database(server: &str, name: &str) -> String {
+    match server.rfind('/') {
+        Some(slash) if slash > server.find("://").map_or(0, |i| i + 2) => {
+            let (base, rest) = server.split_at(slash);
+            let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
+            format!("{base}/{name}{query}")
+        }
+        _ => format!("{}/{name}", server.trim_end_matches('/')),
+    }
 }
 
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
@@ -141,7 +162,23 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{redact, with_database};
+
+    #[test]
+    fn a_url_can_name_another_database() {
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres?sslmode=disable", "orders"),
+            "postgres://u@h:5432/orders?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:5432", "orders"),
+            "postgres://u@h:5432/orders"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/", "orders"),
+            "postgres://u@h/orders"
+        );
+    }
 
     #[test]
     fn passwords_are_redacted_from_urls() {

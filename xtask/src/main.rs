@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod build;
+mod cluster;
 mod deploy;
 mod setup;
 mod test;
@@ -37,6 +38,11 @@ commands:
           each expiration:complete fired (p50/p99/max) for the embedded
           default and, with DATABASE_URL + NATS_URL + REDIS_URL set, for
           PostgreSQL + JetStream + the Redis queue
+  cluster start the distributed system on this machine: nginx (installed
+          with apt if missing) on http://127.0.0.1:8080 in front of one
+          process per service (two of orders and of payments), a database
+          per service on PostgreSQL (DATABASE_URL, default the local server),
+          NATS JetStream (NATS_URL) and Redis (REDIS_URL); Ctrl-C stops it
   setup   only install what is missing (wasm32 target, wasm-bindgen CLI, ...)
   lint-deploy
           check deploy/ offline: nginx -t on the gateway configs, the k8s
@@ -112,6 +118,7 @@ fn main() -> ExitCode {
         Some("run") => build::run(release),
         Some("build") => build::build(release).map(|_| ()),
         Some("test") => test::run(release),
+        Some("cluster") => cluster::up(release),
         Some("setup") => setup::ensure_tools(release),
         Some("lint-deploy") => deploy::validate(),
         Some("bench") => bench(&args[1..], release),

@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::build;
+use crate::cluster;
 use crate::deploy;
 use crate::util::{self, Result};
 
@@ -55,6 +56,19 @@ pub fn run(release: bool) -> Result {
 
     end_to_end(&server)?;
     summary.push("end-to-end (Playwright, Chromium): passed".into());
+
+    // The distributed system needs all three; CI has them.
+    let configured = |var: &str| std::env::var(var).is_ok_and(|v| !v.trim().is_empty());
+    let postgres = std::env::var("DATABASE_URL").is_ok_and(|v| v.starts_with("postgres"));
+    if postgres && configured("NATS_URL") && configured("REDIS_URL") {
+        cluster::faults(&server, release)?;
+        summary.push("system test: faults in the distributed cluster (nginx, PostgreSQL, NATS, Redis): passed".into());
+    } else {
+        summary.push(
+            "system test (faults in the distributed cluster): skipped (needs DATABASE_URL=postgres://…, NATS_URL and REDIS_URL)"
+                .into(),
+        );
+    }
 
     util::step("All tests passed");
     let ran = summary

@@ -49,14 +49,7 @@ impl TestDatabase {
                     }
                 }
                 admin.close().await.ok();
-                let url = match server.rfind('/') {
-                    Some(slash) if slash > server.find("://").map_or(0, |i| i + 2) => {
-                        let (base, rest) = server.split_at(slash);
-                        let query = rest.find('?').map(|q| &rest[q..]).unwrap_or("");
-                        format!("{base}/{name}{query}")
-                    }
-                    _ => format!("{}/{name}", server.trim_end_matches('/')),
-                };
+                let url = crate::db::with_database(&server, &name);
                 Ok(Self { url, _dir: None })
             }
             None => {

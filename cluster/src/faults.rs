@@ -1,0 +1,494 @@
+//! The fault-injection system test: many concurrent purchase flows through nginx while one
+//! fault at a time hits the cluster — `kill -9` of an orders replica, a NATS restart,
+//! `kill -9` and restart of expiration with reservations pending, and PostgreSQL dropping
+//! the services' connections. After each, everything acknowledged must be reflected and
+//! the system must settle into a correct state ([`crate::ledger::problems`]) within
+//! [`SETTLE_WITHIN`]; the test prints what it injected and how long settling took.
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+use crate::ledger::{self, Databases, Ledger};
+use crate::{Cluster, Databases as Dbs, Nats, Options, Ports};
+
+/// Reservations lapse this fast, so abandoned orders expire during the test.
+const WINDOW_SECONDS: u64 = 6;
+/// Tickets per round; two buyers race for each.
+const TICKETS_PER_ROUND: usize = 30;
+const BUYERS: usize = 20;
+const SETTLE_WITHIN: Duration = Duration::from_secs(45);
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    KillOrdersReplica,
+    RestartNats,
+    KillExpiration,
+    DropDatabaseConnections,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::KillOrdersReplica => "kill -9 of orders-1 mid-flow",
+            Self::RestartNats => "NATS server restart mid-flow (down 2 s)",
+            Self::KillExpiration => {
+                "kill -9 of expiration with reservations pending, restart after the window"
+            }
+            Self::DropDatabaseConnections => {
+                "pg_terminate_backend on every service's connections, twice"
+            }
+        })
+    }
+}
+
+#[derive(Clone)]
+struct Person {
+    id: String,
+    cookie: String,
+}
+
+#[derive(Clone)]
+struct World {
+    http: reqwest::Client,
+    base: String,
+    ledger: Arc<Ledger>,
+    sellers: Vec<Person>,
+    buyers: Vec<Person>,
+}
+
+pub async fn run(binary: PathBuf, root: PathBuf, nginx: PathBuf) -> anyhow::Result<()> {
+    let redis_url = std::env::var("REDIS_URL").context("the fault test needs REDIS_URL")?;
+    let dir = tempfile::tempdir()?;
+    let began = Instant::now();
+    let mut cluster = Cluster::start(Options {
+        binary,
+        root,
+        dir: dir.path().to_path_buf(),
+        ports: Ports::Free,
+        databases: Dbs::Fresh,
+        nats: Nats::Own,
+        redis_url,
+        redis_prefix: format!("faults-{}", uuid::Uuid::new_v4().simple()),
+        jwt_key: crate::random_key(),
+        env: vec![
+            (
+                "EXPIRATION_WINDOW_SECONDS".into(),
+                WINDOW_SECONDS.to_string(),
+            ),
+            ("RUST_LOG".into(), "info".into()),
+        ],
+        nginx,
+    })
+    .await?;
+    println!(
+        "cluster up in {:.1} s: nginx at {}, NATS at {} (the test's own), logs in {}",
+        began.elapsed().as_secs_f64(),
+        cluster.url(),
+        cluster.nats_url(),
+        cluster.log_dir().display()
+    );
+    let result = exercise(&mut cluster).await;
+    if result.is_err() {
+        // Keep the logs for whoever reads the failure.
+        let kept = dir.keep();
+        println!("(cluster logs kept in {})", kept.join("logs").display());
+    }
+    let stopped = cluster.stop().await;
+    result?;
+    println!("\nSIGTERM to every process:");
+    let mut unclean = Vec::new();
+    for s in &stopped {
+        println!(
+            "  {:<12} exit {:?} in {:.2} s",
+            s.name,
+            s.code,
+            s.took.as_secs_f64()
+        );
+        // The test's own NATS server is not part of the product.
+        if !s.clean() && s.name != "nats-server" {
+            unclean.push(s.name.clone());
+        }
+    }
+    if !unclean.is_empty() {
+        bail!("not stopped with exit 0 within 10 s: {unclean:?}");
+    }
+    Ok(())
+}
+
+async fn exercise(cluster: &mut Cluster) -> anyhow::Result<()> {
+    let connect = |service: &str| {
+        let url = cluster.database_url(service).map(str::to_owned);
+        async move { common::db::connect(&url.context("a database")?).await }
+    };
+    let dbs = Databases {
+        tickets: connect("tickets").await?,
+        orders: connect("orders").await?,
+        expiration: connect("expiration").await?,
+        payments: connect("payments").await?,
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let base = cluster.url();
+    let mut world = World {
+        http,
+        base,
+        ledger: Arc::new(Ledger::default()),
+        sellers: Vec::new(),
+        buyers: Vec::new(),
+    };
+    for i in 0..3 {
+        world
+            .sellers
+            .push(sign_up(&world, &format!("seller{i}")).await?);
+    }
+    for i in 0..BUYERS {
+        world
+            .buyers
+            .push(sign_up(&world, &format!("buyer{i}")).await?);
+    }
+
+    let faults = [
+        Fault::KillOrdersReplica,
+        Fault::RestartNats,
+        Fault::KillExpiration,
+        Fault::DropDatabaseConnections,
+    ];
+    for (round, fault) in faults.into_iter().enumerate() {
+        println!("\n== round {}: {fault}", round + 1);
+        let started = Instant::now();
+        let flows: Vec<_> = (0..TICKETS_PER_ROUND)
+            .map(|i| tokio::spawn(flow(world.clone(), round * TICKETS_PER_ROUND + i)))
+            .collect();
+        inject(cluster, fault, started).await?;
+        for flow in flows {
+            flow.await.context("a flow panicked")??;
+        }
+        let flows_done = Instant::now();
+        println!(
+            "   flows done {:.1} s after the round began",
+            (flows_done - started).as_secs_f64()
+        );
+        recover(cluster, fault).await?;
+        let settled = settle(&world.ledger, &dbs).await?;
+        let acks = world.ledger.snapshot();
+        println!(
+            "   settled {:.1} s after the flows ended (reservations lapse after {WINDOW_SECONDS} s); \
+             so far acknowledged {} tickets, {} orders, {} payments, {} cancellations; \
+             {} refused, {} unanswered; {}",
+            settled.as_secs_f64(),
+            acks.tickets.len(),
+            acks.orders.len(),
+            acks.paid.len(),
+            acks.cancelled.len(),
+            acks.refused,
+            acks.unanswered,
+            ledger::counts(&dbs).await?
+        );
+    }
+    Ok(())
+}
+
+/// Waits until no problem remains; fails with the problems if they outlast the limit.
+async fn settle(ledger: &Ledger, dbs: &Databases) -> anyhow::Result<Duration> {
+    let began = Instant::now();
+    loop {
+        let problems = ledger::problems(&ledger.snapshot(), dbs).await?;
+        if problems.is_empty() {
+            return Ok(began.elapsed());
+        }
+        if began.elapsed() > SETTLE_WITHIN {
+            let shown: Vec<&String> = problems.iter().take(20).collect();
+            bail!(
+                "not settled {} s after the flows ended; {} problems, first: {shown:#?}",
+                SETTLE_WITHIN.as_secs(),
+                problems.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn inject(cluster: &mut Cluster, fault: Fault, started: Instant) -> anyhow::Result<()> {
+    let at = |ms: u64| started + Duration::from_millis(ms);
+    let say = |what: &str| println!("   {:>5.2} s  {what}", started.elapsed().as_secs_f64());
+    match fault {
+        Fault::KillOrdersReplica => {
+            tokio::time::sleep_until(at(400).into()).await;
+            cluster.kill("orders-1").await?;
+            say("kill -9 orders-1");
+        }
+        Fault::RestartNats => {
+            tokio::time::sleep_until(at(400).into()).await;
+            say("stopping NATS");
+            cluster.restart_nats(Duration::from_secs(2)).await?;
+            say("NATS is back");
+        }
+        Fault::KillExpiration => {
+            tokio::time::sleep_until(at(1500).into()).await;
+            cluster.kill("expiration").await?;
+            say("kill -9 expiration");
+            // The window of what was reserved so far passes while it is down.
+            tokio::time::sleep(Duration::from_secs(WINDOW_SECONDS + 1)).await;
+            let took = cluster.restart("expiration").await?;
+            say(&format!(
+                "expiration restarted (ready in {:.1} s)",
+                took.as_secs_f64()
+            ));
+        }
+        Fault::DropDatabaseConnections => {
+            let admin = std::env::var("DATABASE_URL").context("DATABASE_URL")?;
+            let admin = common::db::connect(&admin).await?;
+            for ms in [300, 1200] {
+                tokio::time::sleep_until(at(ms).into()).await;
+                let dropped = terminate_backends(&admin, cluster).await?;
+                say(&format!(
+                    "pg_terminate_backend: {dropped} service connections dropped"
+                ));
+            }
+            admin.close().await.ok();
+        }
+    }
+    Ok(())
+}
+
+async fn recover(cluster: &mut Cluster, fault: Fault) -> anyhow::Result<()> {
+    if let Fault::KillOrdersReplica = fault {
+        let took = cluster.restart("orders-1").await?;
+        println!(
+            "   orders-1 restarted (ready in {:.1} s)",
+            took.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+async fn terminate_backends(
+    admin: &sea_orm::DatabaseConnection,
+    cluster: &Cluster,
+) -> anyhow::Result<u64> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let names: Vec<String> = crate::DATABASES
+        .iter()
+        .filter_map(|s| cluster.database_url(s))
+        .filter_map(|url| url.rsplit('/').next())
+        .map(|name| format!("'{}'", name.split('?').next().unwrap_or(name)))
+        .collect();
+    let sql = format!(
+        "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+         WHERE datname IN ({}) AND pid <> pg_backend_pid()",
+        names.join(", ")
+    );
+    let row = admin
+        .query_one(Statement::from_string(admin.get_database_backend(), sql))
+        .await?
+        .context("a count")?;
+    Ok(row.try_get::<i64>("", "n")? as u64)
+}
+
+/// One ticket's story: a seller lists it, two buyers race for it, and the winner pays,
+/// cancels or walks away (by the ticket's number).
+async fn flow(world: World, n: usize) -> anyhow::Result<()> {
+    let seller = &world.sellers[n % world.sellers.len()];
+    let title = format!("Seat {n}");
+    let price = 10 + (n % 40) as i64;
+    let ticket = loop {
+        match call(
+            &world,
+            reqwest::Method::POST,
+            "/api/tickets",
+            seller,
+            Some(json!({ "title": title, "price": price })),
+        )
+        .await
+        {
+            Answer::Ok(body) => {
+                let id = body["id"].as_str().context("a ticket id")?.to_owned();
+                world.ledger.record(|a| {
+                    a.tickets.insert(id.clone(), (title.clone(), price * 100));
+                });
+                break id;
+            }
+            Answer::Refused(status, body) => bail!("listing a ticket was refused: {status} {body}"),
+            Answer::Unanswered => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    let racers = [n % world.buyers.len(), (n + 7) % world.buyers.len()];
+    let races = racers.map(|b| {
+        let world = world.clone();
+        let ticket = ticket.clone();
+        tokio::spawn(async move { reserve(&world, &world.buyers[b], &ticket).await })
+    });
+    // Both can be acknowledged only if the first order lapsed while the second buyer was
+    // retrying; the ledger checks that no two were ever live at once.
+    let mut winner = None;
+    for (race, b) in races.into_iter().zip(racers) {
+        if let Some(order) = race.await.context("a buyer panicked")?? {
+            winner.get_or_insert((order, b));
+        }
+    }
+    let Some((order, b)) = winner else {
+        return Ok(()); // neither got an answer in time: nothing acknowledged to check
+    };
+    let buyer = &world.buyers[b];
+    match n % 5 {
+        0..=2 => pay(&world, buyer, &order).await,
+        3 => cancel(&world, buyer, &order).await,
+        _ => Ok(()), // walks away: the reservation must lapse
+    }
+}
+
+/// Orders `ticket`; Some(order id) when acknowledged. Retries while the orders service has
+/// not heard of the ticket yet, or the request got no answer.
+async fn reserve(world: &World, buyer: &Person, ticket: &str) -> anyhow::Result<Option<String>> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        match call(
+            world,
+            reqwest::Method::POST,
+            "/api/orders",
+            buyer,
+            Some(json!({ "ticketId": ticket })),
+        )
+        .await
+        {
+            Answer::Ok(body) => {
+                let id = body["id"].as_str().context("an order id")?.to_owned();
+                world.ledger.record(|a| {
+                    a.orders
+                        .insert(id.clone(), (ticket.to_owned(), buyer.id.clone()));
+                });
+                return Ok(Some(id));
+            }
+            Answer::Refused(404, _) | Answer::Unanswered => {}
+            Answer::Refused(_, _) => return Ok(None), // someone else has it
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    Ok(None)
+}
+
+async fn pay(world: &World, buyer: &Person, order: &str) -> anyhow::Result<()> {
+    // Inside the window only; later the order has lapsed and paying must be refused.
+    let deadline = Instant::now() + Duration::from_secs(WINDOW_SECONDS - 1);
+    while Instant::now() < deadline {
+        let body = json!({ "orderId": order, "token": "tok_visa" });
+        match call(
+            world,
+            reqwest::Method::POST,
+            "/api/payments",
+            buyer,
+            Some(body),
+        )
+        .await
+        {
+            Answer::Ok(..) => {
+                world.ledger.record(|a| {
+                    a.paid.insert(order.to_owned());
+                });
+                return Ok(());
+            }
+            // Payments has not heard of the order yet, or the answer was lost.
+            Answer::Refused(404, _) | Answer::Unanswered => {}
+            Answer::Refused(_, _) => return Ok(()),
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    Ok(())
+}
+
+async fn cancel(world: &World, buyer: &Person, order: &str) -> anyhow::Result<()> {
+    for _ in 0..20 {
+        match call(
+            world,
+            reqwest::Method::DELETE,
+            &format!("/api/orders/{order}"),
+            buyer,
+            None,
+        )
+        .await
+        {
+            Answer::Ok(..) => {
+                world.ledger.record(|a| {
+                    a.cancelled.insert(order.to_owned());
+                });
+                return Ok(());
+            }
+            Answer::Refused(_, _) => return Ok(()),
+            Answer::Unanswered => tokio::time::sleep(Duration::from_millis(150)).await,
+        }
+    }
+    Ok(())
+}
+
+enum Answer {
+    Ok(Value),
+    /// A 4xx: the system answered, and said no.
+    Refused(u16, String),
+    /// No response, or a 5xx (502 from nginx, 503 while a dependency is down).
+    Unanswered,
+}
+
+async fn call(
+    world: &World,
+    method: reqwest::Method,
+    path: &str,
+    who: &Person,
+    body: Option<Value>,
+) -> Answer {
+    let mut request = world
+        .http
+        .request(method, format!("{}{path}", world.base))
+        .header("cookie", &who.cookie);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let answer = match request.send().await {
+        Err(_) => Answer::Unanswered,
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            match status {
+                200..=299 => Answer::Ok(serde_json::from_str(&text).unwrap_or(Value::Null)),
+                400..=499 => Answer::Refused(status, text),
+                _ => Answer::Unanswered,
+            }
+        }
+    };
+    world.ledger.record(|a| match &answer {
+        Answer::Refused(..) => a.refused += 1,
+        Answer::Unanswered => a.unanswered += 1,
+        Answer::Ok(..) => {}
+    });
+    answer
+}
+
+async fn sign_up(world: &World, name: &str) -> anyhow::Result<Person> {
+    let email = format!("{name}-{}@faults.example", uuid::Uuid::new_v4().simple());
+    let response = world
+        .http
+        .post(format!("{}/api/users/signup", world.base))
+        .json(&json!({ "email": email, "password": "secret-pass-1" }))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status() == 201,
+        "signup failed: {}",
+        response.status()
+    );
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let body: Value = response.json().await?;
+    let id = body["id"].as_str().context("a user id")?.to_owned();
+    Ok(Person { id, cookie })
+}

@@ -1,0 +1,110 @@
+//! `cluster up <ticketing> <nginx>`: the distributed system on this machine until Ctrl-C
+//! (what `cargo xtask cluster` runs); `cluster faults <ticketing> <nginx>`: the
+//! fault-injection system test (run by `cargo xtask test` when PostgreSQL, NATS and Redis
+//! are configured). Both run from the workspace root.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use cluster::{faults, Cluster, Databases, Nats, Options, Ports, PARTS};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (binary, nginx) = match (args.get(1), args.get(2)) {
+        (Some(binary), Some(nginx)) => (PathBuf::from(binary), PathBuf::from(nginx)),
+        _ => bail!("usage: cluster up|faults <path to ticketing> <path to nginx>"),
+    };
+    let root = std::env::current_dir()?;
+    match args[0].as_str() {
+        "up" => up(binary, root, nginx).await,
+        "faults" => faults::run(binary, root, nginx).await,
+        other => bail!("unknown command {other:?}: up or faults"),
+    }
+}
+
+async fn up(binary: PathBuf, root: PathBuf, nginx: PathBuf) -> anyhow::Result<()> {
+    let var = |name: &str, default: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| default.to_owned())
+    };
+    let database = var(
+        "DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+    );
+    if !database.starts_with("postgres") {
+        bail!("the cluster runs on PostgreSQL: DATABASE_URL must be postgres://…");
+    }
+    let dir = root.join("data/cluster");
+    std::fs::create_dir_all(&dir)?;
+    // One key for every process, kept so sessions survive a restart of the cluster.
+    let key_path = dir.join("jwt.key");
+    let jwt_key = match std::fs::read_to_string(&key_path) {
+        Ok(key) if key.trim().len() >= 32 => key.trim().to_owned(),
+        _ => {
+            let key = cluster::random_key();
+            std::fs::write(&key_path, &key)
+                .with_context(|| format!("writing {}", key_path.display()))?;
+            key
+        }
+    };
+    let began = Instant::now();
+    println!(
+        "Starting nginx, {} processes, on {} …",
+        PARTS.len(),
+        common::db::redact(&database)
+    );
+    let cluster = Cluster::start(Options {
+        binary,
+        root,
+        dir: dir.clone(),
+        ports: Ports::Deploy,
+        databases: Databases::Kept(database),
+        nats: Nats::At(var("NATS_URL", "nats://127.0.0.1:4222")),
+        redis_url: var("REDIS_URL", "redis://127.0.0.1:6379"),
+        redis_prefix: var("REDIS_PREFIX", "ticketing-cluster"),
+        jwt_key,
+        env: std::env::var("RUST_LOG")
+            .map(|level| vec![("RUST_LOG".to_owned(), level)])
+            .unwrap_or_default(),
+        nginx,
+    })
+    .await?;
+    println!(
+        "\nTicketing (distributed) is ready at {}  — {:.1} s",
+        cluster.url(),
+        began.elapsed().as_secs_f64()
+    );
+    for part in PARTS {
+        println!(
+            "  {:<11} ticketing {:<10} http://127.0.0.1:{}/readyz",
+            part.name, part.role, part.port
+        );
+    }
+    println!(
+        "  databases   ticketing_<service> on PostgreSQL; NATS {}; logs in {}",
+        cluster.nats_url(),
+        cluster.log_dir().display()
+    );
+    println!("Press Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await?;
+    println!("\nStopping (SIGTERM to each process) …");
+    let mut clean = true;
+    for stopped in cluster.stop().await {
+        clean &= stopped.clean();
+        println!(
+            "  {:<11} exit {:?} in {:.2} s",
+            stopped.name,
+            stopped.code,
+            stopped.took.as_secs_f64()
+        );
+    }
+    if !clean {
+        bail!("some process did not exit cleanly within 10 s");
+    }
+    Ok(())
+}
