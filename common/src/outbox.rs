@@ -132,7 +132,8 @@ pub struct Relay {
 
 const BATCH: u64 = 100;
 const IDLE_POLL: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+// Short enough that events flow again within seconds of the bus coming back.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl Relay {
     pub fn new(db: DatabaseConnection, bus: EventBus) -> Self {

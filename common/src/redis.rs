@@ -1,6 +1,8 @@
 //! Redis connection shared by the stores that use it when `REDIS_URL` is set.
 use anyhow::Context;
-use fred::prelude::{Builder, ClientLike, Config, Pool};
+use std::time::Duration;
+
+use fred::prelude::{Builder, ClientLike, Config, Pool, ReconnectPolicy};
 
 /// A pool for `url`, connected (so a wrong URL or a down server fails start-up).
 pub async fn connect(url: &str) -> anyhow::Result<Pool> {
@@ -15,6 +17,12 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
 pub fn pool(url: &str) -> anyhow::Result<Pool> {
     let config = Config::from_url(url).context("REDIS_URL is not a valid redis:// URL")?;
     Builder::from_config(config)
+        // Reconnect for ever after a Redis restart, and fail a command while it is away rather
+        // than queueing it, so a request answers 503 instead of hanging.
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+        .with_performance_config(|config| {
+            config.default_command_timeout = Duration::from_secs(2);
+        })
         .build_pool(4)
         .context("building the Redis pool")
 }

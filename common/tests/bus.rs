@@ -313,6 +313,41 @@ async fn a_handled_message_is_acked_once() {
     bus.cleanup().await;
 }
 
+/// JetStream redelivers what is not acked within its ack wait (so a dead consumer's messages
+/// come back quickly); a handler still at work past it keeps its message.
+#[tokio::test]
+async fn a_handler_slower_than_the_ack_wait_is_not_raced_by_a_redelivery() {
+    let bus = TestBus::new().await;
+    let sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
+    let (calls_tx, mut calls) = mpsc::unbounded_channel();
+    let slow = bus::ACK_WAIT + Duration::from_secs(2);
+    tokio::spawn(run_listener_with(
+        sub,
+        bus.bus.clone(),
+        "test",
+        fast_retries(3),
+        Shutdown::new(),
+        move |_message: Message| {
+            let calls_tx = calls_tx.clone();
+            async move {
+                let _ = calls_tx.send(());
+                tokio::time::sleep(slow).await;
+                Outcome::Done
+            }
+        },
+    ));
+    bus.publish(&ticket(8)).await;
+    timeout(ARRIVES, calls.recv())
+        .await
+        .expect("handled in time")
+        .expect("listener runs");
+    assert!(
+        timeout(slow + QUIET, calls.recv()).await.is_err(),
+        "redelivered while its handler was still at work"
+    );
+    bus.cleanup().await;
+}
+
 #[tokio::test]
 async fn an_early_event_is_redelivered_until_it_can_be_applied() {
     let bus = TestBus::new().await;

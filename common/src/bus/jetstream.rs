@@ -14,7 +14,7 @@ use crate::events::Subject;
 /// dead-letter subject before that (its default limit is lower), so this is only a backstop.
 pub const MAX_DELIVER: i64 = 10;
 /// A delivery not settled within this time is redelivered (a consumer crashed mid-message).
-pub const ACK_WAIT: Duration = Duration::from_secs(30);
+pub const ACK_WAIT: Duration = Duration::from_secs(6);
 /// How many messages one subscription pulls ahead; small, so buffered ones don't time out.
 const PULL_BATCH: usize = 16;
 /// How long the stream keeps messages; the duplicate window is JetStream's default (2 min).
@@ -298,5 +298,12 @@ impl Settle for JetStreamSettle {
             .ack_with(AckKind::Term)
             .await
             .map_err(|e| anyhow::anyhow!("cannot terminate: {e}"))
+    }
+
+    async fn in_progress(&mut self) -> anyhow::Result<()> {
+        self.acker
+            .ack_with(AckKind::Progress)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot mark in progress: {e}"))
     }
 }

@@ -125,6 +125,9 @@ pub async fn run_listener<F, Fut>(
     .await
 }
 
+/// How often a handler still at work tells the bus (well inside JetStream's ack wait).
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
 /// [`run_listener`] with explicit retry limits, stopping (between messages: the one in hand
 /// is finished and settled) when `shutdown` fires.
 pub async fn run_listener_with<F, Fut>(
@@ -171,13 +174,25 @@ where
     let Delivery {
         message,
         attempt,
-        settle,
+        mut settle,
     } = delivery;
     // A panicking handler counts as a failure rather than killing the listener.
-    let outcome = AssertUnwindSafe(handle(message.clone()))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|_| Outcome::Failed(anyhow::anyhow!("the handler panicked")));
+    let work = AssertUnwindSafe(handle(message.clone())).catch_unwind();
+    tokio::pin!(work);
+    // A slow handler keeps its delivery, so a short ack wait only redelivers what a dead
+    // process held.
+    let outcome = loop {
+        tokio::select! {
+            result = &mut work => {
+                break result.unwrap_or_else(|_| Outcome::Failed(anyhow::anyhow!("the handler panicked")));
+            }
+            () = tokio::time::sleep(PROGRESS_EVERY) => {
+                if let Err(error) = settle.in_progress().await {
+                    tracing::debug!(error = format!("{error:#}"), "cannot mark a delivery in progress");
+                }
+            }
+        }
+    };
     let last = attempt >= options.max_attempts;
     let settled = match outcome {
         Outcome::Done => settle.ack().await,

@@ -13,7 +13,7 @@ mod jetstream;
 mod listener;
 
 pub use in_process::{DeadLetter, InProcessBus};
-pub use jetstream::{dead_letter_subject, nats_subject, stream_name, JetStreamBus};
+pub use jetstream::{dead_letter_subject, nats_subject, stream_name, JetStreamBus, ACK_WAIT};
 pub use listener::{
     decode, encode, run_listener, run_listener_with, Applied, ListenerOptions, Listeners, Outcome,
     Unprocessable, MAX_ATTEMPTS,
@@ -82,6 +82,10 @@ pub trait Settle: Send {
     async fn retry(self: Box<Self>, delay: Duration) -> anyhow::Result<()>;
     /// Never deliver again (the caller has parked it on the dead-letter subject).
     async fn terminate(self: Box<Self>) -> anyhow::Result<()>;
+    /// Still working on it: don't redeliver yet (JetStream restarts its ack timer).
+    async fn in_progress(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 pub struct Delivery {
