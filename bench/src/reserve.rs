@@ -11,8 +11,13 @@ use crate::system::{Backend, System};
 
 pub async fn main(args: &[String]) -> anyhow::Result<()> {
     let Some(binary) = args.first() else {
-        bail!("usage: bench reserve <path to ticketing> [buyers]");
+        bail!("usage: bench reserve <path to ticketing> [buyers] [--cluster <path to nginx>]");
     };
+    let nginx = args
+        .iter()
+        .position(|a| a == "--cluster")
+        .map(|i| args.get(i + 1).context("--cluster needs the path to nginx"))
+        .transpose()?;
     let buyers: usize = args
         .get(1)
         .map(|n| n.parse())
@@ -36,6 +41,9 @@ pub async fn main(args: &[String]) -> anyhow::Result<()> {
         }
         _ => println!("(set DATABASE_URL=postgres://… and NATS_URL=nats://… to benchmark PostgreSQL + JetStream too)"),
     }
+    if let Some(nginx) = nginx {
+        rows.push(through_the_cluster(binary, Path::new(nginx), buyers).await?);
+    }
     println!("\n| backend | buyers | orders/s | p50 | p99 |\n|---|---|---|---|---|");
     for row in rows {
         println!("{row}");
@@ -51,7 +59,38 @@ async fn run(
 ) -> anyhow::Result<String> {
     println!("\n== {label}: {buyers} buyers, one distinct ticket each");
     let system = System::start(binary, backend, &[]).await?;
-    let base = system.base.clone();
+    let row = measure(label, &system.base, buyers).await;
+    drop(system);
+    row
+}
+
+/// The distributed system (`cargo xtask cluster`'s shape, on fresh databases and a NATS
+/// server of its own), measured through nginx.
+async fn through_the_cluster(binary: &Path, nginx: &Path, buyers: usize) -> anyhow::Result<String> {
+    let label = "cluster: nginx → 2× orders, PostgreSQL + JetStream + Redis";
+    println!("\n== {label}: {buyers} buyers, one distinct ticket each");
+    let dir = tempfile::tempdir()?;
+    let cluster = cluster::Cluster::start(cluster::Options {
+        binary: binary.to_path_buf(),
+        root: std::env::current_dir()?,
+        dir: dir.path().to_path_buf(),
+        ports: cluster::Ports::Free,
+        databases: cluster::Databases::Fresh,
+        nats: cluster::Nats::Own,
+        redis_url: std::env::var("REDIS_URL").context("--cluster needs REDIS_URL")?,
+        redis_prefix: format!("bench-{}", uuid::Uuid::new_v4().simple()),
+        jwt_key: cluster::random_key(),
+        env: vec![("RUST_LOG".into(), "warn".into())],
+        nginx: nginx.to_path_buf(),
+    })
+    .await?;
+    let row = measure(label, &cluster.url(), buyers).await;
+    cluster.stop().await;
+    row
+}
+
+async fn measure(label: &str, base: &str, buyers: usize) -> anyhow::Result<String> {
+    let base = base.to_owned();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(buyers)
         .build()?;
@@ -130,7 +169,6 @@ async fn run(
         latencies.push(latency);
     }
     let wall = started.elapsed();
-    drop(system);
     latencies.sort();
     let (p50, p99) = (quantile(&latencies, 0.50), quantile(&latencies, 0.99));
     let rate = buyers as f64 / wall.as_secs_f64();

@@ -20,11 +20,13 @@ commands:
   test    run every test: unit, integration on SQLite, the same suite on
           PostgreSQL + Redis when DATABASE_URL / REDIS_URL point at them,
           and the Playwright end-to-end tests in a real Chromium
-  bench reserve [--buyers N]
+  bench reserve [--buyers N] [--cluster]
           start the system and have N buyers (default 200) each order a
           distinct ticket at once; prints orders/s and p50/p99 latency for
           the embedded default and, with DATABASE_URL + NATS_URL set, for
-          PostgreSQL + JetStream (use --release for representative figures)
+          PostgreSQL + JetStream; --cluster adds the distributed system
+          through nginx (needs REDIS_URL too; use --release for
+          representative figures)
   bench pages [--tickets N] [--seconds N]
           build the site too, list 100 tickets and then N (default 30000),
           and at each size load the landing page, a ticket page and
@@ -49,7 +51,7 @@ commands:
           manifests and the compose file against their schemas, yamllint
 ";
 
-const BENCH_USAGE: &str = "usage: cargo xtask bench reserve [--buyers N] [--release]
+const BENCH_USAGE: &str = "usage: cargo xtask bench reserve [--buyers N] [--cluster] [--release]
        cargo xtask bench pages [--tickets N] [--seconds N] [--release]
        cargo xtask bench expiry [--orders N] [--release]";
 
@@ -73,6 +75,9 @@ fn bench(args: &[String], release: bool) -> util::Result {
                 "Benchmark: {buyers} concurrent buyers reserving distinct tickets"
             ));
             bench_args.extend(["reserve".into(), server.display().to_string(), buyers]);
+            if args.iter().any(|a| a == "--cluster") {
+                bench_args.extend(["--cluster".into(), setup::nginx()?.display().to_string()]);
+            }
         }
         Some("pages") => {
             // The pages load /pkg, so the site is built too.
