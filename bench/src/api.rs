@@ -10,16 +10,11 @@ pub async fn sign_up(client: &reqwest::Client, base: &str, name: &str) -> anyhow
         .json(&json!({ "email": email, "password": "secret1" }))
         .send()
         .await?;
-    if response.status() != 201 {
-        bail!("signup failed: {}", response.status());
+    let reply = common::testing::Reply::read(response).await;
+    if reply.status != 201 {
+        bail!("signup failed: {}", reply.status);
     }
-    let cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let cookie = reply.cookie_header();
     Ok(cookie)
 }
 

@@ -336,12 +336,7 @@ impl Cluster {
             .env("INTERNAL_API_URL", gateway)
             .env_remove("DATABASE_URL")
             .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            // Its own process group: a Ctrl-C reaches the cluster, which stops the parts in order.
-            .process_group(0)
-            .kill_on_drop(true);
+            .detached(log)?;
         if let Some(url) = self.databases.get(part.role) {
             command.env("DATABASE_URL", url);
         }
@@ -402,11 +397,7 @@ impl Cluster {
             .args(["-e", "stderr", "-p", &prefix_arg, "-c"])
             .arg(&config_path)
             .args(["-g", &globals])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0)
-            .kill_on_drop(true)
+            .detached(log)?
             .spawn()
             .with_context(|| format!("starting {}", self.options.nginx.display()))?;
         let nginx = self.nginx.insert(child);
@@ -521,11 +512,7 @@ impl NatsServer {
                 "-sd",
             ])
             .arg(self.dir.join("store"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0)
-            .kill_on_drop(true)
+            .detached(log)?
             .spawn()
             .context("starting nats-server")?;
         self.child = Some(child);
@@ -589,6 +576,23 @@ async fn ensure_database(admin: &str, name: &str) -> anyhow::Result<String> {
     }
     db.close().await.ok();
     Ok(common::db::with_database(admin, name))
+}
+
+/// How the cluster runs every child: output to its log, no input, its own process group (a
+/// Ctrl-C reaches only the cluster, which stops the parts in order), killed if dropped.
+trait Detached {
+    fn detached(&mut self, log: std::fs::File) -> anyhow::Result<&mut Self>;
+}
+
+impl Detached for Command {
+    fn detached(&mut self, log: std::fs::File) -> anyhow::Result<&mut Self> {
+        Ok(self
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .kill_on_drop(true))
+    }
 }
 
 fn log_file(dir: &Path, name: &str) -> anyhow::Result<std::fs::File> {

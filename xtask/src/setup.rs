@@ -138,15 +138,9 @@ pub fn nginx() -> Result<PathBuf> {
     if util::which("apt-get").is_none() {
         return Err("nginx not found: install it and put it on PATH".into());
     }
-    util::step("Installing nginx with apt-get");
-    util::run(Command::new("apt-get").arg("update").arg("-q"))?;
     {
         let _no_starts = NoServiceStarts::new()?;
-        util::run(
-            Command::new("apt-get")
-                .args(["install", "-y", "-q", "nginx"])
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )?;
+        util::apt_install("nginx")?;
     }
     let nginx = find().ok_or("apt-get installed nginx but it is not on PATH or in /usr/sbin")?;
     stop_system_nginx(&nginx);

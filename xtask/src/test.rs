@@ -196,13 +196,7 @@ fn chromium() -> Result<PathBuf> {
     if util::which("apt-get").is_none() {
         return Err("Chromium not found: install it or set CHROMIUM_PATH".into());
     }
-    util::step("Installing Chromium with apt-get");
-    util::run(Command::new("apt-get").arg("update").arg("-q"))?;
-    util::run(
-        Command::new("apt-get")
-            .args(["install", "-y", "-q", "chromium"])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
+    util::apt_install("chromium")?;
     find()
         .ok_or_else(|| "apt-get installed chromium but it is not on PATH; set CHROMIUM_PATH".into())
 }

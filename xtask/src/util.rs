@@ -77,3 +77,12 @@ pub fn which(program: &str) -> Option<PathBuf> {
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
 }
+
+/// `apt-get update`, then `apt-get install -y <package>` without questions.
+pub fn apt_install(package: &str) -> Result {
+    step(&format!("Installing {package} with apt-get"));
+    run(Command::new("apt-get").arg("update").arg("-q"))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q", package])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
