@@ -142,6 +142,7 @@ async fn exercise(cluster: &mut Cluster) -> anyhow::Result<()> {
         sellers: Vec::new(),
         buyers: Vec::new(),
     };
+    web_tier_answers(&world).await?;
     for i in 0..3 {
         world
             .sellers

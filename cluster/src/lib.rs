@@ -108,14 +108,16 @@ struct Process {
 #[derive(Debug)]
 pub struct Stopped {
     pub name: String,
-    /// None when it had to be killed.
+    /// None when it had to be killed, or a signal ended it.
     pub code: Option<i32>,
     pub took: Duration,
+    /// It had exited before it was asked to stop.
+    pub already: bool,
 }
 
 impl Stopped {
     pub fn clean(&self) -> bool {
-        self.code == Some(0) && self.took <= STOP_WITHIN
+        !self.already && self.code == Some(0) && self.took <= STOP_WITHIN
     }
 }
 
@@ -251,6 +253,21 @@ impl Cluster {
         Ok(())
     }
 
+    /// The processes that have exited since the last look (they are no longer running), with
+    /// how they ended.
+    pub fn exited(&mut self) -> Vec<(&'static str, std::process::ExitStatus)> {
+        let mut exited = Vec::new();
+        for process in &mut self.processes {
+            if let Some(child) = process.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    process.child = None;
+                    exited.push((process.part.name, status));
+                }
+            }
+        }
+        exited
+    }
+
     /// Starts a process that was killed, and waits until it is ready.
     pub async fn restart(&mut self, name: &str) -> anyhow::Result<Duration> {
         let began = Instant::now();
@@ -297,6 +314,7 @@ impl Cluster {
                 name: "nats-server".into(),
                 code,
                 took: began.elapsed(),
+                already: false,
             });
         }
         stopped
@@ -448,6 +466,14 @@ pub fn gateway_config(
 /// Sends `signal` and waits for the exit; kills it after [`STOP_WITHIN`] and a second.
 async fn terminate(name: String, mut child: Child, signal: Signal) -> Stopped {
     let began = Instant::now();
+    if let Ok(Some(status)) = child.try_wait() {
+        return Stopped {
+            name,
+            code: status.code(),
+            took: Duration::ZERO,
+            already: true,
+        };
+    }
     if let Some(pid) = child.id() {
         let _ = signal::kill(Pid::from_raw(pid as i32), signal);
     }
@@ -463,6 +489,7 @@ async fn terminate(name: String, mut child: Child, signal: Signal) -> Stopped {
         name,
         code,
         took: began.elapsed(),
+        already: false,
     }
 }
 

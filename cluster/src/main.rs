@@ -90,12 +90,32 @@ async fn up(binary: PathBuf, root: PathBuf, nginx: PathBuf) -> anyhow::Result<()
         cluster.nats_url(),
         cluster.log_dir().display()
     );
-    println!("Press Ctrl-C to stop.");
-    tokio::signal::ctrl_c().await?;
+    println!("Press Ctrl-C to stop. A process that exits is started again.");
+    let mut cluster = cluster;
+    let mut look = tokio::time::interval(std::time::Duration::from_secs(1));
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            result = &mut stop => break result?,
+            _ = look.tick() => {}
+        }
+        for (name, status) in cluster.exited() {
+            println!("{name} exited ({status}); starting it again");
+            match cluster.restart(name).await {
+                Ok(took) => println!("{name} is ready again ({:.1} s)", took.as_secs_f64()),
+                Err(error) => println!("{name} did not come back: {error:#}"),
+            }
+        }
+    }
     println!("\nStopping (SIGTERM to each process) …");
     let mut clean = true;
     for stopped in cluster.stop().await {
         clean &= stopped.clean();
+        if stopped.already {
+            println!("  {:<11} had already exited", stopped.name);
+            continue;
+        }
         println!(
             "  {:<11} exit {:?} in {:.2} s",
             stopped.name,
