@@ -15,14 +15,78 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (binary, nginx) = match (args.get(1), args.get(2)) {
         (Some(binary), Some(nginx)) => (PathBuf::from(binary), PathBuf::from(nginx)),
-        _ => bail!("usage: cluster up|faults <path to ticketing> <path to nginx>"),
+        _ => bail!(
+            "usage: cluster up|faults <path to ticketing> <path to nginx>\n       \
+             cluster serve <path to ticketing> <path to nginx> [--kill <process>]…"
+        ),
     };
     let root = std::env::current_dir()?;
     match args[0].as_str() {
         "up" => up(binary, root, nginx).await,
         "faults" => faults::run(binary, root, nginx).await,
-        other => bail!("unknown command {other:?}: up or faults"),
+        "serve" => serve(binary, root, nginx, &args[3..]).await,
+        other => bail!("unknown command {other:?}: up, faults or serve"),
     }
+}
+
+/// For tests: a cluster on free ports, fresh databases and a NATS server of its own, with
+/// the `--kill` processes (e.g. orders-1) `kill -9`ed once it is ready; prints
+/// `ready <url>` and runs until its standard input closes.
+async fn serve(
+    binary: PathBuf,
+    root: PathBuf,
+    nginx: PathBuf,
+    args: &[String],
+) -> anyhow::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir()?;
+    let mut cluster = Cluster::start(Options {
+        binary,
+        root,
+        dir: dir.path().to_path_buf(),
+        ports: Ports::Free,
+        databases: Databases::Fresh,
+        nats: Nats::Own,
+        redis_url: std::env::var("REDIS_URL").context("cluster serve needs REDIS_URL")?,
+        redis_prefix: format!("serve-{}", uuid::Uuid::new_v4().simple()),
+        jwt_key: cluster::random_key(),
+        env: Vec::new(),
+        nginx,
+    })
+    .await?;
+    let mut killed = Vec::new();
+    for pair in args.chunks(2) {
+        match pair {
+            [flag, name] if flag == "--kill" => {
+                cluster.kill(name).await?;
+                killed.push(name.clone());
+            }
+            _ => bail!("unexpected arguments {pair:?}"),
+        }
+    }
+    if !killed.is_empty() {
+        eprintln!(
+            "cluster: kill -9 {} (nginx must route around them)",
+            killed.join(", ")
+        );
+    }
+    println!("ready {}", cluster.url());
+    let mut sink = Vec::new();
+    tokio::io::stdin().read_to_end(&mut sink).await?;
+    let stopped = cluster.stop().await;
+    let unclean: Vec<&str> = stopped
+        .iter()
+        .filter(|s| !s.clean() && !killed.contains(&s.name) && s.name != "nats-server")
+        .map(|s| s.name.as_str())
+        .collect();
+    if !unclean.is_empty() {
+        eprintln!(
+            "(cluster logs kept in {})",
+            dir.keep().join("logs").display()
+        );
+        bail!("not stopped with exit 0 within 10 s: {unclean:?}");
+    }
+    Ok(())
 }
 
 async fn up(binary: PathBuf, root: PathBuf, nginx: PathBuf) -> anyhow::Result<()> {

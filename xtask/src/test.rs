@@ -63,6 +63,8 @@ pub fn run(release: bool) -> Result {
     if postgres && configured("NATS_URL") && configured("REDIS_URL") {
         cluster::faults(&server, release)?;
         summary.push("system test: faults in the distributed cluster (nginx, PostgreSQL, NATS, Redis): passed".into());
+        end_to_end_distributed(&server, release)?;
+        summary.push("end-to-end through nginx, distributed, a replica of orders and of payments down: passed".into());
     } else {
         summary.push(
             "system test (faults in the distributed cluster): skipped (needs DATABASE_URL=postgres://…, NATS_URL and REDIS_URL)"
@@ -93,16 +95,6 @@ fn cargo_test(release: bool) -> Command {
 
 fn end_to_end(server_bin: &Path) -> Result {
     util::step("End-to-end tests (Playwright driving Chromium)");
-    let chromium = chromium()?;
-    let e2e = util::root().join("end2end");
-    if !e2e.join("node_modules/@playwright/test").is_dir() {
-        util::run(
-            Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(&e2e),
-        )?;
-    }
-
     let (server, addr, log_path) = start_server(server_bin, "e2e", &[])?;
     // Reservations that lapse in seconds, for watching one expire.
     let (short_server, short_addr, short_log) = start_server(
@@ -110,15 +102,10 @@ fn end_to_end(server_bin: &Path) -> Result {
         "e2e-short-window",
         &[("EXPIRATION_WINDOW_SECONDS", "6")],
     )?;
-
-    let result = util::run(
-        Command::new("npx")
-            .args(["playwright", "test"])
-            .current_dir(&e2e)
-            .env("BASE_URL", format!("http://{addr}"))
-            .env("SHORT_WINDOW_URL", format!("http://{short_addr}"))
-            .env("CHROMIUM_PATH", &chromium),
-    );
+    let result = playwright(&[
+        ("BASE_URL", format!("http://{addr}")),
+        ("SHORT_WINDOW_URL", format!("http://{short_addr}")),
+    ]);
     drop(server);
     drop(short_server);
     if result.is_err() {
@@ -129,6 +116,36 @@ fn end_to_end(server_bin: &Path) -> Result {
         );
     }
     result
+}
+
+/// The same browser tests through nginx against the distributed cluster, with one orders
+/// and one payments replica killed first: the site must keep working on the others.
+fn end_to_end_distributed(server_bin: &Path, release: bool) -> Result {
+    util::step("End-to-end tests through nginx, distributed, with orders-1 and payments-1 killed");
+    let served = cluster::serve(server_bin, release, &["orders-1", "payments-1"])?;
+    let result = playwright(&[("BASE_URL", served.url.clone())]);
+    served.stop()?;
+    result
+}
+
+/// `npx playwright test` in end2end/ with `env`, driving the system Chromium.
+fn playwright(env: &[(&str, String)]) -> Result {
+    let chromium = chromium()?;
+    let e2e = util::root().join("end2end");
+    if !e2e.join("node_modules/@playwright/test").is_dir() {
+        util::run(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&e2e),
+        )?;
+    }
+    util::run(
+        Command::new("npx")
+            .args(["playwright", "test"])
+            .current_dir(&e2e)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("CHROMIUM_PATH", &chromium),
+    )
 }
 
 /// Starts the all-in-one server on a free port with a fresh `DATA_DIR` named after `name`
