@@ -70,20 +70,15 @@ async fn through_the_cluster(binary: &Path, nginx: &Path, buyers: usize) -> anyh
     let label = "cluster: nginx → 2× orders, PostgreSQL + JetStream + Redis";
     println!("\n== {label}: {buyers} buyers, one distinct ticket each");
     let dir = tempfile::tempdir()?;
-    let cluster = cluster::Cluster::start(cluster::Options {
-        binary: binary.to_path_buf(),
-        root: std::env::current_dir()?,
-        dir: dir.path().to_path_buf(),
-        ports: cluster::Ports::Free,
-        databases: cluster::Databases::Fresh,
-        nats: cluster::Nats::Own,
-        redis_url: std::env::var("REDIS_URL").context("--cluster needs REDIS_URL")?,
-        redis_prefix: format!("bench-{}", uuid::Uuid::new_v4().simple()),
-        jwt_key: cluster::random_key(),
-        env: vec![("RUST_LOG".into(), "warn".into())],
-        nginx: nginx.to_path_buf(),
-    })
-    .await?;
+    let mut options = cluster::Options::throwaway(
+        binary,
+        &std::env::current_dir()?,
+        nginx,
+        dir.path(),
+        "bench",
+    )?;
+    options.env = vec![("RUST_LOG".into(), "warn".into())];
+    let cluster = cluster::Cluster::start(options).await?;
     let row = measure(label, &cluster.url(), buyers).await;
     cluster.stop().await;
     row

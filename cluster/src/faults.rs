@@ -13,7 +13,7 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
 use crate::ledger::{self, Databases, Ledger};
-use crate::{Cluster, Databases as Dbs, Nats, Options, Ports};
+use crate::{Cluster, Options};
 
 /// Reservations lapse this fast, so abandoned orders expire during the test.
 const WINDOW_SECONDS: u64 = 6;
@@ -61,29 +61,17 @@ struct World {
 }
 
 pub async fn run(binary: PathBuf, root: PathBuf, nginx: PathBuf) -> anyhow::Result<()> {
-    let redis_url = std::env::var("REDIS_URL").context("the fault test needs REDIS_URL")?;
     let dir = tempfile::tempdir()?;
     let began = Instant::now();
-    let mut cluster = Cluster::start(Options {
-        binary,
-        root,
-        dir: dir.path().to_path_buf(),
-        ports: Ports::Free,
-        databases: Dbs::Fresh,
-        nats: Nats::Own,
-        redis_url,
-        redis_prefix: format!("faults-{}", uuid::Uuid::new_v4().simple()),
-        jwt_key: crate::random_key(),
-        env: vec![
-            (
-                "EXPIRATION_WINDOW_SECONDS".into(),
-                WINDOW_SECONDS.to_string(),
-            ),
-            ("RUST_LOG".into(), "info".into()),
-        ],
-        nginx,
-    })
-    .await?;
+    let mut options = Options::throwaway(&binary, &root, &nginx, dir.path(), "faults")?;
+    options.env = vec![
+        (
+            "EXPIRATION_WINDOW_SECONDS".into(),
+            WINDOW_SECONDS.to_string(),
+        ),
+        ("RUST_LOG".into(), "info".into()),
+    ];
+    let mut cluster = Cluster::start(options).await?;
     println!(
         "cluster up in {:.1} s: nginx at {}, NATS at {} (the test's own), logs in {}",
         began.elapsed().as_secs_f64(),

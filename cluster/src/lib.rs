@@ -98,6 +98,32 @@ pub struct Options {
     pub nginx: PathBuf,
 }
 
+impl Options {
+    /// A cluster for one run: free ports, fresh databases on `DATABASE_URL`'s server, a NATS
+    /// server of its own, and `REDIS_URL` under a prefix of its own (`tag-…`).
+    pub fn throwaway(
+        binary: &Path,
+        root: &Path,
+        nginx: &Path,
+        dir: &Path,
+        tag: &str,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            binary: binary.to_path_buf(),
+            root: root.to_path_buf(),
+            dir: dir.to_path_buf(),
+            ports: Ports::Free,
+            databases: Databases::Fresh,
+            nats: Nats::Own,
+            redis_url: std::env::var("REDIS_URL").context("a cluster needs REDIS_URL")?,
+            redis_prefix: format!("{tag}-{}", uuid::Uuid::new_v4().simple()),
+            jwt_key: random_key(),
+            env: Vec::new(),
+            nginx: nginx.to_path_buf(),
+        })
+    }
+}
+
 struct Process {
     part: Part,
     port: u16,

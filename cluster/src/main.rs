@@ -40,20 +40,8 @@ async fn serve(
 ) -> anyhow::Result<()> {
     use tokio::io::AsyncReadExt;
     let dir = tempfile::tempdir()?;
-    let mut cluster = Cluster::start(Options {
-        binary,
-        root,
-        dir: dir.path().to_path_buf(),
-        ports: Ports::Free,
-        databases: Databases::Fresh,
-        nats: Nats::Own,
-        redis_url: std::env::var("REDIS_URL").context("cluster serve needs REDIS_URL")?,
-        redis_prefix: format!("serve-{}", uuid::Uuid::new_v4().simple()),
-        jwt_key: cluster::random_key(),
-        env: Vec::new(),
-        nginx,
-    })
-    .await?;
+    let options = Options::throwaway(&binary, &root, &nginx, dir.path(), "serve")?;
+    let mut cluster = Cluster::start(options).await?;
     let mut killed = Vec::new();
     for pair in args.chunks(2) {
         match pair {
