@@ -7,15 +7,24 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
-/// Connects to `url` (`sqlite://…` or `postgres://…`) and runs the service's migrations.
-pub async fn connect_and_migrate<M: MigratorTrait>(
-    url: &str,
-) -> anyhow::Result<DatabaseConnection> {
-    let db = connect(url).await?;
-    M::up(&db, None)
-        .await
-        .context("running database migrations")?;
-    Ok(db)
+/// Connections a service's pool opens at most unless `DATABASE_MAX_CONNECTIONS` says: small,
+/// so ten single-service processes stay well under PostgreSQL's default limit of 100 (a
+/// 2-core server gains nothing from more concurrent transactions than a few per core).
+pub const DEFAULT_POOL_POSTGRES: u32 = 6;
+/// SQLite has one writer at a time; a small pool avoids lock convoys.
+pub const DEFAULT_POOL_SQLITE: u32 = 8;
+
+/// The pool size a service gets with these settings.
+pub fn pool_size(settings: &crate::settings::Settings) -> u32 {
+    let postgres = settings
+        .database_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("postgres"));
+    settings.database_max_connections.unwrap_or(if postgres {
+        DEFAULT_POOL_POSTGRES
+    } else {
+        DEFAULT_POOL_SQLITE
+    })
 }
 
 /// The database of one service, migrated: its own SQLite file under `DATA_DIR`, or on
@@ -26,10 +35,16 @@ pub async fn connect_service<M: MigratorTrait>(
     service: &str,
 ) -> anyhow::Result<DatabaseConnection> {
     let url = settings.database_url_for(service)?;
+    let size = pool_size(settings);
     if !url.starts_with("postgres") {
-        return connect_and_migrate::<M>(&url).await;
+        let db = connect_with(&url, None, size).await?;
+        M::up(&db, None)
+            .await
+            .context("running database migrations")?;
+        return Ok(db);
     }
-    let admin = connect(&url).await?;
+    // One connection, closed once migrated: it holds the migration lock.
+    let admin = connect_with(&url, None, 1).await?;
     let created = admin
         .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{service}\""))
         .await;
@@ -47,7 +62,7 @@ pub async fn connect_service<M: MigratorTrait>(
         ))
         .await
         .with_context(|| format!("locking the {service} migrations"))?;
-    let db = connect_with(&url, Some(service)).await?;
+    let db = connect_with(&url, Some(service), size).await?;
     let migrated = M::up(&db, None)
         .await
         .context("running database migrations");
@@ -68,11 +83,16 @@ pub fn with_database(server: &str, name: &str) -> String {
     }
 }
 
+/// A small pool on `url` (tools and tests; services use [`connect_service`]).
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
-    connect_with(url, None).await
+    connect_with(url, None, 2).await
 }
 
-async fn connect_with(url: &str, schema: Option<&str>) -> anyhow::Result<DatabaseConnection> {
+async fn connect_with(
+    url: &str,
+    schema: Option<&str>,
+    max_connections: u32,
+) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
     if let Some(schema) = schema {
         options.set_schema_search_path(schema);
@@ -81,12 +101,7 @@ async fn connect_with(url: &str, schema: Option<&str>) -> anyhow::Result<Databas
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
-    if url.starts_with("sqlite:") {
-        // One writer at a time is SQLite's rule; a small pool avoids lock convoys.
-        options.max_connections(8).min_connections(1);
-    } else {
-        options.max_connections(20);
-    }
+    options.max_connections(max_connections).min_connections(1);
     let db = Database::connect(options)
         .await
         .with_context(|| format!("connecting to {}", redact(url)))?;

@@ -34,6 +34,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `DATABASE_URL`: one service's database; unset means SQLite under `data_dir`.
     pub database_url: Option<String>,
+    /// `DATABASE_MAX_CONNECTIONS`: the most connections each service's pool opens (default
+    /// [`crate::db::DEFAULT_POOL_POSTGRES`] on PostgreSQL, [`crate::db::DEFAULT_POOL_SQLITE`] on SQLite).
+    pub database_max_connections: Option<u32>,
     /// `NATS_URL`: JetStream server; unset means the in-process bus.
     pub nats_url: Option<String>,
     /// `REDIS_URL`: unset means embedded stores.
@@ -102,6 +105,18 @@ impl Settings {
             site_addr,
             data_dir,
             database_url: var("DATABASE_URL"),
+            database_max_connections: match var("DATABASE_MAX_CONNECTIONS") {
+                None => None,
+                Some(v) => Some(
+                    v.trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| (1..=1000).contains(n))
+                        .context(
+                            "DATABASE_MAX_CONNECTIONS must be a whole number from 1 to 1000",
+                        )?,
+                ),
+            },
             nats_url: var("NATS_URL"),
             redis_url: var("REDIS_URL"),
             redis_prefix: var("REDIS_PREFIX").unwrap_or_else(|| "ticketing".into()),
@@ -126,6 +141,7 @@ impl Settings {
             site_addr: ([127, 0, 0, 1], 0).into(),
             data_dir,
             database_url: None,
+            database_max_connections: None,
             nats_url: None,
             redis_url: None,
             redis_prefix: "ticketing".into(),

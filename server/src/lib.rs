@@ -191,6 +191,15 @@ impl Server {
             ready.extend(running.ready);
         }
         api = api.merge(common::service::health_router(ready));
+        // Every service owns a database, with a pool of its own.
+        let pools = role.services().len();
+        if pools > 0 {
+            let each = common::db::pool_size(&settings);
+            tracing::info!(
+                "database connections: at most {} ({pools} × {each}, DATABASE_MAX_CONNECTIONS)",
+                pools as u32 * each
+            );
+        }
 
         if let Some(mut leptos_options) = leptos_options {
             leptos_options.site_addr = settings.site_addr;

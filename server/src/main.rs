@@ -23,6 +23,7 @@ Every process also serves GET /healthz (alive) and GET /readyz (its dependencies
 Environment:
   LEPTOS_SITE_ADDR   listen address (default 127.0.0.1:3000)
   DATABASE_URL       postgres://... for the service (one database, or schema, per service)
+  DATABASE_MAX_CONNECTIONS  pool size per service (default 6 on PostgreSQL, 8 on SQLite)
   NATS_URL           JetStream server (required when services run as separate processes)
   REDIS_URL          refresh sessions, sign-in throttling, the expiration queue
   REDIS_PREFIX       start of this deployment's Redis keys (default ticketing)

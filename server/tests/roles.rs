@@ -147,3 +147,52 @@ async fn the_all_in_one_process_is_ready_when_every_service_is() {
     let (status, _) = app.call(reqwest::Method::GET, "/healthz", "", None).await;
     assert_eq!(status, 200);
 }
+
+/// However busy, a process holds at most its services × `DATABASE_MAX_CONNECTIONS`
+/// connections (counted by PostgreSQL itself; on SQLite there is no server to ask).
+#[tokio::test]
+async fn a_busy_process_holds_no_more_database_connections_than_configured() {
+    let app = TestServer::spawn(|settings| settings.database_max_connections = Some(2)).await;
+    assert_eq!(common::db::pool_size(&app.env.settings), 2);
+    let load = (0..60).map(|i| {
+        let path = if i % 2 == 0 {
+            "/readyz"
+        } else {
+            "/api/tickets"
+        };
+        app.call(reqwest::Method::GET, path, "", None)
+    });
+    for (status, body) in futures::future::join_all(load).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    if !app.env.db.is_postgres() {
+        return;
+    }
+    let database = app
+        .env
+        .db
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let server = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let admin = common::db::connect(&server)
+        .await
+        .expect("the server answers");
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = admin
+        .query_one(Statement::from_sql_and_values(
+            admin.get_database_backend(),
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1",
+            [database.into()],
+        ))
+        .await
+        .expect("pg_stat_activity")
+        .expect("a row");
+    let held: i64 = row.try_get("", "n").expect("a count");
+    assert!(
+        (1..=10).contains(&held),
+        "five services × 2 connections, but {held} are open"
+    );
+}

@@ -15,7 +15,7 @@ pub struct TestServer {
     pub client: reqwest::Client,
     /// Stops the server (and its services' tasks) when the test ends.
     pub shutdown: Shutdown,
-    _env: TestEnv,
+    pub env: TestEnv,
 }
 
 impl Drop for TestServer {
@@ -56,7 +56,7 @@ impl TestServer {
             address,
             client,
             shutdown: stop,
-            _env: env,
+            env,
         }
     }
 
