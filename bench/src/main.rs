@@ -3,6 +3,9 @@
 //! - `bench reserve <ticketing binary> [buyers]`: starts the system, has N buyers each order a
 //!   distinct ticket at once, and prints orders/second with p50/p99 latency — for the
 //!   embedded default and, when `DATABASE_URL`/`NATS_URL` are set, for PostgreSQL + JetStream.
+//!   With `--connections N --seconds S` it is a sustained run instead: N closed-loop clients
+//!   reserving distinct tickets for S seconds, with the event lag (order 201 → ticket shown
+//!   reserved by tickets) and `pgbench -b simple-update` at the same concurrency beside it.
 //! - `bench pages <ticketing binary> <site wasm> [--tickets N] [--seconds N] [--release]`:
 //!   measures the landing page, a ticket page and `GET /api/tickets?limit=50` with 100 and
 //!   with N (default 30,000) tickets listed, and prints the site's wasm size gzipped.
@@ -20,6 +23,7 @@ mod expiry;
 mod pages;
 mod reserve;
 mod stats;
+mod sustained;
 mod system;
 
 use anyhow::bail;

@@ -20,11 +20,26 @@ pub async fn main(args: &[String]) -> anyhow::Result<()> {
         .transpose()?;
     let buyers: usize = args
         .get(1)
+        .filter(|a| !a.starts_with("--"))
         .map(|n| n.parse())
         .transpose()
         .context("buyers must be a number")?
         .unwrap_or(200);
     let binary = Path::new(binary);
+    let number = |name: &str| -> anyhow::Result<Option<u64>> {
+        args.iter()
+            .position(|a| a == name)
+            .map(|i| {
+                args.get(i + 1)
+                    .and_then(|n| n.parse().ok())
+                    .with_context(|| format!("{name} needs a number"))
+            })
+            .transpose()
+    };
+    if let Some(connections) = number("--connections")? {
+        let seconds = number("--seconds")?.unwrap_or(10);
+        return crate::sustained::main(binary, connections as usize, seconds).await;
+    }
 
     let mut rows = vec![
         run(

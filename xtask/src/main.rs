@@ -27,6 +27,11 @@ commands:
           PostgreSQL + JetStream; --cluster adds the distributed system
           through nginx (needs REDIS_URL too; use --release for
           representative figures)
+  bench reserve --connections N [--seconds S]
+          sustained instead: N closed-loop clients reserving distinct
+          tickets for S seconds (default 10): orders/s, p50/p99, the event
+          lag to the tickets service, and pgbench -b simple-update at the
+          same concurrency on the same PostgreSQL with the ratio
   bench pages [--tickets N] [--seconds N]
           build the site too, list 100 tickets and then N (default 30000),
           and at each size load the landing page, a ticket page and
@@ -52,6 +57,7 @@ commands:
 ";
 
 const BENCH_USAGE: &str = "usage: cargo xtask bench reserve [--buyers N] [--cluster] [--release]
+       cargo xtask bench reserve --connections N [--seconds S] [--release]
        cargo xtask bench pages [--tickets N] [--seconds N] [--release]
        cargo xtask bench expiry [--orders N] [--release]";
 
@@ -77,6 +83,11 @@ fn bench(args: &[String], release: bool) -> util::Result {
             bench_args.extend(["reserve".into(), server.display().to_string(), buyers]);
             if args.iter().any(|a| a == "--cluster") {
                 bench_args.extend(["--cluster".into(), setup::nginx()?.display().to_string()]);
+            }
+            for name in ["--connections", "--seconds"] {
+                if let Some(value) = flag(name)? {
+                    bench_args.extend([name.into(), value]);
+                }
             }
         }
         Some("pages") => {
