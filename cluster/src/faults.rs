@@ -15,8 +15,10 @@ use serde_json::{json, Value};
 use crate::ledger::{self, Databases, Ledger};
 use crate::{Cluster, Options};
 
-/// Reservations lapse this fast, so abandoned orders expire during the test.
-const WINDOW_SECONDS: u64 = 6;
+/// Reservations lapse this fast, so abandoned orders expire during the test — but well after
+/// JetStream's ack wait, so a `payment:created` held by a killed replica still reaches orders
+/// inside the window (a payment whose event arrives after its window is refunded instead).
+const WINDOW_SECONDS: u64 = 15;
 /// Tickets per round; two buyers race for each.
 const TICKETS_PER_ROUND: usize = 30;
 const BUYERS: usize = 20;
