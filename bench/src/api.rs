@@ -1,5 +1,7 @@
 //! The few API calls the benchmarks make.
-use anyhow::bail;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
 /// Signs up `<name>-<pid>@bench.example` and returns its cookies as a `Cookie` header value.
@@ -34,4 +36,46 @@ pub async fn post(
         .await?;
     let status = response.status().as_u16();
     Ok((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+/// Lists a probe ticket as `prober`, then orders it as `buyer` until that succeeds within
+/// `limit`: the orders service applies ticket events in order, so by then it knows every
+/// ticket listed before the probe. Returns the probe's id (left reserved).
+pub async fn order_probe(
+    client: &reqwest::Client,
+    base: &str,
+    prober: &str,
+    buyer: &str,
+    limit: Duration,
+) -> anyhow::Result<String> {
+    let (status, probe) = post(
+        client,
+        base,
+        "/api/tickets",
+        prober,
+        json!({ "title": "probe", "price": 1 }),
+    )
+    .await?;
+    if status != 201 {
+        bail!("listing the probe ticket failed: {status}");
+    }
+    let id = probe["id"].as_str().context("a ticket id")?.to_owned();
+    let deadline = Instant::now() + limit;
+    loop {
+        let (status, _) = post(
+            client,
+            base,
+            "/api/orders",
+            buyer,
+            json!({ "ticketId": id }),
+        )
+        .await?;
+        if status == 201 {
+            return Ok(id);
+        }
+        if Instant::now() > deadline {
+            bail!("the orders service never caught up with the listings (last status {status})");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

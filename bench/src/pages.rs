@@ -8,7 +8,7 @@ use anyhow::{bail, ensure, Context};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 
-use crate::api::{post, sign_up};
+use crate::api::{order_probe, post, sign_up};
 use crate::stats::{ms, quantile};
 use crate::system::{Backend, System};
 
@@ -247,34 +247,8 @@ async fn settle(
     seller: &str,
     prober: &str,
 ) -> anyhow::Result<()> {
-    let (status, probe) = post(
-        client,
-        base,
-        "/api/tickets",
-        prober,
-        json!({ "title": "probe", "price": 1 }),
-    )
-    .await?;
-    ensure!(status == 201, "listing the probe ticket failed: {status}");
-    let id = probe["id"].as_str().context("a ticket id")?;
+    let id = order_probe(client, base, prober, seller, Duration::from_secs(300)).await?;
     let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let (status, _) = post(
-            client,
-            base,
-            "/api/orders",
-            seller,
-            json!({ "ticketId": id }),
-        )
-        .await?;
-        if status == 201 {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("the orders service never caught up (last status {status})");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     // The reservation travels back to the tickets service; wait until the probe is unlisted.
     loop {
         let response = client

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::json;
 
-use crate::api::{post, sign_up};
+use crate::api::{order_probe, post, sign_up};
 use crate::stats::{ms, quantile};
 use crate::system::{Backend, System};
 
@@ -123,34 +123,8 @@ async fn measure(label: &str, base: &str, buyers: usize) -> anyhow::Result<Strin
         cookies.push(sign_up(&client, &base, &format!("buyer{i}")).await?);
     }
     // The orders service learns tickets from events: wait until it knows the last one.
-    let probe_seller = sign_up(&client, &base, "probe").await?;
-    let probe = post(
-        &client,
-        &base,
-        "/api/tickets",
-        &probe_seller,
-        json!({ "title": "probe", "price": 1 }),
-    )
-    .await?;
-    let probe_id = probe.1["id"].as_str().context("a ticket id")?.to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (status, _) = post(
-            &client,
-            &base,
-            "/api/orders",
-            &seller,
-            json!({ "ticketId": probe_id }),
-        )
-        .await?;
-        if status == 201 {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("the orders service never learned about the tickets (last status {status})");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let prober = sign_up(&client, &base, "probe").await?;
+    order_probe(&client, &base, &prober, &seller, Duration::from_secs(60)).await?;
 
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(buyers);

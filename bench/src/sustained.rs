@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
-use crate::api::{post, sign_up};
+use crate::api::{order_probe, post, sign_up};
 use crate::stats::{ms, quantile};
 use crate::system::{Backend, System};
 
@@ -101,7 +101,8 @@ async fn run(
         "listed {stock} tickets in {:.1} s",
         listed.elapsed().as_secs_f64()
     );
-    wait_until_orders_knows(&client, &base, &seller).await?;
+    let prober = sign_up(&client, &base, "probe").await?;
+    order_probe(&client, &base, &prober, &seller, Duration::from_secs(120)).await?;
     let mut buyers = Vec::with_capacity(connections);
     for i in 0..connections {
         buyers.push(sign_up(&client, &base, &format!("buyer{i}")).await?);
@@ -265,43 +266,6 @@ async fn list_tickets(
         ids.extend(task.await??);
     }
     Ok(ids)
-}
-
-/// The orders service learns tickets from events, in order: once a ticket listed after all
-/// the others can be ordered, it knows them all.
-async fn wait_until_orders_knows(
-    client: &reqwest::Client,
-    base: &str,
-    seller: &str,
-) -> anyhow::Result<()> {
-    let probe_seller = sign_up(client, base, "probe").await?;
-    let (_, probe) = post(
-        client,
-        base,
-        "/api/tickets",
-        &probe_seller,
-        json!({ "title": "probe", "price": 1 }),
-    )
-    .await?;
-    let probe = probe["id"].as_str().context("a ticket id")?.to_owned();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (status, _) = post(
-            client,
-            base,
-            "/api/orders",
-            seller,
-            json!({ "ticketId": probe }),
-        )
-        .await?;
-        if status == 201 {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("the orders service never learned about the tickets (last status {status})");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// `pgbench -b simple-update` with `clients` for `seconds` on a scratch database of the same
