@@ -1,17 +1,20 @@
 //! Database connect + migrate for SQLite and PostgreSQL, chosen by URL.
+//!
+//! On SQLite a service gets one writer connection (writes queue for it in the pool's fair
+//! order instead of spinning on SQLite's lock) and a separate pool of query-only readers, on
+//! a WAL file with `synchronous=NORMAL`; on PostgreSQL one pool serves both.
 use std::time::Duration;
 
 use anyhow::Context;
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
-};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, RuntimeErr};
 use sea_orm_migration::MigratorTrait;
 
 /// Connections a service's pool opens at most unless `DATABASE_MAX_CONNECTIONS` says: small,
 /// so ten single-service processes stay well under PostgreSQL's default limit of 100 (a
 /// 2-core server gains nothing from more concurrent transactions than a few per core).
 pub const DEFAULT_POOL_POSTGRES: u32 = 6;
-/// SQLite has one writer at a time; a small pool avoids lock convoys.
+/// On SQLite: one writer plus seven readers.
 pub const DEFAULT_POOL_SQLITE: u32 = 8;
 
 /// The pool size a service gets with these settings.
@@ -27,21 +30,35 @@ pub fn pool_size(settings: &crate::settings::Settings) -> u32 {
     })
 }
 
+/// A service's database handles: `write` for anything that writes or must read what it is
+/// about to write (transactions), `read` for plain reads that may see the last commit.
+#[derive(Clone, Debug)]
+pub struct ServiceDb {
+    pub write: DatabaseConnection,
+    pub read: DatabaseConnection,
+}
+
 /// The database of one service, migrated: its own SQLite file under `DATA_DIR`, or on
 /// PostgreSQL its own schema (named after the service), so services never share tables even
-/// when they share one server or database.
+/// when they share one server or database. At most [`pool_size`] connections in all.
 pub async fn connect_service<M: MigratorTrait>(
     settings: &crate::settings::Settings,
     service: &str,
-) -> anyhow::Result<DatabaseConnection> {
+) -> anyhow::Result<ServiceDb> {
     let url = settings.database_url_for(service)?;
     let size = pool_size(settings);
     if !url.starts_with("postgres") {
-        let db = connect_with(&url, None, size).await?;
-        M::up(&db, None)
+        let write = sqlite_pool(&url, Role::Writer, 1).await?;
+        M::up(&write, None)
             .await
             .context("running database migrations")?;
-        return Ok(db);
+        // An in-memory database exists once per connection: readers could not see it.
+        let read = if url.contains(":memory:") || url.contains("mode=memory") || size < 2 {
+            write.clone()
+        } else {
+            sqlite_pool(&url, Role::Reader, size - 1).await?
+        };
+        return Ok(ServiceDb { write, read });
     }
     // One connection, closed once migrated: it holds the migration lock.
     let admin = connect_with(&url, None, 1).await?;
@@ -68,7 +85,47 @@ pub async fn connect_service<M: MigratorTrait>(
         .context("running database migrations");
     admin.close().await.ok();
     migrated?;
-    Ok(db)
+    Ok(ServiceDb {
+        write: db.clone(),
+        read: db,
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Writer,
+    Reader,
+}
+
+/// A SQLite pool whose every connection gets the same settings (a `PRAGMA` run through a
+/// pool reaches only the connection that happened to run it).
+async fn sqlite_pool(url: &str, role: Role, size: u32) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .connect_timeout(Duration::from_secs(10))
+        // Writes wait their turn here, in order; a long queue means overload, not a bug.
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false)
+        .max_connections(size)
+        .min_connections(u32::from(role == Role::Writer))
+        .map_sqlx_sqlite_opts(move |o| {
+            let o = o
+                .journal_mode(SqliteJournalMode::Wal)
+                // In WAL mode NORMAL still never corrupts; an OS crash (not a process crash)
+                // can lose the last commits.
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                // Only checkpoints can make a reader wait, briefly; the one writer never
+                // meets another writer.
+                .busy_timeout(Duration::from_secs(5));
+            match role {
+                Role::Writer => o,
+                Role::Reader => o.pragma("query_only", "ON"),
+            }
+        });
+    Database::connect(options)
+        .await
+        .with_context(|| format!("connecting to {}", redact(url)))
 }
 
 /// `server` (a `postgres://…/db?query` URL) pointed at database `name` instead.
@@ -102,21 +159,12 @@ async fn connect_with(
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
     options.max_connections(max_connections).min_connections(1);
-    let db = Database::connect(options)
-        .await
-        .with_context(|| format!("connecting to {}", redact(url)))?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        for pragma in [
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA busy_timeout = 5000",
-            "PRAGMA foreign_keys = ON",
-        ] {
-            db.execute_unprepared(pragma)
-                .await
-                .with_context(|| pragma.to_string())?;
-        }
+    if url.starts_with("sqlite:") {
+        return sqlite_pool(url, Role::Writer, max_connections).await;
     }
-    Ok(db)
+    Database::connect(options)
+        .await
+        .with_context(|| format!("connecting to {}", redact(url)))
 }
 
 /// True when `err` is a unique-key violation (any key), on either backend.

@@ -149,8 +149,9 @@ impl Relay {
         self.wake.notify_one();
     }
 
-    /// Publishes what is pending now; returns how many rows were sent. Stops at the first
-    /// failure so events keep their order.
+    /// Publishes what is pending now, as one batch; returns how many rows were sent. Marks
+    /// the sent ones in one statement, and only the unbroken run from the oldest, so events
+    /// keep their order.
     pub async fn publish_pending(&self) -> anyhow::Result<usize> {
         let rows = entity::Entity::find()
             .filter(entity::Column::SentAt.is_null())
@@ -158,28 +159,32 @@ impl Relay {
             .limit(BATCH)
             .all(&self.db)
             .await?;
-        let mut sent = 0;
+        let mut seqs = Vec::with_capacity(rows.len());
+        let mut messages = Vec::with_capacity(rows.len());
         for row in rows {
             let Some(subject) = Subject::parse(&row.subject) else {
                 tracing::error!(outbox.id = %row.id, subject = %row.subject, "outbox row has an unknown subject; skipping it");
                 continue;
             };
-            let message = Message {
-                id: row.id.clone(),
+            seqs.push(row.seq);
+            messages.push(Message {
+                id: row.id,
                 subject,
                 payload: row.payload.into_bytes(),
-            };
-            self.bus.publish(&message).await?;
+            });
+        }
+        let (sent, published) = self.bus.publish_batch(&messages).await;
+        if sent > 0 {
             entity::Entity::update_many()
                 .col_expr(
                     entity::Column::SentAt,
                     sea_orm::sea_query::Expr::value(chrono::Utc::now()),
                 )
-                .filter(entity::Column::Seq.eq(row.seq))
+                .filter(entity::Column::Seq.is_in(seqs[..sent].iter().copied()))
                 .exec(&self.db)
                 .await?;
-            sent += 1;
         }
+        published?;
         Ok(sent)
     }
 

@@ -87,23 +87,12 @@ impl InProcessBus {
         Self::shared()
     }
 
-    /// The concrete bus, for callers (tests, an admin page) that inspect dead letters.
-    pub fn shared() -> Arc<Self> {
-        Arc::new(Self::default())
-    }
-
-    /// Everything parked on the dead-letter list so far.
-    pub fn dead_letters(&self) -> Vec<DeadLetter> {
-        lock(&self.dead).clone()
-    }
-}
-
-#[async_trait]
-impl Bus for InProcessBus {
-    async fn publish(&self, message: &Message) -> anyhow::Result<()> {
+    /// Hands `message` to every subscribed group (unless it is a re-send); the receivers fire
+    /// as each group settles it.
+    fn enqueue(&self, message: &Message) -> Vec<oneshot::Receiver<()>> {
         if !lock(&self.recent).insert(&message.id, Instant::now()) {
             tracing::debug!(message.id = %message.id, "duplicate publish dropped");
-            return Ok(());
+            return Vec::new();
         }
         let mut settled = Vec::new();
         {
@@ -127,11 +116,42 @@ impl Bus for InProcessBus {
                 }
             }
         }
+        settled
+    }
+
+    /// The concrete bus, for callers (tests, an admin page) that inspect dead letters.
+    pub fn shared() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Everything parked on the dead-letter list so far.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        lock(&self.dead).clone()
+    }
+}
+
+#[async_trait]
+impl Bus for InProcessBus {
+    async fn publish(&self, message: &Message) -> anyhow::Result<()> {
+        let settled = self.enqueue(message);
         let all = futures::future::join_all(settled);
         if tokio::time::timeout(SETTLE_WAIT, all).await.is_err() {
             tracing::debug!(message.id = %message.id, "still being retried; publish returns");
         }
         Ok(())
+    }
+
+    /// Queues the whole batch at once, then waits for all of it: one wait, not one per message.
+    async fn publish_batch(&self, messages: &[Message]) -> (usize, anyhow::Result<()>) {
+        let settled: Vec<_> = messages.iter().flat_map(|m| self.enqueue(m)).collect();
+        let all = futures::future::join_all(settled);
+        if tokio::time::timeout(SETTLE_WAIT, all).await.is_err() {
+            tracing::debug!(
+                messages = messages.len(),
+                "some still being retried; publish returns"
+            );
+        }
+        (messages.len(), Ok(()))
     }
 
     async fn subscribe(

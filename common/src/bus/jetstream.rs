@@ -92,6 +92,38 @@ impl JetStreamBus {
         }))
     }
 
+    /// Sends one message; the returned future resolves when the stream has stored it, so
+    /// several can be in flight at once.
+    async fn start_send(
+        &self,
+        subject: String,
+        id: &str,
+        payload: &[u8],
+        reason: Option<&str>,
+    ) -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>>> {
+        let mut publish = jetstream::message::PublishMessage::build()
+            .payload(payload.to_vec().into())
+            .message_id(id);
+        if let Some(reason) = reason {
+            publish = publish.header(REASON_HEADER, header_safe(reason).as_str());
+        }
+        let pending = self
+            .context
+            .send_publish(subject.clone(), publish)
+            .await
+            .with_context(|| format!("cannot publish to {subject}"))?;
+        let id = id.to_string();
+        Ok(async move {
+            let ack = pending.await.with_context(|| {
+                format!("the stream did not acknowledge a message on {subject}")
+            })?;
+            if ack.duplicate {
+                tracing::debug!(message.id = %id, "duplicate publish dropped by JetStream");
+            }
+            Ok(())
+        })
+    }
+
     async fn send(
         &self,
         subject: String,
@@ -99,23 +131,7 @@ impl JetStreamBus {
         payload: &[u8],
         reason: Option<&str>,
     ) -> anyhow::Result<()> {
-        let mut publish = jetstream::message::PublishMessage::build()
-            .payload(payload.to_vec().into())
-            .message_id(id);
-        if let Some(reason) = reason {
-            publish = publish.header(REASON_HEADER, header_safe(reason).as_str());
-        }
-        let ack = self
-            .context
-            .send_publish(subject.clone(), publish)
-            .await
-            .with_context(|| format!("cannot publish to {subject}"))?
-            .await
-            .with_context(|| format!("the stream did not acknowledge a message on {subject}"))?;
-        if ack.duplicate {
-            tracing::debug!(message.id = %id, "duplicate publish dropped by JetStream");
-        }
-        Ok(())
+        self.start_send(subject, id, payload, reason).await?.await
     }
 }
 
@@ -138,6 +154,34 @@ impl Bus for JetStreamBus {
             None,
         )
         .await
+    }
+
+    /// Every message goes out before the first acknowledgement is awaited: one round trip
+    /// for the batch instead of one per message. The stream stores them in sending order.
+    async fn publish_batch(&self, messages: &[Message]) -> (usize, anyhow::Result<()>) {
+        let mut acks = Vec::with_capacity(messages.len());
+        let mut failed = None;
+        for message in messages {
+            let subject = nats_subject(&self.prefix, message.subject);
+            match self
+                .start_send(subject, &message.id, &message.payload, None)
+                .await
+            {
+                Ok(ack) => acks.push(ack),
+                Err(err) => {
+                    failed = Some(err);
+                    break;
+                }
+            }
+        }
+        let mut stored = 0;
+        for ack in acks {
+            if let Err(err) = ack.await {
+                return (stored, Err(err));
+            }
+            stored += 1;
+        }
+        (stored, failed.map_or(Ok(()), Err))
     }
 
     /// One durable consumer per group and subject (`{group}_{subject}`), shared by every

@@ -50,6 +50,18 @@ pub trait Bus: Send + Sync + 'static {
     /// Publishes one message; Ok means the bus has it (JetStream: the stream acknowledged it).
     async fn publish(&self, message: &Message) -> anyhow::Result<()>;
 
+    /// Publishes `messages` in order, overlapping the waits where the bus can. Returns how
+    /// many of them, from the first, the bus has for sure, and the error that stopped the
+    /// rest (some of which may have arrived too: a re-send is dropped by its id).
+    async fn publish_batch(&self, messages: &[Message]) -> (usize, anyhow::Result<()>) {
+        for (sent, message) in messages.iter().enumerate() {
+            if let Err(err) = self.publish(message).await {
+                return (sent, Err(err));
+            }
+        }
+        (messages.len(), Ok(()))
+    }
+
     /// A durable subscription shared by every replica of `group` (one group per service):
     /// each message reaches one member of the group, until it is acked.
     async fn subscribe(

@@ -37,7 +37,9 @@ pub struct AuthState {
 impl AuthState {
     /// Connects to the service's database (migrating it) and to Redis when configured.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let db = common::db::connect_service::<migration::Migrator>(settings, "auth").await?;
+        let db = common::db::connect_service::<migration::Migrator>(settings, "auth")
+            .await?
+            .write;
         let redis = match &settings.redis_url {
             Some(url) => Some(common::redis::connect(url).await?),
             None => None,

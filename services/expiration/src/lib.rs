@@ -60,7 +60,9 @@ const IN_FLIGHT: usize = 8;
 
 /// The service's database, migrated.
 pub async fn connect_db(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    common::db::connect_service::<migration::Migrator>(settings, "expiration").await
+    common::db::connect_service::<migration::Migrator>(settings, "expiration")
+        .await
+        .map(|db| db.write)
 }
 
 pub async fn start(

@@ -24,6 +24,9 @@ pub use routes::router;
 #[derive(Clone, FromRef)]
 pub struct OrdersState {
     pub db: DatabaseConnection,
+    /// Plain reads (on SQLite a pool of readers beside the one writer).
+    #[from_ref(skip)]
+    pub read: DatabaseConnection,
     pub keys: JwtKeys,
     pub relay: Relay,
     /// How long a new order reserves its ticket (`EXPIRATION_WINDOW_SECONDS`).
@@ -33,10 +36,12 @@ pub struct OrdersState {
 impl OrdersState {
     /// Connects to (and migrates) the service's database; events leave through `bus`.
     pub async fn build(settings: &Settings, bus: common::bus::EventBus) -> anyhow::Result<Self> {
-        let db = common::db::connect_service::<migration::Migrator>(settings, "orders").await?;
+        let common::db::ServiceDb { write: db, read } =
+            common::db::connect_service::<migration::Migrator>(settings, "orders").await?;
         let relay = Relay::new(db.clone(), bus);
         Ok(Self {
             db,
+            read,
             keys: JwtKeys::from_settings(settings),
             relay,
             expiration_window: settings.expiration_window,

@@ -59,7 +59,9 @@ impl PaymentsState {
         bus: EventBus,
         provider: provider::Provider,
     ) -> anyhow::Result<Self> {
-        let db = common::db::connect_service::<migration::Migrator>(settings, "payments").await?;
+        let db = common::db::connect_service::<migration::Migrator>(settings, "payments")
+            .await?
+            .write;
         Ok(Self {
             relay: Relay::new(db.clone(), bus),
             db,

@@ -21,6 +21,9 @@ pub use routes::router;
 #[derive(Clone, FromRef)]
 pub struct TicketsState {
     pub db: DatabaseConnection,
+    /// Plain reads (on SQLite a pool of readers beside the one writer).
+    #[from_ref(skip)]
+    pub read: DatabaseConnection,
     pub keys: JwtKeys,
     pub relay: Relay,
 }
@@ -28,10 +31,12 @@ pub struct TicketsState {
 impl TicketsState {
     /// Connects to (and migrates) the service's database; events leave through `bus`.
     pub async fn build(settings: &Settings, bus: common::bus::EventBus) -> anyhow::Result<Self> {
-        let db = common::db::connect_service::<migration::Migrator>(settings, "tickets").await?;
+        let common::db::ServiceDb { write: db, read } =
+            common::db::connect_service::<migration::Migrator>(settings, "tickets").await?;
         let relay = Relay::new(db.clone(), bus);
         Ok(Self {
             db,
+            read,
             keys: JwtKeys::from_settings(settings),
             relay,
         })

@@ -22,7 +22,7 @@ pub async fn reserve(
 ) -> Result<(StatusCode, Json<Order>), ApiError> {
     let ticket_id = TicketId::try_from(body)?;
     if !domain::could_exist(ticket_id.as_str())
-        || store::find_ticket(&state.db, ticket_id.as_str())
+        || store::find_ticket(&state.read, ticket_id.as_str())
             .await?
             .is_none()
     {

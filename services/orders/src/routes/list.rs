@@ -10,7 +10,7 @@ pub async fn list_orders(
     State(state): State<OrdersState>,
     RequireAuth(user): RequireAuth,
 ) -> Result<Json<Vec<Order>>, ApiError> {
-    let orders = store::orders_of(&state.db, &user.id).await?;
+    let orders = store::orders_of(&state.read, &user.id).await?;
     Ok(Json(
         orders
             .iter()

@@ -14,7 +14,7 @@ pub async fn show_order(
     if !domain::could_exist(&id) {
         return Err(ApiError::NotFound);
     }
-    let (order, ticket) = store::find_order_with_ticket(&state.db, &id)
+    let (order, ticket) = store::find_order_with_ticket(&state.read, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
     if order.user_id != user.id {

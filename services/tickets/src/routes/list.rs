@@ -21,7 +21,7 @@ pub async fn list_tickets(
     let limit = query.limit.get();
     // One row more than asked for tells whether another page follows.
     let mut rows = store::for_sale(
-        &state.db,
+        &state.read,
         query.cursor.as_ref(),
         query.q.as_ref(),
         u64::from(limit) + 1,

@@ -11,7 +11,7 @@ pub async fn show_ticket(
     if !common::http::could_exist(&id) {
         return Err(ApiError::NotFound);
     }
-    let row = store::find(&state.db, &id)
+    let row = store::find(&state.read, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(row.into()))
