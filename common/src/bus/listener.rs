@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tracing::Instrument;
 
 use super::{Delivery, EventBus, Message, Settle, Subscription};
@@ -152,13 +153,7 @@ pub async fn run_listener_with<F, Fut>(
             delivery = sub.next() => delivery,
         };
         let Some(delivery) = delivery else { break };
-        let span = tracing::info_span!(
-            "listener",
-            listener = name,
-            message.id = %delivery.message.id,
-            message.subject = %delivery.message.subject,
-            message.attempt = delivery.attempt,
-        );
+        let span = delivery_span(name, &delivery);
         process(delivery, &bus, &options, &handle)
             .instrument(span)
             .await;
@@ -176,12 +171,17 @@ where
         attempt,
         mut settle,
     } = delivery;
-    // A panicking handler counts as a failure rather than killing the listener.
-    let work = AssertUnwindSafe(handle(message.clone())).catch_unwind();
+    let outcome = run_step(handle(message.clone()), settle.as_mut()).await;
+    settle_by(outcome, &message, attempt, settle, bus, options).await;
+}
+
+/// Runs one handler to its outcome; a panic counts as a failure rather than killing the
+/// listener, and a slow handler keeps its delivery (so a short ack wait only redelivers what
+/// a dead process held).
+async fn run_step(work: impl Future<Output = Outcome>, settle: &mut dyn Settle) -> Outcome {
+    let work = AssertUnwindSafe(work).catch_unwind();
     tokio::pin!(work);
-    // A slow handler keeps its delivery, so a short ack wait only redelivers what a dead
-    // process held.
-    let outcome = loop {
+    loop {
         tokio::select! {
             result = &mut work => {
                 break result.unwrap_or_else(|_| Outcome::Failed(anyhow::anyhow!("the handler panicked")));
@@ -192,7 +192,18 @@ where
                 }
             }
         }
-    };
+    }
+}
+
+/// Acks, retries or parks a delivery by its outcome.
+async fn settle_by(
+    outcome: Outcome,
+    message: &Message,
+    attempt: u32,
+    settle: Box<dyn Settle>,
+    bus: &EventBus,
+    options: &ListenerOptions,
+) {
     let last = attempt >= options.max_attempts;
     let settled = match outcome {
         Outcome::Done => settle.ack().await,
@@ -206,13 +217,13 @@ where
         }
         Outcome::Retry => {
             let reason = format!("still not ready after {attempt} attempts");
-            park(bus, &message, reason, settle, options).await
+            park(bus, message, reason, settle, options).await
         }
         Outcome::Failed(error) => {
             let reason = format!("failed after {attempt} attempts: {error:#}");
-            park(bus, &message, reason, settle, options).await
+            park(bus, message, reason, settle, options).await
         }
-        Outcome::Reject(reason) => park(bus, &message, reason, settle, options).await,
+        Outcome::Reject(reason) => park(bus, message, reason, settle, options).await,
     };
     if let Err(error) = settled {
         tracing::warn!(
@@ -220,6 +231,16 @@ where
             "cannot settle a delivery; it will be redelivered"
         );
     }
+}
+
+fn delivery_span(listener: &str, delivery: &Delivery) -> tracing::Span {
+    tracing::info_span!(
+        "listener",
+        listener,
+        message.id = %delivery.message.id,
+        message.subject = %delivery.message.subject,
+        message.attempt = delivery.attempt,
+    )
 }
 
 /// Puts `message` on the dead-letter subject, then terminates the delivery.
@@ -266,16 +287,39 @@ pub fn encode<E: Event>(id: String, event: &E) -> anyhow::Result<Message> {
     })
 }
 
-type Handler<S> = Arc<dyn Fn(S, Message) -> BoxFuture<'static, Outcome> + Send + Sync>;
+/// The transaction a batched step writes through (each step in a savepoint of its own).
+pub type Txn = Arc<DatabaseTransaction>;
+
+enum Handler<S> {
+    /// Runs on its own, with its own transactions (or none).
+    Solo(Arc<dyn Fn(S, Message) -> BoxFuture<'static, Outcome> + Send + Sync>),
+    /// Runs inside the listener's transaction, shared by the deliveries at hand.
+    Batched(Arc<dyn Fn(S, Txn, Message) -> BoxFuture<'static, Outcome> + Send + Sync>),
+}
+
+/// The database batched steps share a transaction on, and what to do after each commit.
+struct Batching {
+    db: DatabaseConnection,
+    after_commit: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// Deliveries already waiting that one batch takes at most.
+const MAX_BATCH: usize = 64;
 
 /// A service's listeners, one step per event type, registered in one place. The group is the
 /// durable subscription every replica of the service shares; a delivery on a subject nobody
 /// registered goes straight to the dead-letter subject.
+///
+/// Steps registered with [`Listeners::on_batched`] write through one transaction for all
+/// the deliveries already waiting, in delivery order, each in a savepoint (a step that fails
+/// or must wait undoes only itself): one commit for many events, with every event's effect
+/// still all-or-nothing and nothing settled before its commit.
 pub struct Listeners<S> {
     group: &'static str,
     state: S,
     options: ListenerOptions,
     handlers: HashMap<Subject, Handler<S>>,
+    batching: Option<Batching>,
 }
 
 impl<S: Clone + Send + Sync + 'static> Listeners<S> {
@@ -285,7 +329,22 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
             state,
             options: ListenerOptions::default(),
             handlers: HashMap::new(),
+            batching: None,
         }
+    }
+
+    /// Lets steps registered with [`Listeners::on_batched`] share transactions on `db`;
+    /// `after_commit` runs after each (e.g. waking the outbox relay).
+    pub fn batching(
+        mut self,
+        db: DatabaseConnection,
+        after_commit: impl Fn() + Send + Sync + 'static,
+    ) -> Self {
+        self.batching = Some(Batching {
+            db,
+            after_commit: Arc::new(after_commit),
+        });
+        self
     }
 
     pub fn with_options(mut self, options: ListenerOptions) -> Self {
@@ -294,21 +353,48 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
     }
 
     /// Handles `E` with `step`, which gets the service state and the decoded event.
-    pub fn on<E, F, Fut>(mut self, step: F) -> Self
+    pub fn on<E, F, Fut>(self, step: F) -> Self
     where
         E: Event,
         F: Fn(S, E) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = anyhow::Result<Applied>> + Send + 'static,
     {
         let step = Arc::new(step);
-        let handler: Handler<S> = Arc::new(move |state: S, message: Message| {
+        let handler = Arc::new(move |state: S, message: Message| {
             let step = step.clone();
             Box::pin(
                 async move { Outcome::of_event::<E, _, _>(&message, |e| step(state, e)).await },
-            )
+            ) as BoxFuture<'static, Outcome>
         });
-        let replaced = self.handlers.insert(E::SUBJECT, handler);
-        assert!(replaced.is_none(), "{} registered twice", E::SUBJECT);
+        self.register(E::SUBJECT, Handler::Solo(handler))
+    }
+
+    /// Handles `E` with `step` inside the listener's transaction (see [`Listeners`]); the
+    /// step must write only through the transaction it is given.
+    pub fn on_batched<E, F, Fut>(self, step: F) -> Self
+    where
+        E: Event,
+        F: Fn(S, Txn, E) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<Applied>> + Send + 'static,
+    {
+        assert!(
+            self.batching.is_some(),
+            "{}: call batching() before on_batched()",
+            self.group
+        );
+        let step = Arc::new(step);
+        let handler = Arc::new(move |state: S, txn: Txn, message: Message| {
+            let step = step.clone();
+            Box::pin(async move {
+                Outcome::of_event::<E, _, _>(&message, |e| step(state, txn, e)).await
+            }) as BoxFuture<'static, Outcome>
+        });
+        self.register(E::SUBJECT, Handler::Batched(handler))
+    }
+
+    fn register(mut self, subject: Subject, handler: Handler<S>) -> Self {
+        let replaced = self.handlers.insert(subject, handler);
+        assert!(replaced.is_none(), "{subject} registered twice");
         self
     }
 
@@ -322,12 +408,170 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
     /// Handles one message as the running listener would (for tests and tools).
     pub async fn dispatch(&self, message: Message) -> Outcome {
         match self.handlers.get(&message.subject) {
-            Some(handler) => handler(self.state.clone(), message).await,
-            None => Outcome::Reject(format!(
-                "{} has no listener for {}",
-                self.group, message.subject
-            )),
+            Some(Handler::Solo(handler)) => handler(self.state.clone(), message).await,
+            Some(Handler::Batched(_)) => {
+                let mut open = None;
+                let outcome = self.in_batch(&mut open, message).await;
+                match self.commit(open).await {
+                    Ok(()) => outcome,
+                    Err(err) => Outcome::Failed(err),
+                }
+            }
+            None => self.unhandled(&message),
         }
+    }
+
+    fn unhandled(&self, message: &Message) -> Outcome {
+        Outcome::Reject(format!(
+            "{} has no listener for {}",
+            self.group, message.subject
+        ))
+    }
+
+    /// Runs a batched step in a savepoint of `open` (begun if need be); keeps its writes only
+    /// if it is done.
+    async fn in_batch(&self, open: &mut Option<DatabaseTransaction>, message: Message) -> Outcome {
+        let (Some(Handler::Batched(handler)), Some(batching)) =
+            (self.handlers.get(&message.subject), &self.batching)
+        else {
+            return self.unhandled(&message);
+        };
+        let result: anyhow::Result<Outcome> = async {
+            if open.is_none() {
+                *open = Some(batching.db.begin().await?);
+            }
+            let Some(txn) = open.as_ref() else {
+                unreachable!("begun above")
+            };
+            let savepoint = Arc::new(txn.begin().await?);
+            let work = handler(self.state.clone(), savepoint.clone(), message);
+            let outcome = AssertUnwindSafe(work)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Outcome::Failed(anyhow::anyhow!("the handler panicked")));
+            let savepoint = Arc::try_unwrap(savepoint)
+                .map_err(|_| anyhow::anyhow!("a step kept its transaction"))?;
+            if matches!(outcome, Outcome::Done) {
+                savepoint.commit().await?;
+            } else {
+                savepoint.rollback().await?;
+            }
+            Ok(outcome)
+        }
+        .await;
+        result.unwrap_or_else(Outcome::Failed)
+    }
+
+    async fn commit(&self, open: Option<DatabaseTransaction>) -> anyhow::Result<()> {
+        let (Some(txn), Some(batching)) = (open, &self.batching) else {
+            return Ok(());
+        };
+        txn.commit().await.context("committing a batch of events")?;
+        (batching.after_commit)();
+        Ok(())
+    }
+
+    /// Handles the deliveries at hand in order: batched steps share a transaction, settled
+    /// once it commits; a solo step first commits what came before it.
+    async fn process_all(&self, deliveries: Vec<Delivery>, bus: &EventBus) {
+        let mut open = None;
+        let mut done: Vec<(Delivery, Outcome)> = Vec::new();
+        for mut delivery in deliveries {
+            match self.handlers.get(&delivery.message.subject) {
+                Some(Handler::Batched(_)) => {
+                    let work = self.in_batch(&mut open, delivery.message.clone());
+                    let outcome = run_step(work, delivery.settle.as_mut()).await;
+                    done.push((delivery, outcome));
+                }
+                handler => {
+                    self.settle_batch(open.take(), std::mem::take(&mut done), bus)
+                        .await;
+                    let span = delivery_span(self.group, &delivery);
+                    async {
+                        let outcome = match handler {
+                            Some(Handler::Solo(handler)) => {
+                                let work = handler(self.state.clone(), delivery.message.clone());
+                                run_step(work, delivery.settle.as_mut()).await
+                            }
+                            _ => self.unhandled(&delivery.message),
+                        };
+                        let Delivery {
+                            message,
+                            attempt,
+                            settle,
+                        } = delivery;
+                        settle_by(outcome, &message, attempt, settle, bus, &self.options).await;
+                    }
+                    .instrument(span)
+                    .await;
+                }
+            }
+        }
+        self.settle_batch(open, done, bus).await;
+    }
+
+    /// Commits the batch, then settles each delivery by its outcome (all failed if the
+    /// commit did).
+    async fn settle_batch(
+        &self,
+        open: Option<DatabaseTransaction>,
+        done: Vec<(Delivery, Outcome)>,
+        bus: &EventBus,
+    ) {
+        if done.is_empty() && open.is_none() {
+            return;
+        }
+        let committed = self.commit(open).await;
+        for (delivery, outcome) in done {
+            let outcome = match &committed {
+                Ok(()) => outcome,
+                Err(err) => Outcome::Failed(anyhow::anyhow!("{err:#}")),
+            };
+            let span = delivery_span(self.group, &delivery);
+            let Delivery {
+                message,
+                attempt,
+                settle,
+            } = delivery;
+            settle_by(outcome, &message, attempt, settle, bus, &self.options)
+                .instrument(span)
+                .await;
+        }
+    }
+
+    /// Takes what is waiting (up to [`MAX_BATCH`]) and handles it, until the bus closes or
+    /// `shutdown` fires (between batches: the one in hand is finished and settled).
+    async fn consume(&self, mut sub: Box<dyn Subscription>, bus: &EventBus, shutdown: &Shutdown) {
+        tracing::info!(listener = self.group, "listening");
+        loop {
+            let first = tokio::select! {
+                biased;
+                () = shutdown.wait() => {
+                    tracing::info!(listener = self.group, "shutting down; listener stopped");
+                    return;
+                }
+                delivery = sub.next() => delivery,
+            };
+            let Some(first) = first else { break };
+            let mut deliveries = vec![first];
+            let mut closed = false;
+            // Only what is already here: a batch never waits for more to arrive.
+            while self.batching.is_some() && deliveries.len() < MAX_BATCH {
+                match sub.next().now_or_never() {
+                    Some(Some(delivery)) => deliveries.push(delivery),
+                    Some(None) => {
+                        closed = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            self.process_all(deliveries, bus).await;
+            if closed {
+                break;
+            }
+        }
+        tracing::info!(listener = self.group, "bus closed; listener stopped");
     }
 
     /// Subscribes now (so nothing published from here on is missed) and returns the task
@@ -340,14 +584,8 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
             .with_context(|| format!("subscribing {}", self.group))?;
         let bus = bus.clone();
         let group = self.group;
-        let options = self.options.clone();
-        let this = Arc::new(self);
         Ok(Task::new(format!("{group} listener"), async move {
-            run_listener_with(sub, bus, group, options, shutdown.clone(), move |message| {
-                let this = this.clone();
-                async move { this.dispatch(message).await }
-            })
-            .await;
+            self.consume(sub, &bus, &shutdown).await;
             if shutdown.is_triggered() {
                 Ok(())
             } else {

@@ -16,7 +16,7 @@ pub use in_process::{DeadLetter, InProcessBus};
 pub use jetstream::{dead_letter_subject, nats_subject, stream_name, JetStreamBus, ACK_WAIT};
 pub use listener::{
     decode, encode, run_listener, run_listener_with, Applied, ListenerOptions, Listeners, Outcome,
-    Unprocessable, MAX_ATTEMPTS,
+    Txn, Unprocessable, MAX_ATTEMPTS,
 };
 
 /// The subject prefix (and, uppercased, the stream name) of a deployment on JetStream.

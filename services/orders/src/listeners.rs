@@ -1,11 +1,12 @@
 //! Single-step handlers for the events the orders service consumes. The bus loop calls one
 //! per delivery and settles the message by the result: `Done` and `Duplicate` are acked,
 //! `Early` is delivered again later, an error is retried with backoff.
-use common::bus::{EventBus, Listeners};
+use common::bus::{EventBus, Listeners, Txn};
 use common::events::{
     ExpirationComplete, OrderStatus, PaymentCreated, TicketCreated, TicketUpdated,
 };
 use common::service::{Shutdown, Task};
+use sea_orm::ConnectionTrait;
 
 use crate::lifecycle::{self, Ended};
 use crate::{store, OrdersState};
@@ -14,8 +15,11 @@ pub use common::bus::Applied;
 
 /// `ticket:created`: adds the ticket to the replica at the event's version.
 #[tracing::instrument(name = "orders.ticket_created", skip_all, fields(ticket.id = %event.id))]
-pub async fn ticket_created(state: &OrdersState, event: TicketCreated) -> anyhow::Result<Applied> {
-    match store::insert_ticket(&state.db, &event).await {
+pub async fn ticket_created(
+    db: &impl ConnectionTrait,
+    event: TicketCreated,
+) -> anyhow::Result<Applied> {
+    match store::insert_ticket(db, &event).await {
         Ok(()) => Ok(Applied::Done),
         Err(err) if common::db::violates(&err, store::TICKET_ID) => Ok(Applied::Duplicate),
         Err(err) => Err(err.into()),
@@ -24,11 +28,14 @@ pub async fn ticket_created(state: &OrdersState, event: TicketCreated) -> anyhow
 
 /// `ticket:updated`: applies title, price and version only on top of the version before it.
 #[tracing::instrument(name = "orders.ticket_updated", skip_all, fields(ticket.id = %event.id, ticket.version = event.version))]
-pub async fn ticket_updated(state: &OrdersState, event: TicketUpdated) -> anyhow::Result<Applied> {
-    if store::apply_ticket_update(&state.db, &event).await? {
+pub async fn ticket_updated(
+    db: &impl ConnectionTrait,
+    event: TicketUpdated,
+) -> anyhow::Result<Applied> {
+    if store::apply_ticket_update(db, &event).await? {
         return Ok(Applied::Done);
     }
-    Ok(match store::find_ticket(&state.db, &event.id).await? {
+    Ok(match store::find_ticket(db, &event.id).await? {
         Some(stored) if event.version <= stored.version => Applied::Duplicate,
         // Unknown ticket (its `ticket:created` is still on the way) or a skipped version.
         _ => Applied::Early,
@@ -87,12 +94,15 @@ pub async fn subscribe(
     bus: &EventBus,
     shutdown: Shutdown,
 ) -> anyhow::Result<Task> {
+    // Replica updates write no events: nothing to wake after a commit.
+    let db = state.db.clone();
     Listeners::new("orders-service", state)
-        .on(|state: OrdersState, event: TicketCreated| async move {
-            ticket_created(&state, event).await
+        .batching(db, || {})
+        .on_batched(|_, txn: Txn, event: TicketCreated| async move {
+            ticket_created(&*txn, event).await
         })
-        .on(|state: OrdersState, event: TicketUpdated| async move {
-            ticket_updated(&state, event).await
+        .on_batched(|_, txn: Txn, event: TicketUpdated| async move {
+            ticket_updated(&*txn, event).await
         })
         .on(|state: OrdersState, event: ExpirationComplete| async move {
             expiration_complete(&state, event).await

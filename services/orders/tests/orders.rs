@@ -536,7 +536,7 @@ async fn a_duplicate_ticket_created_is_applied_once() {
         ..ticket.clone()
     };
 
-    let applied = listeners::ticket_created(&app.state, resent)
+    let applied = listeners::ticket_created(&app.state.db, resent)
         .await
         .expect("applies");
 
@@ -553,9 +553,10 @@ async fn ticket_updated_applies_the_next_version() {
     let app = TestApp::spawn().await;
     let ticket = app.ticket("concert", 2000).await;
 
-    let applied = listeners::ticket_updated(&app.state, update(&ticket, 1, "new concert", 99900))
-        .await
-        .expect("applies");
+    let applied =
+        listeners::ticket_updated(&app.state.db, update(&ticket, 1, "new concert", 99900))
+            .await
+            .expect("applies");
 
     assert_eq!(applied, Applied::Done);
     let stored = store::find_ticket(&app.state.db, &ticket.id)
@@ -573,9 +574,10 @@ async fn ticket_updated_with_a_skipped_version_is_early_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let ticket = app.ticket("concert", 2000).await;
 
-    let applied = listeners::ticket_updated(&app.state, update(&ticket, 10, "new concert", 99900))
-        .await
-        .expect("runs");
+    let applied =
+        listeners::ticket_updated(&app.state.db, update(&ticket, 10, "new concert", 99900))
+            .await
+            .expect("runs");
 
     assert_eq!(applied, Applied::Early);
     let stored = store::find_ticket(&app.state.db, &ticket.id)
@@ -595,7 +597,7 @@ async fn ticket_updated_for_an_unknown_ticket_is_early() {
         price: Money::from_cents(100),
         user_id: "u".into(),
     };
-    let applied = listeners::ticket_updated(&app.state, update(&unknown, 1, "y", 200))
+    let applied = listeners::ticket_updated(&app.state.db, update(&unknown, 1, "y", 200))
         .await
         .expect("runs");
     assert_eq!(applied, Applied::Early);
@@ -611,19 +613,19 @@ async fn ticket_updates_arriving_out_of_order_end_at_the_latest_version() {
     );
 
     assert_eq!(
-        listeners::ticket_updated(&app.state, v2.clone())
+        listeners::ticket_updated(&app.state.db, v2.clone())
             .await
             .expect("runs"),
         Applied::Early
     );
     assert_eq!(
-        listeners::ticket_updated(&app.state, v1)
+        listeners::ticket_updated(&app.state.db, v1)
             .await
             .expect("runs"),
         Applied::Done
     );
     assert_eq!(
-        listeners::ticket_updated(&app.state, v2)
+        listeners::ticket_updated(&app.state.db, v2)
             .await
             .expect("runs"),
         Applied::Done
@@ -645,19 +647,19 @@ async fn a_duplicate_ticket_updated_is_applied_once() {
     let ticket = app.ticket("concert", 2000).await;
     let v1 = update(&ticket, 1, "first", 3000);
     assert_eq!(
-        listeners::ticket_updated(&app.state, v1.clone())
+        listeners::ticket_updated(&app.state.db, v1.clone())
             .await
             .expect("runs"),
         Applied::Done
     );
     assert_eq!(
-        listeners::ticket_updated(&app.state, update(&ticket, 2, "second", 4000))
+        listeners::ticket_updated(&app.state.db, update(&ticket, 2, "second", 4000))
             .await
             .expect("runs"),
         Applied::Done
     );
 
-    let applied = listeners::ticket_updated(&app.state, v1)
+    let applied = listeners::ticket_updated(&app.state.db, v1)
         .await
         .expect("runs");
 
@@ -673,7 +675,7 @@ async fn a_duplicate_ticket_updated_is_applied_once() {
 async fn a_new_order_embeds_the_updated_ticket() {
     let app = TestApp::spawn().await;
     let ticket = app.ticket("concert", 2000).await;
-    listeners::ticket_updated(&app.state, update(&ticket, 1, "new concert", 2500))
+    listeners::ticket_updated(&app.state.db, update(&ticket, 1, "new concert", 2500))
         .await
         .expect("applies");
 

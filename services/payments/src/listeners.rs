@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use common::bus::{ListenerOptions, Listeners, Unprocessable};
+use common::bus::{ListenerOptions, Listeners, Txn, Unprocessable};
 use common::dto::PaymentStatus;
 use common::events::{OrderCancelled, OrderCompleted, OrderCreated, OrderStatus};
+use sea_orm::ConnectionTrait;
 
 use crate::{charge, store, PaymentsState};
 
@@ -19,20 +20,28 @@ pub const GROUP: &str = "payments-service";
 /// its order is in flight, so attempts outlast [`charge::STALE`], after which such a payment
 /// counts as abandoned and is settled.
 pub fn listeners(state: PaymentsState) -> Listeners<PaymentsState> {
+    // The order replica writes no events: nothing to wake after a commit.
+    let db = state.db.clone();
     Listeners::new(GROUP, state)
+        .batching(db, || {})
         .with_options(ListenerOptions {
             max_attempts: 20,
             max_backoff: Duration::from_secs(10),
             ..ListenerOptions::default()
         })
-        .on::<OrderCreated, _, _>(|state, e| async move { order_created(&state, e).await })
+        .on_batched::<OrderCreated, _, _>(
+            |_, txn: Txn, e| async move { order_created(&*txn, e).await },
+        )
         .on::<OrderCancelled, _, _>(|state, e| async move { order_cancelled(&state, e).await })
         .on::<OrderCompleted, _, _>(|state, e| async move { order_completed(&state, e).await })
 }
 
 /// `order:created`: adds the order to the replica.
 #[tracing::instrument(name = "payments.order_created", skip_all, fields(order.id = %event.id))]
-pub async fn order_created(state: &PaymentsState, event: OrderCreated) -> anyhow::Result<Applied> {
+pub async fn order_created(
+    db: &impl ConnectionTrait,
+    event: OrderCreated,
+) -> anyhow::Result<Applied> {
     let expires_at = chrono::DateTime::parse_from_rfc3339(&event.expires_at)
         .map_err(|err| {
             Unprocessable(format!(
@@ -41,7 +50,7 @@ pub async fn order_created(state: &PaymentsState, event: OrderCreated) -> anyhow
             ))
         })?
         .with_timezone(&Utc);
-    match store::insert_order(&state.db, &event, expires_at).await {
+    match store::insert_order(db, &event, expires_at).await {
         Ok(()) => Ok(Applied::Done),
         Err(err) if common::db::is_unique_violation(&err) => Ok(Applied::Duplicate),
         Err(err) => Err(err.into()),

@@ -569,7 +569,7 @@ async fn an_unreachable_stripe_is_503() {
 async fn order_created_replicates_the_order_and_is_acked() {
     let app = TestApp::spawn(Kind::TestMode).await;
     let event = helpers::order_created("u1", 1000, Utc::now());
-    let applied = payments::listeners::order_created(&app.state, event.clone()).await;
+    let applied = payments::listeners::order_created(&app.state.db, event.clone()).await;
     assert_eq!(applied.expect("handled"), Applied::Done);
     let order = store::find_order(&app.state.db, &event.id)
         .await
@@ -580,7 +580,7 @@ async fn order_created_replicates_the_order_and_is_acked() {
         (order.user_id.as_str(), order.status, order.version),
         ("u1", OrderStatus::Created, 0)
     );
-    let again = payments::listeners::order_created(&app.state, event).await;
+    let again = payments::listeners::order_created(&app.state.db, event).await;
     assert_eq!(again.expect("handled"), Applied::Duplicate);
 }
 
@@ -590,7 +590,7 @@ async fn an_order_created_with_a_malformed_expiry_is_an_error_not_a_payable_orde
     let mut event = helpers::order_created("u1", 1000, Utc::now());
     event.expires_at = "alskdjf".into();
     assert!(
-        payments::listeners::order_created(&app.state, event.clone())
+        payments::listeners::order_created(&app.state.db, event.clone())
             .await
             .is_err()
     );

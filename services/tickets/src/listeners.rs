@@ -1,16 +1,21 @@
 //! Reservations arrive as order events: `order:created` reserves, `order:cancelled` releases.
-//! Each step is one transaction that also writes the resulting `ticket:updated`.
+//! Each step is one transaction (a savepoint of the listener's batch) that also writes the
+//! resulting `ticket:updated`.
 pub use common::bus::Applied;
-use common::bus::{EventBus, Listeners};
+use common::bus::{EventBus, Listeners, Txn};
 use common::events::{OrderCancelled, OrderCreated};
 use common::outbox;
 use common::service::{Shutdown, Task};
-use sea_orm::TransactionTrait;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 
 use crate::{store, TicketsState};
 
-pub async fn order_created(state: &TicketsState, event: &OrderCreated) -> anyhow::Result<Applied> {
-    let Some(ticket) = store::find(&state.db, &event.ticket.id).await? else {
+pub async fn order_created(
+    state: &TicketsState,
+    db: &(impl ConnectionTrait + TransactionTrait),
+    event: &OrderCreated,
+) -> anyhow::Result<Applied> {
+    let Some(ticket) = store::find(db, &event.ticket.id).await? else {
         return Ok(Applied::Early);
     };
     match ticket.order_id.as_deref() {
@@ -21,7 +26,7 @@ pub async fn order_created(state: &TicketsState, event: &OrderCreated) -> anyhow
     }
     // Write first (see routes::update), then check inside the same transaction whether this
     // order's cancellation overtook it.
-    let txn = state.db.begin().await?;
+    let txn = db.begin().await?;
     let Some(reserved) = store::set_order(&txn, &ticket, Some(&event.id)).await? else {
         return Ok(Applied::Early);
     };
@@ -38,9 +43,10 @@ pub async fn order_created(state: &TicketsState, event: &OrderCreated) -> anyhow
 
 pub async fn order_cancelled(
     state: &TicketsState,
+    db: &(impl ConnectionTrait + TransactionTrait),
     event: &OrderCancelled,
 ) -> anyhow::Result<Applied> {
-    let txn = state.db.begin().await?;
+    let txn = db.begin().await?;
     store::mark_released(&txn, &event.id).await?;
     let ticket = store::find(&txn, &event.ticket.id).await?;
     let applied = match ticket {
@@ -67,13 +73,19 @@ pub async fn subscribe(
     bus: &EventBus,
     shutdown: Shutdown,
 ) -> anyhow::Result<Task> {
-    Listeners::new("tickets-service", state)
-        .on(|state: TicketsState, event: OrderCreated| async move {
-            order_created(&state, &event).await
-        })
-        .on(|state: TicketsState, event: OrderCancelled| async move {
-            order_cancelled(&state, &event).await
-        })
+    let relay = state.relay.clone();
+    Listeners::new("tickets-service", state.clone())
+        .batching(state.db, move || relay.poke())
+        .on_batched(
+            |state: TicketsState, txn: Txn, event: OrderCreated| async move {
+                order_created(&state, &*txn, &event).await
+            },
+        )
+        .on_batched(
+            |state: TicketsState, txn: Txn, event: OrderCancelled| async move {
+                order_cancelled(&state, &*txn, &event).await
+            },
+        )
         .subscribe(bus, shutdown)
         .await
 }

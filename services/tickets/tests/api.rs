@@ -114,9 +114,13 @@ impl TestApp {
     }
 
     async fn reserve(&self, ticket: &Value, order_id: &str) -> Applied {
-        listeners::order_created(&self.state, &order_created(ticket, order_id))
-            .await
-            .expect("the step runs")
+        listeners::order_created(
+            &self.state,
+            &self.state.db,
+            &order_created(ticket, order_id),
+        )
+        .await
+        .expect("the step runs")
     }
 
     async fn pending(&self) -> u64 {
@@ -473,9 +477,13 @@ async fn order_cancelled_releases_the_ticket() {
     let app = TestApp::spawn().await;
     let ticket = app.created("owner", "concert", 20.0).await;
     app.reserve(&ticket, "order-1").await;
-    let applied = listeners::order_cancelled(&app.state, &order_cancelled(&ticket, "order-1"))
-        .await
-        .expect("the step runs");
+    let applied = listeners::order_cancelled(
+        &app.state,
+        &app.state.db,
+        &order_cancelled(&ticket, "order-1"),
+    )
+    .await
+    .expect("the step runs");
     assert_eq!(applied, Applied::Done);
     let shown = app
         .get(&format!(
@@ -502,9 +510,13 @@ async fn order_cancelled_releases_the_ticket() {
 async fn a_cancellation_that_overtakes_its_order_keeps_the_ticket_free() {
     let app = TestApp::spawn().await;
     let ticket = app.created("owner", "concert", 20.0).await;
-    let applied = listeners::order_cancelled(&app.state, &order_cancelled(&ticket, "order-1"))
-        .await
-        .expect("the step runs");
+    let applied = listeners::order_cancelled(
+        &app.state,
+        &app.state.db,
+        &order_cancelled(&ticket, "order-1"),
+    )
+    .await
+    .expect("the step runs");
     assert_eq!(applied, Applied::Duplicate);
     assert_eq!(app.reserve(&ticket, "order-1").await, Applied::Duplicate);
     let shown = app
@@ -523,9 +535,13 @@ async fn a_new_order_waits_for_the_previous_one_to_be_released() {
     let ticket = app.created("owner", "concert", 20.0).await;
     app.reserve(&ticket, "order-1").await;
     assert_eq!(app.reserve(&ticket, "order-2").await, Applied::Early);
-    listeners::order_cancelled(&app.state, &order_cancelled(&ticket, "order-1"))
-        .await
-        .expect("the step runs");
+    listeners::order_cancelled(
+        &app.state,
+        &app.state.db,
+        &order_cancelled(&ticket, "order-1"),
+    )
+    .await
+    .expect("the step runs");
     assert_eq!(app.reserve(&ticket, "order-2").await, Applied::Done);
 }
 

@@ -119,7 +119,7 @@ impl TestApp {
             price: Money::from_cents(price_cents),
             user_id: uuid::Uuid::new_v4().to_string(),
         };
-        let applied = listeners::ticket_created(&self.state, event.clone())
+        let applied = listeners::ticket_created(&self.state.db, event.clone())
             .await
             .expect("ticket:created applies");
         assert_eq!(applied, Applied::Done);

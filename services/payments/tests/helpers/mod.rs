@@ -206,7 +206,7 @@ impl TestApp {
         let event = order_created(&buyer.id, cents, expires_at);
         let id = event.id.clone();
         assert_eq!(
-            listeners::order_created(&self.state, event)
+            listeners::order_created(&self.state.db, event)
                 .await
                 .expect("replicated"),
             Applied::Done
