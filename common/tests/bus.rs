@@ -621,6 +621,91 @@ async fn on_shutdown_a_listener_finishes_and_acks_the_message_in_hand() {
     bus.cleanup().await;
 }
 
+/// Batched steps: the deliveries at hand share one commit, and a step that fails undoes only
+/// its own writes (then succeeds on its retry) — on either database and either bus.
+#[tokio::test]
+async fn batched_steps_share_a_commit_and_a_failure_undoes_only_itself() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let bus = TestBus::new().await;
+    let database = common::testing::TestDatabase::new()
+        .await
+        .expect("a test database");
+    let db = common::db::connect(&database.url).await.expect("connects");
+    db.execute_unprepared("CREATE TABLE applied (id VARCHAR(64) PRIMARY KEY)")
+        .await
+        .expect("creates the table");
+    let commits = Arc::new(AtomicU32::new(0));
+    let failures = Arc::new(AtomicU32::new(0));
+    let counted = commits.clone();
+    let shutdown = Shutdown::new();
+    let task = Listeners::new("batched", failures.clone())
+        .with_options(fast_retries(5))
+        .batching(db.clone(), move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+        })
+        .on_batched(
+            |failures: Arc<AtomicU32>, txn: bus::Txn, event: TicketCreated| async move {
+                let insert = |id: String| {
+                    Statement::from_sql_and_values(
+                        txn.get_database_backend(),
+                        "INSERT INTO applied (id) VALUES ($1)",
+                        [id.into()],
+                    )
+                };
+                txn.execute(insert(event.id.clone())).await?;
+                if event.id == "ticket-2" && failures.fetch_add(1, Ordering::SeqCst) == 0 {
+                    txn.execute(insert("ticket-2-partial".into())).await?;
+                    anyhow::bail!("the first attempt fails after writing");
+                }
+                Ok(Applied::Done)
+            },
+        )
+        .subscribe(&bus.bus, shutdown.clone())
+        .await
+        .expect("subscribes");
+    let mut supervisor = Supervisor::new(shutdown.clone());
+    supervisor.add([task]);
+    let running = tokio::spawn(supervisor.run());
+
+    let batch: Vec<Message> = (1..=3).map(ticket).collect();
+    let (sent, published) = bus.bus.publish_batch(&batch).await;
+    published.expect("publishes the batch");
+    assert_eq!(sent, 3);
+
+    let select = Statement::from_string(
+        db.get_database_backend(),
+        "SELECT id FROM applied ORDER BY id",
+    );
+    let wanted = ["ticket-1", "ticket-2", "ticket-3"];
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        ids = db
+            .query_all(select.clone())
+            .await
+            .expect("reads")
+            .iter()
+            .map(|row| row.try_get::<String>("", "id").expect("an id"))
+            .collect::<Vec<_>>();
+        if ids == wanted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        ids, wanted,
+        "every event applied once, the failed attempt undone"
+    );
+    assert_eq!(failures.load(Ordering::SeqCst), 2, "ticket-2 ran twice");
+    assert!(commits.load(Ordering::SeqCst) >= 1);
+    shutdown.trigger();
+    timeout(ARRIVES, running)
+        .await
+        .expect("stops in time")
+        .expect("no panic")
+        .expect("a clean stop");
+    bus.cleanup().await;
+}
+
 #[test]
 fn an_unprocessable_step_or_payload_is_parked_without_retries() {
     let step: anyhow::Result<Applied> = Err(bus::Unprocessable("bad expiresAt".into()).into());
