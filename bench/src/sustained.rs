@@ -1,14 +1,16 @@
 //! `reserve --connections N --seconds S`: N closed-loop clients each reserving distinct
-//! tickets for S seconds — orders/s, p50/p99, and how long after an order's 201 the tickets
-//! service shows the ticket reserved — beside `pgbench -b simple-update` at the same
-//! concurrency on the same PostgreSQL.
+//! tickets for S seconds — orders/s, p50/p99, and the event lag: how long after an order's
+//! 201 (its commit) the tickets service's database holds the reservation, read straight from
+//! that database so the figure isn't the HTTP queue's — beside `pgbench -b simple-update` at
+//! the same concurrency on the same PostgreSQL.
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde_json::{json, Value};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
 
 use crate::api::{order_probe, post, sign_up};
 use crate::stats::{ms, quantile};
@@ -110,30 +112,29 @@ async fn run(
 
     let next = Arc::new(AtomicUsize::new(0));
     let (lag_tx, mut lag_rx) = tokio::sync::mpsc::unbounded_channel::<(String, String, Instant)>();
-    let lag_client = client.clone();
-    let lag_base = base.clone();
-    // Polls each sampled ticket until tickets shows it reserved by the order.
+    let (url, table) = system.table("tickets", "tickets");
+    let tickets_db = common::db::connect(&url).await?;
+    // Polls each sampled ticket's row until it holds the order.
     let lags = tokio::spawn(async move {
         let mut lags = Vec::new();
         let mut pending = Vec::new();
         while let Some(sample) = lag_rx.recv().await {
-            let (client, base) = (lag_client.clone(), lag_base.clone());
+            let (db, table) = (tickets_db.clone(), table.clone());
             pending.push(tokio::spawn(async move {
                 let (ticket, order, committed) = sample;
                 let deadline = committed + Duration::from_secs(30);
+                let read = Statement::from_sql_and_values(
+                    db.get_database_backend(),
+                    format!("SELECT order_id FROM {table} WHERE id = $1"),
+                    [ticket.into()],
+                );
                 while Instant::now() < deadline {
-                    let shown = client
-                        .get(format!("{base}/api/tickets/{ticket}"))
-                        .send()
-                        .await
-                        .ok()?
-                        .json::<Value>()
-                        .await
-                        .ok()?;
-                    if shown["orderId"].as_str() == Some(order.as_str()) {
+                    let row = db.query_one(read.clone()).await.ok()??;
+                    let holder: Option<String> = row.try_get("", "order_id").ok()?;
+                    if holder.as_deref() == Some(order.as_str()) {
                         return Some(committed.elapsed());
                     }
-                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    tokio::time::sleep(Duration::from_micros(500)).await;
                 }
                 None
             }));

@@ -73,6 +73,20 @@ impl System {
         Ok(system)
     }
 
+    /// A URL to read `service`'s tables at, and the table name `table` goes by there.
+    pub fn table(&self, service: &str, table: &str) -> (String, String) {
+        match &self._database {
+            Some(database) => (database.url.clone(), format!("\"{service}\".{table}")),
+            None => (
+                format!(
+                    "sqlite://{}?mode=rw",
+                    self._data.path().join(format!("{service}.db")).display()
+                ),
+                table.to_owned(),
+            ),
+        }
+    }
+
     async fn wait_ready(&self) -> anyhow::Result<()> {
         let client = reqwest::Client::new();
         for _ in 0..300 {
