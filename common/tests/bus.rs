@@ -156,6 +156,16 @@ fn fast_retries(max_attempts: u32) -> ListenerOptions {
     }
 }
 
+/// Runs a listener task under a supervisor until `shutdown`.
+fn supervise(
+    task: common::service::Task,
+    shutdown: &Shutdown,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let mut supervisor = Supervisor::new(shutdown.clone());
+    supervisor.add([task]);
+    tokio::spawn(supervisor.run())
+}
+
 async fn next(sub: &mut Box<dyn Subscription>) -> bus::Delivery {
     timeout(ARRIVES, sub.next())
         .await
@@ -592,9 +602,7 @@ async fn on_shutdown_a_listener_finishes_and_acks_the_message_in_hand() {
         .subscribe(&bus.bus, shutdown.clone())
         .await
         .expect("subscribes");
-    let mut supervisor = Supervisor::new(shutdown.clone());
-    supervisor.add([task]);
-    let running = tokio::spawn(supervisor.run());
+    let running = supervise(task, &shutdown);
     bus.publish(&ticket(1)).await;
     timeout(ARRIVES, started.recv())
         .await
@@ -663,9 +671,7 @@ async fn batched_steps_share_a_commit_and_a_failure_undoes_only_itself() {
         .subscribe(&bus.bus, shutdown.clone())
         .await
         .expect("subscribes");
-    let mut supervisor = Supervisor::new(shutdown.clone());
-    supervisor.add([task]);
-    let running = tokio::spawn(supervisor.run());
+    let running = supervise(task, &shutdown);
 
     let batch: Vec<Message> = (1..=3).map(ticket).collect();
     let (sent, published) = bus.bus.publish_batch(&batch).await;
