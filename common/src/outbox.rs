@@ -126,11 +126,15 @@ pub async fn enqueue<E: Event>(db: &impl ConnectionTrait, event: &E) -> Result<S
 #[derive(Clone)]
 pub struct Relay {
     db: DatabaseConnection,
+    /// Where pending rows are read (a reader, so the read never waits for the writer).
+    read: DatabaseConnection,
     bus: EventBus,
     wake: Arc<Notify>,
 }
 
-const BATCH: u64 = 100;
+// Large: under load each cycle waits its turn for a connection (on SQLite the one writer),
+// so a small batch caps the relay below the rate orders arrive at.
+const BATCH: u64 = 1000;
 const IDLE_POLL: Duration = Duration::from_millis(500);
 // Short enough that events flow again within seconds of the bus coming back.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -138,10 +142,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 impl Relay {
     pub fn new(db: DatabaseConnection, bus: EventBus) -> Self {
         Self {
+            read: db.clone(),
             db,
             bus,
             wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// Reads pending rows through `read` (rows are marked sent through the main handle).
+    pub fn reading_from(mut self, read: DatabaseConnection) -> Self {
+        self.read = read;
+        self
     }
 
     /// Tells the relay there is something new (after a commit), so it need not wait to poll.
@@ -157,7 +168,7 @@ impl Relay {
             .filter(entity::Column::SentAt.is_null())
             .order_by_asc(entity::Column::Seq)
             .limit(BATCH)
-            .all(&self.db)
+            .all(&self.read)
             .await?;
         let mut seqs = Vec::with_capacity(rows.len());
         let mut messages = Vec::with_capacity(rows.len());
@@ -175,12 +186,16 @@ impl Relay {
         }
         let (sent, published) = self.bus.publish_batch(&messages).await;
         if sent > 0 {
+            // Padded to a power of two by repeating the last one, so the prepared-statement
+            // cache sees a few shapes of `IN (…)`, not one per batch size.
+            let mut marked = seqs[..sent].to_vec();
+            marked.resize(sent.next_power_of_two(), seqs[sent - 1]);
             entity::Entity::update_many()
                 .col_expr(
                     entity::Column::SentAt,
                     sea_orm::sea_query::Expr::value(chrono::Utc::now()),
                 )
-                .filter(entity::Column::Seq.is_in(seqs[..sent].iter().copied()))
+                .filter(entity::Column::Seq.is_in(marked))
                 .exec(&self.db)
                 .await?;
         }

@@ -38,7 +38,7 @@ impl OrdersState {
     pub async fn build(settings: &Settings, bus: common::bus::EventBus) -> anyhow::Result<Self> {
         let common::db::ServiceDb { write: db, read } =
             common::db::connect_service::<migration::Migrator>(settings, "orders").await?;
-        let relay = Relay::new(db.clone(), bus);
+        let relay = Relay::new(db.clone(), bus).reading_from(read.clone());
         Ok(Self {
             db,
             read,
