@@ -1,7 +1,7 @@
 //! Database connect + migrate for SQLite and PostgreSQL, chosen by URL.
 //!
-//! On SQLite a service gets one writer connection (writes queue for it in the pool's fair
-//! order instead of spinning on SQLite's lock) and a separate pool of query-only readers, on
+//! On SQLite a service gets one writer connection (writes wait for it in the pool instead of
+//! spinning on SQLite's lock) and a separate pool of query-only readers, on
 //! a WAL file with `synchronous=NORMAL`; on PostgreSQL one pool serves both.
 use std::time::Duration;
 
@@ -103,7 +103,7 @@ async fn sqlite_pool(url: &str, role: Role, size: u32) -> anyhow::Result<Databas
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .connect_timeout(Duration::from_secs(10))
-        // Writes wait their turn here, in order; a long queue means overload, not a bug.
+        // Writes wait here for the one writer; a long wait means overload, not a bug.
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(false)
         .max_connections(size)
