@@ -98,8 +98,10 @@ pub async fn subscribe(
     let db = state.db.clone();
     Listeners::new("orders-service", state)
         .batching(db, || {})
-        .on_batched(|_, txn: Txn, event: TicketCreated| async move {
-            ticket_created(&*txn, event).await
+        // Not batched: a duplicate is told by a unique violation, and on PostgreSQL a failed
+        // statement aborts the whole transaction it is in, so a batch would lose its others.
+        .on(|state: OrdersState, event: TicketCreated| async move {
+            ticket_created(&state.db, event).await
         })
         .on_batched(|_, txn: Txn, event: TicketUpdated| async move {
             ticket_updated(&*txn, event).await

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use common::bus::{ListenerOptions, Listeners, Txn, Unprocessable};
+use common::bus::{ListenerOptions, Listeners, Unprocessable};
 use common::dto::PaymentStatus;
 use common::events::{OrderCancelled, OrderCompleted, OrderCreated, OrderStatus};
 use sea_orm::ConnectionTrait;
@@ -20,18 +20,15 @@ pub const GROUP: &str = "payments-service";
 /// its order is in flight, so attempts outlast [`charge::STALE`], after which such a payment
 /// counts as abandoned and is settled.
 pub fn listeners(state: PaymentsState) -> Listeners<PaymentsState> {
-    // The order replica writes no events: nothing to wake after a commit.
-    let db = state.db.clone();
     Listeners::new(GROUP, state)
-        .batching(db, || {})
         .with_options(ListenerOptions {
             max_attempts: 20,
             max_backoff: Duration::from_secs(10),
             ..ListenerOptions::default()
         })
-        .on_batched::<OrderCreated, _, _>(
-            |_, txn: Txn, e| async move { order_created(&*txn, e).await },
-        )
+        // Not batched: a duplicate is told by a unique violation, and on PostgreSQL a failed
+        // statement aborts the whole transaction it is in, so a batch would lose its others.
+        .on::<OrderCreated, _, _>(|state, e| async move { order_created(&state.db, e).await })
         .on::<OrderCancelled, _, _>(|state, e| async move { order_cancelled(&state, e).await })
         .on::<OrderCompleted, _, _>(|state, e| async move { order_completed(&state, e).await })
 }
