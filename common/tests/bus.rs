@@ -13,6 +13,7 @@ use common::bus::{
 use common::events::{OrderCancelled, Subject, TicketCreated, TicketRef};
 use common::money::Money;
 use common::service::{Shutdown, Supervisor};
+use sea_orm::{ConnectionTrait, Statement};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
@@ -633,7 +634,6 @@ async fn on_shutdown_a_listener_finishes_and_acks_the_message_in_hand() {
 /// its own writes (then succeeds on its retry) — on either database and either bus.
 #[tokio::test]
 async fn batched_steps_share_a_commit_and_a_failure_undoes_only_itself() {
-    use sea_orm::{ConnectionTrait, Statement};
     let bus = TestBus::new().await;
     let database = common::testing::TestDatabase::new()
         .await
@@ -678,11 +678,28 @@ async fn batched_steps_share_a_commit_and_a_failure_undoes_only_itself() {
     published.expect("publishes the batch");
     assert_eq!(sent, 3);
 
+    assert_eq!(
+        applied_once(&db).await,
+        ["ticket-1", "ticket-2", "ticket-3"],
+        "every event applied once, the failed attempt undone"
+    );
+    assert_eq!(failures.load(Ordering::SeqCst), 2, "ticket-2 ran twice");
+    assert!(commits.load(Ordering::SeqCst) >= 1);
+    shutdown.trigger();
+    timeout(ARRIVES, running)
+        .await
+        .expect("stops in time")
+        .expect("no panic")
+        .expect("a clean stop");
+    bus.cleanup().await;
+}
+
+/// The ids in the test's `applied` table, once they are the three tickets (or after 10 s).
+async fn applied_once(db: &sea_orm::DatabaseConnection) -> Vec<String> {
     let select = Statement::from_string(
         db.get_database_backend(),
         "SELECT id FROM applied ORDER BY id",
     );
-    let wanted = ["ticket-1", "ticket-2", "ticket-3"];
     let mut ids = Vec::new();
     for _ in 0..200 {
         ids = db
@@ -692,17 +709,70 @@ async fn batched_steps_share_a_commit_and_a_failure_undoes_only_itself() {
             .iter()
             .map(|row| row.try_get::<String>("", "id").expect("an id"))
             .collect::<Vec<_>>();
-        if ids == wanted {
+        if ids == ["ticket-1", "ticket-2", "ticket-3"] {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    ids
+}
+
+/// A step that fails after its batch's transaction is gone under it (a dropped connection,
+/// here a `ROLLBACK` sent behind sqlx's back) takes the batch with it: the step done before
+/// it in the same transaction comes back instead of being acked with its write lost.
+#[tokio::test]
+async fn a_step_failing_with_its_transaction_gone_takes_the_batch_back() {
+    let bus = TestBus::new().await;
+    let database = common::testing::TestDatabase::new()
+        .await
+        .expect("a test database");
+    let db = common::db::connect(&database.url).await.expect("connects");
+    db.execute_unprepared("CREATE TABLE applied (id VARCHAR(64) PRIMARY KEY)")
+        .await
+        .expect("creates the table");
+    let runs: Arc<[AtomicU32; 3]> = Arc::new(Default::default());
+    let shutdown = Shutdown::new();
+    let task = Listeners::new("broken-batch", runs.clone())
+        .with_options(fast_retries(5))
+        .batching(db.clone(), || {})
+        .on_batched(
+            |runs: Arc<[AtomicU32; 3]>, txn: bus::Txn, event: TicketCreated| async move {
+                let n: usize = event.id.trim_start_matches("ticket-").parse()?;
+                let run = runs[n - 1].fetch_add(1, Ordering::SeqCst);
+                if n == 2 && run == 0 {
+                    txn.execute_unprepared("ROLLBACK").await?;
+                    anyhow::bail!("the connection went away");
+                }
+                txn.execute(Statement::from_sql_and_values(
+                    txn.get_database_backend(),
+                    "INSERT INTO applied (id) VALUES ($1)",
+                    [event.id.clone().into()],
+                ))
+                .await?;
+                Ok(Applied::Done)
+            },
+        )
+        .subscribe(&bus.bus, shutdown.clone())
+        .await
+        .expect("subscribes");
+    // Published before the listener runs, so its first batch holds all three.
+    let batch: Vec<Message> = (1..=3).map(ticket).collect();
+    let (sent, published) = bus.bus.publish_batch(&batch).await;
+    published.expect("publishes the batch");
+    assert_eq!(sent, 3);
+    let running = supervise(task, &shutdown);
+
     assert_eq!(
-        ids, wanted,
-        "every event applied once, the failed attempt undone"
+        applied_once(&db).await,
+        ["ticket-1", "ticket-2", "ticket-3"],
+        "every event applied, none lost with the broken transaction"
     );
-    assert_eq!(failures.load(Ordering::SeqCst), 2, "ticket-2 ran twice");
-    assert!(commits.load(Ordering::SeqCst) >= 1);
+    let runs: Vec<u32> = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
+    assert_eq!(
+        runs[..2],
+        [2, 2],
+        "ticket-1 ran again, as its batch was rolled back; ticket-2 failed once"
+    );
     shutdown.trigger();
     timeout(ARRIVES, running)
         .await

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use tracing::Instrument;
 
 use super::{Delivery, EventBus, Message, Settle, Subscription};
@@ -306,14 +306,58 @@ struct Batching {
 /// Deliveries already waiting that one batch takes at most.
 const MAX_BATCH: usize = 64;
 
+/// The transaction the batched deliveries at hand share. Once a step fails, or a savepoint
+/// can't be opened or closed, it is *broken*: the error may be the connection's, and sqlx's
+/// savepoint bookkeeping can't be trusted after a failed savepoint (a failed `SAVEPOINT`
+/// lowers its depth, after which `COMMIT` is skipped and reports success — the writes of
+/// the steps already done would be lost while their deliveries are acked). A broken batch is
+/// rolled back and its done deliveries are retried.
+#[derive(Default)]
+struct Batch {
+    txn: Option<DatabaseTransaction>,
+    broken: bool,
+}
+
+impl Batch {
+    fn broken_by(&mut self, err: anyhow::Error) -> Outcome {
+        self.broken = true;
+        Outcome::Failed(err)
+    }
+}
+
+/// Rolls back a broken batch's transaction. On PostgreSQL a plain `ROLLBACK` goes first, as
+/// sqlx may no longer know it is in a transaction; its own rollback on drop then finds none
+/// (a warning) or fails, and a connection whose rollback failed is closed, not reused.
+/// SQLite's connections are in-process and can't break this way; there a `ROLLBACK` sqlx
+/// didn't send would throw its depth off, so the drop alone rolls back.
+async fn abandon(txn: DatabaseTransaction) {
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        if let Err(err) = txn.execute_unprepared("ROLLBACK").await {
+            tracing::debug!(error = %err, "rolling back a broken batch");
+        }
+    }
+    drop(txn);
+}
+
+impl Outcome {
+    /// The outcome of a step whose batch did not commit: what was done is undone.
+    fn undone(self, err: &anyhow::Error) -> Self {
+        match self {
+            Self::Done => Self::Failed(anyhow::anyhow!("{err:#}")),
+            other => other,
+        }
+    }
+}
+
 /// A service's listeners, one step per event type, registered in one place. The group is the
 /// durable subscription every replica of the service shares; a delivery on a subject nobody
 /// registered goes straight to the dead-letter subject.
 ///
 /// Steps registered with [`Listeners::on_batched`] write through one transaction for all
-/// the deliveries already waiting, in delivery order, each in a savepoint (a step that fails
-/// or must wait undoes only itself): one commit for many events, with every event's effect
-/// still all-or-nothing and nothing settled before its commit.
+/// the deliveries already waiting, in delivery order, each in a savepoint (a step that must
+/// wait undoes only itself; one that fails ends the batch, see [`Batch`]): one commit for
+/// many events, with every event's effect still all-or-nothing and nothing settled before
+/// its commit.
 pub struct Listeners<S> {
     group: &'static str,
     state: S,
@@ -410,11 +454,11 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
         match self.handlers.get(&message.subject) {
             Some(Handler::Solo(handler)) => handler(self.state.clone(), message).await,
             Some(Handler::Batched(_)) => {
-                let mut open = None;
-                let outcome = self.in_batch(&mut open, message).await;
-                match self.commit(open).await {
+                let mut batch = Batch::default();
+                let outcome = self.in_batch(&mut batch, message).await;
+                match self.finish(batch).await {
                     Ok(()) => outcome,
-                    Err(err) => Outcome::Failed(err),
+                    Err(err) => outcome.undone(&err),
                 }
             }
             None => self.unhandled(&message),
@@ -428,63 +472,97 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
         ))
     }
 
-    /// Runs a batched step in a savepoint of `open` (begun if need be); keeps its writes only
-    /// if it is done.
-    async fn in_batch(&self, open: &mut Option<DatabaseTransaction>, message: Message) -> Outcome {
+    /// Runs a batched step in a savepoint of the batch's transaction (begun if need be);
+    /// keeps its writes only if it is done. A step that fails breaks the batch (see [`Batch`]).
+    async fn in_batch(&self, batch: &mut Batch, message: Message) -> Outcome {
         let (Some(Handler::Batched(handler)), Some(batching)) =
             (self.handlers.get(&message.subject), &self.batching)
         else {
             return self.unhandled(&message);
         };
-        let result: anyhow::Result<Outcome> = async {
-            if open.is_none() {
-                *open = Some(batching.db.begin().await?);
+        if batch.txn.is_none() {
+            match batching.db.begin().await {
+                Ok(txn) => batch.txn = Some(txn),
+                Err(err) => {
+                    return Outcome::Failed(anyhow::Error::new(err).context("beginning a batch"))
+                }
             }
-            let Some(txn) = open.as_ref() else {
-                unreachable!("begun above")
-            };
-            let savepoint = Arc::new(txn.begin().await?);
-            let work = handler(self.state.clone(), savepoint.clone(), message);
-            let outcome = AssertUnwindSafe(work)
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| Outcome::Failed(anyhow::anyhow!("the handler panicked")));
-            let savepoint = Arc::try_unwrap(savepoint)
-                .map_err(|_| anyhow::anyhow!("a step kept its transaction"))?;
-            if matches!(outcome, Outcome::Done) {
-                savepoint.commit().await?;
-            } else {
-                savepoint.rollback().await?;
-            }
-            Ok(outcome)
         }
-        .await;
-        result.unwrap_or_else(Outcome::Failed)
+        let Some(txn) = batch.txn.as_ref() else {
+            unreachable!("begun above")
+        };
+        let savepoint = match txn.begin().await {
+            Ok(savepoint) => Arc::new(savepoint),
+            Err(err) => {
+                return batch
+                    .broken_by(anyhow::Error::new(err).context("opening a step's savepoint"))
+            }
+        };
+        let work = handler(self.state.clone(), savepoint.clone(), message);
+        let outcome = AssertUnwindSafe(work)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Outcome::Failed(anyhow::anyhow!("the handler panicked")));
+        let Ok(savepoint) = Arc::try_unwrap(savepoint) else {
+            return batch.broken_by(anyhow::anyhow!("a step kept its transaction"));
+        };
+        let settled = match &outcome {
+            Outcome::Done => savepoint.commit().await,
+            Outcome::Failed(_) => {
+                // Its error may have come from the connection itself: nothing after it in
+                // this transaction can be trusted, so the batch ends here.
+                let _ = savepoint.rollback().await;
+                batch.broken = true;
+                return outcome;
+            }
+            Outcome::Retry | Outcome::Reject(_) => savepoint.rollback().await,
+        };
+        match settled {
+            Ok(()) => outcome,
+            Err(err) => {
+                batch.broken_by(anyhow::Error::new(err).context("closing a step's savepoint"))
+            }
+        }
     }
 
-    async fn commit(&self, open: Option<DatabaseTransaction>) -> anyhow::Result<()> {
-        let (Some(txn), Some(batching)) = (open, &self.batching) else {
+    /// Commits the batch's transaction, unless a step broke it: then it is rolled back and
+    /// the error says so.
+    async fn finish(&self, batch: Batch) -> anyhow::Result<()> {
+        let (Some(txn), Some(batching)) = (batch.txn, &self.batching) else {
             return Ok(());
         };
+        if batch.broken {
+            abandon(txn).await;
+            anyhow::bail!("a step failed, so the batch it was in was rolled back");
+        }
         txn.commit().await.context("committing a batch of events")?;
         (batching.after_commit)();
         Ok(())
     }
 
     /// Handles the deliveries at hand in order: batched steps share a transaction, settled
-    /// once it commits; a solo step first commits what came before it.
+    /// once it commits; a solo step first commits what came before it, and so does a step
+    /// that breaks the batch (the deliveries after it start a new one).
     async fn process_all(&self, deliveries: Vec<Delivery>, bus: &EventBus) {
-        let mut open = None;
+        let mut batch = Batch::default();
         let mut done: Vec<(Delivery, Outcome)> = Vec::new();
         for mut delivery in deliveries {
             match self.handlers.get(&delivery.message.subject) {
                 Some(Handler::Batched(_)) => {
-                    let work = self.in_batch(&mut open, delivery.message.clone());
+                    let work = self.in_batch(&mut batch, delivery.message.clone());
                     let outcome = run_step(work, delivery.settle.as_mut()).await;
                     done.push((delivery, outcome));
+                    if batch.broken {
+                        self.settle_batch(
+                            std::mem::take(&mut batch),
+                            std::mem::take(&mut done),
+                            bus,
+                        )
+                        .await;
+                    }
                 }
                 handler => {
-                    self.settle_batch(open.take(), std::mem::take(&mut done), bus)
+                    self.settle_batch(std::mem::take(&mut batch), std::mem::take(&mut done), bus)
                         .await;
                     let span = delivery_span(self.group, &delivery);
                     async {
@@ -507,25 +585,20 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
                 }
             }
         }
-        self.settle_batch(open, done, bus).await;
+        self.settle_batch(batch, done, bus).await;
     }
 
-    /// Commits the batch, then settles each delivery by its outcome (all failed if the
-    /// commit did).
-    async fn settle_batch(
-        &self,
-        open: Option<DatabaseTransaction>,
-        done: Vec<(Delivery, Outcome)>,
-        bus: &EventBus,
-    ) {
-        if done.is_empty() && open.is_none() {
+    /// Commits the batch, then settles each delivery by its outcome (a done one as failed if
+    /// the batch did not commit, so it comes back).
+    async fn settle_batch(&self, batch: Batch, done: Vec<(Delivery, Outcome)>, bus: &EventBus) {
+        if done.is_empty() && batch.txn.is_none() {
             return;
         }
-        let committed = self.commit(open).await;
+        let committed = self.finish(batch).await;
         for (delivery, outcome) in done {
             let outcome = match &committed {
                 Ok(()) => outcome,
-                Err(err) => Outcome::Failed(anyhow::anyhow!("{err:#}")),
+                Err(err) => outcome.undone(err),
             };
             let span = delivery_span(self.group, &delivery);
             let Delivery {
