@@ -138,6 +138,11 @@ async fn send_once(method: Method, path: &str, body: Option<Vec<u8>>) -> Reply<r
     if let Some(id) = request_id() {
         request = request.header(REQUEST_ID, id);
     }
+    // The visitor's address as the proxy in front told it: the auth service throttles by
+    // it (and believes it only under TRUST_PROXY, as it would from the proxy itself).
+    for value in forwarded_for() {
+        request = request.header(FORWARDED_FOR, value);
+    }
     if let Some(body) = body {
         request = request
             .header(http::header::CONTENT_TYPE, "application/json")
@@ -158,6 +163,21 @@ async fn send_once(method: Method, path: &str, body: Option<Vec<u8>>) -> Reply<r
 
 /// The header one request's id travels in (`common::http::REQUEST_ID`).
 const REQUEST_ID: &str = "x-request-id";
+
+const FORWARDED_FOR: &str = "x-forwarded-for";
+
+fn forwarded_for() -> Vec<http::HeaderValue> {
+    use_context::<http::request::Parts>()
+        .map(|parts| {
+            parts
+                .headers
+                .get_all(FORWARDED_FOR)
+                .iter()
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// The id of the request being served, so the service logs the call under the same id.
 /// The server's request-id middleware has already replaced a malformed one with its own.

@@ -378,6 +378,8 @@ impl Cluster {
             .env("REDIS_URL", redis_url)
             .env("REDIS_PREFIX", &options.redis_prefix)
             .env("INTERNAL_API_URL", gateway)
+            // Every request comes through the cluster's nginx, which appends to X-Forwarded-For.
+            .env("TRUST_PROXY", "true")
             .env_remove("DATABASE_URL")
             .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .detached(log)?;

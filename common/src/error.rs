@@ -24,8 +24,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Throttled: try again after this long (sent as `Retry-After`, whole seconds).
     #[error("too many requests")]
-    TooManyRequests,
+    TooManyRequests(std::time::Duration),
     #[error("access token expired")]
     TokenExpired,
     #[error("session expired")]
@@ -59,7 +60,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::TokenExpired => custom_status(STATUS_TOKEN_EXPIRED),
             Self::SessionExpired => custom_status(STATUS_SESSION_EXPIRED),
             Self::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
@@ -82,14 +83,21 @@ impl ApiError {
             Self::NotFound => vec![ErrorItem::new("Not Found")],
             Self::MethodNotAllowed => vec![ErrorItem::new("Method not allowed")],
             Self::PayloadTooLarge => vec![ErrorItem::new("Request body is too large")],
-            Self::TooManyRequests => {
-                vec![ErrorItem::new("Too many attempts; try again in a minute")]
-            }
+            Self::TooManyRequests(wait) => vec![ErrorItem::new(format!(
+                "Too many attempts; try again in {} s",
+                retry_after_seconds(*wait)
+            ))],
             Self::TokenExpired => vec![ErrorItem::new("Access token expired")],
             Self::SessionExpired => vec![ErrorItem::new("Session expired; please sign in again")],
             Self::Internal(_) => vec![ErrorItem::new("Something went wrong")],
         }
     }
+}
+
+/// Whole seconds, rounded up, at least one: a client waiting that long is not refused again
+/// for the same window.
+fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 fn custom_status(code: u16) -> StatusCode {
@@ -102,13 +110,20 @@ impl IntoResponse for ApiError {
             tracing::error!(error = ?err, "request failed");
         }
         let status = self.status_code();
-        (
+        let mut response = (
             status,
             axum::Json(ErrorBody {
                 errors: self.items(),
             }),
         )
-            .into_response()
+            .into_response();
+        if let Self::TooManyRequests(wait) = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_seconds(wait)),
+            );
+        }
+        response
     }
 }
 

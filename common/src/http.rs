@@ -6,7 +6,7 @@ use axum::http::header::{
     HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
     REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
 };
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -27,6 +27,66 @@ pub fn finish_api(router: Router) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(reject_large_bodies))
+        .layer(middleware::from_fn(api_errors_in_envelope))
+}
+
+/// Whether `path` is under `/api`, as the routers see it (no dot-segment resolution: a
+/// path that spells `/api/…` is answered as an API path whatever follows).
+fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// The longest plain-text error body kept as the envelope's message.
+const MAX_ERROR_TEXT: usize = 512;
+
+/// The net under every `/api` route: an error response that isn't JSON already (a
+/// framework rejection's plain text, the web tier's HTML page for a path no route took)
+/// is answered in the envelope with the same status and headers. A short plain-text
+/// message is kept; anything else becomes the status's own wording.
+async fn api_errors_in_envelope(request: Request<Body>, next: Next) -> Response {
+    let api = is_api_path(request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    if !api || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if content_type.starts_with("application/json") {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = if content_type.starts_with("text/plain") {
+        axum::body::to_bytes(body, MAX_ERROR_TEXT)
+            .await
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty() && !text.chars().any(char::is_control))
+    } else {
+        None
+    };
+    let message = text.unwrap_or_else(|| match status {
+        StatusCode::NOT_FOUND => "Not Found".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed".to_owned(),
+        other => other
+            .canonical_reason()
+            .unwrap_or("Request failed")
+            .to_owned(),
+    });
+    let envelope = axum::Json(crate::dto::ErrorBody {
+        errors: vec![crate::dto::ErrorItem::new(message)],
+    })
+    .into_response();
+    parts.headers.remove(CONTENT_LENGTH);
+    parts.headers.remove(CONTENT_SECURITY_POLICY);
+    let (envelope_parts, body) = envelope.into_parts();
+    parts.headers.extend(envelope_parts.headers);
+    Response::from_parts(parts, body)
 }
 
 /// The policy for an HTML response that didn't set its own (pages set one with a nonce):
@@ -138,6 +198,57 @@ async fn request_id(mut request: Request<Body>, next: Next) -> Response {
     response
 }
 
+/// The client's address for throttling. With `trust_proxy`, the rightmost public address
+/// in `X-Forwarded-For`: proxies we run append what they saw, and the hops inside our own
+/// network (the web tier calling through the in-cluster gateway) have private addresses, so
+/// the first public one from the right was appended by our edge; entries left of it are the
+/// client's own say. Without it the header is ignored and the peer is the client, except on
+/// loopback: that is the web tier calling for a visitor (or a local tool), and one key for
+/// every visitor would let anyone lock everyone out.
+pub fn client_address(
+    peer: Option<std::net::SocketAddr>,
+    headers: &HeaderMap,
+    trust_proxy: bool,
+) -> Option<std::net::IpAddr> {
+    if !trust_proxy {
+        let ip = peer?.ip().to_canonical();
+        return (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip);
+    }
+    let entries: Vec<&str> = headers
+        .get_all(X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    entries
+        .iter()
+        .rev()
+        .map(|entry| entry.trim().parse::<std::net::IpAddr>().ok())
+        .map_while(|ip| ip.map(|ip| ip.to_canonical()))
+        .find(|ip| !internal(*ip))
+}
+
+/// Addresses of our own network, never a client's on the internet: loopback, private,
+/// link-local, unique-local, unspecified.
+fn internal(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+        }
+        std::net::IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// The header a proxy we run (and the web tier, calling the services for a visitor)
+/// carries the client's address in.
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// Longer than any id this system hands out (UUIDs).
 const MAX_ID: usize = 64;
 
@@ -171,7 +282,48 @@ async fn reject_large_bodies(request: Request<Body>, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::{could_exist, RequestId};
+    use super::{client_address, could_exist, RequestId, X_FORWARDED_FOR};
+    use axum::http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn the_client_address_is_the_peer_unless_a_trusted_proxy_says_otherwise() {
+        let peer = Some("198.51.100.7:4000".parse().expect("an address"));
+        let mut spoofed = HeaderMap::new();
+        spoofed.insert(X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.1"));
+        let ip = |s: &str| Some(s.parse().expect("an ip"));
+        // Untrusted: the header is the client's say, ignored.
+        assert_eq!(client_address(peer, &spoofed, false), ip("198.51.100.7"));
+        assert_eq!(
+            client_address(peer, &HeaderMap::new(), false),
+            ip("198.51.100.7")
+        );
+        // Trusted: the last entry, the one our proxy appended.
+        let mut forwarded = HeaderMap::new();
+        forwarded.insert(
+            X_FORWARDED_FOR,
+            HeaderValue::from_static("203.0.113.1, 192.0.2.44"),
+        );
+        assert_eq!(client_address(peer, &forwarded, true), ip("192.0.2.44"));
+        // Our own hops (the web tier through the in-cluster gateway) are skipped.
+        let mut hops = HeaderMap::new();
+        hops.insert(
+            X_FORWARDED_FOR,
+            HeaderValue::from_static("192.0.2.44, 10.1.2.3, fd00::7"),
+        );
+        assert_eq!(client_address(peer, &hops, true), ip("192.0.2.44"));
+        assert_eq!(client_address(peer, &HeaderMap::new(), true), None);
+        let mut junk = HeaderMap::new();
+        junk.insert(
+            X_FORWARDED_FOR,
+            HeaderValue::from_static("<script>, not-an-ip"),
+        );
+        assert_eq!(client_address(peer, &junk, true), None);
+        // Loopback is the web tier (or a local tool): no address to throttle by.
+        let local = Some("127.0.0.1:4000".parse().expect("an address"));
+        assert_eq!(client_address(local, &spoofed, false), None);
+        let mapped = Some("[::ffff:198.51.100.7]:4000".parse().expect("an address"));
+        assert_eq!(client_address(mapped, &spoofed, false), ip("198.51.100.7"));
+    }
 
     #[test]
     fn ids_that_could_not_have_been_issued_are_recognised() {

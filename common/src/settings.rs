@@ -50,6 +50,9 @@ pub struct Settings {
     pub expiration_window: Duration,
     /// `COOKIE_SECURE`: mark cookies `Secure` (behind HTTPS).
     pub cookie_secure: bool,
+    /// `TRUST_PROXY`: a proxy we run appends the client's address to `X-Forwarded-For`, so
+    /// its last entry is the client (otherwise the header is ignored).
+    pub trust_proxy: bool,
     /// `STRIPE_SECRET_KEY`: use the real Stripe API instead of the test-mode provider.
     pub stripe_secret_key: Option<Secret>,
     /// `STRIPE_API_BASE`: where the Stripe adapter sends requests.
@@ -94,11 +97,13 @@ impl Settings {
                     .with_context(|| format!("{name} must be a positive whole number of seconds")),
             }
         };
-        let cookie_secure = match var("COOKIE_SECURE").as_deref() {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(other) => anyhow::bail!("COOKIE_SECURE must be true or false, not {other:?}"),
+        let flag = |name: &str| match var(name).as_deref() {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("true") | Some("1") => Ok(true),
+            Some(other) => anyhow::bail!("{name} must be true or false, not {other:?}"),
         };
+        let cookie_secure = flag("COOKIE_SECURE")?;
+        let trust_proxy = flag("TRUST_PROXY")?;
         Ok(Self {
             internal_api_url: var("INTERNAL_API_URL")
                 .map(|url| url.trim_end_matches('/').to_owned()),
@@ -123,6 +128,7 @@ impl Settings {
             jwt_key,
             expiration_window: seconds("EXPIRATION_WINDOW_SECONDS", 900)?,
             cookie_secure,
+            trust_proxy,
             stripe_secret_key: var("STRIPE_SECRET_KEY").map(Secret::new),
             stripe_api_base: var("STRIPE_API_BASE")
                 .unwrap_or_else(|| "https://api.stripe.com".into())
@@ -148,6 +154,7 @@ impl Settings {
             jwt_key: Secret::new(hex::encode(rand::random::<[u8; 32]>())),
             expiration_window: Duration::from_secs(900),
             cookie_secure: false,
+            trust_proxy: false,
             stripe_secret_key: None,
             stripe_api_base: "https://api.stripe.com".into(),
             stripe_webhook_secret: None,

@@ -635,13 +635,7 @@ async fn on_shutdown_a_listener_finishes_and_acks_the_message_in_hand() {
 #[tokio::test]
 async fn batched_steps_share_a_commit_and_a_failure_undoes_only_itself() {
     let bus = TestBus::new().await;
-    let database = common::testing::TestDatabase::new()
-        .await
-        .expect("a test database");
-    let db = common::db::connect(&database.url).await.expect("connects");
-    db.execute_unprepared("CREATE TABLE applied (id VARCHAR(64) PRIMARY KEY)")
-        .await
-        .expect("creates the table");
+    let (_database, db) = applied_table().await;
     let commits = Arc::new(AtomicU32::new(0));
     let failures = Arc::new(AtomicU32::new(0));
     let counted = commits.clone();
@@ -694,6 +688,18 @@ async fn batched_steps_share_a_commit_and_a_failure_undoes_only_itself() {
     bus.cleanup().await;
 }
 
+/// A test database (dropped with the first value) holding an empty `applied (id)` table.
+async fn applied_table() -> (common::testing::TestDatabase, sea_orm::DatabaseConnection) {
+    let database = common::testing::TestDatabase::new()
+        .await
+        .expect("a test database");
+    let db = common::db::connect(&database.url).await.expect("connects");
+    db.execute_unprepared("CREATE TABLE applied (id VARCHAR(64) PRIMARY KEY)")
+        .await
+        .expect("creates the table");
+    (database, db)
+}
+
 /// The ids in the test's `applied` table, once they are the three tickets (or after 10 s).
 async fn applied_once(db: &sea_orm::DatabaseConnection) -> Vec<String> {
     let select = Statement::from_string(
@@ -723,13 +729,7 @@ async fn applied_once(db: &sea_orm::DatabaseConnection) -> Vec<String> {
 #[tokio::test]
 async fn a_step_failing_with_its_transaction_gone_takes_the_batch_back() {
     let bus = TestBus::new().await;
-    let database = common::testing::TestDatabase::new()
-        .await
-        .expect("a test database");
-    let db = common::db::connect(&database.url).await.expect("connects");
-    db.execute_unprepared("CREATE TABLE applied (id VARCHAR(64) PRIMARY KEY)")
-        .await
-        .expect("creates the table");
+    let (_database, db) = applied_table().await;
     let runs: Arc<[AtomicU32; 3]> = Arc::new(Default::default());
     let shutdown = Shutdown::new();
     let task = Listeners::new("broken-batch", runs.clone())

@@ -249,10 +249,13 @@ impl Server {
         } = self;
         tokio::spawn(common::service::trigger_on_signal(shutdown.clone()).in_current_span());
         let serve = async {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown.signalled())
-                .await
-                .context("serving HTTP");
+            let served = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown.signalled())
+            .await
+            .context("serving HTTP");
             shutdown.trigger();
             served
         };

@@ -927,13 +927,25 @@ async fn every_response_carries_the_callers_request_id_or_a_fresh_one() {
 /// A GET written straight to the socket, `x-request-id: <id>` byte for byte; the reply's
 /// status line and headers.
 async fn raw_get(address: &str, path: &str, id: &str) -> String {
+    let reply = raw_request(address, "GET", path, &format!("x-request-id: {id}\r\n"), "").await;
+    reply
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A request written straight to the socket, so its path reaches the server as written
+/// (no client resolves `..` or re-encodes `%FF`); `headers` are whole lines. The whole reply.
+async fn raw_request(address: &str, method: &str, path: &str, headers: &str, body: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let authority = address.trim_start_matches("http://");
     let mut socket = tokio::net::TcpStream::connect(authority)
         .await
         .expect("the server listens");
     let request = format!(
-        "GET {path} HTTP/1.1\r\nhost: {authority}\r\nx-request-id: {id}\r\nconnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nhost: {authority}\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
     );
     socket
         .write_all(request.as_bytes())
@@ -944,12 +956,97 @@ async fn raw_get(address: &str, path: &str, id: &str) -> String {
         .await
         .expect("the server answers in time")
         .expect("the reply is read");
-    let reply = String::from_utf8_lossy(&reply);
-    reply
-        .split("\r\n\r\n")
-        .next()
-        .unwrap_or_default()
-        .to_owned()
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// Malformed paths, queries and bodies on every service's routes, and paths no route takes,
+/// through the all-in-one process (whose web tier answers what the API doesn't): each is
+/// answered in the error envelope, as JSON, with the status that says what was wrong.
+#[tokio::test]
+async fn every_api_error_is_in_the_envelope() {
+    let app = TestServer::spawn(|_| {}).await;
+    let cookies = app.sign_up(&unique_email("prober")).await;
+    let auth = format!("cookie: {cookies}\r\n");
+    let json = format!("{auth}content-type: application/json\r\n");
+    let cases: &[(&str, &str, &str, &str, u16)] = &[
+        ("GET", "/api/orders/%FF", &auth, "", 400),
+        ("DELETE", "/api/orders/%FF%FE", &auth, "", 400),
+        ("GET", "/api/tickets/%FF", "", "", 400),
+        (
+            "PUT",
+            "/api/tickets/%C3%28",
+            &json,
+            r#"{"title":"a","price":1}"#,
+            400,
+        ),
+        (
+            "PUT",
+            "/api/tickets/..",
+            &json,
+            r#"{"title":"a","price":1}"#,
+            404,
+        ),
+        ("GET", "/api/tickets/../../etc/passwd", "", "", 404),
+        ("GET", "/api/", "", "", 404),
+        ("GET", "/api/..", "", "", 404),
+        ("GET", "/api/nothing/here", "", "", 404),
+        ("GET", "/api/tickets?limit=lots", "", "", 400),
+        // Query strings decode lossily: this id is U+FFFD, which names no order.
+        ("GET", "/api/payments?orderId=%FF", &auth, "", 404),
+        ("POST", "/api/tickets", &json, "{not json", 400),
+        (
+            "POST",
+            "/api/tickets",
+            &json,
+            r#"{"title":["<b>"],"price":"x"}"#,
+            400,
+        ),
+        (
+            "POST",
+            "/api/tickets",
+            &auth,
+            r#"{"title":"a","price":1}"#,
+            415,
+        ),
+        (
+            "POST",
+            "/api/users/signin",
+            "content-type: application/json\r\n",
+            r#"{"email":5}"#,
+            400,
+        ),
+        ("DELETE", "/api/tickets", &auth, "", 405),
+        ("PATCH", "/api/orders", &auth, "", 405),
+        ("GET", "/api/users/signup", "", "", 405),
+    ];
+    for &(method, path, headers, body, status) in cases {
+        let reply = raw_request(&app.address, method, path, headers, body).await;
+        let (head, payload) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+        let case = format!("{method} {path}");
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{case}: expected {status}, got {head}\n{payload}"
+        );
+        assert!(
+            head.lines().any(|line| {
+                let line = line.to_ascii_lowercase();
+                line.starts_with("content-type: application/json")
+            }),
+            "{case}: not JSON: {head}"
+        );
+        let envelope: Value = serde_json::from_str(payload)
+            .unwrap_or_else(|e| panic!("{case}: not JSON ({e}): {payload}"));
+        let messages = envelope["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{case}: no errors list: {payload}"));
+        assert!(
+            !messages.is_empty()
+                && messages
+                    .iter()
+                    .all(|m| m["message"].as_str().is_some_and(|t| !t.is_empty())),
+            "{case}: {payload}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum_extra::extract::cookie::{Cookie, SameSite};
-use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, COOKIE, RETRY_AFTER, SET_COOKIE};
 use reqwest::RequestBuilder;
 use serde_json::Value;
 
@@ -29,9 +29,12 @@ impl Served {
         let port = listener.local_addr().expect("the bound address").port();
         let stop = shutdown.signalled();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(stop)
-                .await;
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop)
+            .await;
         });
         let mut supervisor = Supervisor::new(shutdown.clone());
         supervisor.add(running.tasks);
@@ -96,6 +99,8 @@ pub struct Reply {
     pub content_type: Option<String>,
     pub set_cookies: Vec<Cookie<'static>>,
     pub raw_set_cookies: Vec<String>,
+    /// `Retry-After`, when the reply has one.
+    pub retry_after: Option<String>,
     pub body: String,
 }
 
@@ -117,12 +122,18 @@ impl Reply {
             .iter()
             .map(|raw| Cookie::parse(raw.clone()).expect("Set-Cookie parses as a cookie"))
             .collect();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = response.text().await.expect("the body is readable text");
         Self {
             status,
             content_type,
             set_cookies,
             raw_set_cookies,
+            retry_after,
             body,
         }
     }

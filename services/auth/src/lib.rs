@@ -46,7 +46,7 @@ impl AuthState {
         };
         let sessions = SessionBackend::build(&db, redis.clone()).await?;
         let throttle = match redis.clone() {
-            Some(pool) => Throttle::redis(pool),
+            Some(pool) => Throttle::redis(pool, &settings.redis_prefix),
             None => Throttle::memory(),
         };
         Ok(Self {

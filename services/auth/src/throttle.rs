@@ -1,78 +1,168 @@
-//! Throttles repeated failed sign-ins per email: in memory, or in Redis so replicas agree.
+//! Throttles sign-in attempts per email (and per client address): in memory, or in Redis so
+//! replicas agree. An attempt is counted *before* its password is checked, in one atomic
+//! step (a locked map, or one Lua script in Redis), so parallel guesses can't slip between
+//! a check and a count: of any number at once, at most the limit reach the password check.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fred::prelude::{KeysInterface, Pool};
+use fred::prelude::{LuaInterface, Pool};
 
 /// Failed sign-ins allowed per email within one window.
 pub const MAX_FAILURES: u32 = 10;
-const WINDOW: Duration = Duration::from_secs(60);
+/// Failed sign-ins allowed per client address within one window (several people may share
+/// one address, so it is looser than the per-email limit).
+pub const MAX_FAILURES_PER_ADDRESS: u32 = 50;
+pub const WINDOW: Duration = Duration::from_secs(60);
+
+/// What a throttle counts attempts against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// A normalised email.
+    Email(String),
+    /// The client's address, as [`common::http::ClientAddress`] tells it.
+    Address(String),
+}
+
+impl Key {
+    fn limit(&self) -> u32 {
+        match self {
+            Self::Email(_) => MAX_FAILURES,
+            Self::Address(_) => MAX_FAILURES_PER_ADDRESS,
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Self::Email(email) => format!("email:{email}"),
+            Self::Address(address) => format!("address:{address}"),
+        }
+    }
+}
+
+/// Whether an attempt may go on to the password check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Allowed,
+    /// Over a limit: try again after this long (the rest of the window).
+    Blocked(Duration),
+}
 
 #[derive(Clone)]
 pub enum Throttle {
-    Memory(Arc<Mutex<HashMap<String, (Instant, u32)>>>),
-    Redis(Pool),
+    Memory(Arc<Mutex<HashMap<Key, (Instant, u32)>>>),
+    Redis { pool: Pool, prefix: String },
 }
+
+/// Counts one attempt and returns `[count, milliseconds left in the window]`; the first
+/// attempt of a window (or a key somehow left without expiry) starts the window.
+const COUNT_ATTEMPT: &str = r"
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if n == 1 or ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}
+";
+
+/// Takes back one counted attempt (a sign-in that turned out right), never below zero.
+const UNCOUNT_ATTEMPT: &str = r"
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return 0
+";
 
 impl Throttle {
     pub fn memory() -> Self {
         Self::Memory(Arc::default())
     }
 
-    pub fn redis(pool: Pool) -> Self {
-        Self::Redis(pool)
+    /// `prefix` is the deployment's `REDIS_PREFIX`.
+    pub fn redis(pool: Pool, prefix: &str) -> Self {
+        Self::Redis {
+            pool,
+            prefix: prefix.to_owned(),
+        }
     }
 
-    fn redis_key(email_key: &str) -> String {
-        format!("auth:signin-failures:{email_key}")
+    fn redis_key(prefix: &str, key: &Key) -> String {
+        format!("{prefix}:auth:signin-attempts:{}", key.name())
     }
 
-    /// True when this email has used up its failed attempts for the current window.
-    pub async fn is_blocked(&self, email_key: &str) -> anyhow::Result<bool> {
-        Ok(match self {
-            Self::Memory(map) => {
-                let map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                map.get(email_key)
-                    .is_some_and(|(start, n)| start.elapsed() < WINDOW && *n >= MAX_FAILURES)
+    /// Counts an attempt against every key; blocked when any of them is over its limit.
+    /// (An attempt that is blocked still counts: hammering a blocked key doesn't shorten
+    /// its window, and the count can't be raced down.)
+    pub async fn admit(&self, keys: &[Key]) -> anyhow::Result<Admission> {
+        let mut wait = None::<Duration>;
+        for key in keys {
+            let (count, left) = self.count(key).await?;
+            if count > key.limit() {
+                wait = Some(wait.map_or(left, |w| w.max(left)));
             }
-            Self::Redis(pool) => {
-                let n: Option<u32> = pool.get(Self::redis_key(email_key)).await?;
-                n.unwrap_or(0) >= MAX_FAILURES
-            }
-        })
+        }
+        Ok(wait.map_or(Admission::Allowed, Admission::Blocked))
     }
 
-    pub async fn record_failure(&self, email_key: &str) -> anyhow::Result<()> {
+    async fn count(&self, key: &Key) -> anyhow::Result<(u32, Duration)> {
         match self {
             Self::Memory(map) => {
                 let mut map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 map.retain(|_, (start, _)| start.elapsed() < WINDOW);
-                let entry = map
-                    .entry(email_key.to_owned())
-                    .or_insert((Instant::now(), 0));
-                entry.1 += 1;
+                let entry = map.entry(key.clone()).or_insert((Instant::now(), 0));
+                entry.1 = entry.1.saturating_add(1);
+                Ok((entry.1, WINDOW.saturating_sub(entry.0.elapsed())))
             }
-            Self::Redis(pool) => {
-                let key = Self::redis_key(email_key);
-                let n: i64 = pool.incr(&key).await?;
-                if n == 1 {
-                    let _: () = pool.expire(&key, WINDOW.as_secs() as i64, None).await?;
-                }
+            Self::Redis { pool, prefix } => {
+                let window_ms = i64::try_from(WINDOW.as_millis()).unwrap_or(i64::MAX);
+                let reply: Vec<i64> = pool
+                    .eval(
+                        COUNT_ATTEMPT,
+                        vec![Self::redis_key(prefix, key)],
+                        vec![window_ms],
+                    )
+                    .await?;
+                let [count, left] = reply[..] else {
+                    anyhow::bail!("the throttle script answered {reply:?}");
+                };
+                Ok((
+                    u32::try_from(count).unwrap_or(u32::MAX),
+                    Duration::from_millis(u64::try_from(left).unwrap_or(0)),
+                ))
             }
         }
-        Ok(())
     }
 
-    pub async fn clear(&self, email_key: &str) -> anyhow::Result<()> {
-        match self {
-            Self::Memory(map) => {
-                map.lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .remove(email_key);
-            }
-            Self::Redis(pool) => {
-                let _: i64 = pool.del(Self::redis_key(email_key)).await?;
+    /// A right password: the email's failures are forgiven, and the attempt is taken back
+    /// from the other keys (only failures should use up an address's allowance).
+    pub async fn succeeded(&self, keys: &[Key]) -> anyhow::Result<()> {
+        for key in keys {
+            match (self, key) {
+                (Self::Memory(map), Key::Email(_)) => {
+                    map.lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .remove(key);
+                }
+                (Self::Memory(map), _) => {
+                    let mut map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    if let Some(entry) = map.get_mut(key) {
+                        entry.1 = entry.1.saturating_sub(1);
+                    }
+                }
+                (Self::Redis { pool, prefix }, Key::Email(_)) => {
+                    let _: i64 =
+                        fred::prelude::KeysInterface::del(pool, Self::redis_key(prefix, key))
+                            .await?;
+                }
+                (Self::Redis { pool, prefix }, _) => {
+                    let _: i64 = pool
+                        .eval(
+                            UNCOUNT_ATTEMPT,
+                            vec![Self::redis_key(prefix, key)],
+                            Vec::<i64>::new(),
+                        )
+                        .await?;
+                }
             }
         }
         Ok(())
@@ -84,16 +174,19 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn the_memory_throttle_blocks_after_the_limit_and_clears_on_success() {
+    async fn the_memory_throttle_blocks_after_the_limit_and_forgives_on_success() {
         let t = Throttle::memory();
-        for _ in 0..MAX_FAILURES - 1 {
-            t.record_failure("a@b.co").await.expect("record");
+        let keys = [Key::Email("a@b.co".into())];
+        for _ in 0..MAX_FAILURES {
+            assert_eq!(t.admit(&keys).await.expect("admit"), Admission::Allowed);
         }
-        assert!(!t.is_blocked("a@b.co").await.expect("check"));
-        t.record_failure("a@b.co").await.expect("record");
-        assert!(t.is_blocked("a@b.co").await.expect("check"));
-        assert!(!t.is_blocked("other@b.co").await.expect("check"));
-        t.clear("a@b.co").await.expect("clear");
-        assert!(!t.is_blocked("a@b.co").await.expect("check"));
+        let Admission::Blocked(wait) = t.admit(&keys).await.expect("admit") else {
+            panic!("the attempt over the limit is blocked");
+        };
+        assert!(wait > Duration::ZERO && wait <= WINDOW, "{wait:?}");
+        let other = [Key::Email("other@b.co".into())];
+        assert_eq!(t.admit(&other).await.expect("admit"), Admission::Allowed);
+        t.succeeded(&keys).await.expect("forgive");
+        assert_eq!(t.admit(&keys).await.expect("admit"), Admission::Allowed);
     }
 }

@@ -429,6 +429,7 @@ async fn ten_failed_signins_block_the_eleventh_attempt_even_with_the_right_passw
 
     let messages = reply.assert_enveloped(429);
     assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_retry_after(&reply);
     assert!(
         reply.cookie("session").is_none(),
         "{:?}",
@@ -441,6 +442,78 @@ async fn ten_failed_signins_block_the_eleventh_attempt_even_with_the_right_passw
     );
     // … while other accounts are unaffected.
     assert_eq!(app.sign_in(&other, PASSWORD).await.status, 200);
+}
+
+/// A 429's `Retry-After`: whole seconds, within the throttle's one-minute window.
+fn assert_retry_after(reply: &Reply) {
+    let seconds: u64 = reply
+        .retry_after
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("a 429 says when to retry: {:?}", reply.retry_after));
+    assert!((1..=60).contains(&seconds), "Retry-After: {seconds}");
+}
+
+/// The count is taken before the password check, atomically (a locked map embedded, one
+/// Lua script on Redis): fifty guesses at once get at most ten password checks.
+#[tokio::test]
+async fn fifty_concurrent_wrong_signins_get_at_most_ten_password_checks() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    assert_eq!(app.sign_up(&email, PASSWORD).await.status, 201);
+
+    let guesses = (0..50).map(|n| {
+        let (app, email) = (&app, &email);
+        async move { app.sign_in(email, &format!("wrong-password-{n}")).await }
+    });
+    let replies = futures::future::join_all(guesses).await;
+    let checked = replies.iter().filter(|r| r.status == 400).count();
+    let throttled: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
+    assert!(
+        checked <= 10,
+        "{checked} guesses reached the password check"
+    );
+    assert_eq!(
+        checked + throttled.len(),
+        50,
+        "every guess is a 400 or a 429"
+    );
+    for reply in throttled {
+        reply.assert_enveloped(429);
+        assert_retry_after(reply);
+    }
+    assert_eq!(app.sign_in(&email, PASSWORD).await.status, 429);
+}
+
+/// Behind a proxy we trust, one address trying many emails is throttled too, by the address
+/// the proxy appended (the client's own entries before it don't count); other addresses and
+/// the emails themselves are unaffected.
+#[tokio::test]
+async fn behind_a_trusted_proxy_failures_also_count_per_client_address() {
+    let app = TestApp::spawn_with(|s| s.trust_proxy = true).await;
+    let from = |forwarded: &str, email: &str| {
+        app.request(Method::POST, "/api/users/signin")
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({ "email": email, "password": "wrong-password" }))
+    };
+    let guesses = (0..50).map(|_| {
+        let request = from("10.9.9.9, 198.51.100.7", &unique_email());
+        app.send(request)
+    });
+    for reply in futures::future::join_all(guesses).await {
+        assert_eq!(reply.status, 400, "{}", reply.body);
+    }
+    let email = unique_email();
+    let reply = app.send(from("198.51.100.7", &email)).await;
+    reply.assert_enveloped(429);
+    assert_retry_after(&reply);
+    // The client's own spoofed entry doesn't buy it a fresh allowance …
+    let reply = app
+        .send(from("203.0.113.1, 198.51.100.7", &unique_email()))
+        .await;
+    assert_eq!(reply.status, 429, "{}", reply.body);
+    // … while another address, even for the same email, goes on to the password check.
+    assert_eq!(app.send(from("198.51.100.8", &email)).await.status, 400);
 }
 
 #[tokio::test]

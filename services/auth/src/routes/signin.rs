@@ -1,5 +1,8 @@
-use axum::extract::State;
-use axum::http::StatusCode;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Extension;
 use axum_extra::extract::CookieJar;
 use tower_sessions::Session;
 
@@ -7,11 +10,15 @@ use common::dto::{Credentials, User};
 use common::{ApiError, Json};
 
 use crate::domain::{both, Email, Password};
+use crate::throttle::{Admission, Key};
 use crate::{password, store, AuthState};
 
 #[tracing::instrument(name = "auth.sign_in", skip_all)]
 pub async fn sign_in(
     State(state): State<AuthState>,
+    // Absent when served without connection info (then there is no address to key by).
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     session: Session,
     jar: CookieJar,
     Json(body): Json<Credentials>,
@@ -20,9 +27,16 @@ pub async fn sign_in(
         Email::parse(&body.email),
         Password::parse_given(&body.password),
     )?;
-    let key = email.key();
-    if state.throttle.is_blocked(&key).await? {
-        return Err(ApiError::TooManyRequests);
+    let mut keys = vec![Key::Email(email.key())];
+    let address = common::http::client_address(
+        peer.map(|Extension(ConnectInfo(peer))| peer),
+        &headers,
+        state.settings.trust_proxy,
+    );
+    keys.extend(address.map(|ip| Key::Address(ip.to_string())));
+    // Counted before the password is checked, in one step: see `throttle`.
+    if let Admission::Blocked(wait) = state.throttle.admit(&keys).await? {
+        return Err(ApiError::TooManyRequests(wait));
     }
     let user = store::find_by_email(&state.db, &email).await?;
     // Verify even for an unknown email: it takes as long as a wrong password, so emails
@@ -31,12 +45,9 @@ pub async fn sign_in(
         password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
     match user {
         Some(user) if matches => {
-            state.throttle.clear(&key).await?;
+            state.throttle.succeeded(&keys).await?;
             super::start_session(&state, &session, jar, user, StatusCode::OK).await
         }
-        _ => {
-            state.throttle.record_failure(&key).await?;
-            Err(ApiError::bad_request("Invalid credentials"))
-        }
+        _ => Err(ApiError::bad_request("Invalid credentials")),
     }
 }

@@ -1,7 +1,8 @@
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use common::auth::RequireAuth;
 use common::events::OrderStatus;
+use common::extract::Path;
 use common::ApiError;
 
 use crate::lifecycle::{self, Ended};

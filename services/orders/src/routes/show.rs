@@ -1,6 +1,7 @@
-use axum::extract::{Path, State};
+use axum::extract::State;
 use common::auth::RequireAuth;
 use common::dto::Order;
+use common::extract::Path;
 use common::{ApiError, Json};
 
 use crate::{domain, store, OrdersState};

@@ -1,5 +1,6 @@
-use axum::extract::{Path, State};
+use axum::extract::State;
 use common::dto::Ticket;
+use common::extract::Path;
 use common::{ApiError, Json};
 
 use crate::{store, TicketsState};

@@ -1,6 +1,7 @@
-use axum::extract::{Path, State};
+use axum::extract::State;
 use common::auth::RequireAuth;
 use common::dto::{Ticket, TicketBody};
+use common::extract::Path;
 use common::{outbox, ApiError, Json};
 use sea_orm::TransactionTrait;
 
