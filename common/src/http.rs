@@ -70,17 +70,15 @@ async fn api_errors_in_envelope(request: Request<Body>, next: Next) -> Response 
     } else {
         None
     };
-    let message = text.unwrap_or_else(|| match status {
-        StatusCode::NOT_FOUND => "Not Found".to_owned(),
-        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed".to_owned(),
-        other => other
-            .canonical_reason()
-            .unwrap_or("Request failed")
-            .to_owned(),
-    });
-    let envelope = axum::Json(crate::dto::ErrorBody {
-        errors: vec![crate::dto::ErrorItem::new(message)],
-    })
+    // Only the envelope's body and headers are used: the status stays the original's.
+    let envelope = match (text, status) {
+        (Some(text), _) => ApiError::BadRequest(text),
+        (None, StatusCode::NOT_FOUND) => ApiError::NotFound,
+        (None, StatusCode::METHOD_NOT_ALLOWED) => ApiError::MethodNotAllowed,
+        (None, other) => {
+            ApiError::BadRequest(other.canonical_reason().unwrap_or("Request failed").into())
+        }
+    }
     .into_response();
     parts.headers.remove(CONTENT_LENGTH);
     parts.headers.remove(CONTENT_SECURITY_POLICY);
@@ -214,14 +212,11 @@ pub fn client_address(
         let ip = peer?.ip().to_canonical();
         return (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip);
     }
-    let entries: Vec<&str> = headers
+    headers
         .get_all(X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .collect();
-    entries
-        .iter()
         .rev()
         .map(|entry| entry.trim().parse::<std::net::IpAddr>().ok())
         .map_while(|ip| ip.map(|ip| ip.to_canonical()))

@@ -167,6 +167,16 @@ fn supervise(
     tokio::spawn(supervisor.run())
 }
 
+/// Triggers `shutdown` and waits for the supervised task to stop cleanly.
+async fn stop(shutdown: &Shutdown, running: tokio::task::JoinHandle<anyhow::Result<()>>) {
+    shutdown.trigger();
+    timeout(ARRIVES, running)
+        .await
+        .expect("stops in time")
+        .expect("no panic")
+        .expect("a clean stop");
+}
+
 async fn next(sub: &mut Box<dyn Subscription>) -> bus::Delivery {
     timeout(ARRIVES, sub.next())
         .await
@@ -609,12 +619,7 @@ async fn on_shutdown_a_listener_finishes_and_acks_the_message_in_hand() {
         .await
         .expect("handling starts in time");
 
-    shutdown.trigger();
-    timeout(ARRIVES, running)
-        .await
-        .expect("stops in time")
-        .expect("no panic")
-        .expect("a clean stop");
+    stop(&shutdown, running).await;
 
     assert_eq!(
         done.load(Ordering::SeqCst),
@@ -679,12 +684,7 @@ async fn batched_steps_share_a_commit_and_a_failure_undoes_only_itself() {
     );
     assert_eq!(failures.load(Ordering::SeqCst), 2, "ticket-2 ran twice");
     assert!(commits.load(Ordering::SeqCst) >= 1);
-    shutdown.trigger();
-    timeout(ARRIVES, running)
-        .await
-        .expect("stops in time")
-        .expect("no panic")
-        .expect("a clean stop");
+    stop(&shutdown, running).await;
     bus.cleanup().await;
 }
 
@@ -773,12 +773,7 @@ async fn a_step_failing_with_its_transaction_gone_takes_the_batch_back() {
         [2, 2],
         "ticket-1 ran again, as its batch was rolled back; ticket-2 failed once"
     );
-    shutdown.trigger();
-    timeout(ARRIVES, running)
-        .await
-        .expect("stops in time")
-        .expect("no panic")
-        .expect("a clean stop");
+    stop(&shutdown, running).await;
     bus.cleanup().await;
 }
 
