@@ -1,9 +1,13 @@
-//! Access tokens: signing, local verification, and the `CurrentUser` / `RequireAuth` extractors.
+//! Access tokens: signing, local verification, the deny-list of revoked token ids, and the
+//! `CurrentUser` / `RequireAuth` extractors.
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use fred::prelude::{Expiration, KeysInterface, Pool};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +22,10 @@ pub struct Claims {
     pub email: String,
     pub iat: i64,
     pub exp: i64,
+    /// The token's own id, what a revocation names. Empty only in tokens issued before
+    /// tokens carried one (they are never revoked, and expire on their own).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jti: String,
 }
 
 impl From<Claims> for SessionUser {
@@ -39,6 +47,7 @@ pub struct JwtKeys {
     validation: Validation,
     ttl: Duration,
     cookie_secure: bool,
+    deny: DenyList,
 }
 
 /// What the `session` cookie of a request amounts to.
@@ -49,6 +58,11 @@ pub enum TokenState {
     Expired,
     /// Tampered, signed with another key, another algorithm, or not a JWT at all.
     Invalid,
+    /// Well signed and unexpired, but revoked (its user signed out).
+    Revoked,
+    /// Well signed, but the deny-list could not be asked (Redis is away): not to be trusted,
+    /// not to be thrown away either.
+    Unchecked,
 }
 
 impl JwtKeys {
@@ -65,15 +79,41 @@ impl JwtKeys {
             validation,
             ttl,
             cookie_secure,
+            deny: DenyList::Embedded,
         }
     }
 
+    /// The configured keys with the process's own deny-list: enough to issue and verify.
     pub fn from_settings(settings: &Settings) -> Self {
         Self::new(
             settings.jwt_key.expose().as_bytes(),
             settings.access_token_ttl,
             settings.cookie_secure,
         )
+    }
+
+    /// The configured keys checking the deny-list every service shares: Redis's (`redis`,
+    /// connected from `REDIS_URL`) when configured, else this process's.
+    pub fn with_deny_list(settings: &Settings, redis: Option<Pool>) -> Self {
+        let mut keys = Self::from_settings(settings);
+        if let Some(pool) = redis {
+            keys.deny = DenyList::Redis {
+                pool,
+                prefix: settings.redis_prefix.as_str().into(),
+            };
+        }
+        keys
+    }
+
+    /// [`with_deny_list`](Self::with_deny_list) connecting to `REDIS_URL` itself.
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        let redis = crate::redis::connect_configured(settings).await?;
+        Ok(Self::with_deny_list(settings, redis))
+    }
+
+    /// Ends the token `claims` came from before its expiry, in every service at once.
+    pub async fn revoke(&self, claims: &Claims) -> anyhow::Result<()> {
+        self.deny.revoke(claims).await
     }
 
     pub fn issue(&self, id: &str, email: &str) -> anyhow::Result<String> {
@@ -89,6 +129,7 @@ impl JwtKeys {
             email: email.into(),
             iat: now,
             exp: now + ttl,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
         Ok((token, claims))
@@ -130,7 +171,22 @@ impl JwtKeys {
         self.cookie_secure
     }
 
-    fn state_of(&self, parts: &Parts) -> TokenState {
+    /// [`verify`](Self::verify), then the deny-list for a token that verifies.
+    pub async fn check(&self, token: &str) -> TokenState {
+        match self.verify(token) {
+            TokenState::Valid(claims) => match self.deny.is_revoked(&claims.jti).await {
+                Ok(false) => TokenState::Valid(claims),
+                Ok(true) => TokenState::Revoked,
+                Err(err) => {
+                    tracing::error!(error = ?err, "could not ask the token deny-list");
+                    TokenState::Unchecked
+                }
+            },
+            other => other,
+        }
+    }
+
+    async fn state_of(&self, parts: &Parts) -> TokenState {
         let jar = CookieJar::from_headers(&parts.headers);
         match jar
             .get(ACCESS_COOKIE)
@@ -138,8 +194,68 @@ impl JwtKeys {
             .filter(|v| !v.is_empty())
         {
             None => TokenState::Missing,
-            Some(token) => self.verify(token),
+            Some(token) => self.check(token).await,
         }
+    }
+}
+
+/// Revoked token ids, each kept until its token would have expired anyway.
+#[derive(Clone)]
+enum DenyList {
+    /// This process's: every service of the all-in-one process shares it.
+    Embedded,
+    /// `{REDIS_PREFIX}:auth:revoked:{jti}`, one key per token, expiring with it.
+    Redis { pool: Pool, prefix: Arc<str> },
+}
+
+/// The embedded list: token id → its expiry (Unix seconds).
+static EMBEDDED_DENY_LIST: LazyLock<Mutex<HashMap<String, i64>>> = LazyLock::new(Mutex::default);
+
+impl DenyList {
+    async fn revoke(&self, claims: &Claims) -> anyhow::Result<()> {
+        let now = chrono::Utc::now().timestamp();
+        let left = claims.exp - now;
+        if claims.jti.is_empty() || left <= 0 {
+            return Ok(());
+        }
+        match self {
+            Self::Embedded => {
+                let mut list = EMBEDDED_DENY_LIST.lock().unwrap_or_else(|p| p.into_inner());
+                list.retain(|_, exp| *exp > now);
+                list.insert(claims.jti.clone(), claims.exp);
+            }
+            Self::Redis { pool, prefix } => {
+                pool.set::<(), _, _>(
+                    Self::key(prefix, &claims.jti),
+                    1,
+                    Some(Expiration::EX(left)),
+                    None,
+                    false,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn is_revoked(&self, jti: &str) -> anyhow::Result<bool> {
+        if jti.is_empty() {
+            return Ok(false);
+        }
+        Ok(match self {
+            Self::Embedded => EMBEDDED_DENY_LIST
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(jti)
+                .is_some_and(|exp| *exp > chrono::Utc::now().timestamp()),
+            Self::Redis { pool, prefix } => {
+                pool.exists::<u32, _>(Self::key(prefix, jti)).await? > 0
+            }
+        })
+    }
+
+    fn key(prefix: &str, jti: &str) -> String {
+        format!("{prefix}:auth:revoked:{jti}")
     }
 }
 
@@ -160,7 +276,7 @@ where
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(JwtKeys::from_ref(state).state_of(parts))
+        Ok(JwtKeys::from_ref(state).state_of(parts).await)
     }
 }
 
@@ -176,7 +292,7 @@ where
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(match JwtKeys::from_ref(state).state_of(parts) {
+        Ok(match JwtKeys::from_ref(state).state_of(parts).await {
             TokenState::Valid(claims) => Self(Some(claims)),
             _ => Self(None),
         })
@@ -195,10 +311,15 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match JwtKeys::from_ref(state).state_of(parts) {
+        match JwtKeys::from_ref(state).state_of(parts).await {
             TokenState::Valid(claims) => Ok(Self(claims)),
             TokenState::Expired => Err(ApiError::TokenExpired),
-            TokenState::Missing | TokenState::Invalid => Err(ApiError::NotAuthorized),
+            TokenState::Missing | TokenState::Invalid | TokenState::Revoked => {
+                Err(ApiError::NotAuthorized)
+            }
+            TokenState::Unchecked => Err(ApiError::Unavailable(
+                "Sign-in can't be checked right now; try again shortly".into(),
+            )),
         }
     }
 }
@@ -247,6 +368,21 @@ mod tests {
             keys(60).verify(&format!("{header}.{body}.")),
             TokenState::Invalid
         );
+    }
+
+    #[tokio::test]
+    async fn a_revoked_token_is_refused_and_others_are_not() {
+        let keys = keys(60);
+        let (token, claims) = keys.issue_with_claims("u1", "a@b.co").expect("issue");
+        let (other, _) = keys.issue_with_claims("u1", "a@b.co").expect("issue");
+        assert_ne!(claims.jti, "", "every token has an id");
+
+        keys.revoke(&claims).await.expect("revoke");
+
+        assert_eq!(keys.check(&token).await, TokenState::Revoked);
+        assert!(matches!(keys.check(&other).await, TokenState::Valid(_)));
+        // The signature alone still checks out: only the list knows.
+        assert!(matches!(keys.verify(&token), TokenState::Valid(_)));
     }
 
     #[test]

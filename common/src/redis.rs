@@ -26,3 +26,13 @@ pub fn pool(url: &str) -> anyhow::Result<Pool> {
         .build_pool(4)
         .context("building the Redis pool")
 }
+
+/// A connected pool when `REDIS_URL` is set; None means the embedded stores.
+pub async fn connect_configured(
+    settings: &crate::settings::Settings,
+) -> anyhow::Result<Option<Pool>> {
+    match &settings.redis_url {
+        Some(url) => Ok(Some(connect(url).await?)),
+        None => Ok(None),
+    }
+}

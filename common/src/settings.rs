@@ -68,6 +68,9 @@ pub struct Settings {
     pub access_token_ttl: Duration,
     /// `REFRESH_SESSION_SECONDS` (default 30 days): lifetime of a refresh session.
     pub refresh_ttl: Duration,
+    /// `REFRESH_REUSE_GRACE_SECONDS` (default 10): how long a refresh id retired by rotation
+    /// still answers (tabs refreshing at once) before presenting it revokes its sign-in.
+    pub refresh_reuse_grace: Duration,
 }
 
 const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
@@ -138,6 +141,7 @@ impl Settings {
             stripe_publishable_key: var("STRIPE_PUBLISHABLE_KEY"),
             access_token_ttl: seconds("ACCESS_TOKEN_SECONDS", 15 * 60)?,
             refresh_ttl: seconds("REFRESH_SESSION_SECONDS", 30 * 24 * 60 * 60)?,
+            refresh_reuse_grace: seconds("REFRESH_REUSE_GRACE_SECONDS", 10)?,
         })
     }
 
@@ -162,6 +166,7 @@ impl Settings {
             internal_api_url: None,
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
+            refresh_reuse_grace: Duration::from_secs(10),
         }
     }
 

@@ -110,3 +110,55 @@ async fn a_ticket_is_reserved_by_an_order_and_released_by_its_cancellation() {
     .expect("the replica catches up with the edit and the ticket can be ordered again");
     assert!(second["ticket"]["version"].as_i64() >= Some(3), "{second}");
 }
+
+#[tokio::test]
+async fn after_sign_out_the_old_access_token_is_refused_by_every_service() {
+    let app = TestServer::spawn(|_| {}).await;
+    let seller = app.sign_up(&unique_email("seller")).await;
+    let ticket_id = app.list_ticket(&seller, "before sign-out").await;
+    let (status, orders) = app.call(Method::GET, "/api/orders", &seller, None).await;
+    assert_eq!(status, 200, "{orders}");
+
+    let (status, body) = app
+        .call(Method::POST, "/api/users/signout", &seller, Some(json!({})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The same cookies replayed, as a copy taken before sign-out would be: the access token
+    // has not expired, but it is over.
+    let new_ticket = json!({ "title": "after sign-out", "price": 20 });
+    let (status, body) = app
+        .call(Method::POST, "/api/tickets", &seller, Some(new_ticket))
+        .await;
+    assert_eq!(
+        (status, &body),
+        (401, &json!({ "errors": [{ "message": "Not authorized" }] }))
+    );
+    let edit = json!({ "title": "changed", "price": 30 });
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/api/tickets/{ticket_id}"),
+            &seller,
+            Some(edit),
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = app.call(Method::GET, "/api/orders", &seller, None).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/orders",
+            &seller,
+            Some(json!({ "ticketId": ticket_id })),
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = app
+        .call(Method::GET, "/api/users/currentuser", &seller, None)
+        .await;
+    assert_eq!((status, &body), (200, &json!({ "currentUser": null })));
+    // Nothing changed on the way.
+    assert_eq!(ticket(&app, &ticket_id).await["title"], "before sign-out");
+}

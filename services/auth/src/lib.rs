@@ -40,10 +40,7 @@ impl AuthState {
         let db = common::db::connect_service::<migration::Migrator>(settings, "auth")
             .await?
             .write;
-        let redis = match &settings.redis_url {
-            Some(url) => Some(common::redis::connect(url).await?),
-            None => None,
-        };
+        let redis = common::redis::connect_configured(settings).await?;
         let sessions = SessionBackend::build(&db, redis.clone()).await?;
         let throttle = match redis.clone() {
             Some(pool) => Throttle::redis(pool, &settings.redis_prefix),
@@ -51,7 +48,7 @@ impl AuthState {
         };
         Ok(Self {
             db,
-            keys: JwtKeys::from_settings(settings),
+            keys: JwtKeys::with_deny_list(settings, redis.clone()),
             sessions,
             throttle,
             settings: Arc::new(settings.clone()),

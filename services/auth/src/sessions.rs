@@ -38,6 +38,19 @@ impl SessionBackend {
         })
     }
 
+    /// Writes `record` under its own id whether or not one is there (the stores' `save`
+    /// only updates on Redis, and `create` picks another id when taken).
+    pub async fn put(&self, mut record: Record) -> session_store::Result<()> {
+        let id = record.id;
+        self.0.delete(&id).await?;
+        self.0.create(&mut record).await?;
+        if record.id != id {
+            // Someone wrote the same id in between; theirs stands, ours is a stray.
+            self.0.delete(&record.id).await?;
+        }
+        Ok(())
+    }
+
     /// The layer that loads and saves the session behind the refresh cookie.
     pub fn layer(&self, secure: bool, lifetime: std::time::Duration) -> SessionManagerLayer<Self> {
         let lifetime =

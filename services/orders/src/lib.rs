@@ -42,7 +42,7 @@ impl OrdersState {
         Ok(Self {
             db,
             read,
-            keys: JwtKeys::from_settings(settings),
+            keys: JwtKeys::connect(settings).await?,
             relay,
             expiration_window: settings.expiration_window,
         })

@@ -65,7 +65,7 @@ impl PaymentsState {
         Ok(Self {
             relay: Relay::new(db.clone(), bus),
             db,
-            keys: JwtKeys::from_settings(settings),
+            keys: JwtKeys::connect(settings).await?,
             provider,
             webhook_secret: settings.stripe_webhook_secret.clone(),
         })

@@ -37,7 +37,7 @@ impl TicketsState {
         Ok(Self {
             db,
             read,
-            keys: JwtKeys::from_settings(settings),
+            keys: JwtKeys::connect(settings).await?,
             relay,
         })
     }

@@ -22,8 +22,13 @@ pub async fn current_user(
     let (jar, user) = match token {
         TokenState::Valid(claims) => (jar, Some(claims)),
         TokenState::Missing => (jar, None),
-        // Tampered, forged or not a token at all: nothing to renew, and no use keeping it.
-        TokenState::Invalid => (jar.add(state.keys.expired_access_cookie()), None),
+        // Tampered, forged, not a token at all, or signed out: nothing to renew, and no use
+        // keeping it.
+        TokenState::Invalid | TokenState::Revoked => {
+            (jar.add(state.keys.expired_access_cookie()), None)
+        }
+        // The deny-list is away: anonymous for now, but an outage signs nobody out.
+        TokenState::Unchecked => (jar, None),
         TokenState::Expired => renew(&state, &session, jar).await,
     };
     (
@@ -41,7 +46,7 @@ async fn renew(
     session: &Session,
     jar: CookieJar,
 ) -> (CookieJar, Option<Claims>) {
-    let renewed = match super::refresh_session_user(state, session).await {
+    let renewed = match super::refresh_session_user(state, session, false).await {
         Ok(Some(user)) => super::access_cookie(state, &user).map(Some),
         Ok(None) => Ok(None),
         Err(err) => Err(err),

@@ -10,7 +10,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::cookie::Cookie;
 use axum_extra::extract::CookieJar;
-use tower_sessions::Session;
+use serde::{Deserialize, Serialize};
+use tower_sessions::session::{Id, Record};
+use tower_sessions::{Session, SessionStore};
 
 use common::auth::Claims;
 use common::dto::User;
@@ -21,6 +23,12 @@ use crate::AuthState;
 
 /// Session key holding the signed-in user's id.
 const USER_ID: &str = "user_id";
+/// Session key naming the session's family: every session rotated from one sign-in.
+const FAMILY: &str = "family";
+/// The one key of a retired session id's record ([`Retired`]).
+const RETIRED: &str = "retired";
+/// The one key of a revoked family's record.
+const REVOKED: &str = "revoked";
 
 pub fn router(state: AuthState) -> Router {
     let sessions = state
@@ -53,6 +61,10 @@ async fn start_session(
         .insert(USER_ID, &user.id)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
+    session
+        .insert(FAMILY, Id::default().to_string())
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let jar = jar.add(access_cookie(state, &user)?.0);
     Ok((
         status,
@@ -73,28 +85,126 @@ fn access_cookie(state: &AuthState, user: &UserRow) -> Result<(Cookie<'static>, 
     ))
 }
 
-/// The user of the live refresh session behind the `refresh` cookie; None when there is none
-/// (never started, expired, revoked) or its user is gone, and then the session is flushed so
-/// the layer clears that cookie. The session id is only read, never cycled: this answer may
-/// be given during someone else's server-side render and never reach the browser, whose
-/// refresh cookie must keep working.
+/// What the `refresh` cookie's session id stands for, as [`refresh_session_user`] reads it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Retired {
+    user_id: String,
+    family: String,
+    /// When the rotation retired it (Unix milliseconds).
+    at: i64,
+}
+
+/// The user of the refresh session behind the `refresh` cookie, or None when there is none
+/// (never started, expired, revoked, its user gone), and then the session is flushed so the
+/// layer clears that cookie.
+///
+/// With `rotate` (`POST /refresh`) a live session gets a new id and its old one is kept as
+/// retired. A retired id presented again within the grace window (tabs refreshing at once)
+/// answers as its session, but not rotated again; after it, it is a copied cookie being
+/// replayed, and the whole family (every session since that sign-in) is revoked. Without
+/// `rotate` (`currentuser`) the id is only read: that answer may go to someone else's
+/// server-side render and never reach the browser, whose cookie must keep working.
 async fn refresh_session_user(
     state: &AuthState,
     session: &Session,
+    rotate: bool,
 ) -> Result<Option<UserRow>, ApiError> {
-    let user_id: Option<String> = session
-        .get(USER_ID)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let user = match user_id {
-        Some(id) => store::find_by_id(&state.db, &id).await?,
-        None => None,
-    };
-    if user.is_none() {
-        session
-            .flush()
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
+    let internal = |e: tower_sessions::session::Error| ApiError::Internal(e.into());
+    if let Some(retired) = session.get::<Retired>(RETIRED).await.map_err(internal)? {
+        let age = chrono::Utc::now().timestamp_millis() - retired.at;
+        let within_grace = u128::try_from(age)
+            .is_ok_and(|age| age <= state.settings.refresh_reuse_grace.as_millis());
+        if !within_grace {
+            tracing::warn!(
+                user_id = %retired.user_id,
+                "a retired refresh id was presented again: revoking its sign-in's sessions"
+            );
+            revoke_family(state, &retired.family).await?;
+        }
+        let user = if within_grace && !family_revoked(state, &retired.family).await? {
+            store::find_by_id(&state.db, &retired.user_id).await?
+        } else {
+            None
+        };
+        if user.is_none() {
+            session.flush().await.map_err(internal)?;
+        }
+        return Ok(user);
     }
-    Ok(user)
+    let user_id: Option<String> = session.get(USER_ID).await.map_err(internal)?;
+    let family: Option<String> = session.get(FAMILY).await.map_err(internal)?;
+    let user = match (&user_id, &family) {
+        (Some(_), Some(family)) if family_revoked(state, family).await? => None,
+        (Some(id), _) => store::find_by_id(&state.db, id).await?,
+        (None, _) => None,
+    };
+    let Some(user) = user else {
+        session.flush().await.map_err(internal)?;
+        return Ok(None);
+    };
+    if rotate {
+        // Sessions from before families existed start one here.
+        let family = match family {
+            Some(family) => family,
+            None => {
+                let family = Id::default().to_string();
+                session.insert(FAMILY, &family).await.map_err(internal)?;
+                family
+            }
+        };
+        let old = session.id();
+        session.cycle_id().await.map_err(internal)?;
+        if let Some(old) = old {
+            let retired = Retired {
+                user_id: user.id.clone(),
+                family,
+                at: chrono::Utc::now().timestamp_millis(),
+            };
+            let data = [(
+                RETIRED.to_owned(),
+                serde_json::to_value(&retired).map_err(|e| ApiError::Internal(e.into()))?,
+            )];
+            // As long as the old session could have lived: a copy of its cookie is
+            // caught for as long as it could be used.
+            let marker = Record {
+                id: old,
+                data: data.into_iter().collect(),
+                expiry_date: lifetime_from_now(state),
+            };
+            state.sessions.put(marker).await.map_err(store_error)?;
+        }
+    }
+    Ok(Some(user))
+}
+
+/// A family is revoked by a record under its own id, kept as long as any of its sessions.
+async fn revoke_family(state: &AuthState, family: &str) -> Result<(), ApiError> {
+    let Ok(id) = family.parse::<Id>() else {
+        return Ok(());
+    };
+    let record = Record {
+        id,
+        data: [(REVOKED.to_owned(), serde_json::Value::Bool(true))]
+            .into_iter()
+            .collect(),
+        expiry_date: lifetime_from_now(state),
+    };
+    state.sessions.put(record).await.map_err(store_error)
+}
+
+async fn family_revoked(state: &AuthState, family: &str) -> Result<bool, ApiError> {
+    let Ok(id) = family.parse::<Id>() else {
+        return Ok(false);
+    };
+    let record = state.sessions.load(&id).await.map_err(store_error)?;
+    Ok(record.is_some_and(|r| r.data.contains_key(REVOKED)))
+}
+
+fn lifetime_from_now(state: &AuthState) -> time::OffsetDateTime {
+    let ttl = i64::try_from(state.settings.refresh_ttl.as_secs()).unwrap_or(i64::MAX / 4);
+    time::OffsetDateTime::now_utc().saturating_add(time::Duration::seconds(ttl))
+}
+
+fn store_error(err: tower_sessions::session_store::Error) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("session store: {err}"))
 }

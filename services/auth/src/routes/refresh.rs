@@ -8,14 +8,15 @@ use common::{ApiError, Json};
 
 use crate::AuthState;
 
-/// Issues a new access token from a live refresh session; 499 when there is none.
+/// Issues a new access token from a live refresh session, rotating its id; 499 when there is
+/// none, or when a retired id is replayed (which revokes its whole sign-in).
 #[tracing::instrument(name = "auth.refresh", skip_all)]
 pub async fn refresh(
     State(state): State<AuthState>,
     session: Session,
     jar: CookieJar,
 ) -> Result<Response, ApiError> {
-    let Some(user) = super::refresh_session_user(&state, &session).await? else {
+    let Some(user) = super::refresh_session_user(&state, &session, true).await? else {
         // The client is signed out: drop its stale access token too.
         return Ok((
             jar.add(state.keys.expired_access_cookie()),

@@ -14,6 +14,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub settings: Settings,
+    /// The service's own keys: they ask the deny-list it uses.
+    pub keys: common::auth::JwtKeys,
     _served: Served,
     _db: TestDatabase,
     _dir: tempfile::TempDir,
@@ -36,6 +38,7 @@ impl TestApp {
         let state = auth::AuthState::build(&settings)
             .await
             .expect("the auth state builds");
+        let keys = state.keys.clone();
         let served = Served::router(auth::router(state)).await;
 
         let client = reqwest::Client::builder()
@@ -46,6 +49,7 @@ impl TestApp {
             address: served.address.clone(),
             client,
             settings,
+            keys,
             _served: served,
             _db: db,
             _dir: dir,
