@@ -1021,31 +1021,8 @@ async fn every_api_error_is_in_the_envelope() {
     ];
     for &(method, path, headers, body, status) in cases {
         let reply = raw_request(&app.address, method, path, headers, body).await;
-        let (head, payload) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
         let case = format!("{method} {path}");
-        assert!(
-            head.starts_with(&format!("HTTP/1.1 {status} ")),
-            "{case}: expected {status}, got {head}\n{payload}"
-        );
-        assert!(
-            head.lines().any(|line| {
-                let line = line.to_ascii_lowercase();
-                line.starts_with("content-type: application/json")
-            }),
-            "{case}: not JSON: {head}"
-        );
-        let envelope: Value = serde_json::from_str(payload)
-            .unwrap_or_else(|e| panic!("{case}: not JSON ({e}): {payload}"));
-        let messages = envelope["errors"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{case}: no errors list: {payload}"));
-        assert!(
-            !messages.is_empty()
-                && messages
-                    .iter()
-                    .all(|m| m["message"].as_str().is_some_and(|t| !t.is_empty())),
-            "{case}: {payload}"
-        );
+        assert_eq!(assert_error_envelope(&case, &reply), status, "{case}");
     }
 }
 
