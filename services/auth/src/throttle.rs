@@ -54,16 +54,22 @@ pub enum Throttle {
     Redis { pool: Pool, prefix: String },
 }
 
-/// Counts one attempt and returns `[count, milliseconds left in the window]`; the first
-/// attempt of a window (or a key somehow left without expiry) starts the window.
+/// Counts one attempt against every key and returns, per key, `count, milliseconds left in
+/// its window`; the first attempt of a window (or a key somehow left without expiry) starts
+/// the window. One script for all the keys: one round trip per sign-in.
 const COUNT_ATTEMPT: &str = r"
-local n = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if n == 1 or ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  local ttl = redis.call('PTTL', key)
+  if n == 1 or ttl < 0 then
+    redis.call('PEXPIRE', key, ARGV[1])
+    ttl = tonumber(ARGV[1])
+  end
+  out[2 * i - 1] = n
+  out[2 * i] = ttl
 end
-return {n, ttl}
+return out
 ";
 
 /// Takes back one counted attempt (a sign-in that turned out right), never below zero.
@@ -95,8 +101,7 @@ impl Throttle {
     /// its window, and the count can't be raced down.)
     pub async fn admit(&self, keys: &[Key]) -> anyhow::Result<Admission> {
         let mut wait = None::<Duration>;
-        for key in keys {
-            let (count, left) = self.count(key).await?;
+        for (key, (count, left)) in keys.iter().zip(self.count(keys).await?) {
             if count > key.limit() {
                 wait = Some(wait.map_or(left, |w| w.max(left)));
             }
@@ -104,31 +109,43 @@ impl Throttle {
         Ok(wait.map_or(Admission::Allowed, Admission::Blocked))
     }
 
-    async fn count(&self, key: &Key) -> anyhow::Result<(u32, Duration)> {
+    /// Counts an attempt against each key: its count and what is left of its window.
+    async fn count(&self, keys: &[Key]) -> anyhow::Result<Vec<(u32, Duration)>> {
         match self {
             Self::Memory(map) => {
                 let mut map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 map.retain(|_, (start, _)| start.elapsed() < WINDOW);
-                let entry = map.entry(key.clone()).or_insert((Instant::now(), 0));
-                entry.1 = entry.1.saturating_add(1);
-                Ok((entry.1, WINDOW.saturating_sub(entry.0.elapsed())))
+                Ok(keys
+                    .iter()
+                    .map(|key| {
+                        let entry = map.entry(key.clone()).or_insert((Instant::now(), 0));
+                        entry.1 = entry.1.saturating_add(1);
+                        (entry.1, WINDOW.saturating_sub(entry.0.elapsed()))
+                    })
+                    .collect())
             }
             Self::Redis { pool, prefix } => {
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
                 let window_ms = i64::try_from(WINDOW.as_millis()).unwrap_or(i64::MAX);
-                let reply: Vec<i64> = pool
-                    .eval(
-                        COUNT_ATTEMPT,
-                        vec![Self::redis_key(prefix, key)],
-                        vec![window_ms],
-                    )
-                    .await?;
-                let [count, left] = reply[..] else {
+                let names: Vec<String> = keys
+                    .iter()
+                    .map(|key| Self::redis_key(prefix, key))
+                    .collect();
+                let reply: Vec<i64> = pool.eval(COUNT_ATTEMPT, names, vec![window_ms]).await?;
+                if reply.len() != 2 * keys.len() {
                     anyhow::bail!("the throttle script answered {reply:?}");
-                };
-                Ok((
-                    u32::try_from(count).unwrap_or(u32::MAX),
-                    Duration::from_millis(u64::try_from(left).unwrap_or(0)),
-                ))
+                }
+                Ok(reply
+                    .chunks_exact(2)
+                    .map(|pair| {
+                        (
+                            u32::try_from(pair[0]).unwrap_or(u32::MAX),
+                            Duration::from_millis(u64::try_from(pair[1]).unwrap_or(0)),
+                        )
+                    })
+                    .collect())
             }
         }
     }
