@@ -26,6 +26,10 @@ pub struct Claims {
     /// tokens carried one (they are never revoked, and expire on their own).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub jti: String,
+    /// The sign-in it was issued under (its refresh session family): revoking that ends
+    /// every token the sign-in was given. Empty for tokens issued outside a sign-in.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sid: String,
 }
 
 impl From<Claims> for SessionUser {
@@ -113,7 +117,17 @@ impl JwtKeys {
 
     /// Ends the token `claims` came from before its expiry, in every service at once.
     pub async fn revoke(&self, claims: &Claims) -> anyhow::Result<()> {
-        self.deny.revoke(claims).await
+        self.deny
+            .add(&DenyList::token_key(&claims.jti), claims.exp)
+            .await
+    }
+
+    /// Ends every token issued under the sign-in `sid` so far (kept for one token lifetime,
+    /// after which none of them is left).
+    pub async fn revoke_sign_in(&self, sid: &str) -> anyhow::Result<()> {
+        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        let until = chrono::Utc::now().timestamp() + ttl;
+        self.deny.add(&DenyList::sign_in_key(sid), until).await
     }
 
     pub fn issue(&self, id: &str, email: &str) -> anyhow::Result<String> {
@@ -122,6 +136,16 @@ impl JwtKeys {
 
     /// A fresh token and the claims it carries (to answer with them without decoding it).
     pub fn issue_with_claims(&self, id: &str, email: &str) -> anyhow::Result<(String, Claims)> {
+        self.issue_for_sign_in(id, email, "")
+    }
+
+    /// [`issue_with_claims`](Self::issue_with_claims) under the sign-in `sid`.
+    pub fn issue_for_sign_in(
+        &self,
+        id: &str,
+        email: &str,
+        sid: &str,
+    ) -> anyhow::Result<(String, Claims)> {
         let now = chrono::Utc::now().timestamp();
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let claims = Claims {
@@ -130,6 +154,7 @@ impl JwtKeys {
             iat: now,
             exp: now + ttl,
             jti: uuid::Uuid::new_v4().simple().to_string(),
+            sid: sid.into(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
         Ok((token, claims))
@@ -174,7 +199,7 @@ impl JwtKeys {
     /// [`verify`](Self::verify), then the deny-list for a token that verifies.
     pub async fn check(&self, token: &str) -> TokenState {
         match self.verify(token) {
-            TokenState::Valid(claims) => match self.deny.is_revoked(&claims.jti).await {
+            TokenState::Valid(claims) => match self.deny.refuses(&claims).await {
                 Ok(false) => TokenState::Valid(claims),
                 Ok(true) => TokenState::Revoked,
                 Err(err) => {
@@ -204,29 +229,48 @@ impl JwtKeys {
 enum DenyList {
     /// This process's: every service of the all-in-one process shares it.
     Embedded,
-    /// `{REDIS_PREFIX}:auth:revoked:{jti}`, one key per token, expiring with it.
+    /// `{REDIS_PREFIX}:auth:revoked:{jti}` per token and `…:auth:revoked-sign-in:{sid}` per
+    /// sign-in, each expiring when no token it names can be left.
     Redis { pool: Pool, prefix: Arc<str> },
 }
 
-/// The embedded list: token id → its expiry (Unix seconds).
+/// The embedded list: entry → when it can go (Unix seconds).
 static EMBEDDED_DENY_LIST: LazyLock<Mutex<HashMap<String, i64>>> = LazyLock::new(Mutex::default);
 
 impl DenyList {
-    async fn revoke(&self, claims: &Claims) -> anyhow::Result<()> {
+    /// The entry naming one token; empty when it has no id (it can't be revoked alone).
+    fn token_key(jti: &str) -> String {
+        if jti.is_empty() {
+            String::new()
+        } else {
+            format!("revoked:{jti}")
+        }
+    }
+
+    fn sign_in_key(sid: &str) -> String {
+        if sid.is_empty() {
+            String::new()
+        } else {
+            format!("revoked-sign-in:{sid}")
+        }
+    }
+
+    /// Lists `entry` until `until` (Unix seconds).
+    async fn add(&self, entry: &str, until: i64) -> anyhow::Result<()> {
         let now = chrono::Utc::now().timestamp();
-        let left = claims.exp - now;
-        if claims.jti.is_empty() || left <= 0 {
+        let left = until - now;
+        if entry.is_empty() || left <= 0 {
             return Ok(());
         }
         match self {
             Self::Embedded => {
                 let mut list = EMBEDDED_DENY_LIST.lock().unwrap_or_else(|p| p.into_inner());
                 list.retain(|_, exp| *exp > now);
-                list.insert(claims.jti.clone(), claims.exp);
+                list.insert(entry.to_owned(), until);
             }
             Self::Redis { pool, prefix } => {
                 pool.set::<(), _, _>(
-                    Self::key(prefix, &claims.jti),
+                    format!("{prefix}:auth:{entry}"),
                     1,
                     Some(Expiration::EX(left)),
                     None,
@@ -238,24 +282,31 @@ impl DenyList {
         Ok(())
     }
 
-    async fn is_revoked(&self, jti: &str) -> anyhow::Result<bool> {
-        if jti.is_empty() {
+    /// Whether the token or its sign-in is listed (one round trip on Redis).
+    async fn refuses(&self, claims: &Claims) -> anyhow::Result<bool> {
+        let entries: Vec<String> = [Self::token_key(&claims.jti), Self::sign_in_key(&claims.sid)]
+            .into_iter()
+            .filter(|e| !e.is_empty())
+            .collect();
+        if entries.is_empty() {
             return Ok(false);
         }
         Ok(match self {
-            Self::Embedded => EMBEDDED_DENY_LIST
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(jti)
-                .is_some_and(|exp| *exp > chrono::Utc::now().timestamp()),
+            Self::Embedded => {
+                let now = chrono::Utc::now().timestamp();
+                let list = EMBEDDED_DENY_LIST.lock().unwrap_or_else(|p| p.into_inner());
+                entries
+                    .iter()
+                    .any(|e| list.get(e).is_some_and(|exp| *exp > now))
+            }
             Self::Redis { pool, prefix } => {
-                pool.exists::<u32, _>(Self::key(prefix, jti)).await? > 0
+                let keys: Vec<String> = entries
+                    .iter()
+                    .map(|e| format!("{prefix}:auth:{e}"))
+                    .collect();
+                pool.exists::<u32, _>(keys).await? > 0
             }
         })
-    }
-
-    fn key(prefix: &str, jti: &str) -> String {
-        format!("{prefix}:auth:revoked:{jti}")
     }
 }
 
@@ -383,6 +434,23 @@ mod tests {
         assert!(matches!(keys.check(&other).await, TokenState::Valid(_)));
         // The signature alone still checks out: only the list knows.
         assert!(matches!(keys.verify(&token), TokenState::Valid(_)));
+    }
+
+    #[tokio::test]
+    async fn revoking_a_sign_in_ends_every_token_issued_under_it() {
+        let keys = keys(60);
+        let sid = uuid::Uuid::new_v4().to_string();
+        let (first, _) = keys.issue_for_sign_in("u1", "a@b.co", &sid).expect("issue");
+        let (second, _) = keys.issue_for_sign_in("u1", "a@b.co", &sid).expect("issue");
+        let (elsewhere, _) = keys
+            .issue_for_sign_in("u1", "a@b.co", "other")
+            .expect("issue");
+
+        keys.revoke_sign_in(&sid).await.expect("revoke");
+
+        assert_eq!(keys.check(&first).await, TokenState::Revoked);
+        assert_eq!(keys.check(&second).await, TokenState::Revoked);
+        assert!(matches!(keys.check(&elsewhere).await, TokenState::Valid(_)));
     }
 
     #[test]

@@ -940,10 +940,14 @@ async fn every_refresh_rotates_the_refresh_id_and_a_replayed_old_one_revokes_the
         "{:?}",
         replay.raw_set_cookies
     );
-    // The whole sign-in is over: its current id too, and the one before.
+    // The whole sign-in is over: its current id too, the one before, and its access tokens.
     app.refresh(&third).await.assert_enveloped(SESSION_EXPIRED);
+    let latest = again.session_cookie().value().to_owned();
+    assert_eq!(app.keys.check(&latest).await, TokenState::Revoked);
     app.refresh(&second).await.assert_enveloped(SESSION_EXPIRED);
     // The other device's sign-in is not that family.
+    let token = other_device.session_cookie().value().to_owned();
+    assert!(matches!(app.keys.check(&token).await, TokenState::Valid(_)));
     let elsewhere = app.refresh(&refresh_of(&other_device)).await;
     assert_eq!(elsewhere.status, 200, "{}", elsewhere.body);
 }
@@ -1003,19 +1007,31 @@ async fn currentuser_renewing_from_a_replayed_refresh_id_revokes_the_sign_in_too
 }
 
 #[tokio::test]
-async fn a_signed_out_access_token_is_refused_at_once() {
+async fn a_signed_out_access_token_is_refused_at_once_and_so_is_every_token_of_that_sign_in() {
     let app = TestApp::spawn().await;
-    let signup = app.sign_up(&unique_email(), PASSWORD).await;
-    let token = signup.session_cookie().value().to_owned();
+    let email = unique_email();
+    let signup = app.sign_up(&email, PASSWORD).await;
+    let first_token = signup.session_cookie().value().to_owned();
+    // The same sign-in refreshed: a second token, the first not yet expired.
+    let refreshed = app.refresh(&signup.cookie_header()).await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    let token = refreshed.session_cookie().value().to_owned();
+    let other_device = app.sign_in(&email, PASSWORD).await;
     let keys = &app.keys;
     assert!(matches!(keys.check(&token).await, TokenState::Valid(_)));
 
-    assert_eq!(app.sign_out(&signup.cookie_header()).await.status, 200);
+    let cookies = format!("{}; {}", session(&token), refresh_of(&refreshed));
+    assert_eq!(app.sign_out(&cookies).await.status, 200);
 
     // Still well signed and unexpired, but on the list every service checks.
     assert!(matches!(keys.verify(&token), TokenState::Valid(_)));
     assert_eq!(keys.check(&token).await, TokenState::Revoked);
+    assert_eq!(keys.check(&first_token).await, TokenState::Revoked);
     assert_anonymous_and_cleared(&app.current_user(&session(&token)).await);
+    assert_anonymous_and_cleared(&app.current_user(&session(&first_token)).await);
+    // Signing out here is not signing out everywhere.
+    let elsewhere = other_device.session_cookie().value().to_owned();
+    assert!(matches!(keys.check(&elsewhere).await, TokenState::Valid(_)));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ async fn renew(
     jar: CookieJar,
 ) -> (CookieJar, Option<Claims>) {
     let renewed = match super::refresh_session_user(state, session, false).await {
-        Ok(Some(user)) => super::access_cookie(state, &user).map(Some),
+        Ok(Some((user, family))) => super::access_cookie(state, &user, &family).map(Some),
         Ok(None) => Ok(None),
         Err(err) => Err(err),
     };

@@ -61,11 +61,12 @@ async fn start_session(
         .insert(USER_ID, &user.id)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
+    let family = Id::default().to_string();
     session
-        .insert(FAMILY, Id::default().to_string())
+        .insert(FAMILY, &family)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let jar = jar.add(access_cookie(state, &user)?.0);
+    let jar = jar.add(access_cookie(state, &user, &family)?.0);
     Ok((
         status,
         jar,
@@ -76,9 +77,16 @@ async fn start_session(
     ))
 }
 
-/// A fresh access token for `user`: the `session` cookie carrying it, and its claims.
-fn access_cookie(state: &AuthState, user: &UserRow) -> Result<(Cookie<'static>, Claims), ApiError> {
-    let (token, claims) = state.keys.issue_with_claims(&user.id, &user.email)?;
+/// A fresh access token for `user` under the sign-in `family`: the `session` cookie
+/// carrying it, and its claims.
+fn access_cookie(
+    state: &AuthState,
+    user: &UserRow,
+    family: &str,
+) -> Result<(Cookie<'static>, Claims), ApiError> {
+    let (token, claims) = state
+        .keys
+        .issue_for_sign_in(&user.id, &user.email, family)?;
     Ok((
         state.keys.access_cookie(token, state.settings.refresh_ttl),
         claims,
@@ -94,7 +102,8 @@ struct Retired {
     at: i64,
 }
 
-/// The user of the refresh session behind the `refresh` cookie, or None when there is none
+/// The user of the refresh session behind the `refresh` cookie and its family (the sign-in
+/// its tokens are issued under), or None when there is none
 /// (never started, expired, revoked, its user gone), and then the session is flushed so the
 /// layer clears that cookie.
 ///
@@ -108,7 +117,7 @@ async fn refresh_session_user(
     state: &AuthState,
     session: &Session,
     rotate: bool,
-) -> Result<Option<UserRow>, ApiError> {
+) -> Result<Option<(UserRow, String)>, ApiError> {
     let internal = |e: tower_sessions::session::Error| ApiError::Internal(e.into());
     if let Some(retired) = session.get::<Retired>(RETIRED).await.map_err(internal)? {
         let age = chrono::Utc::now().timestamp_millis() - retired.at;
@@ -129,7 +138,7 @@ async fn refresh_session_user(
         if user.is_none() {
             session.flush().await.map_err(internal)?;
         }
-        return Ok(user);
+        return Ok(user.map(|user| (user, retired.family)));
     }
     let user_id: Option<String> = session.get(USER_ID).await.map_err(internal)?;
     let family: Option<String> = session.get(FAMILY).await.map_err(internal)?;
@@ -142,22 +151,23 @@ async fn refresh_session_user(
         session.flush().await.map_err(internal)?;
         return Ok(None);
     };
+    let family = match family {
+        Some(family) => family,
+        // Sessions from before families existed start one when they rotate.
+        None if rotate => {
+            let family = Id::default().to_string();
+            session.insert(FAMILY, &family).await.map_err(internal)?;
+            family
+        }
+        None => String::new(),
+    };
     if rotate {
-        // Sessions from before families existed start one here.
-        let family = match family {
-            Some(family) => family,
-            None => {
-                let family = Id::default().to_string();
-                session.insert(FAMILY, &family).await.map_err(internal)?;
-                family
-            }
-        };
         let old = session.id();
         session.cycle_id().await.map_err(internal)?;
         if let Some(old) = old {
             let retired = Retired {
                 user_id: user.id.clone(),
-                family,
+                family: family.clone(),
                 at: chrono::Utc::now().timestamp_millis(),
             };
             let data = [(
@@ -174,14 +184,16 @@ async fn refresh_session_user(
             state.sessions.put(marker).await.map_err(store_error)?;
         }
     }
-    Ok(Some(user))
+    Ok(Some((user, family)))
 }
 
-/// A family is revoked by a record under its own id, kept as long as any of its sessions.
+/// A family is revoked by a record under its own id, kept as long as any of its sessions,
+/// and its access tokens are ended with it.
 async fn revoke_family(state: &AuthState, family: &str) -> Result<(), ApiError> {
     let Ok(id) = family.parse::<Id>() else {
         return Ok(());
     };
+    state.keys.revoke_sign_in(family).await?;
     let record = Record {
         id,
         data: [(REVOKED.to_owned(), serde_json::Value::Bool(true))]

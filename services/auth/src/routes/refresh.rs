@@ -16,7 +16,7 @@ pub async fn refresh(
     session: Session,
     jar: CookieJar,
 ) -> Result<Response, ApiError> {
-    let Some(user) = super::refresh_session_user(&state, &session, true).await? else {
+    let Some((user, family)) = super::refresh_session_user(&state, &session, true).await? else {
         // The client is signed out: drop its stale access token too.
         return Ok((
             jar.add(state.keys.expired_access_cookie()),
@@ -24,7 +24,7 @@ pub async fn refresh(
         )
             .into_response());
     };
-    let jar = jar.add(super::access_cookie(&state, &user)?.0);
+    let jar = jar.add(super::access_cookie(&state, &user, &family)?.0);
     Ok((
         jar,
         Json(User {

@@ -17,16 +17,32 @@ pub async fn sign_out(
     session: Session,
     jar: CookieJar,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
-    // The token first: were the refresh session gone and this not, the token would outlive
-    // the sign-out unnoticed.
-    if let Some(token) = jar.get(ACCESS_COOKIE).map(|c| c.value().to_owned()) {
-        if let TokenState::Valid(claims) = state.keys.verify(&token) {
-            state.keys.revoke(&claims).await.map_err(|err| {
-                tracing::error!(error = ?err, "could not revoke an access token");
-                ApiError::Unavailable("Could not sign out right now; try again shortly".into())
-            })?;
+    // The tokens first: were the refresh session gone and they not, they would outlive the
+    // sign-out unnoticed. The presented one, and every other one of this sign-in.
+    let token = jar
+        .get(ACCESS_COOKIE)
+        .and_then(|c| match state.keys.verify(c.value()) {
+            TokenState::Valid(claims) => Some(claims),
+            _ => None,
+        });
+    let family: Option<String> = session
+        .get(super::FAMILY)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let family = family.or_else(|| token.as_ref().map(|c| c.sid.clone()));
+    let revoked = async {
+        if let Some(claims) = &token {
+            state.keys.revoke(claims).await?;
         }
-    }
+        if let Some(family) = &family {
+            state.keys.revoke_sign_in(family).await?;
+        }
+        anyhow::Ok(())
+    };
+    revoked.await.map_err(|err| {
+        tracing::error!(error = ?err, "could not revoke a sign-in's access tokens");
+        ApiError::Unavailable("Could not sign out right now; try again shortly".into())
+    })?;
     session
         .flush()
         .await
