@@ -1,4 +1,6 @@
-//! The auth service: users, sign-up/in/out, access tokens and refresh sessions.
+//! The auth service: users, sign-up/in/out, access tokens, refresh sessions (rotated on
+//! every refresh, a replayed one ending its sign-in: `routes`), their store (`sessions`) and
+//! the sign-in throttle (`throttle`).
 #![forbid(unsafe_code)]
 
 mod domain;
