@@ -121,11 +121,19 @@ async fn readyz_names_redis_when_it_does_not_answer() {
 }
 
 #[tokio::test]
-async fn auth_and_expiration_ask_redis_exactly_when_they_use_it() {
+async fn every_service_asks_redis_exactly_when_it_uses_it() {
     let env = TestEnv::new().await;
-    let uses_redis = env.settings.redis_url.is_some(); // REDIS_URL set for the suite
+    // REDIS_URL set for the suite: auth keeps sessions and the throttle there, expiration its
+    // queue, and every service with authenticated routes asks its token deny-list.
+    let uses_redis = env.settings.redis_url.is_some();
     let bus = common::testing::test_bus().await;
-    for service in [auth::SERVICE, expiration::SERVICE] {
+    for service in [
+        auth::SERVICE,
+        expiration::SERVICE,
+        tickets::SERVICE,
+        orders::SERVICE,
+        payments::SERVICE,
+    ] {
         let running = service
             .start(&env.settings, bus.clone(), Shutdown::new())
             .await

@@ -71,7 +71,7 @@ pub async fn start_with(
     shutdown: Shutdown,
 ) -> anyhow::Result<Running> {
     let listener = listeners::subscribe(state.clone(), &bus, shutdown.clone()).await?;
-    Ok(Running::with_outbox(
+    let mut running = Running::with_outbox(
         "orders",
         router(state.clone()),
         state.db,
@@ -79,5 +79,8 @@ pub async fn start_with(
         listener,
         bus,
         shutdown,
-    ))
+    );
+    // Every authenticated route asks the token deny-list.
+    running.ready.extend(state.keys.readiness("orders"));
+    Ok(running)
 }

@@ -91,7 +91,7 @@ pub async fn start_with(
     let listener = listeners::listeners(state.clone())
         .subscribe(&bus, shutdown.clone())
         .await?;
-    Ok(Running::with_outbox(
+    let mut running = Running::with_outbox(
         "payments",
         router(state.clone()),
         state.db,
@@ -99,7 +99,10 @@ pub async fn start_with(
         listener,
         bus,
         shutdown,
-    ))
+    );
+    // Every authenticated route asks the token deny-list.
+    running.ready.extend(state.keys.readiness("payments"));
+    Ok(running)
 }
 
 pub const SERVICE: Service = Service {
