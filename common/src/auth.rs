@@ -129,7 +129,7 @@ impl JwtKeys {
     /// Ends the token `claims` came from before its expiry, in every service at once.
     pub async fn revoke(&self, claims: &Claims) -> anyhow::Result<()> {
         self.deny
-            .add(&DenyList::token_key(&claims.jti), claims.exp)
+            .add(DenyList::token_key(&claims.jti), claims.exp)
             .await
     }
 
@@ -138,7 +138,7 @@ impl JwtKeys {
     pub async fn revoke_sign_in(&self, sid: &str) -> anyhow::Result<()> {
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let until = chrono::Utc::now().timestamp() + ttl;
-        self.deny.add(&DenyList::sign_in_key(sid), until).await
+        self.deny.add(DenyList::sign_in_key(sid), until).await
     }
 
     pub fn issue(&self, id: &str, email: &str) -> anyhow::Result<String> {
@@ -249,35 +249,28 @@ enum DenyList {
 static EMBEDDED_DENY_LIST: LazyLock<Mutex<HashMap<String, i64>>> = LazyLock::new(Mutex::default);
 
 impl DenyList {
-    /// The entry naming one token; empty when it has no id (it can't be revoked alone).
-    fn token_key(jti: &str) -> String {
-        if jti.is_empty() {
-            String::new()
-        } else {
-            format!("revoked:{jti}")
-        }
+    /// The entry naming one token; none when it has no id (it can't be revoked alone).
+    fn token_key(jti: &str) -> Option<String> {
+        (!jti.is_empty()).then(|| format!("revoked:{jti}"))
     }
 
-    fn sign_in_key(sid: &str) -> String {
-        if sid.is_empty() {
-            String::new()
-        } else {
-            format!("revoked-sign-in:{sid}")
-        }
+    /// The entry naming one sign-in; none for a token issued outside one.
+    fn sign_in_key(sid: &str) -> Option<String> {
+        (!sid.is_empty()).then(|| format!("revoked-sign-in:{sid}"))
     }
 
     /// Lists `entry` until `until` (Unix seconds).
-    async fn add(&self, entry: &str, until: i64) -> anyhow::Result<()> {
+    async fn add(&self, entry: Option<String>, until: i64) -> anyhow::Result<()> {
         let now = chrono::Utc::now().timestamp();
         let left = until - now;
-        if entry.is_empty() || left <= 0 {
+        let Some(entry) = entry.filter(|_| left > 0) else {
             return Ok(());
-        }
+        };
         match self {
             Self::Embedded => {
                 let mut list = EMBEDDED_DENY_LIST.lock().unwrap_or_else(|p| p.into_inner());
                 list.retain(|_, exp| *exp > now);
-                list.insert(entry.to_owned(), until);
+                list.insert(entry, until);
             }
             Self::Redis { pool, prefix } => {
                 pool.set::<(), _, _>(
@@ -297,7 +290,7 @@ impl DenyList {
     async fn refuses(&self, claims: &Claims) -> anyhow::Result<bool> {
         let entries: Vec<String> = [Self::token_key(&claims.jti), Self::sign_in_key(&claims.sid)]
             .into_iter()
-            .filter(|e| !e.is_empty())
+            .flatten()
             .collect();
         if entries.is_empty() {
             return Ok(false);

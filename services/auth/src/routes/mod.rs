@@ -93,7 +93,8 @@ fn access_cookie(
     ))
 }
 
-/// What the `refresh` cookie's session id stands for, as [`refresh_session_user`] reads it.
+/// The record left under a refresh id that a rotation retired: whose it was, its sign-in,
+/// and when, so [`refresh_session_user`] can tell a late tab from a replayed copy.
 #[derive(Debug, Serialize, Deserialize)]
 struct Retired {
     user_id: String,
