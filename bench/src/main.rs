@@ -3,9 +3,14 @@
 //! - `bench reserve <ticketing binary> [buyers]`: starts the system, has N buyers each order a
 //!   distinct ticket at once, and prints orders/second with p50/p99 latency — for the
 //!   embedded default and, when `DATABASE_URL`/`NATS_URL` are set, for PostgreSQL + JetStream.
-//!   With `--connections N --seconds S` it is a sustained run instead: N closed-loop clients
-//!   reserving distinct tickets for S seconds, with the event lag (order 201 → ticket shown
-//!   reserved by tickets) and `pgbench -b simple-update` at the same concurrency beside it.
+//!   With `--connections N --seconds S [--preload P]` it is a sustained run instead: N
+//!   closed-loop clients reserving distinct tickets for S seconds, measured after a warm-up
+//!   (the first second; 10 % of runs under 10 s): orders/s, p50/p99, the event lag of every
+//!   order (its `order:created` outbox row → tickets' `ticket:updated`, read after the run so
+//!   nothing polls during it), statements and commits per order, CPU time and context
+//!   switches per order of the server, the bench, PostgreSQL and NATS (from /proc), and
+//!   `pgbench -b simple-update` at the same concurrency beside it. `--preload P` first puts P
+//!   sold tickets and complete orders in the databases.
 //! - `bench pages <ticketing binary> <site wasm> [--tickets N] [--seconds N] [--release]`:
 //!   measures the landing page, a ticket page and `GET /api/tickets?limit=50` with 100 and
 //!   with N (default 30,000) tickets listed, and prints the site's wasm size gzipped.

@@ -1,27 +1,44 @@
-//! `reserve --connections N --seconds S`: N closed-loop clients each reserving distinct
-//! tickets for S seconds — orders/s, p50/p99, and the event lag: how long after an order's
-//! 201 (its commit) the tickets service's database holds the reservation, read straight from
-//! that database so the figure isn't the HTTP queue's — beside `pgbench -b simple-update` at
-//! the same concurrency on the same PostgreSQL.
+//! `reserve --connections N --seconds S [--preload P]`: N closed-loop clients each reserving
+//! distinct tickets for S seconds, measured over the window after a warm-up: orders/s, p50/p99
+//! latency, and for every measured order the event lag, from its `order:created` outbox row in
+//! orders to the `ticket:updated` row with which tickets reserved the ticket — read from both
+//! outboxes after the load stops, so nothing polls the databases during the run. Over the same
+//! window: statements and commits per order (the server's `/metrics`; on PostgreSQL also
+//! `pg_stat_database`, server-wide), and CPU time and context switches per order of the
+//! server, the bench itself, PostgreSQL and NATS (from /proc). Beside it, `pgbench -b
+//! simple-update` at the same concurrency on the same PostgreSQL. `--preload P` first writes P
+//! sold tickets and complete orders straight into the databases, to show whether the rate
+//! depends on table size.
+mod lag;
+mod preload;
+mod procstat;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::json;
+use tokio::sync::Notify;
 
 use crate::api::{order_probe, post, sign_up};
 use crate::stats::{ms, quantile};
 use crate::system::{Backend, System};
+use procstat::{Group, Who};
 
 /// Ticket stock per second of load; more than the system can reserve.
 const STOCK_PER_SECOND: usize = 3000;
-/// One order in this many has its event lag measured.
-const LAG_SAMPLE: usize = 25;
 
 pub async fn main(binary: &Path, connections: usize, seconds: u64) -> anyhow::Result<()> {
+    let preload = preload_flag()?;
+    let warmup = warm_up(seconds);
+    println!(
+        "warm-up: orders begun in the first {:.1} s are left out of every figure \
+         (the first second; the first 10 % of runs shorter than 10 s)",
+        warmup.as_secs_f64()
+    );
     let mut rows = vec![
         run(
             "embedded (SQLite, in-process bus)",
@@ -29,6 +46,7 @@ pub async fn main(binary: &Path, connections: usize, seconds: u64) -> anyhow::Re
             Backend::Embedded,
             connections,
             seconds,
+            preload,
         )
         .await?,
     ];
@@ -42,6 +60,7 @@ pub async fn main(binary: &Path, connections: usize, seconds: u64) -> anyhow::Re
                     Backend::External { nats },
                     connections,
                     seconds,
+                    preload,
                 )
                 .await?,
             );
@@ -49,25 +68,62 @@ pub async fn main(binary: &Path, connections: usize, seconds: u64) -> anyhow::Re
         }
         _ => println!("(set DATABASE_URL=postgres://… and NATS_URL=nats://… for PostgreSQL + JetStream and pgbench)"),
     }
+    let preloaded = if preload > 0 {
+        format!(", {preload} orders preloaded")
+    } else {
+        String::new()
+    };
     println!(
-        "\n| backend | connections | orders/s | p50 | p99 | event lag p50 | event lag p99 | pgbench tps | ratio |\n|---|---|---|---|---|---|---|---|---|"
+        "\nover the measured window (warm-up {:.1} s left out{preloaded}); lag = order:created → \
+         ticket:updated in the outboxes; commits: the SQLite writer's, or PostgreSQL's \
+         pg_stat_database (the whole server); — = not counted",
+        warmup.as_secs_f64()
     );
-    for row in rows {
+    println!(
+        "\n| backend | connections | orders/s | p50 | p99 | lag p50 | lag p99 | lag max | stmts/order | commits/order | pgbench tps | ratio |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    let figure = |n: Option<f64>| n.map_or("—".into(), |n| format!("{n:.1}"));
+    for row in &rows {
         let (tps, ratio) = match (row.postgres, pgbench_tps) {
             (true, Some(tps)) => (format!("{tps:.0}"), format!("{:.2}", row.rate / tps)),
             _ => ("—".into(), "—".into()),
         };
         println!(
-            "| {} | {connections} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {tps} | {ratio} |",
+            "| {} | {connections} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} | {tps} | {ratio} |",
             row.label,
             row.rate,
             ms(row.p50),
             ms(row.p99),
             ms(row.lag50),
-            ms(row.lag99)
+            ms(row.lag99),
+            ms(row.lag_max),
+            figure(row.statements),
+            figure(row.commits),
         );
     }
+    for row in &rows {
+        println!("\n{}, per order:\n\n{}", row.label, row.processes);
+    }
     Ok(())
+}
+
+/// `--preload N` from the command line: `reserve` hands this module only the connections
+/// and seconds.
+fn preload_flag() -> anyhow::Result<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == "--preload") {
+        None => Ok(0),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .context("--preload needs a number"),
+    }
+}
+
+/// The first second (the first 10 % of runs shorter than 10 s): connections open, caches and
+/// the SQLite page cache fill, the pools grow.
+fn warm_up(seconds: u64) -> Duration {
+    Duration::from_secs(1).min(Duration::from_secs(seconds) / 10)
 }
 
 struct Row {
@@ -78,6 +134,18 @@ struct Row {
     p99: Duration,
     lag50: Duration,
     lag99: Duration,
+    lag_max: Duration,
+    statements: Option<f64>,
+    commits: Option<f64>,
+    /// The per-process CPU and context switch table.
+    processes: String,
+}
+
+/// One order: when its request began, the order id, and how long the 201 took.
+struct Done {
+    begun: Instant,
+    order: String,
+    latency: Duration,
 }
 
 async fn run(
@@ -86,10 +154,14 @@ async fn run(
     backend: Backend,
     connections: usize,
     seconds: u64,
+    preload: usize,
 ) -> anyhow::Result<Row> {
     let postgres = matches!(backend, Backend::External { .. });
     println!("\n== {label}: {connections} connections for {seconds} s, distinct tickets");
     let system = System::start(binary, backend, &[]).await?;
+    if preload > 0 {
+        preload::preload(&system, preload).await?;
+    }
     let base = system.base.clone();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections * 2)
@@ -109,57 +181,71 @@ async fn run(
     for i in 0..connections {
         buyers.push(sign_up(&client, &base, &format!("buyer{i}")).await?);
     }
-
-    let next = Arc::new(AtomicUsize::new(0));
-    let (lag_tx, mut lag_rx) = tokio::sync::mpsc::unbounded_channel::<(String, String, Instant)>();
-    let (url, table) = system.table("tickets", "tickets");
-    let tickets_db = common::db::connect(&url).await?;
-    // Polls each sampled ticket's row until it holds the order.
-    let lags = tokio::spawn(async move {
-        let mut lags = Vec::new();
-        let mut pending = Vec::new();
-        while let Some(sample) = lag_rx.recv().await {
-            let (db, table) = (tickets_db.clone(), table.clone());
-            pending.push(tokio::spawn(async move {
-                let (ticket, order, committed) = sample;
-                let deadline = committed + Duration::from_secs(30);
-                let read = Statement::from_sql_and_values(
-                    db.get_database_backend(),
-                    format!("SELECT order_id FROM {table} WHERE id = $1"),
-                    [ticket.into()],
-                );
-                while Instant::now() < deadline {
-                    let row = db.query_one(read.clone()).await.ok()??;
-                    let holder: Option<String> = row.try_get("", "order_id").ok()?;
-                    if holder.as_deref() == Some(order.as_str()) {
-                        return Some(committed.elapsed());
-                    }
-                    tokio::time::sleep(Duration::from_micros(500)).await;
-                }
-                None
-            }));
-        }
-        for task in pending {
-            if let Ok(Some(lag)) = task.await {
-                lags.push(lag);
-            }
-        }
-        lags
+    let since = lag::since(&system).await?;
+    let watch = Arc::new(Watch {
+        groups: vec![
+            Group {
+                label: "server (ticketing)",
+                who: Who::Pid(system.pid()),
+            },
+            Group {
+                label: "bench",
+                who: Who::Pid(std::process::id()),
+            },
+            Group {
+                label: "postgres",
+                who: Who::Comm("postgres"),
+            },
+            Group {
+                label: "nats-server",
+                who: Who::Comm("nats-server"),
+            },
+            Group {
+                label: "whole machine",
+                who: Who::Machine,
+            },
+        ],
+        client: client.clone(),
+        base: base.clone(),
+        // Opened now, so connecting isn't part of the window.
+        postgres: match system.database_url() {
+            Some(url) => Some(common::db::connect(url).await?),
+            None => None,
+        },
     });
 
+    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let until = started + Duration::from_secs(seconds);
+    let (warm, until) = (
+        started + warm_up(seconds),
+        started + Duration::from_secs(seconds),
+    );
+    // Counters are read when the warm-up ends and when the load stops (at S seconds, or
+    // sooner if the tickets run out).
+    let finished = Arc::new(Notify::new());
+    let marks = tokio::spawn({
+        let (watch, finished) = (watch.clone(), finished.clone());
+        async move {
+            let finished = finished.notified();
+            tokio::pin!(finished);
+            tokio::select! {
+                () = tokio::time::sleep_until(warm.into()) => {}
+                () = &mut finished => return None,
+            }
+            let start = watch.mark().await;
+            tokio::select! {
+                () = tokio::time::sleep_until(until.into()) => {}
+                () = &mut finished => {}
+            }
+            Some((start, watch.mark().await))
+        }
+    });
     let mut workers = Vec::with_capacity(connections);
     for buyer in buyers {
-        let (client, base, tickets, next, lag_tx) = (
-            client.clone(),
-            base.clone(),
-            tickets.clone(),
-            next.clone(),
-            lag_tx.clone(),
-        );
+        let (client, base, tickets, next) =
+            (client.clone(), base.clone(), tickets.clone(), next.clone());
         workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
+            let mut done = Vec::new();
             while Instant::now() < until {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(ticket) = tickets.get(i) else { break };
@@ -175,52 +261,187 @@ async fn run(
                 if status != 201 {
                     bail!("an order failed with status {status}: {body}");
                 }
-                latencies.push(begun.elapsed());
-                if i % LAG_SAMPLE == 0 {
-                    let order = body["id"].as_str().unwrap_or_default().to_owned();
-                    let _ = lag_tx.send((ticket.clone(), order, Instant::now()));
-                }
+                done.push(Done {
+                    begun,
+                    latency: begun.elapsed(),
+                    order: body["id"].as_str().context("an order id")?.to_owned(),
+                });
             }
-            anyhow::Ok(latencies)
+            anyhow::Ok(done)
         }));
     }
-    drop(lag_tx);
-    let mut latencies = Vec::new();
+    let mut done = Vec::new();
     for worker in workers {
-        latencies.extend(worker.await??);
+        done.extend(worker.await??);
     }
-    let wall = started.elapsed();
-    let mut lags = lags.await?;
-    drop(system);
+    finished.notify_one();
+    let Some((start, end)) = marks.await? else {
+        bail!("the tickets ran out within the warm-up");
+    };
     if next.load(Ordering::Relaxed) >= tickets.len() {
-        println!(
-            "(ran out of tickets before {seconds} s: the figure is over {:.1} s)",
-            wall.as_secs_f64()
-        );
+        println!("(ran out of tickets before {seconds} s: the window ends there)");
     }
+
+    // Orders begun inside the window, over its length: a closed loop starts as many as it
+    // finishes, so the requests in flight at either end even out.
+    let measured: Vec<&Done> = done
+        .iter()
+        .filter(|d| d.begun >= start.at && d.begun < end.at)
+        .collect();
+    if measured.is_empty() {
+        bail!("no order began after the warm-up");
+    }
+    let orders = measured.len();
+    let window = end.at - start.at;
+    let mut latencies: Vec<Duration> = measured.iter().map(|d| d.latency).collect();
     latencies.sort();
-    lags.sort();
+    let ids: Vec<String> = measured.iter().map(|d| d.order.clone()).collect();
+    let lags = lag::lags(&system, since, done.len(), &ids).await?;
+    drop(system);
+
+    let per_order = |before: Option<u64>, after: Option<u64>| match (before, after) {
+        (Some(before), Some(after)) if after > before => {
+            Some((after - before) as f64 / orders as f64)
+        }
+        _ => None,
+    };
+    let statements = per_order(
+        start.counters.map(|c| c.statements),
+        end.counters.map(|c| c.statements),
+    );
+    let commits = if postgres {
+        per_order(start.pg_commits, end.pg_commits)
+    } else {
+        per_order(
+            start.counters.map(|c| c.commits),
+            end.counters.map(|c| c.commits),
+        )
+    };
+    let used = procstat::delta(&start.processes, &end.processes);
     let row = Row {
         label,
         postgres,
-        rate: latencies.len() as f64 / wall.as_secs_f64(),
+        rate: orders as f64 / window.as_secs_f64(),
         p50: quantile(&latencies, 0.50),
         p99: quantile(&latencies, 0.99),
-        lag50: quantile(&lags, 0.50),
-        lag99: quantile(&lags, 0.99),
+        lag50: quantile(&lags.sorted, 0.50),
+        lag99: quantile(&lags.sorted, 0.99),
+        lag_max: lags.sorted.last().copied().unwrap_or_default(),
+        statements,
+        commits,
+        processes: procstat::table(&watch.groups, &used, orders),
     };
+    let figure = |n: Option<f64>| n.map_or("—".into(), |n| format!("{n:.1}"));
     println!(
-        "{} orders in {:.1} s: {:.0} orders/s, p50 {:.1} ms, p99 {:.1} ms; event lag ({} samples) p50 {:.1} ms, p99 {:.1} ms",
-        latencies.len(),
-        wall.as_secs_f64(),
+        "{orders} orders in the {:.1} s window ({} in all): {:.0} orders/s, p50 {:.1} ms, p99 {:.1} ms",
+        window.as_secs_f64(),
+        done.len(),
         row.rate,
         ms(row.p50),
         ms(row.p99),
-        lags.len(),
-        ms(row.lag50),
-        ms(row.lag99)
     );
+    println!(
+        "event lag of {} orders: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (all reserved {:.1} s after the load stopped)",
+        lags.sorted.len(),
+        ms(row.lag50),
+        ms(row.lag99),
+        ms(row.lag_max),
+        lags.waited.as_secs_f64(),
+    );
+    if lags.missing > 0 {
+        println!(
+            "({} measured orders had no ticket:updated {:.0} s after the load stopped: left out of the lag)",
+            lags.missing,
+            lags.waited.as_secs_f64()
+        );
+    }
+    println!(
+        "per order: {} statements, {} commits ({})",
+        figure(row.statements),
+        figure(row.commits),
+        if postgres {
+            "pg_stat_database, the whole server"
+        } else {
+            "the SQLite writer"
+        }
+    );
+    print!("{}", row.processes);
     Ok(row)
+}
+
+/// What is read at each end of the measured window.
+struct Watch {
+    groups: Vec<Group>,
+    client: reqwest::Client,
+    base: String,
+    postgres: Option<DatabaseConnection>,
+}
+
+struct Mark {
+    at: Instant,
+    processes: procstat::Snapshot,
+    counters: Option<Counters>,
+    pg_commits: Option<u64>,
+}
+
+#[derive(Clone, Copy)]
+struct Counters {
+    statements: u64,
+    commits: u64,
+}
+
+impl Watch {
+    async fn mark(&self) -> Mark {
+        let at = Instant::now();
+        let processes = procstat::snapshot(&self.groups);
+        let (counters, pg_commits) = tokio::join!(self.counters(), self.pg_commits());
+        Mark {
+            at,
+            processes,
+            counters,
+            pg_commits,
+        }
+    }
+
+    /// The server's database counters from `GET /metrics`; None if it doesn't serve them.
+    async fn counters(&self) -> Option<Counters> {
+        let text = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?
+            .error_for_status()
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let value = |name: &str| {
+            text.lines().find_map(|line| {
+                let (key, n) = line.split_once(' ')?;
+                (key == name).then(|| n.trim().parse::<f64>().ok())?
+            })
+        };
+        Some(Counters {
+            statements: value("ticketing_db_statements_total")? as u64,
+            commits: value("ticketing_db_sqlite_commits_total").unwrap_or(0.0) as u64,
+        })
+    }
+
+    /// Transactions committed in the whole PostgreSQL server (its backends report them at
+    /// most about once a second, so either end may be that late).
+    async fn pg_commits(&self) -> Option<u64> {
+        let db = self.postgres.as_ref()?;
+        let row = db
+            .query_one(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT CAST(SUM(xact_commit) AS BIGINT) AS n FROM pg_stat_database",
+            ))
+            .await
+            .ok()??;
+        row.try_get::<i64>("", "n").ok().map(|n| n as u64)
+    }
 }
 
 /// Lists `count` tickets, 32 at a time; their ids in listing order.

@@ -73,6 +73,16 @@ impl System {
         Ok(system)
     }
 
+    /// The server process's id (to read its CPU time and context switches from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The PostgreSQL database the system runs on, if it runs on PostgreSQL.
+    pub fn database_url(&self) -> Option<&str> {
+        self._database.as_ref().map(|d| d.url.as_str())
+    }
+
     /// A URL to read `service`'s tables at, and the table name `table` goes by there.
     pub fn table(&self, service: &str, table: &str) -> (String, String) {
         match &self._database {

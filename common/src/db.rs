@@ -1,8 +1,9 @@
 //! Database connect + migrate for SQLite and PostgreSQL, chosen by URL.
 //!
-//! On SQLite a service gets one writer connection (writes wait for it in the pool instead of
-//! spinning on SQLite's lock) and a separate pool of query-only readers, on
-//! a WAL file with `synchronous=NORMAL`; on PostgreSQL one pool serves both.
+//! On SQLite a service gets the file's writer thread ([`crate::sqlite::Writer`]) for its hot
+//! writes, one sqlx writer connection for the rest (writes wait for it in the pool, and for
+//! the writer thread through SQLite's busy timeout) and a separate pool of query-only
+//! readers, on a WAL file with `synchronous=NORMAL`; on PostgreSQL one pool serves all.
 use std::time::Duration;
 
 use anyhow::Context;
@@ -31,11 +32,13 @@ pub fn pool_size(settings: &crate::settings::Settings) -> u32 {
 }
 
 /// A service's database handles: `write` for anything that writes or must read what it is
-/// about to write (transactions), `read` for plain reads that may see the last commit.
+/// about to write (transactions), `read` for plain reads that may see the last commit, and
+/// on a SQLite file `writer`, the writer thread the hot writes go through.
 #[derive(Clone, Debug)]
 pub struct ServiceDb {
     pub write: DatabaseConnection,
     pub read: DatabaseConnection,
+    pub writer: Option<crate::sqlite::Writer>,
 }
 
 /// The database of one service, migrated: its own SQLite file under `DATA_DIR`, or on
@@ -58,7 +61,15 @@ pub async fn connect_service<M: MigratorTrait>(
         } else {
             sqlite_pool(&url, Role::Reader, size - 1).await?
         };
-        return Ok(ServiceDb { write, read });
+        let writer = match crate::sqlite::path_of(&url) {
+            Some(path) => Some(crate::sqlite::Writer::open(&path)?),
+            None => None,
+        };
+        return Ok(ServiceDb {
+            write,
+            read,
+            writer,
+        });
     }
     // One connection, closed once migrated: it holds the migration lock.
     let admin = connect_with(&url, None, 1).await?;
@@ -88,6 +99,7 @@ pub async fn connect_service<M: MigratorTrait>(
     Ok(ServiceDb {
         write: db.clone(),
         read: db,
+        writer: None,
     })
 }
 
@@ -122,10 +134,21 @@ async fn sqlite_pool(url: &str, role: Role, size: u32) -> anyhow::Result<Databas
                 Role::Writer => o,
                 Role::Reader => o.pragma("query_only", "ON"),
             }
-        });
-    Database::connect(options)
-        .await
-        .with_context(|| format!("connecting to {}", redact(url)))
+        })
+        // A SQLite connection is a file handle in this process: a ping proves nothing and
+        // costs a round trip to its thread on every checkout.
+        .test_before_acquire(false);
+    counted(
+        Database::connect(options)
+            .await
+            .with_context(|| format!("connecting to {}", redact(url)))?,
+    )
+}
+
+/// Counts every statement `db` runs (see [`crate::metrics`]).
+fn counted(mut db: DatabaseConnection) -> anyhow::Result<DatabaseConnection> {
+    db.set_metric_callback(|_| crate::metrics::statement());
+    Ok(db)
 }
 
 /// `server` (a `postgres://…/db?query` URL) pointed at database `name` instead.
@@ -162,9 +185,11 @@ async fn connect_with(
     if url.starts_with("sqlite:") {
         return sqlite_pool(url, Role::Writer, max_connections).await;
     }
-    Database::connect(options)
-        .await
-        .with_context(|| format!("connecting to {}", redact(url)))
+    counted(
+        Database::connect(options)
+            .await
+            .with_context(|| format!("connecting to {}", redact(url)))?,
+    )
 }
 
 /// True when `err` is a unique-key violation (any key), on either backend.

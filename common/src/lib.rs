@@ -20,6 +20,8 @@ pub mod http;
 #[cfg(feature = "server")]
 pub mod json;
 #[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
 pub mod outbox;
 #[cfg(feature = "server")]
 pub mod redis;
@@ -27,6 +29,8 @@ pub mod redis;
 pub mod service;
 #[cfg(feature = "server")]
 pub mod settings;
+#[cfg(feature = "server")]
+pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -1,20 +1,28 @@
 //! The transactional outbox: a service writes its event in the same transaction as the state
 //! change; the relay publishes pending rows in order and marks them sent. A crash between the
 //! two only delays an event (it is published again, and the message id makes that harmless).
-use std::sync::Arc;
+//! Beside a SQLite writer thread, committed rows are handed on at commit and the relay's scan
+//! is the backstop (see [`Relay`]).
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 
 use sea_orm::sea_query::{Alias, ColumnDef, Index, Table};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 
 use crate::bus::{EventBus, Message};
 use crate::events::{Event, Subject};
 use crate::service::{Shutdown, Task};
+use crate::sqlite::{Outgoing, Writer};
 
 pub mod entity {
     use sea_orm::entity::prelude::*;
@@ -109,20 +117,27 @@ pub async fn enqueue<E: Event>(db: &impl ConnectionTrait, event: &E) -> Result<S
     let id = uuid::Uuid::new_v4().to_string();
     let payload = serde_json::to_string(event)
         .map_err(|e| DbErr::Custom(format!("serializing an event: {e}")))?;
-    entity::ActiveModel {
+    // Nothing of the row is needed back: no RETURNING, no read after the insert.
+    entity::Entity::insert(entity::ActiveModel {
         id: Set(id.clone()),
         subject: Set(E::SUBJECT.as_str().to_owned()),
         payload: Set(payload),
         created_at: Set(chrono::Utc::now()),
         sent_at: Set(None),
         ..Default::default()
-    }
-    .insert(db)
+    })
+    .exec_without_returning(db)
     .await?;
     Ok(id)
 }
 
 /// Publishes a service's pending outbox rows, oldest first.
+///
+/// With a SQLite writer thread ([`Relay::with_writer`]) events don't wait for the relay: the
+/// writer hands each committed group's rows to the bus at once (in-process) or to the relay
+/// to publish (JetStream), and the relay marks them sent in bulk in a later group. Its scan
+/// of the table is then the backstop for what was never handed on (a crash between commit
+/// and hand-off, rows written outside the writer thread).
 #[derive(Clone)]
 pub struct Relay {
     db: DatabaseConnection,
@@ -130,6 +145,17 @@ pub struct Relay {
     read: DatabaseConnection,
     bus: EventBus,
     wake: Arc<Notify>,
+    writer: Option<Writer>,
+    handed: Arc<Mutex<Option<mpsc::UnboundedReceiver<Handed>>>>,
+}
+
+/// A committed group's outbox rows as the writer thread handed them on.
+struct Handed {
+    seqs: Vec<i64>,
+    /// Still to publish (a bus that can't take them at once).
+    publish: Option<Vec<Message>>,
+    /// Resolves once the bus's groups have settled them.
+    settled: Option<BoxFuture<'static, ()>>,
 }
 
 // Large: under load each cycle waits its turn for a connection (on SQLite the one writer),
@@ -138,6 +164,7 @@ const BATCH: u64 = 1000;
 const IDLE_POLL: Duration = Duration::from_millis(500);
 // Short enough that events flow again within seconds of the bus coming back.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
 impl Relay {
     pub fn new(db: DatabaseConnection, bus: EventBus) -> Self {
@@ -146,12 +173,43 @@ impl Relay {
             db,
             bus,
             wake: Arc::new(Notify::new()),
+            writer: None,
+            handed: Arc::new(Mutex::new(None)),
         }
     }
 
     /// Reads pending rows through `read` (rows are marked sent through the main handle).
     pub fn reading_from(mut self, read: DatabaseConnection) -> Self {
         self.read = read;
+        self
+    }
+
+    /// Takes each group `writer` commits straight to the bus, and marks rows sent through it.
+    pub fn with_writer(mut self, writer: Writer) -> Self {
+        let (send, handed) = mpsc::unbounded_channel();
+        let bus = self.bus.clone();
+        let installed = writer.on_commit(move |rows: Vec<Outgoing>| {
+            let seqs = rows.iter().map(|row| row.seq).collect();
+            let messages: Vec<Message> = rows.into_iter().map(|row| row.message).collect();
+            let handed = match bus.offer(&messages) {
+                Some(settled) => Handed {
+                    seqs,
+                    publish: None,
+                    settled: Some(settled),
+                },
+                None => Handed {
+                    seqs,
+                    publish: Some(messages),
+                    settled: None,
+                },
+            };
+            // Gone only once the relay has stopped: the scan after the next start sends them.
+            let _ = send.send(handed);
+        });
+        if installed {
+            self.handed = Arc::new(Mutex::new(Some(handed)));
+        }
+        self.writer = Some(writer);
         self
     }
 
@@ -164,6 +222,11 @@ impl Relay {
     /// the sent ones in one statement, and only the unbroken run from the oldest, so events
     /// keep their order.
     pub async fn publish_pending(&self) -> anyhow::Result<usize> {
+        self.publish_pending_except(&HashSet::new()).await
+    }
+
+    /// [`Relay::publish_pending`], leaving out rows handed on already and not yet marked.
+    async fn publish_pending_except(&self, handed: &HashSet<i64>) -> anyhow::Result<usize> {
         let rows = entity::Entity::find()
             .filter(entity::Column::SentAt.is_null())
             .order_by_asc(entity::Column::Seq)
@@ -173,6 +236,9 @@ impl Relay {
         let mut seqs = Vec::with_capacity(rows.len());
         let mut messages = Vec::with_capacity(rows.len());
         for row in rows {
+            if handed.contains(&row.seq) {
+                continue;
+            }
             let Some(subject) = Subject::parse(&row.subject) else {
                 tracing::error!(outbox.id = %row.id, subject = %row.subject, "outbox row has an unknown subject; skipping it");
                 continue;
@@ -186,32 +252,55 @@ impl Relay {
         }
         let (sent, published) = self.bus.publish_batch(&messages).await;
         if sent > 0 {
-            // Padded to a power of two by repeating the last one, so the prepared-statement
-            // cache sees a few shapes of `IN (…)`, not one per batch size.
-            let mut marked = seqs[..sent].to_vec();
-            marked.resize(sent.next_power_of_two(), seqs[sent - 1]);
-            entity::Entity::update_many()
-                .col_expr(
-                    entity::Column::SentAt,
-                    sea_orm::sea_query::Expr::value(chrono::Utc::now()),
-                )
-                .filter(entity::Column::Seq.is_in(marked))
-                .exec(&self.db)
-                .await?;
+            self.mark_sent(seqs[..sent].to_vec()).await?;
         }
         published?;
         Ok(sent)
     }
 
+    /// Marks rows sent in one statement.
+    async fn mark_sent(&self, seqs: Vec<i64>) -> anyhow::Result<()> {
+        if let Some(writer) = &self.writer {
+            writer.write(move |tx| tx.mark_sent(&seqs)).await?;
+            return Ok(());
+        }
+        // Padded to a power of two by repeating the last one, so the prepared-statement
+        // cache sees a few shapes of `IN (…)`, not one per batch size.
+        let mut marked = seqs;
+        let last = marked[marked.len() - 1];
+        marked.resize(marked.len().next_power_of_two(), last);
+        entity::Entity::update_many()
+            .col_expr(
+                entity::Column::SentAt,
+                sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+            )
+            .filter(entity::Column::Seq.is_in(marked))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
     /// Publishes pending rows until `shutdown`, backing off while the bus is unreachable;
     /// then flushes what is left once (what can't be sent now is sent after the next start).
     pub async fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let mut backoff = Duration::from_millis(250);
+        let handed = self
+            .handed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match handed {
+            Some(handed) => self.run_handed(handed, shutdown).await,
+            None => self.run_scanning(shutdown).await,
+        }
+    }
+
+    async fn run_scanning(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let mut backoff = FIRST_BACKOFF;
         while !shutdown.is_triggered() {
             let pause = match self.publish_pending().await {
                 Ok(n) if n as u64 == BATCH => continue,
                 Ok(_) => {
-                    backoff = Duration::from_millis(250);
+                    backoff = FIRST_BACKOFF;
                     IDLE_POLL
                 }
                 Err(err) => {
@@ -227,6 +316,129 @@ impl Relay {
                 () = tokio::time::sleep(pause) => {}
             }
         }
+        self.flush().await;
+        Ok(())
+    }
+
+    /// The relay beside a writer thread: publishes (or waits for the bus to settle) what the
+    /// writer hands on, marks it sent in bulk, and scans the table for anything else.
+    async fn run_handed(
+        self,
+        mut handed: mpsc::UnboundedReceiver<Handed>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<()> {
+        let mut in_flight: HashSet<i64> = HashSet::new();
+        let mut settling = FuturesUnordered::new();
+        let mut settled: Vec<i64> = Vec::new();
+        let mut backoff = FIRST_BACKOFF;
+        let mut scan_at = tokio::time::Instant::now();
+        loop {
+            if tokio::time::Instant::now() >= scan_at {
+                scan_at = match self.publish_pending_except(&in_flight).await {
+                    Ok(n) if n as u64 == BATCH => tokio::time::Instant::now(),
+                    Ok(_) => {
+                        backoff = FIRST_BACKOFF;
+                        tokio::time::Instant::now() + IDLE_POLL
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, retry_in = ?backoff, "outbox relay could not publish");
+                        let at = tokio::time::Instant::now() + backoff;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        at
+                    }
+                };
+            }
+            if !settled.is_empty() {
+                match self.mark_sent(settled.clone()).await {
+                    Ok(()) => {
+                        for seq in settled.drain(..) {
+                            in_flight.remove(&seq);
+                        }
+                    }
+                    // They stay in flight, so no scan sends them again; marked next time.
+                    Err(err) => {
+                        tracing::warn!(error = %err, "outbox relay could not mark rows sent")
+                    }
+                }
+            }
+            if shutdown.is_triggered() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                () = shutdown.wait() => {}
+                batch = handed.recv() => match batch {
+                    Some(batch) => {
+                        let mut next = Some(batch);
+                        // Everything handed on meanwhile, in commit order.
+                        while let Some(batch) = next.take() {
+                            self.take(batch, &mut in_flight, &mut settling, &mut settled).await;
+                            next = handed.try_recv().ok();
+                        }
+                    }
+                    None => return self.run_scanning(shutdown).await,
+                },
+                Some(seqs) = settling.next(), if !settling.is_empty() => {
+                    settled.extend(seqs);
+                    while let Some(Some(seqs)) = settling.next().now_or_never() {
+                        settled.extend(seqs);
+                    }
+                }
+                () = self.wake.notified() => scan_at = tokio::time::Instant::now(),
+                () = tokio::time::sleep_until(scan_at) => {}
+            }
+        }
+        // What was handed on is in the bus already; wait (boundedly) for it to settle so the
+        // marks go in, then send whatever is left.
+        while let Ok(batch) = handed.try_recv() {
+            self.take(batch, &mut in_flight, &mut settling, &mut settled)
+                .await;
+        }
+        while let Some(seqs) = settling.next().await {
+            settled.extend(seqs);
+        }
+        if !settled.is_empty() {
+            if let Err(err) = self.mark_sent(settled).await {
+                tracing::warn!(error = %err, "outbox relay could not mark rows sent on shutdown; they are sent again after the next start");
+            }
+        }
+        self.flush().await;
+        Ok(())
+    }
+
+    /// One handed-on group: published now if the bus could not take it at once.
+    async fn take(
+        &self,
+        batch: Handed,
+        in_flight: &mut HashSet<i64>,
+        settling: &mut FuturesUnordered<BoxFuture<'static, Vec<i64>>>,
+        settled: &mut Vec<i64>,
+    ) {
+        let Handed {
+            seqs,
+            publish,
+            settled: done,
+        } = batch;
+        if let Some(done) = done {
+            in_flight.extend(seqs.iter().copied());
+            settling.push(Box::pin(async move {
+                done.await;
+                seqs
+            }));
+            return;
+        }
+        let messages = publish.unwrap_or_default();
+        let (sent, published) = self.bus.publish_batch(&messages).await;
+        if let Err(err) = published {
+            // The rest stays pending: the scan sends it once the bus is back.
+            tracing::warn!(error = %err, "outbox relay could not publish what the writer handed on");
+        }
+        in_flight.extend(seqs[..sent].iter().copied());
+        settled.extend_from_slice(&seqs[..sent]);
+    }
+
+    /// Sends what is pending, once, on the way out.
+    async fn flush(&self) {
         loop {
             match self.publish_pending().await {
                 Ok(n) if n as u64 == BATCH => continue,
@@ -237,7 +449,6 @@ impl Relay {
                 }
             }
         }
-        Ok(())
     }
 
     /// The relay as a supervised task.

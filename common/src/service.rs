@@ -154,8 +154,9 @@ impl Readiness {
     }
 }
 
-/// `GET /healthz` (the process is alive: always 200) and `GET /readyz` (200 when every check
-/// answers, else 503 in the error envelope naming what failed).
+/// `GET /healthz` (the process is alive: always 200), `GET /readyz` (200 when every check
+/// answers, else 503 in the error envelope naming what failed) and `GET /metrics` (the
+/// process's database counters, see [`crate::metrics`]).
 pub fn health_router(checks: Vec<Readiness>) -> Router {
     use axum::routing::get;
     let checks = std::sync::Arc::new(checks);
@@ -163,6 +164,15 @@ pub fn health_router(checks: Vec<Readiness>) -> Router {
         .route(
             "/healthz",
             get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
+        )
+        .route(
+            "/metrics",
+            get(|| async {
+                (
+                    [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    crate::metrics::render(),
+                )
+            }),
         )
         .route(
             "/readyz",

@@ -154,6 +154,14 @@ impl Bus for InProcessBus {
         (messages.len(), Ok(()))
     }
 
+    fn offer(&self, messages: &[Message]) -> Option<futures::future::BoxFuture<'static, ()>> {
+        let settled: Vec<_> = messages.iter().flat_map(|m| self.enqueue(m)).collect();
+        Some(Box::pin(async move {
+            let all = futures::future::join_all(settled);
+            let _ = tokio::time::timeout(SETTLE_WAIT, all).await;
+        }))
+    }
+
     async fn subscribe(
         &self,
         group: &str,

@@ -15,6 +15,7 @@ use tracing::Instrument;
 use super::{Delivery, EventBus, Message, Settle, Subscription};
 use crate::events::{Event, Subject};
 use crate::service::{Shutdown, Task};
+use crate::sqlite::{Tx, Writer};
 
 /// What a handler made of a message.
 #[derive(Debug)]
@@ -290,11 +291,16 @@ pub fn encode<E: Event>(id: String, event: &E) -> anyhow::Result<Message> {
 /// The transaction a batched step writes through (each step in a savepoint of its own).
 pub type Txn = Arc<DatabaseTransaction>;
 
+/// A step run on the SQLite writer thread, inside the batch's write job.
+type WrittenStep<S> = dyn Fn(&S, &mut Tx<'_>, &Message) -> Outcome + Send + Sync;
+
 enum Handler<S> {
     /// Runs on its own, with its own transactions (or none).
     Solo(Arc<dyn Fn(S, Message) -> BoxFuture<'static, Outcome> + Send + Sync>),
     /// Runs inside the listener's transaction, shared by the deliveries at hand.
     Batched(Arc<dyn Fn(S, Txn, Message) -> BoxFuture<'static, Outcome> + Send + Sync>),
+    /// Runs in the writer thread's job for the deliveries at hand (see [`Listeners::writing`]).
+    Written(Arc<WrittenStep<S>>),
 }
 
 /// The database batched steps share a transaction on, and what to do after each commit.
@@ -357,13 +363,22 @@ impl Outcome {
 /// the deliveries already waiting, in delivery order, each in a savepoint (a step that must
 /// wait undoes only itself; one that fails ends the batch, see [`Batch`]): one commit for
 /// many events, with every event's effect still all-or-nothing and nothing settled before
-/// its commit.
+/// its commit. Steps registered with [`Listeners::on_written`] do the same as one job of a
+/// SQLite writer thread, whose savepoints can be trusted after a failure, so a failed step
+/// undoes only itself there too.
 pub struct Listeners<S> {
     group: &'static str,
     state: S,
     options: ListenerOptions,
     handlers: HashMap<Subject, Handler<S>>,
     batching: Option<Batching>,
+    writing: Option<Writing>,
+}
+
+/// The SQLite writer thread that steps registered with [`Listeners::on_written`] run on.
+struct Writing {
+    writer: Writer,
+    after_commit: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl<S: Clone + Send + Sync + 'static> Listeners<S> {
@@ -374,7 +389,47 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
             options: ListenerOptions::default(),
             handlers: HashMap::new(),
             batching: None,
+            writing: None,
         }
+    }
+
+    /// Lets steps registered with [`Listeners::on_written`] run on `writer`: the deliveries
+    /// at hand become one write job (a savepoint per step), answered after its commit;
+    /// `after_commit` runs after each.
+    pub fn writing(
+        mut self,
+        writer: Writer,
+        after_commit: impl Fn() + Send + Sync + 'static,
+    ) -> Self {
+        self.writing = Some(Writing {
+            writer,
+            after_commit: Arc::new(after_commit),
+        });
+        self
+    }
+
+    /// Handles `E` with `step` on the writer thread (see [`Listeners::writing`]): a plain
+    /// function over the write transaction, kept when done or a duplicate, undone otherwise.
+    pub fn on_written<E, F>(self, step: F) -> Self
+    where
+        E: Event,
+        F: Fn(&S, &mut Tx<'_>, E) -> anyhow::Result<Applied> + Send + Sync + 'static,
+    {
+        assert!(
+            self.writing.is_some(),
+            "{}: call writing() before on_written()",
+            self.group
+        );
+        let handler = Arc::new(move |state: &S, tx: &mut Tx<'_>, message: &Message| {
+            match decode::<E>(message) {
+                Ok(event) => Outcome::of(tx.step(
+                    |tx| step(state, tx, event),
+                    |applied| matches!(applied, Applied::Done | Applied::Duplicate),
+                )),
+                Err(err) => Outcome::Reject(format!("{err:#}")),
+            }
+        });
+        self.register(E::SUBJECT, Handler::Written(handler))
     }
 
     /// Lets steps registered with [`Listeners::on_batched`] share transactions on `db`;
@@ -461,7 +516,55 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
                     Err(err) => outcome.undone(&err),
                 }
             }
+            Some(Handler::Written(_)) => {
+                let mut outcomes = self.written(vec![message]).await;
+                outcomes.pop().unwrap_or_else(|| {
+                    Outcome::Failed(anyhow::anyhow!("the write job gave no outcome"))
+                })
+            }
             None => self.unhandled(&message),
+        }
+    }
+
+    /// Runs the written steps of `messages` as one job on the writer thread, each in a
+    /// savepoint of its own; their outcomes in order once the job's group committed (every
+    /// done one failed if it did not).
+    async fn written(&self, messages: Vec<Message>) -> Vec<Outcome> {
+        let Some(writing) = &self.writing else {
+            return messages.iter().map(|m| self.unhandled(m)).collect();
+        };
+        let steps: Vec<(Option<Arc<WrittenStep<S>>>, Message)> = messages
+            .into_iter()
+            .map(|message| {
+                let step = match self.handlers.get(&message.subject) {
+                    Some(Handler::Written(step)) => Some(step.clone()),
+                    _ => None,
+                };
+                (step, message)
+            })
+            .collect();
+        let count = steps.len();
+        let state = self.state.clone();
+        let group = self.group;
+        let job = writing.writer.write(move |tx| {
+            Ok(steps
+                .into_iter()
+                .map(|(step, message)| match step {
+                    Some(step) => step(&state, tx, &message),
+                    None => {
+                        Outcome::Reject(format!("{group} has no listener for {}", message.subject))
+                    }
+                })
+                .collect::<Vec<_>>())
+        });
+        match job.await {
+            Ok(outcomes) => {
+                (writing.after_commit)();
+                outcomes
+            }
+            Err(err) => (0..count)
+                .map(|_| Outcome::Failed(anyhow::anyhow!("{err:#}")))
+                .collect(),
         }
     }
 
@@ -546,8 +649,15 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
     async fn process_all(&self, deliveries: Vec<Delivery>, bus: &EventBus) {
         let mut batch = Batch::default();
         let mut done: Vec<(Delivery, Outcome)> = Vec::new();
+        let mut written: Vec<Delivery> = Vec::new();
         for mut delivery in deliveries {
-            match self.handlers.get(&delivery.message.subject) {
+            let handler = self.handlers.get(&delivery.message.subject);
+            if let Some(Handler::Written(_)) = handler {
+                written.push(delivery);
+                continue;
+            }
+            self.settle_written(std::mem::take(&mut written), bus).await;
+            match handler {
                 Some(Handler::Batched(_)) => {
                     let work = self.in_batch(&mut batch, delivery.message.clone());
                     let outcome = run_step(work, delivery.settle.as_mut()).await;
@@ -585,7 +695,28 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
                 }
             }
         }
+        self.settle_written(written, bus).await;
         self.settle_batch(batch, done, bus).await;
+    }
+
+    /// Runs waiting written deliveries as one write job, then settles each by its outcome.
+    async fn settle_written(&self, deliveries: Vec<Delivery>, bus: &EventBus) {
+        if deliveries.is_empty() {
+            return;
+        }
+        let messages = deliveries.iter().map(|d| d.message.clone()).collect();
+        let outcomes = self.written(messages).await;
+        for (delivery, outcome) in deliveries.into_iter().zip(outcomes) {
+            let span = delivery_span(self.group, &delivery);
+            let Delivery {
+                message,
+                attempt,
+                settle,
+            } = delivery;
+            settle_by(outcome, &message, attempt, settle, bus, &self.options)
+                .instrument(span)
+                .await;
+        }
     }
 
     /// Commits the batch, then settles each delivery by its outcome (a done one as failed if
@@ -629,7 +760,9 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
             let mut deliveries = vec![first];
             let mut closed = false;
             // Only what is already here: a batch never waits for more to arrive.
-            while self.batching.is_some() && deliveries.len() < MAX_BATCH {
+            while (self.batching.is_some() || self.writing.is_some())
+                && deliveries.len() < MAX_BATCH
+            {
                 match sub.next().now_or_never() {
                     Some(Some(delivery)) => deliveries.push(delivery),
                     Some(None) => {

@@ -62,6 +62,13 @@ pub trait Bus: Send + Sync + 'static {
         (messages.len(), Ok(()))
     }
 
+    /// Hands `messages` over now, in order, without waiting, where the bus can (in-process);
+    /// the future resolves once every group has settled them, or after a bound. None means
+    /// this bus can't: the caller publishes them.
+    fn offer(&self, _messages: &[Message]) -> Option<futures::future::BoxFuture<'static, ()>> {
+        None
+    }
+
     /// A durable subscription shared by every replica of `group` (one group per service):
     /// each message reaches one member of the group, until it is acked.
     async fn subscribe(

@@ -16,6 +16,7 @@ use common::events::OrderCreated;
 use common::outbox::Relay;
 use common::service::{Running, Service, Shutdown, Task};
 use common::settings::Settings;
+use common::sqlite::Writer;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
 
@@ -47,6 +48,9 @@ pub struct Options {
 #[derive(Clone)]
 pub struct ExpirationState {
     pub db: DatabaseConnection,
+    /// The SQLite writer thread when the queue is the service's SQLite table: the
+    /// `order:created` step queues expiries through it.
+    pub writer: Option<Writer>,
     pub bus: EventBus,
     pub queue: Arc<dyn ExpiryQueue>,
     pub relay: Relay,
@@ -60,9 +64,12 @@ const IN_FLIGHT: usize = 8;
 
 /// The service's database, migrated.
 pub async fn connect_db(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    common::db::connect_service::<migration::Migrator>(settings, "expiration")
-        .await
-        .map(|db| db.write)
+    connect(settings).await.map(|db| db.write)
+}
+
+/// The service's database handles, migrated.
+pub async fn connect(settings: &Settings) -> anyhow::Result<common::db::ServiceDb> {
+    common::db::connect_service::<migration::Migrator>(settings, "expiration").await
 }
 
 pub async fn start(
@@ -81,24 +88,35 @@ pub async fn start_with(
     shutdown: Shutdown,
     options: Options,
 ) -> anyhow::Result<Running> {
-    let db = connect_db(&settings).await?;
+    let common::db::ServiceDb {
+        write: db, writer, ..
+    } = connect(&settings).await?;
     let (queue, queue_ready) = queue::open_checked(&settings, &db, &options.queue).await?;
+    // The writer thread takes the listener's steps only while the queue is its table.
+    let writer = writer.filter(|_| settings.redis_url.is_none());
     let relay = Relay::new(db.clone(), bus.clone());
     let state = ExpirationState {
         db: db.clone(),
+        writer: writer.clone(),
         bus: bus.clone(),
         queue,
         relay: relay.clone(),
         wake: Arc::new(Wake::default()),
         in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
     };
-    let listener = Listeners::new(GROUP, state.clone())
-        .with_options(options.listener)
-        .on::<OrderCreated, _, _>(|state, event| async move {
+    let listener = Listeners::new(GROUP, state.clone()).with_options(options.listener);
+    let listener = match writer {
+        Some(writer) => {
+            let wake = state.wake.clone();
+            listener
+                .writing(writer, move || wake.committed())
+                .on_written(listeners::schedule_expiry_written)
+        }
+        None => listener.on::<OrderCreated, _, _>(|state, event| async move {
             listeners::schedule_expiry(&state, event).await
-        })
-        .subscribe(&bus, shutdown.clone())
-        .await?;
+        }),
+    };
+    let listener = listener.subscribe(&bus, shutdown.clone()).await?;
     let scheduler = Task::new(
         "expiration scheduler",
         scheduler::run(state, options.scheduler, shutdown.clone()),

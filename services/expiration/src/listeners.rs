@@ -2,6 +2,7 @@
 use chrono::{DateTime, Utc};
 use common::bus::{Applied, Unprocessable};
 use common::events::OrderCreated;
+use common::sqlite::Tx;
 
 use crate::queue::to_millis;
 use crate::{store, ExpirationState};
@@ -12,6 +13,43 @@ pub async fn schedule_expiry(
     state: &ExpirationState,
     event: OrderCreated,
 ) -> anyhow::Result<Applied> {
+    let due = due_at(&event)?;
+    // Fired already (this is a late redelivery): queuing it again would only be a no-op fire.
+    if store::has_fired(&state.db, &event.id).await? {
+        return Ok(Applied::Duplicate);
+    }
+    if !state.queue.schedule(&event.id, due).await? {
+        return Ok(Applied::Duplicate);
+    }
+    state.wake.scheduled(due);
+    tracing::debug!(order.id = %event.id, due, "expiry scheduled");
+    Ok(Applied::Done)
+}
+
+/// [`schedule_expiry`] on the SQLite writer thread, for the table queue: one statement that
+/// queues the expiry unless it is queued or fired already. The scheduler is woken once the
+/// listener's job has committed ([`crate::scheduler::Wake::committed`]).
+pub fn schedule_expiry_written(
+    state: &ExpirationState,
+    tx: &mut Tx<'_>,
+    event: OrderCreated,
+) -> anyhow::Result<Applied> {
+    let due = due_at(&event)?;
+    let queued = tx.execute(
+        "INSERT INTO expiries (order_id, due_at, visible_at) SELECT ?1, ?2, ?2 \
+         WHERE NOT EXISTS (SELECT 1 FROM fired_expiries WHERE order_id = ?1) \
+         ON CONFLICT (order_id) DO NOTHING",
+        (&event.id, due),
+    )?;
+    if queued == 0 {
+        return Ok(Applied::Duplicate);
+    }
+    state.wake.written(due);
+    Ok(Applied::Done)
+}
+
+/// When the order's expiry is due; a malformed `expiresAt` is unprocessable.
+fn due_at(event: &OrderCreated) -> anyhow::Result<crate::queue::Millis> {
     let due = DateTime::parse_from_rfc3339(&event.expires_at)
         .map_err(|_| {
             Unprocessable(format!(
@@ -20,15 +58,5 @@ pub async fn schedule_expiry(
             ))
         })?
         .with_timezone(&Utc);
-    // Fired already (this is a late redelivery): queuing it again would only be a no-op fire.
-    if store::has_fired(&state.db, &event.id).await? {
-        return Ok(Applied::Duplicate);
-    }
-    let due = to_millis(due);
-    if !state.queue.schedule(&event.id, due).await? {
-        return Ok(Applied::Duplicate);
-    }
-    state.wake.scheduled(due);
-    tracing::debug!(order.id = %event.id, due, "expiry scheduled");
-    Ok(Applied::Done)
+    Ok(to_millis(due))
 }

@@ -48,6 +48,8 @@ pub struct Wake {
     /// When the scheduler means to look next; `Millis::MAX` while it is looking, so anything
     /// queued meanwhile wakes it again.
     planned: AtomicI64,
+    /// The earliest entry written but maybe not yet committed (see [`Wake::written`]).
+    uncommitted: AtomicI64,
 }
 
 impl Default for Wake {
@@ -55,6 +57,7 @@ impl Default for Wake {
         Self {
             notify: Notify::new(),
             planned: AtomicI64::new(Millis::MAX),
+            uncommitted: AtomicI64::new(Millis::MAX),
         }
     }
 }
@@ -63,6 +66,21 @@ impl Wake {
     pub fn scheduled(&self, due: Millis) {
         if due < self.planned.load(Ordering::SeqCst) {
             self.notify.notify_one();
+        }
+    }
+
+    /// An entry due at `due` is written in a transaction that has not committed yet: waking
+    /// the scheduler now could let it look before the entry is there, so [`Wake::committed`]
+    /// wakes it after the commit.
+    pub fn written(&self, due: Millis) {
+        self.uncommitted.fetch_min(due, Ordering::SeqCst);
+    }
+
+    /// What [`Wake::written`] noted has committed.
+    pub fn committed(&self) {
+        let due = self.uncommitted.swap(Millis::MAX, Ordering::SeqCst);
+        if due != Millis::MAX {
+            self.scheduled(due);
         }
     }
 }

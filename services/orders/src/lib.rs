@@ -8,6 +8,7 @@ pub mod listeners;
 pub mod migration;
 mod routes;
 pub mod store;
+pub mod written;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use common::bus::EventBus;
 use common::outbox::Relay;
 use common::service::{Running, Service, Shutdown};
 use common::settings::Settings;
+use common::sqlite::Writer;
 use sea_orm::DatabaseConnection;
 
 pub use routes::router;
@@ -27,6 +29,9 @@ pub struct OrdersState {
     /// Plain reads (on SQLite a pool of readers beside the one writer).
     #[from_ref(skip)]
     pub read: DatabaseConnection,
+    /// The SQLite writer thread, on SQLite: the hot writes go through it.
+    #[from_ref(skip)]
+    pub writer: Option<Writer>,
     pub keys: JwtKeys,
     pub relay: Relay,
     /// How long a new order reserves its ticket (`EXPIRATION_WINDOW_SECONDS`).
@@ -36,12 +41,19 @@ pub struct OrdersState {
 impl OrdersState {
     /// Connects to (and migrates) the service's database; events leave through `bus`.
     pub async fn build(settings: &Settings, bus: common::bus::EventBus) -> anyhow::Result<Self> {
-        let common::db::ServiceDb { write: db, read } =
-            common::db::connect_service::<migration::Migrator>(settings, "orders").await?;
-        let relay = Relay::new(db.clone(), bus).reading_from(read.clone());
+        let common::db::ServiceDb {
+            write: db,
+            read,
+            writer,
+        } = common::db::connect_service::<migration::Migrator>(settings, "orders").await?;
+        let mut relay = Relay::new(db.clone(), bus).reading_from(read.clone());
+        if let Some(writer) = &writer {
+            relay = relay.with_writer(writer.clone());
+        }
         Ok(Self {
             db,
             read,
+            writer,
             keys: JwtKeys::connect(settings).await?,
             relay,
             expiration_window: settings.expiration_window,

@@ -49,6 +49,17 @@ impl End {
 }
 
 async fn end(state: &OrdersState, mut current: OrderRecord, how: End) -> Result<Ended, DbErr> {
+    if let Some(writer) = &state.writer {
+        if !store::LIVE.contains(&current.status) {
+            return Ok(Ended::Already(current));
+        }
+        let (id, to) = (current.id.clone(), how.status());
+        // Its event is handed on at commit: no relay to wake.
+        return writer
+            .write(move |tx| crate::written::end(tx, &id, to))
+            .await
+            .map_err(|e| DbErr::Custom(format!("{e:#}")));
+    }
     for _ in 0..MAX_ATTEMPTS {
         if !store::LIVE.contains(&current.status) {
             return Ok(Ended::Already(current));

@@ -9,7 +9,7 @@ use common::service::{Shutdown, Task};
 use sea_orm::ConnectionTrait;
 
 use crate::lifecycle::{self, Ended};
-use crate::{store, OrdersState};
+use crate::{store, written, OrdersState};
 
 pub use common::bus::Applied;
 
@@ -19,11 +19,11 @@ pub async fn ticket_created(
     db: &impl ConnectionTrait,
     event: TicketCreated,
 ) -> anyhow::Result<Applied> {
-    match store::insert_ticket(db, &event).await {
-        Ok(()) => Ok(Applied::Done),
-        Err(err) if common::db::violates(&err, store::TICKET_ID) => Ok(Applied::Duplicate),
-        Err(err) => Err(err.into()),
-    }
+    Ok(if store::insert_ticket(db, &event).await? {
+        Applied::Done
+    } else {
+        Applied::Duplicate
+    })
 }
 
 /// `ticket:updated`: applies title, price and version only on top of the version before it.
@@ -95,17 +95,22 @@ pub async fn subscribe(
     shutdown: Shutdown,
 ) -> anyhow::Result<Task> {
     // Replica updates write no events: nothing to wake after a commit.
-    let db = state.db.clone();
-    Listeners::new("orders-service", state)
-        .batching(db, || {})
-        // Not batched: a duplicate is told by a unique violation, and on PostgreSQL a failed
-        // statement aborts the whole transaction it is in, so a batch would lose its others.
-        .on(|state: OrdersState, event: TicketCreated| async move {
-            ticket_created(&state.db, event).await
-        })
-        .on_batched(|_, txn: Txn, event: TicketUpdated| async move {
-            ticket_updated(&*txn, event).await
-        })
+    let listeners = Listeners::new("orders-service", state.clone());
+    let listeners = match &state.writer {
+        Some(writer) => listeners
+            .writing(writer.clone(), || {})
+            .on_written(|_, tx, event: TicketCreated| written::ticket_created(tx, event))
+            .on_written(|_, tx, event: TicketUpdated| written::ticket_updated(tx, event)),
+        None => listeners
+            .batching(state.db.clone(), || {})
+            .on_batched(|_, txn: Txn, event: TicketCreated| async move {
+                ticket_created(&*txn, event).await
+            })
+            .on_batched(|_, txn: Txn, event: TicketUpdated| async move {
+                ticket_updated(&*txn, event).await
+            }),
+    };
+    listeners
         .on(|state: OrdersState, event: ExpirationComplete| async move {
             expiration_complete(&state, event).await
         })

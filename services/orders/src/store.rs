@@ -134,17 +134,28 @@ pub const LIVE: [OrderStatus; 2] = [OrderStatus::Created, OrderStatus::AwaitingP
 // ---------------------------------------------------------------------------------------
 // The ticket replica
 
-/// Adds a ticket to the replica; a unique violation means it is already there.
-pub async fn insert_ticket(db: &impl ConnectionTrait, event: &TicketCreated) -> Result<(), DbErr> {
-    ticket::ActiveModel {
+/// Adds a ticket to the replica; false when it is already there. No unique violation is
+/// raised for that (one would abort a PostgreSQL transaction shared with other events).
+pub async fn insert_ticket(
+    db: &impl ConnectionTrait,
+    event: &TicketCreated,
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    let inserted = ticket::Entity::insert(ticket::ActiveModel {
         id: Set(event.id.clone()),
         title: Set(event.title.clone()),
         price_cents: Set(event.price.cents()),
         version: Set(event.version),
-    }
-    .insert(db)
-    .await
-    .map(|_| ())
+    })
+    .on_conflict(
+        OnConflict::column(ticket::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .do_nothing()
+    .exec_without_returning(db)
+    .await?;
+    Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(1)))
 }
 
 pub async fn find_ticket(db: &impl ConnectionTrait, id: &str) -> Result<Option<TicketRow>, DbErr> {
@@ -176,12 +187,6 @@ pub const ONE_LIVE_PER_TICKET: UniqueKey = UniqueKey {
     columns: "orders.ticket_id",
 };
 
-/// The replica's primary key: a ticket is added once.
-pub const TICKET_ID: UniqueKey = UniqueKey {
-    name: "tickets_pkey",
-    columns: "tickets.id",
-};
-
 /// Cancels (version + 1) every live order of `ticket_id` whose window closed by `now`: its
 /// expiry event may still be on the way, but the timestamp already decided. Returns them as
 /// cancelled, for their events.
@@ -190,6 +195,24 @@ pub async fn cancel_lapsed(
     ticket_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<OrderRecord>, DbErr> {
+    let rows = db
+        .query_all(cancel_lapsed_statement(
+            db.get_database_backend(),
+            ticket_id,
+            now,
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| order::Model::from_query_result(row, "").and_then(OrderRecord::try_from))
+        .collect()
+}
+
+/// The statement [`cancel_lapsed`] runs (tests read its plan).
+pub fn cancel_lapsed_statement(
+    backend: sea_orm::DbBackend,
+    ticket_id: &str,
+    now: DateTime<Utc>,
+) -> sea_orm::Statement {
     use sea_orm::sea_query::Query;
     let mut update = Query::update();
     update
@@ -200,14 +223,13 @@ pub async fn cancel_lapsed(
             Expr::col(order::Column::Version).add(1),
         )
         .and_where(order::Column::TicketId.eq(ticket_id))
+        // The partial unique index's own condition, as a literal: with it the planner
+        // searches that index by ticket; without, it scans every order.
+        .and_where(Expr::cust("status <> 'cancelled'"))
         .and_where(order::Column::Status.is_in(LIVE.map(OrderStatus::as_str)))
         .and_where(order::Column::ExpiresAt.lte(now))
         .returning_all();
-    let backend = db.get_database_backend();
-    let rows = db.query_all(backend.build(&update)).await?;
-    rows.iter()
-        .map(|row| order::Model::from_query_result(row, "").and_then(OrderRecord::try_from))
-        .collect()
+    backend.build(&update)
 }
 
 /// Inserts a new `created` order at version 0. Fails with a violation of

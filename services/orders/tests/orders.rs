@@ -1053,3 +1053,62 @@ async fn a_lapsed_order_no_longer_blocks_a_new_buyer_even_before_its_expiry_arri
         .expect("runs");
     assert_eq!(late, Applied::Duplicate);
 }
+
+/// The lapsed-order search runs inside every reservation's write transaction: it must find
+/// a ticket's live orders through the partial unique index, not scan every order (its cost
+/// would grow with the table). SQLite's plan is read for both spellings (the writer thread's
+/// and sea-orm's); PostgreSQL's with sequential scans priced out, so only a usable index
+/// avoids one.
+#[tokio::test]
+async fn the_lapsed_order_search_uses_the_live_order_index() {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let app = TestApp::spawn().await;
+    let db = &app.state.db;
+    let backend = db.get_database_backend();
+    let now = chrono::Utc::now();
+    let seaorm = store::cancel_lapsed_statement(backend, "t-1", now);
+    let plan = |statement: Statement| {
+        let sql = if app.is_postgres() {
+            format!("EXPLAIN {}", statement.sql)
+        } else {
+            format!("EXPLAIN QUERY PLAN {}", statement.sql)
+        };
+        Statement { sql, ..statement }
+    };
+    let mut plans = Vec::new();
+    let txn = db.begin().await.expect("begins");
+    if app.is_postgres() {
+        txn.execute_unprepared("SET LOCAL enable_seqscan = off")
+            .await
+            .expect("sets");
+    } else {
+        plans.push(Statement::from_sql_and_values(
+            backend,
+            orders::written::CANCEL_LAPSED,
+            ["t-1".into(), common::sqlite::timestamp(now).into()],
+        ));
+    }
+    plans.push(seaorm);
+    for statement in plans {
+        let shown = statement.sql.clone();
+        let rows = txn.query_all(plan(statement)).await.expect("explains");
+        let text: Vec<String> = rows
+            .iter()
+            .map(|row| {
+                row.try_get::<String>("", "detail")
+                    .or_else(|_| row.try_get::<String>("", "QUERY PLAN"))
+                    .expect("a plan line")
+            })
+            .collect();
+        let text = text.join("\n");
+        assert!(
+            text.contains("orders_one_live_per_ticket"),
+            "{shown}\nplans without the live-order index:\n{text}"
+        );
+        assert!(
+            !text.contains("SCAN orders") && !text.contains("Seq Scan"),
+            "{shown}\nscans the orders:\n{text}"
+        );
+    }
+    txn.rollback().await.expect("rolls back");
+}

@@ -32,6 +32,7 @@ use common::bus::EventBus;
 use common::outbox::Relay;
 use common::service::{Running, Service, Shutdown};
 use common::settings::{Secret, Settings};
+use common::sqlite::Writer;
 use sea_orm::DatabaseConnection;
 
 pub use routes::router;
@@ -39,6 +40,9 @@ pub use routes::router;
 #[derive(Clone, FromRef)]
 pub struct PaymentsState {
     pub db: DatabaseConnection,
+    /// The SQLite writer thread, on SQLite: the order replica's inserts go through it.
+    #[from_ref(skip)]
+    pub writer: Option<Writer>,
     pub keys: JwtKeys,
     pub relay: Relay,
     pub provider: provider::Provider,
@@ -59,12 +63,17 @@ impl PaymentsState {
         bus: EventBus,
         provider: provider::Provider,
     ) -> anyhow::Result<Self> {
-        let db = common::db::connect_service::<migration::Migrator>(settings, "payments")
-            .await?
-            .write;
+        let common::db::ServiceDb {
+            write: db, writer, ..
+        } = common::db::connect_service::<migration::Migrator>(settings, "payments").await?;
+        let mut relay = Relay::new(db.clone(), bus);
+        if let Some(writer) = &writer {
+            relay = relay.with_writer(writer.clone());
+        }
         Ok(Self {
-            relay: Relay::new(db.clone(), bus),
+            relay,
             db,
+            writer,
             keys: JwtKeys::connect(settings).await?,
             provider,
             webhook_secret: settings.stripe_webhook_secret.clone(),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use common::bus::{ListenerOptions, Listeners, Unprocessable};
+use common::bus::{ListenerOptions, Listeners, Txn, Unprocessable};
 use common::dto::PaymentStatus;
 use common::events::{OrderCancelled, OrderCompleted, OrderCreated, OrderStatus};
 use sea_orm::ConnectionTrait;
@@ -20,15 +20,29 @@ pub const GROUP: &str = "payments-service";
 /// its order is in flight, so attempts outlast [`charge::STALE`], after which such a payment
 /// counts as abandoned and is settled.
 pub fn listeners(state: PaymentsState) -> Listeners<PaymentsState> {
-    Listeners::new(GROUP, state)
-        .with_options(ListenerOptions {
-            max_attempts: 20,
-            max_backoff: Duration::from_secs(10),
-            ..ListenerOptions::default()
-        })
-        // Not batched: a duplicate is told by a unique violation, and on PostgreSQL a failed
-        // statement aborts the whole transaction it is in, so a batch would lose its others.
-        .on::<OrderCreated, _, _>(|state, e| async move { order_created(&state.db, e).await })
+    let listeners = Listeners::new(GROUP, state.clone()).with_options(ListenerOptions {
+        max_attempts: 20,
+        max_backoff: Duration::from_secs(10),
+        ..ListenerOptions::default()
+    });
+    // The replica's inserts share a commit with the other events at hand (a duplicate is
+    // `ON CONFLICT DO NOTHING`, never an error that would abort the batch on PostgreSQL).
+    let listeners = match &state.writer {
+        Some(writer) => {
+            listeners
+                .writing(writer.clone(), || {})
+                .on_written(|_, tx, event: OrderCreated| {
+                    let expires_at = expires_at(&event)?;
+                    Ok(applied(store::insert_order_written(
+                        tx, &event, expires_at,
+                    )?))
+                })
+        }
+        None => listeners.batching(state.db.clone(), || {}).on_batched(
+            |_, txn: Txn, event: OrderCreated| async move { order_created(&*txn, event).await },
+        ),
+    };
+    listeners
         .on::<OrderCancelled, _, _>(|state, e| async move { order_cancelled(&state, e).await })
         .on::<OrderCompleted, _, _>(|state, e| async move { order_completed(&state, e).await })
 }
@@ -39,18 +53,27 @@ pub async fn order_created(
     db: &impl ConnectionTrait,
     event: OrderCreated,
 ) -> anyhow::Result<Applied> {
-    let expires_at = chrono::DateTime::parse_from_rfc3339(&event.expires_at)
+    let expires_at = expires_at(&event)?;
+    Ok(applied(store::insert_order(db, &event, expires_at).await?))
+}
+
+/// The order's `expiresAt`; a malformed one can never succeed, so it is unprocessable.
+fn expires_at(event: &OrderCreated) -> anyhow::Result<chrono::DateTime<Utc>> {
+    Ok(chrono::DateTime::parse_from_rfc3339(&event.expires_at)
         .map_err(|err| {
             Unprocessable(format!(
                 "order {} has a malformed expiresAt {:?}: {err}",
                 event.id, event.expires_at
             ))
         })?
-        .with_timezone(&Utc);
-    match store::insert_order(db, &event, expires_at).await {
-        Ok(()) => Ok(Applied::Done),
-        Err(err) if common::db::is_unique_violation(&err) => Ok(Applied::Duplicate),
-        Err(err) => Err(err.into()),
+        .with_timezone(&Utc))
+}
+
+fn applied(inserted: bool) -> Applied {
+    if inserted {
+        Applied::Done
+    } else {
+        Applied::Duplicate
     }
 }
 

@@ -196,13 +196,15 @@ pub fn iso8601(at: DateTime<Utc>) -> String {
 // ---------------------------------------------------------------------------------------
 // The order replica
 
-/// Adds an order to the replica; a unique violation means it is already there.
+/// Adds an order to the replica; false when it is already there. No unique violation is
+/// raised for that (one would abort a PostgreSQL transaction shared with other events).
 pub async fn insert_order(
     db: &impl ConnectionTrait,
     event: &OrderCreated,
     expires_at: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    order::ActiveModel {
+) -> Result<bool, DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    let inserted = order::Entity::insert(order::ActiveModel {
         id: Set(event.id.clone()),
         user_id: Set(event.user_id.clone()),
         price_cents: Set(event.ticket.price.cents()),
@@ -210,10 +212,36 @@ pub async fn insert_order(
         version: Set(event.version),
         expires_at: Set(expires_at),
         payment_id: Set(None),
-    }
-    .insert(db)
-    .await
-    .map(|_| ())
+    })
+    .on_conflict(
+        OnConflict::column(order::Column::Id)
+            .do_nothing()
+            .to_owned(),
+    )
+    .do_nothing()
+    .exec_without_returning(db)
+    .await?;
+    Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(1)))
+}
+
+/// [`insert_order`] as a step of the SQLite writer thread.
+pub fn insert_order_written(
+    tx: &mut common::sqlite::Tx<'_>,
+    event: &OrderCreated,
+    expires_at: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let inserted = tx.execute(
+        "INSERT INTO orders (id, user_id, price_cents, status, version, expires_at, payment_id)          VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL) ON CONFLICT (id) DO NOTHING",
+        (
+            &event.id,
+            &event.user_id,
+            event.ticket.price.cents(),
+            event.status.as_str(),
+            event.version,
+            common::sqlite::timestamp(expires_at),
+        ),
+    )?;
+    Ok(inserted == 1)
 }
 
 pub async fn find_order(db: &impl ConnectionTrait, id: &str) -> Result<Option<OrderRecord>, DbErr> {

@@ -7,6 +7,7 @@ pub mod listing;
 pub mod migration;
 mod routes;
 pub mod store;
+pub mod written;
 
 use axum::extract::FromRef;
 use common::auth::JwtKeys;
@@ -14,6 +15,7 @@ use common::bus::EventBus;
 use common::outbox::Relay;
 use common::service::{Running, Service, Shutdown};
 use common::settings::Settings;
+use common::sqlite::Writer;
 use sea_orm::DatabaseConnection;
 
 pub use routes::router;
@@ -24,6 +26,9 @@ pub struct TicketsState {
     /// Plain reads (on SQLite a pool of readers beside the one writer).
     #[from_ref(skip)]
     pub read: DatabaseConnection,
+    /// The SQLite writer thread, on SQLite: the reservation steps go through it.
+    #[from_ref(skip)]
+    pub writer: Option<Writer>,
     pub keys: JwtKeys,
     pub relay: Relay,
 }
@@ -31,12 +36,19 @@ pub struct TicketsState {
 impl TicketsState {
     /// Connects to (and migrates) the service's database; events leave through `bus`.
     pub async fn build(settings: &Settings, bus: common::bus::EventBus) -> anyhow::Result<Self> {
-        let common::db::ServiceDb { write: db, read } =
-            common::db::connect_service::<migration::Migrator>(settings, "tickets").await?;
-        let relay = Relay::new(db.clone(), bus).reading_from(read.clone());
+        let common::db::ServiceDb {
+            write: db,
+            read,
+            writer,
+        } = common::db::connect_service::<migration::Migrator>(settings, "tickets").await?;
+        let mut relay = Relay::new(db.clone(), bus).reading_from(read.clone());
+        if let Some(writer) = &writer {
+            relay = relay.with_writer(writer.clone());
+        }
         Ok(Self {
             db,
             read,
+            writer,
             keys: JwtKeys::connect(settings).await?,
             relay,
         })

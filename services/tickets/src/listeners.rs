@@ -1,91 +1,120 @@
 //! Reservations arrive as order events: `order:created` reserves, `order:cancelled` releases.
-//! Each step is one transaction (a savepoint of the listener's batch) that also writes the
-//! resulting `ticket:updated`.
+//! Each step is a savepoint of the listener's batch transaction that also writes the
+//! resulting `ticket:updated` (on SQLite the batch is one writer-thread job, see `written`).
 pub use common::bus::Applied;
 use common::bus::{EventBus, Listeners, Txn};
 use common::events::{OrderCancelled, OrderCreated};
 use common::outbox;
 use common::service::{Shutdown, Task};
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use common::sqlite::Tx;
+use futures::future::BoxFuture;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 
-use crate::{store, TicketsState};
+use crate::{store, written, TicketsState};
 
+/// `order:created` through sea-orm (PostgreSQL): one guarded `UPDATE … RETURNING` that
+/// reserves the ticket unless it is held or the order was released first, and its outbox row.
 pub async fn order_created(
-    state: &TicketsState,
-    db: &(impl ConnectionTrait + TransactionTrait),
+    db: &impl ConnectionTrait,
     event: &OrderCreated,
 ) -> anyhow::Result<Applied> {
-    let Some(ticket) = store::find(db, &event.ticket.id).await? else {
-        return Ok(Applied::Early);
-    };
-    match ticket.order_id.as_deref() {
-        Some(current) if current == event.id => return Ok(Applied::Duplicate),
-        // Still held by an earlier order whose cancellation hasn't arrived yet.
-        Some(_) => return Ok(Applied::Early),
-        None => {}
+    let reserved = store::reserve_for(db, &event.ticket.id, &event.id).await?;
+    if let Some(reserved) = reserved {
+        outbox::enqueue(db, &reserved.updated_event()).await?;
+        tracing::info!(ticket.id = %reserved.id, order.id = %event.id, "ticket reserved");
+        return Ok(Applied::Done);
     }
-    // Write first (see routes::update), then check inside the same transaction whether this
-    // order's cancellation overtook it.
-    let txn = db.begin().await?;
-    let Some(reserved) = store::set_order(&txn, &ticket, Some(&event.id)).await? else {
-        return Ok(Applied::Early);
-    };
-    if store::was_released(&txn, &event.id).await? {
-        txn.rollback().await?;
+    Ok(match store::find(db, &event.ticket.id).await? {
+        // Unknown ticket: its listing's event is still on the way.
+        None => Applied::Early,
+        Some(ticket) => match ticket.order_id {
+            Some(holder) if holder == event.id => Applied::Duplicate,
+            // Still held by an earlier order whose cancellation hasn't arrived yet.
+            Some(_) => Applied::Early,
+            // Free, so the order was released before it arrived: nothing to reserve.
+            None => Applied::Duplicate,
+        },
+    })
+}
+
+/// `order:cancelled` through sea-orm: remembers the release, frees the ticket if this order
+/// holds it.
+pub async fn order_cancelled(
+    db: &impl ConnectionTrait,
+    event: &OrderCancelled,
+) -> anyhow::Result<Applied> {
+    store::mark_released(db, &event.id).await?;
+    let Some(released) = store::release_from(db, &event.ticket.id, &event.id).await? else {
+        // Never reserved by this order (its `order:created` may still come: it will be skipped).
         return Ok(Applied::Duplicate);
-    }
-    outbox::enqueue(&txn, &reserved.updated_event()).await?;
-    txn.commit().await?;
-    state.relay.poke();
-    tracing::info!(ticket.id = %reserved.id, order.id = %event.id, "ticket reserved");
+    };
+    outbox::enqueue(db, &released.updated_event()).await?;
+    tracing::info!(ticket.id = %released.id, order.id = %event.id, "ticket released");
     Ok(Applied::Done)
 }
 
-pub async fn order_cancelled(
+/// The `order:created` step alone, as the listener runs it (on the writer thread, or in a
+/// transaction of its own); for tests and tools.
+pub async fn reserve(state: &TicketsState, event: OrderCreated) -> anyhow::Result<Applied> {
+    alone(state, event, written::order_created, |db, event| {
+        Box::pin(async move { order_created(db, &event).await })
+    })
+    .await
+}
+
+/// The `order:cancelled` step alone (see [`reserve`]).
+pub async fn release(state: &TicketsState, event: OrderCancelled) -> anyhow::Result<Applied> {
+    alone(state, event, written::order_cancelled, |db, event| {
+        Box::pin(async move { order_cancelled(db, &event).await })
+    })
+    .await
+}
+
+async fn alone<E: Send + 'static>(
     state: &TicketsState,
-    db: &(impl ConnectionTrait + TransactionTrait),
-    event: &OrderCancelled,
+    event: E,
+    on_writer: fn(&mut Tx<'_>, &E) -> anyhow::Result<Applied>,
+    in_transaction: for<'a> fn(
+        &'a DatabaseTransaction,
+        E,
+    ) -> BoxFuture<'a, anyhow::Result<Applied>>,
 ) -> anyhow::Result<Applied> {
-    let txn = db.begin().await?;
-    store::mark_released(&txn, &event.id).await?;
-    let ticket = store::find(&txn, &event.ticket.id).await?;
-    let applied = match ticket {
-        Some(ticket) if ticket.order_id.as_deref() == Some(event.id.as_str()) => {
-            let Some(released) = store::set_order(&txn, &ticket, None).await? else {
-                return Ok(Applied::Early);
-            };
-            outbox::enqueue(&txn, &released.updated_event()).await?;
-            tracing::info!(ticket.id = %released.id, order.id = %event.id, "ticket released");
-            Applied::Done
-        }
-        // Never reserved by this order (its `order:created` may still come: it will be skipped).
-        _ => Applied::Duplicate,
-    };
+    if let Some(writer) = &state.writer {
+        return writer.write(move |tx| on_writer(tx, &event)).await;
+    }
+    let txn = state.db.begin().await?;
+    let applied = in_transaction(&txn, event).await?;
     txn.commit().await?;
     state.relay.poke();
     Ok(applied)
 }
 
 /// Subscribes to the order events this service needs; the task consumes them until
-/// shutdown. Subscribing first means nothing published afterwards is missed.
+/// shutdown. Subscribing first means nothing published afterwards is missed. On SQLite the
+/// steps run on the writer thread, whose commits hand their events on; on PostgreSQL in the
+/// listener's transaction, after which the relay is woken.
 pub async fn subscribe(
     state: TicketsState,
     bus: &EventBus,
     shutdown: Shutdown,
 ) -> anyhow::Result<Task> {
-    let relay = state.relay.clone();
-    Listeners::new("tickets-service", state.clone())
-        .batching(state.db, move || relay.poke())
-        .on_batched(
-            |state: TicketsState, txn: Txn, event: OrderCreated| async move {
-                order_created(&state, &*txn, &event).await
-            },
-        )
-        .on_batched(
-            |state: TicketsState, txn: Txn, event: OrderCancelled| async move {
-                order_cancelled(&state, &*txn, &event).await
-            },
-        )
-        .subscribe(bus, shutdown)
-        .await
+    let listeners = Listeners::new("tickets-service", state.clone());
+    let listeners = match &state.writer {
+        Some(writer) => listeners
+            .writing(writer.clone(), || {})
+            .on_written(|_, tx, event: OrderCreated| written::order_created(tx, &event))
+            .on_written(|_, tx, event: OrderCancelled| written::order_cancelled(tx, &event)),
+        None => {
+            let relay = state.relay.clone();
+            listeners
+                .batching(state.db.clone(), move || relay.poke())
+                .on_batched(|_, txn: Txn, event: OrderCreated| async move {
+                    order_created(&*txn, &event).await
+                })
+                .on_batched(|_, txn: Txn, event: OrderCancelled| async move {
+                    order_cancelled(&*txn, &event).await
+                })
+        }
+    };
+    listeners.subscribe(bus, shutdown).await
 }

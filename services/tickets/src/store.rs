@@ -4,10 +4,10 @@ use chrono::SubsecRound;
 use common::dto::Ticket;
 use common::events::TicketUpdated;
 use common::money::Money;
-use sea_orm::sea_query::{BinOper, Expr, Func, SimpleExpr};
+use sea_orm::sea_query::{BinOper, Expr, Func, Query, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::listing::{Cursor, TitleSearch};
@@ -153,26 +153,62 @@ pub async fn update_details(
     find(db, &current.id).await
 }
 
-/// Sets or clears the reservation if the ticket is still at `version`; None otherwise.
-pub async fn set_order(
+/// Reserves the ticket for `order_id` (version + 1) if nobody holds it and the order was
+/// not released already, in one statement; None when it didn't.
+pub async fn reserve_for(
     db: &impl ConnectionTrait,
-    current: &TicketRow,
-    order_id: Option<&str>,
+    ticket_id: &str,
+    order_id: &str,
 ) -> Result<Option<TicketRow>, DbErr> {
-    let result = ticket::Entity::update_many()
-        .col_expr(
-            ticket::Column::OrderId,
-            Expr::value(order_id.map(str::to_owned)),
+    let released = Query::select()
+        .expr(Expr::val(1))
+        .from(released::Entity)
+        .and_where(released::Column::OrderId.eq(order_id))
+        .to_owned();
+    let mut update = Query::update();
+    update
+        .table(ticket::Entity)
+        .value(ticket::Column::OrderId, order_id)
+        .value(
+            ticket::Column::Version,
+            Expr::col(ticket::Column::Version).add(1),
         )
-        .col_expr(ticket::Column::Version, Expr::value(current.version + 1))
-        .filter(ticket::Column::Id.eq(current.id.as_str()))
-        .filter(ticket::Column::Version.eq(current.version))
-        .exec(db)
+        .and_where(ticket::Column::Id.eq(ticket_id))
+        .and_where(ticket::Column::OrderId.is_null())
+        .and_where(Expr::exists(released).not())
+        .returning_all();
+    returned(db, &update).await
+}
+
+/// Frees the ticket if `order_id` holds it (version + 1); None when it doesn't.
+pub async fn release_from(
+    db: &impl ConnectionTrait,
+    ticket_id: &str,
+    order_id: &str,
+) -> Result<Option<TicketRow>, DbErr> {
+    let mut update = Query::update();
+    update
+        .table(ticket::Entity)
+        .value(ticket::Column::OrderId, Option::<String>::None)
+        .value(
+            ticket::Column::Version,
+            Expr::col(ticket::Column::Version).add(1),
+        )
+        .and_where(ticket::Column::Id.eq(ticket_id))
+        .and_where(ticket::Column::OrderId.eq(order_id))
+        .returning_all();
+    returned(db, &update).await
+}
+
+async fn returned(
+    db: &impl ConnectionTrait,
+    update: &sea_orm::sea_query::UpdateStatement,
+) -> Result<Option<TicketRow>, DbErr> {
+    let row = db
+        .query_one(db.get_database_backend().build(update))
         .await?;
-    if result.rows_affected == 0 {
-        return Ok(None);
-    }
-    find(db, &current.id).await
+    row.map(|row| ticket::Model::from_query_result(&row, ""))
+        .transpose()
 }
 
 pub mod released {
@@ -206,13 +242,6 @@ pub async fn mark_released(db: &impl ConnectionTrait, order_id: &str) -> Result<
     .exec(db)
     .await?;
     Ok(())
-}
-
-pub async fn was_released(db: &impl ConnectionTrait, order_id: &str) -> Result<bool, DbErr> {
-    Ok(released::Entity::find_by_id(order_id.to_owned())
-        .one(db)
-        .await?
-        .is_some())
 }
 
 #[cfg(test)]

@@ -114,23 +114,15 @@ impl TestApp {
     }
 
     async fn release(&self, ticket: &Value, order_id: &str) -> Applied {
-        listeners::order_cancelled(
-            &self.state,
-            &self.state.db,
-            &order_cancelled(ticket, order_id),
-        )
-        .await
-        .expect("the step runs")
+        listeners::release(&self.state, order_cancelled(ticket, order_id))
+            .await
+            .expect("the step runs")
     }
 
     async fn reserve(&self, ticket: &Value, order_id: &str) -> Applied {
-        listeners::order_created(
-            &self.state,
-            &self.state.db,
-            &order_created(ticket, order_id),
-        )
-        .await
-        .expect("the step runs")
+        listeners::reserve(&self.state, order_created(ticket, order_id))
+            .await
+            .expect("the step runs")
     }
 
     async fn pending(&self) -> u64 {
@@ -533,13 +525,9 @@ async fn a_new_order_waits_for_the_previous_one_to_be_released() {
     let ticket = app.created("owner", "concert", 20.0).await;
     app.reserve(&ticket, "order-1").await;
     assert_eq!(app.reserve(&ticket, "order-2").await, Applied::Early);
-    listeners::order_cancelled(
-        &app.state,
-        &app.state.db,
-        &order_cancelled(&ticket, "order-1"),
-    )
-    .await
-    .expect("the step runs");
+    listeners::release(&app.state, order_cancelled(&ticket, "order-1"))
+        .await
+        .expect("the step runs");
     assert_eq!(app.reserve(&ticket, "order-2").await, Applied::Done);
 }
 

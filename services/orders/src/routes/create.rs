@@ -8,12 +8,14 @@ use common::{outbox, ApiError, Json};
 use sea_orm::TransactionTrait;
 
 use crate::domain::{self, TicketId};
+use crate::written::{self, Reserved};
 use crate::{store, OrdersState};
 
 pub const ALREADY_RESERVED: &str = "Ticket is already reserved";
 
-/// Reserves a ticket for the caller for the expiration window. The unique index on live
-/// orders decides races: of concurrent buyers exactly one insert succeeds.
+/// Reserves a ticket for the caller for the expiration window, in one write job on SQLite
+/// (one transaction on PostgreSQL). The unique index on live orders decides races: of
+/// concurrent buyers exactly one insert succeeds.
 #[tracing::instrument(name = "orders.create", skip_all, fields(user.id = %user.id))]
 pub async fn reserve(
     State(state): State<OrdersState>,
@@ -21,11 +23,7 @@ pub async fn reserve(
     Json(body): Json<CreateOrderBody>,
 ) -> Result<(StatusCode, Json<Order>), ApiError> {
     let ticket_id = TicketId::try_from(body)?;
-    if !domain::could_exist(ticket_id.as_str())
-        || store::find_ticket(&state.read, ticket_id.as_str())
-            .await?
-            .is_none()
-    {
+    if !domain::could_exist(ticket_id.as_str()) {
         return Err(ApiError::NotFound);
     }
     let window =
@@ -33,14 +31,44 @@ pub async fn reserve(
     let expires_at = chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis())
         .ok_or_else(|| anyhow::anyhow!("the clock is out of range"))?
         + window;
+    let (order, ticket) = match &state.writer {
+        Some(writer) => {
+            let (user_id, ticket_id) = (user.id.clone(), ticket_id.as_str().to_owned());
+            let reserved = writer
+                .write(move |tx| written::reserve(tx, &user_id, &ticket_id, expires_at))
+                .await?;
+            match reserved {
+                Reserved::Order(order, ticket) => (order, ticket),
+                Reserved::NoTicket => return Err(ApiError::NotFound),
+                Reserved::Taken => return Err(ApiError::bad_request(ALREADY_RESERVED)),
+            }
+        }
+        None => {
+            let reserved =
+                reserve_in_transaction(&state, &user.id, ticket_id.as_str(), expires_at).await?;
+            state.relay.poke();
+            reserved
+        }
+    };
+    tracing::info!(order.id = %order.id, ticket.id = %ticket.id, "ticket reserved");
+    Ok((StatusCode::CREATED, Json(order.view(&ticket))))
+}
 
-    // A write comes first so that, on SQLite, the transaction waits for the write lock
-    // instead of failing on a read snapshot gone stale. An order whose window has closed no
-    // longer holds the ticket, even if its expiry event is still on the way: it is cancelled
-    // here, in the same transaction, and its `order:cancelled` leaves before our
-    // `order:created`.
+/// [`reserve`] through sea-orm (PostgreSQL): the same steps as [`written::reserve`].
+async fn reserve_in_transaction(
+    state: &OrdersState,
+    user_id: &str,
+    ticket_id: &str,
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> Result<(store::OrderRecord, store::TicketRow), ApiError> {
+    // An order whose window has closed no longer holds the ticket, even if its expiry event
+    // is still on the way: it is cancelled here, in the same transaction, and its
+    // `order:cancelled` leaves before our `order:created`.
     let txn = state.db.begin().await?;
-    for lapsed in store::cancel_lapsed(&txn, ticket_id.as_str(), chrono::Utc::now()).await? {
+    let ticket = store::find_ticket(&txn, ticket_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    for lapsed in store::cancel_lapsed(&txn, ticket_id, chrono::Utc::now()).await? {
         tracing::info!(order.id = %lapsed.id, "cancelled a lapsed order to reserve its ticket again");
         outbox::enqueue(
             &txn,
@@ -54,16 +82,13 @@ pub async fn reserve(
         )
         .await?;
     }
-    let order = match store::insert_order(&txn, &user.id, ticket_id.as_str(), expires_at).await {
+    let order = match store::insert_order(&txn, user_id, ticket_id, expires_at).await {
         Ok(order) => order,
         Err(err) if common::db::violates(&err, store::ONE_LIVE_PER_TICKET) => {
             return Err(ApiError::bad_request(ALREADY_RESERVED))
         }
         Err(err) => return Err(err.into()),
     };
-    let ticket = store::find_ticket(&txn, &order.ticket_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
     let event = OrderCreated {
         id: order.id.clone(),
         version: order.version,
@@ -77,7 +102,5 @@ pub async fn reserve(
     };
     outbox::enqueue(&txn, &event).await?;
     txn.commit().await?;
-    state.relay.poke();
-    tracing::info!(order.id = %order.id, ticket.id = %ticket.id, "ticket reserved");
-    Ok((StatusCode::CREATED, Json(order.view(&ticket))))
+    Ok((order, ticket))
 }

@@ -1,0 +1,157 @@
+//! The event lag of every order, read from the two outboxes once the load has stopped: from
+//! the order's `order:created` row (orders service) to the `ticket:updated` row with which the
+//! tickets service reserved its ticket. Both are written in the transaction that made the
+//! change, so their `created_at`s are when each service acted, whatever the HTTP queue did.
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, Statement};
+
+use crate::system::System;
+
+/// How long after the run the tickets service gets to reserve the last tickets.
+const PATIENCE: Duration = Duration::from_secs(30);
+/// How often it is asked meanwhile (after the run, so this disturbs nothing).
+const POLL: Duration = Duration::from_millis(200);
+
+/// The newest row of each outbox before a run, so reading the lag skips what came before
+/// (the listing, a preload).
+#[derive(Clone, Copy)]
+pub struct Since {
+    orders: i64,
+    tickets: i64,
+}
+
+pub struct Lags {
+    /// One per measured order that was reserved in time, sorted.
+    pub sorted: Vec<Duration>,
+    /// Measured orders the tickets service had not reserved `PATIENCE` after the run.
+    pub missing: usize,
+    /// How long after the run the last reservation took to appear.
+    pub waited: Duration,
+}
+
+pub async fn since(system: &System) -> anyhow::Result<Since> {
+    let newest = |service: &'static str| async move {
+        let (db, table) = open(system, service).await?;
+        let seq = scalar(
+            &db,
+            &format!("SELECT COALESCE(MAX(seq), 0) AS n FROM {table}"),
+        )
+        .await;
+        db.close().await.ok();
+        seq
+    };
+    let (orders, tickets) = tokio::try_join!(newest("orders"), newest("tickets"))?;
+    Ok(Since { orders, tickets })
+}
+
+/// The lag of each of `measured` (order ids), once the tickets service has reserved all
+/// `total` orders of the run (or `PATIENCE` has passed).
+pub async fn lags(
+    system: &System,
+    since: Since,
+    total: usize,
+    measured: &[String],
+) -> anyhow::Result<Lags> {
+    let stopped = Instant::now();
+    let (tickets_db, tickets) = open(system, "tickets").await?;
+    let count = format!(
+        "SELECT COUNT(*) AS n FROM {tickets} WHERE subject = 'ticket:updated' AND seq > {}",
+        since.tickets
+    );
+    let reserved = loop {
+        let late = stopped.elapsed() >= PATIENCE;
+        if late || scalar(&tickets_db, &count).await? as usize >= total {
+            let reserved = read(
+                &tickets_db,
+                &tickets,
+                "ticket:updated",
+                since.tickets,
+                "orderId",
+            )
+            .await?;
+            // The count may include the probe's reservation, made just before the run.
+            if late || measured.iter().all(|id| reserved.contains_key(id)) {
+                break reserved;
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    let waited = stopped.elapsed();
+    tickets_db.close().await.ok();
+    let (orders_db, orders) = open(system, "orders").await?;
+    let created = read(&orders_db, &orders, "order:created", since.orders, "id").await?;
+    orders_db.close().await.ok();
+
+    let mut sorted = Vec::with_capacity(measured.len());
+    let mut missing = 0;
+    for id in measured {
+        match (created.get(id), reserved.get(id)) {
+            (Some(created), Some(reserved)) => {
+                sorted.push((*reserved - *created).to_std().unwrap_or_default());
+            }
+            _ => missing += 1,
+        }
+    }
+    sorted.sort();
+    Ok(Lags {
+        sorted,
+        missing,
+        waited,
+    })
+}
+
+async fn open(system: &System, service: &str) -> anyhow::Result<(DatabaseConnection, String)> {
+    let (url, table) = system.table(service, "outbox");
+    Ok((common::db::connect(&url).await?, table))
+}
+
+/// An integer query's `n`.
+async fn scalar(db: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
+    let row = db
+        .query_one(Statement::from_string(db.get_database_backend(), sql))
+        .await?
+        .context("no row")?;
+    Ok(row.try_get("", "n")?)
+}
+
+/// The `subject` rows after `since`: their payload's `key` (an order id) → `created_at`.
+async fn read(
+    db: &DatabaseConnection,
+    table: &str,
+    subject: &str,
+    since: i64,
+    key: &str,
+) -> anyhow::Result<HashMap<String, DateTime<Utc>>> {
+    let rows = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT payload, created_at FROM {table} WHERE subject = '{subject}' AND seq > {since}"
+            ),
+        ))
+        .await?;
+    let mut by_order = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let payload: String = row.try_get("", "payload")?;
+        let payload: serde_json::Value = serde_json::from_str(&payload)?;
+        if let Some(order) = payload[key].as_str() {
+            by_order.insert(order.to_owned(), created_at(&row)?);
+        }
+    }
+    Ok(by_order)
+}
+
+/// `created_at`: a timestamptz on PostgreSQL, RFC 3339 text on SQLite.
+fn created_at(row: &QueryResult) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(at) = row.try_get::<DateTime<Utc>>("", "created_at") {
+        return Ok(at);
+    }
+    let text: String = row.try_get("", "created_at")?;
+    Ok(DateTime::parse_from_rfc3339(&text)
+        .with_context(|| format!("created_at {text:?}"))?
+        .with_timezone(&Utc))
+}

@@ -1,0 +1,213 @@
+//! The orders service's hot writes as jobs for the SQLite writer thread: a reservation, the
+//! end of an order, and the ticket-replica steps. They make the same decisions as the sea-orm
+//! code in `store`, `lifecycle` and `listeners` (which PostgreSQL runs), as plain statements
+//! in one transaction; with one writer per file nothing read inside a job can go stale, so
+//! none of them needs a version guard or a retry.
+use chrono::{DateTime, Utc};
+use common::events::{
+    OrderCancelled, OrderCompleted, OrderCreated, OrderStatus, OrderTicket, TicketCreated,
+    TicketRef, TicketUpdated,
+};
+use common::money::Money;
+use common::sqlite::rusqlite::{self, Row};
+use common::sqlite::{parse_timestamp, timestamp, violates, Tx};
+
+use crate::lifecycle::Ended;
+use crate::listeners::Applied;
+use crate::store::{self, OrderRecord, TicketRow};
+
+/// What a reservation came to.
+pub enum Reserved {
+    Order(OrderRecord, TicketRow),
+    /// The replica doesn't hold the ticket.
+    NoTicket,
+    /// The ticket has a live order.
+    Taken,
+}
+
+/// Lapsed live orders of a ticket, cancelled. `status <> 'cancelled'` is the partial unique
+/// index's own condition, so the planner searches that index by ticket instead of scanning.
+pub const CANCEL_LAPSED: &str = "UPDATE orders SET status = 'cancelled', version = version + 1 \
+     WHERE ticket_id = ?1 AND status <> 'cancelled' \
+     AND status IN ('created', 'awaiting:payment') AND expires_at <= ?2 \
+     RETURNING id, version";
+
+/// Reserves `ticket_id` for `user_id` until `expires_at`: cancels the ticket's lapsed live
+/// orders (their `order:cancelled` first), inserts the order — the unique index on live
+/// orders decides races — and writes its `order:created`.
+pub fn reserve(
+    tx: &mut Tx<'_>,
+    user_id: &str,
+    ticket_id: &str,
+    expires_at: DateTime<Utc>,
+) -> anyhow::Result<Reserved> {
+    let Some(ticket) = tx.query_opt(
+        "SELECT id, title, price_cents, version FROM tickets WHERE id = ?1",
+        [ticket_id],
+        ticket_row,
+    )?
+    else {
+        return Ok(Reserved::NoTicket);
+    };
+    let now = Utc::now();
+    let lapsed = tx.query_all(CANCEL_LAPSED, (ticket_id, timestamp(now)), |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+    })?;
+    for (id, version) in lapsed {
+        tracing::info!(order.id = %id, "cancelled a lapsed order to reserve its ticket again");
+        tx.enqueue(&OrderCancelled {
+            id,
+            version,
+            ticket: TicketRef {
+                id: ticket_id.to_owned(),
+            },
+        })?;
+    }
+    let order = OrderRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user_id.to_owned(),
+        ticket_id: ticket_id.to_owned(),
+        status: OrderStatus::Created,
+        expires_at,
+        version: 0,
+    };
+    let inserted = tx.try_execute(
+        "INSERT INTO orders (id, user_id, ticket_id, status, expires_at, version, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
+        (
+            &order.id,
+            &order.user_id,
+            &order.ticket_id,
+            order.status.as_str(),
+            timestamp(expires_at),
+            timestamp(now),
+        ),
+    );
+    match inserted {
+        Ok(_) => {}
+        Err(err) if violates(&err, store::ONE_LIVE_PER_TICKET) => {
+            tx.discard();
+            return Ok(Reserved::Taken);
+        }
+        Err(err) => return Err(err.into()),
+    }
+    tx.enqueue(&OrderCreated {
+        id: order.id.clone(),
+        version: order.version,
+        status: order.status,
+        user_id: order.user_id.clone(),
+        expires_at: store::iso8601(order.expires_at),
+        ticket: OrderTicket {
+            id: ticket.id.clone(),
+            price: Money::from_cents(ticket.price_cents),
+        },
+    })?;
+    Ok(Reserved::Order(order, ticket))
+}
+
+/// Moves order `id` from a live status to `to` and writes its event; what it came to.
+pub fn end(tx: &mut Tx<'_>, id: &str, to: OrderStatus) -> anyhow::Result<Ended> {
+    let ended = tx.query_opt(
+        "UPDATE orders SET status = ?2, version = version + 1 \
+         WHERE id = ?1 AND status <> 'cancelled' AND status IN ('created', 'awaiting:payment') \
+         RETURNING id, user_id, ticket_id, status, expires_at, version",
+        (id, to.as_str()),
+        order_row,
+    )?;
+    let Some(ended) = ended else {
+        return Ok(
+            match tx.query_opt(
+                "SELECT id, user_id, ticket_id, status, expires_at, version \
+                 FROM orders WHERE id = ?1",
+                [id],
+                order_row,
+            )? {
+                Some(order) => Ended::Already(order?),
+                None => Ended::Unknown,
+            },
+        );
+    };
+    let ended = ended?;
+    let ticket = TicketRef {
+        id: ended.ticket_id.clone(),
+    };
+    let (id, version) = (ended.id.clone(), ended.version);
+    match to {
+        OrderStatus::Complete => tx.enqueue(&OrderCompleted {
+            id,
+            version,
+            ticket,
+        })?,
+        _ => tx.enqueue(&OrderCancelled {
+            id,
+            version,
+            ticket,
+        })?,
+    };
+    Ok(Ended::Now(ended))
+}
+
+/// `ticket:created`: adds the ticket to the replica; already there is a duplicate.
+pub fn ticket_created(tx: &mut Tx<'_>, event: TicketCreated) -> anyhow::Result<Applied> {
+    let added = tx.execute(
+        "INSERT INTO tickets (id, title, price_cents, version) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (id) DO NOTHING",
+        (&event.id, &event.title, event.price.cents(), event.version),
+    )?;
+    Ok(if added == 1 {
+        Applied::Done
+    } else {
+        Applied::Duplicate
+    })
+}
+
+/// `ticket:updated`: applies only on top of the version before it.
+pub fn ticket_updated(tx: &mut Tx<'_>, event: TicketUpdated) -> anyhow::Result<Applied> {
+    let applied = tx.execute(
+        "UPDATE tickets SET title = ?2, price_cents = ?3, version = ?4 \
+         WHERE id = ?1 AND version = ?4 - 1",
+        (&event.id, &event.title, event.price.cents(), event.version),
+    )?;
+    if applied == 1 {
+        return Ok(Applied::Done);
+    }
+    let stored = tx.query_opt(
+        "SELECT version FROM tickets WHERE id = ?1",
+        [&event.id],
+        |row| row.get::<_, i64>(0),
+    )?;
+    Ok(match stored {
+        Some(version) if event.version <= version => Applied::Duplicate,
+        // Unknown ticket (its `ticket:created` is still on the way) or a skipped version.
+        _ => Applied::Early,
+    })
+}
+
+fn ticket_row(row: &Row<'_>) -> rusqlite::Result<TicketRow> {
+    Ok(TicketRow {
+        id: row.get(0)?,
+        title: row.get(1)?,
+        price_cents: row.get(2)?,
+        version: row.get(3)?,
+    })
+}
+
+/// An order row; the outer error is SQLite's, the inner one a value it can't be.
+fn order_row(row: &Row<'_>) -> rusqlite::Result<anyhow::Result<OrderRecord>> {
+    let (id, user_id, ticket_id): (String, String, String) =
+        (row.get(0)?, row.get(1)?, row.get(2)?);
+    let (status, expires_at, version): (String, String, i64) =
+        (row.get(3)?, row.get(4)?, row.get(5)?);
+    Ok((|| {
+        let status = OrderStatus::parse(&status)
+            .ok_or_else(|| anyhow::anyhow!("order {id} has an unknown status {status:?}"))?;
+        Ok(OrderRecord {
+            expires_at: parse_timestamp(&expires_at)?,
+            id,
+            user_id,
+            ticket_id,
+            status,
+            version,
+        })
+    })())
+}
