@@ -38,7 +38,8 @@ pub async fn main(args: &[String]) -> anyhow::Result<()> {
     };
     if let Some(connections) = number("--connections")? {
         let seconds = number("--seconds")?.unwrap_or(10);
-        return crate::sustained::main(binary, connections as usize, seconds).await;
+        let preload = number("--preload")?.unwrap_or(0) as usize;
+        return crate::sustained::main(binary, connections as usize, seconds, preload).await;
     }
 
     let mut rows = vec![

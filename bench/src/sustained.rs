@@ -31,8 +31,12 @@ use procstat::{Group, Who};
 /// Ticket stock per second of load; more than the system can reserve.
 const STOCK_PER_SECOND: usize = 3000;
 
-pub async fn main(binary: &Path, connections: usize, seconds: u64) -> anyhow::Result<()> {
-    let preload = preload_flag()?;
+pub async fn main(
+    binary: &Path,
+    connections: usize,
+    seconds: u64,
+    preload: usize,
+) -> anyhow::Result<()> {
     let warmup = warm_up(seconds);
     println!(
         "warm-up: orders begun in the first {:.1} s are left out of every figure \
@@ -105,19 +109,6 @@ pub async fn main(binary: &Path, connections: usize, seconds: u64) -> anyhow::Re
         println!("\n{}, per order:\n\n{}", row.label, row.processes);
     }
     Ok(())
-}
-
-/// `--preload N` from the command line: `reserve` hands this module only the connections
-/// and seconds.
-fn preload_flag() -> anyhow::Result<usize> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == "--preload") {
-        None => Ok(0),
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|n| n.parse().ok())
-            .context("--preload needs a number"),
-    }
 }
 
 /// The first second (the first 10 % of runs shorter than 10 s): connections open, caches and

@@ -83,9 +83,10 @@ fn bench(args: &[String], release: bool) -> util::Result {
         Some("reserve") => {
             let buyers = flag("--buyers")?.unwrap_or_else(|| "200".into());
             let server = build::build_server(release)?;
-            util::step(&format!(
-                "Benchmark: {buyers} concurrent buyers reserving distinct tickets"
-            ));
+            util::step(&match flag("--connections")? {
+                Some(n) => format!("Benchmark: {n} closed-loop clients reserving distinct tickets"),
+                None => format!("Benchmark: {buyers} concurrent buyers reserving distinct tickets"),
+            });
             bench_args.extend(["reserve".into(), server.display().to_string(), buyers]);
             if args.iter().any(|a| a == "--cluster") {
                 bench_args.extend(["--cluster".into(), setup::nginx()?.display().to_string()]);

@@ -1,9 +1,12 @@
-//! The reservation steps as jobs for the SQLite writer thread: each is one guarded
+//! The service's writes as jobs for the SQLite writer thread, so the file has one writer:
+//! listing and editing a ticket, and the reservation steps — each one guarded
 //! `UPDATE … RETURNING` and its `ticket:updated` outbox row, with a read only to tell why the
-//! update found nothing to do. Same decisions as the sea-orm steps in `listeners`.
-use common::events::{OrderCancelled, OrderCreated};
+//! update found nothing to do. Same decisions as the sea-orm code in `routes` and `listeners`.
+use chrono::{SubsecRound, Utc};
+use common::events::{OrderCancelled, OrderCreated, TicketCreated};
+use common::money::Money;
 use common::sqlite::rusqlite::{self, Row};
-use common::sqlite::{parse_timestamp, Tx};
+use common::sqlite::{parse_timestamp, timestamp, Tx};
 
 use crate::listeners::Applied;
 use crate::store::TicketRow;
@@ -61,6 +64,91 @@ pub fn order_cancelled(tx: &mut Tx<'_>, event: &OrderCancelled) -> anyhow::Resul
     tx.enqueue(&released.updated_event())?;
     tracing::info!(ticket.id = %released.id, order.id = %event.id, "ticket released");
     Ok(Applied::Done)
+}
+
+/// Lists a new ticket at version 0 with its `ticket:created`.
+pub fn list(
+    tx: &mut Tx<'_>,
+    title: &str,
+    price: Money,
+    user_id: &str,
+) -> anyhow::Result<TicketRow> {
+    let row = TicketRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        title: title.to_owned(),
+        price_cents: price.cents(),
+        user_id: user_id.to_owned(),
+        version: 0,
+        order_id: None,
+        // Microseconds, as PostgreSQL keeps them (see `store::insert`).
+        created_at: Utc::now().trunc_subsecs(6),
+    };
+    tx.execute(
+        "INSERT INTO tickets (id, title, price_cents, user_id, version, order_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5)",
+        (
+            &row.id,
+            &row.title,
+            row.price_cents,
+            &row.user_id,
+            timestamp(row.created_at),
+        ),
+    )?;
+    tx.enqueue(&TicketCreated {
+        id: row.id.clone(),
+        version: row.version,
+        title: row.title.clone(),
+        price,
+        user_id: row.user_id.clone(),
+    })?;
+    Ok(row)
+}
+
+/// What an edit came to.
+pub enum Edited {
+    Done(TicketRow),
+    NotFound,
+    Reserved,
+    NotOwner,
+}
+
+/// The owner's edit of title and price, never while the ticket is reserved; checked in the
+/// order the API promises (reservation before ownership).
+pub fn edit(
+    tx: &mut Tx<'_>,
+    id: &str,
+    user_id: &str,
+    title: &str,
+    price: Money,
+) -> anyhow::Result<Edited> {
+    let current = tx.query_opt(
+        "SELECT id, title, price_cents, user_id, version, order_id, created_at \
+         FROM tickets WHERE id = ?1",
+        [id],
+        ticket_row,
+    )?;
+    let Some(current) = current else {
+        return Ok(Edited::NotFound);
+    };
+    let current = current?;
+    if current.order_id.is_some() {
+        return Ok(Edited::Reserved);
+    }
+    if current.user_id != user_id {
+        return Ok(Edited::NotOwner);
+    }
+    tx.execute(
+        "UPDATE tickets SET title = ?2, price_cents = ?3, version = version + 1 WHERE id = ?1",
+        (id, title, price.cents()),
+    )?;
+    let updated = TicketRow {
+        title: title.to_owned(),
+        price_cents: price.cents(),
+        version: current.version + 1,
+        ..current
+    };
+    tx.enqueue(&updated.updated_event())?;
+    Ok(Edited::Done(updated))
 }
 
 /// A ticket row as the RETURNING lists give it; the inner error is a timestamp it can't be.

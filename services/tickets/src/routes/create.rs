@@ -8,7 +8,7 @@ use common::{outbox, ApiError, Json};
 use sea_orm::TransactionTrait;
 
 use crate::domain::NewTicket;
-use crate::{store, TicketsState};
+use crate::{store, written, TicketsState};
 
 #[tracing::instrument(name = "tickets.create", skip_all, fields(user.id = %user.id))]
 pub async fn create_ticket(
@@ -17,6 +17,14 @@ pub async fn create_ticket(
     Json(body): Json<TicketBody>,
 ) -> Result<(StatusCode, Json<Ticket>), ApiError> {
     let new = NewTicket::try_from(body)?;
+    if let Some(writer) = &state.writer {
+        let user_id = user.id.clone();
+        let row = writer
+            .write(move |tx| written::list(tx, &new.title, new.price, &user_id))
+            .await?;
+        tracing::info!(ticket.id = %row.id, "ticket listed");
+        return Ok((StatusCode::CREATED, Json(row.into())));
+    }
     let txn = state.db.begin().await?;
     let row = store::insert(&txn, &new.title, new.price, &user.id).await?;
     let event = TicketCreated {

@@ -6,6 +6,7 @@ use common::{outbox, ApiError, Json};
 use sea_orm::TransactionTrait;
 
 use crate::domain::NewTicket;
+use crate::written::{self, Edited};
 use crate::{store, TicketsState};
 
 const RESERVED: &str = "Cannot edit a reserved ticket";
@@ -21,6 +22,18 @@ pub async fn update_ticket(
     let new = NewTicket::try_from(body)?;
     if !common::http::could_exist(&id) {
         return Err(ApiError::NotFound);
+    }
+    if let Some(writer) = &state.writer {
+        let user_id = user.id.clone();
+        let edited = writer
+            .write(move |tx| written::edit(tx, &id, &user_id, &new.title, new.price))
+            .await?;
+        return match edited {
+            Edited::Done(row) => Ok(Json(row.into())),
+            Edited::NotFound => Err(ApiError::NotFound),
+            Edited::Reserved => Err(ApiError::bad_request(RESERVED)),
+            Edited::NotOwner => Err(ApiError::NotAuthorized),
+        };
     }
     let current = store::find(&state.db, &id)
         .await?
