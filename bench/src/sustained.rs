@@ -29,7 +29,7 @@ use crate::system::{Backend, System};
 use procstat::{Group, Who};
 
 /// Ticket stock per second of load; more than the system can reserve.
-const STOCK_PER_SECOND: usize = 3000;
+const STOCK_PER_SECOND: usize = 6000;
 
 pub async fn main(
     binary: &Path,

@@ -178,6 +178,16 @@ impl Relay {
         }
     }
 
+    /// The relay of a service's database: pending rows read from its readers, and on SQLite
+    /// taking each commit of its writer thread straight to the bus.
+    pub fn for_service(db: &crate::db::ServiceDb, bus: EventBus) -> Self {
+        let relay = Self::new(db.write.clone(), bus).reading_from(db.read.clone());
+        match &db.writer {
+            Some(writer) => relay.with_writer(writer.clone()),
+            None => relay,
+        }
+    }
+
     /// Reads pending rows through `read` (rows are marked sent through the main handle).
     pub fn reading_from(mut self, read: DatabaseConnection) -> Self {
         self.read = read;

@@ -100,6 +100,10 @@ impl Writer {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         let conn = open(path)?;
         conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT)?;
+        // Every job is a savepoint: keep their sub-journals in memory, not in temp files.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // The hot pages (recent orders, outbox tail, indexes) stay cached between groups.
+        conn.pragma_update(None, "cache_size", -65_536)?;
         conn.set_prepared_statement_cache_capacity(256);
         rusqlite::vtab::array::load_module(&conn)?;
         let checkpoints = open(path)?;
@@ -163,9 +167,11 @@ impl Writer {
             .jobs
             .send(work)
             .map_err(|_| anyhow::anyhow!("the SQLite writer thread has stopped"))?;
-        answered
-            .await
-            .map_err(|_| anyhow::anyhow!("the SQLite writer dropped a job (it panicked)"))?
+        answered.await.map_err(|_| {
+            anyhow::anyhow!(
+                "the SQLite writer dropped the job (it panicked, or its group could not begin)"
+            )
+        })?
     }
 }
 
@@ -184,10 +190,12 @@ fn run(conn: Connection, queue: mpsc::Receiver<Work>, hand_off: Arc<OnceLock<Han
                     broken = Some(why);
                 }
             } else {
-                // Not run: the group can't commit. Its answer says why.
+                // Only the first job can meet a group that failed to begin: not run, its
+                // caller hears the job was dropped.
                 drop(work);
             }
-            if replies.len() < MAX_GROUP {
+            // A broken group takes no more jobs: they wait for the next one.
+            if replies.len() < MAX_GROUP && broken.is_none() {
                 next = queue.try_recv().ok();
             }
         }

@@ -60,6 +60,10 @@ async fn main() -> ExitCode {
             .init(),
         _ => logs.init(),
     }
+    if let Err(error) = common::service::dedicate_event_thread() {
+        eprintln!("ticketing: cannot start the event thread: {error:#}");
+        return ExitCode::FAILURE;
+    }
     // Every line names the process's role: this span wraps start-up and the background tasks
     // (the supervisor runs them in it); each request's span names it itself.
     let process = tracing::info_span!("ticketing", service = role.name());

@@ -309,8 +309,10 @@ struct Batching {
     after_commit: Arc<dyn Fn() + Send + Sync>,
 }
 
-/// Deliveries already waiting that one batch takes at most.
+/// Deliveries already waiting that one batch takes at most: a PostgreSQL transaction's, and
+/// a (much cheaper) writer-thread job's.
 const MAX_BATCH: usize = 64;
+const MAX_WRITTEN_BATCH: usize = 512;
 
 /// The transaction the batched deliveries at hand share. Once a step fails, or a savepoint
 /// can't be opened or closed, it is *broken*: the error may be the connection's, and sqlx's
@@ -760,9 +762,12 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
             let mut deliveries = vec![first];
             let mut closed = false;
             // Only what is already here: a batch never waits for more to arrive.
-            while (self.batching.is_some() || self.writing.is_some())
-                && deliveries.len() < MAX_BATCH
-            {
+            let most = if self.writing.is_some() {
+                MAX_WRITTEN_BATCH
+            } else {
+                MAX_BATCH
+            };
+            while (self.batching.is_some() || self.writing.is_some()) && deliveries.len() < most {
                 match sub.next().now_or_never() {
                     Some(Some(delivery)) => deliveries.push(delivery),
                     Some(None) => {
@@ -791,7 +796,12 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
         let bus = bus.clone();
         let group = self.group;
         Ok(Task::new(format!("{group} listener"), async move {
-            self.consume(sub, &bus, &shutdown).await;
+            let stop = shutdown.clone();
+            crate::service::on_event_thread(async move {
+                self.consume(sub, &bus, &stop).await;
+            })
+            .await
+            .with_context(|| format!("the {group} listener panicked"))?;
             if shutdown.is_triggered() {
                 Ok(())
             } else {

@@ -41,15 +41,14 @@ pub struct OrdersState {
 impl OrdersState {
     /// Connects to (and migrates) the service's database; events leave through `bus`.
     pub async fn build(settings: &Settings, bus: common::bus::EventBus) -> anyhow::Result<Self> {
+        let service_db =
+            common::db::connect_service::<migration::Migrator>(settings, "orders").await?;
+        let relay = Relay::for_service(&service_db, bus);
         let common::db::ServiceDb {
             write: db,
             read,
             writer,
-        } = common::db::connect_service::<migration::Migrator>(settings, "orders").await?;
-        let mut relay = Relay::new(db.clone(), bus).reading_from(read.clone());
-        if let Some(writer) = &writer {
-            relay = relay.with_writer(writer.clone());
-        }
+        } = service_db;
         Ok(Self {
             db,
             read,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use common::db::UniqueKey;
 use common::dto::{Order, OrderTicketView};
-use common::events::{OrderStatus, TicketCreated, TicketUpdated};
+use common::events::{OrderCreated, OrderStatus, OrderTicket, TicketCreated, TicketUpdated};
 use common::money::Money;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -119,6 +119,23 @@ impl OrderRecord {
                 version: ticket.version,
             },
             version: self.version,
+        }
+    }
+}
+
+impl OrderRecord {
+    /// The `order:created` event of this new order for `ticket`.
+    pub fn created_event(&self, ticket: &TicketRow) -> OrderCreated {
+        OrderCreated {
+            id: self.id.clone(),
+            version: self.version,
+            status: self.status,
+            user_id: self.user_id.clone(),
+            expires_at: iso8601(self.expires_at),
+            ticket: OrderTicket {
+                id: ticket.id.clone(),
+                price: Money::from_cents(ticket.price_cents),
+            },
         }
     }
 }

@@ -5,10 +5,8 @@
 //! none of them needs a version guard or a retry.
 use chrono::{DateTime, Utc};
 use common::events::{
-    OrderCancelled, OrderCompleted, OrderCreated, OrderStatus, OrderTicket, TicketCreated,
-    TicketRef, TicketUpdated,
+    OrderCancelled, OrderCompleted, OrderStatus, TicketCreated, TicketRef, TicketUpdated,
 };
-use common::money::Money;
 use common::sqlite::rusqlite::{self, Row};
 use common::sqlite::{parse_timestamp, timestamp, violates, Tx};
 
@@ -91,17 +89,7 @@ pub fn reserve(
         }
         Err(err) => return Err(err.into()),
     }
-    tx.enqueue(&OrderCreated {
-        id: order.id.clone(),
-        version: order.version,
-        status: order.status,
-        user_id: order.user_id.clone(),
-        expires_at: store::iso8601(order.expires_at),
-        ticket: OrderTicket {
-            id: ticket.id.clone(),
-            price: Money::from_cents(ticket.price_cents),
-        },
-    })?;
+    tx.enqueue(&order.created_event(&ticket))?;
     Ok(Reserved::Order(order, ticket))
 }
 

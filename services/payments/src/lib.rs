@@ -63,13 +63,12 @@ impl PaymentsState {
         bus: EventBus,
         provider: provider::Provider,
     ) -> anyhow::Result<Self> {
+        let service_db =
+            common::db::connect_service::<migration::Migrator>(settings, "payments").await?;
+        let relay = Relay::for_service(&service_db, bus);
         let common::db::ServiceDb {
             write: db, writer, ..
-        } = common::db::connect_service::<migration::Migrator>(settings, "payments").await?;
-        let mut relay = Relay::new(db.clone(), bus);
-        if let Some(writer) = &writer {
-            relay = relay.with_writer(writer.clone());
-        }
+        } = service_db;
         Ok(Self {
             relay,
             db,

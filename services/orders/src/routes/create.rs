@@ -2,8 +2,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use common::auth::RequireAuth;
 use common::dto::{CreateOrderBody, Order};
-use common::events::{OrderCancelled, OrderCreated, OrderTicket, TicketRef};
-use common::money::Money;
+use common::events::{OrderCancelled, TicketRef};
 use common::{outbox, ApiError, Json};
 use sea_orm::TransactionTrait;
 
@@ -89,17 +88,7 @@ async fn reserve_in_transaction(
         }
         Err(err) => return Err(err.into()),
     };
-    let event = OrderCreated {
-        id: order.id.clone(),
-        version: order.version,
-        status: order.status,
-        user_id: order.user_id.clone(),
-        expires_at: store::iso8601(order.expires_at),
-        ticket: OrderTicket {
-            id: ticket.id.clone(),
-            price: Money::from_cents(ticket.price_cents),
-        },
-    };
+    let event = order.created_event(&ticket);
     outbox::enqueue(&txn, &event).await?;
     txn.commit().await?;
     Ok((order, ticket))
