@@ -337,6 +337,38 @@ pub async fn trigger_on_signal(shutdown: Shutdown) {
     shutdown.trigger();
 }
 
+static EVENTS: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+
+/// Gives the process's event listeners a thread of their own (a one-worker runtime), so
+/// events are applied as they arrive instead of queueing behind every HTTP request on the
+/// main runtime's workers: the OS shares the cores between the two, where a listener task
+/// among the requests' tasks would get one turn in many. Called once by the binary at start;
+/// without it (tests) listeners run on the caller's runtime.
+pub fn dedicate_event_thread() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("events")
+        .enable_all()
+        .build()?;
+    // Kept for the whole process (a static is never dropped, which a runtime may not be
+    // from inside another).
+    let _ = EVENTS.set(runtime);
+    Ok(())
+}
+
+/// Runs `work` on the event thread when the process has one, else here.
+pub async fn on_event_thread<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> anyhow::Result<T> {
+    match EVENTS.get() {
+        Some(runtime) => {
+            use tracing::Instrument as _;
+            Ok(runtime.spawn(work.in_current_span()).await?)
+        }
+        None => Ok(work.await),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,37 +420,5 @@ mod tests {
         supervisor.add([Task::new("quitter", async { Ok(()) })]);
         assert!(supervisor.run().await.is_err());
         assert!(shutdown.is_triggered());
-    }
-}
-
-static EVENTS: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-
-/// Gives the process's event listeners a thread of their own (a one-worker runtime), so
-/// events are applied as they arrive instead of queueing behind every HTTP request on the
-/// main runtime's workers: the OS shares the cores between the two, where a listener task
-/// among the requests' tasks would get one turn in many. Called once by the binary at start;
-/// without it (tests) listeners run on the caller's runtime.
-pub fn dedicate_event_thread() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("events")
-        .enable_all()
-        .build()?;
-    // Kept for the whole process (a static is never dropped, which a runtime may not be
-    // from inside another).
-    let _ = EVENTS.set(runtime);
-    Ok(())
-}
-
-/// Runs `work` on the event thread when the process has one, else here.
-pub async fn on_event_thread<T: Send + 'static>(
-    work: impl Future<Output = T> + Send + 'static,
-) -> anyhow::Result<T> {
-    match EVENTS.get() {
-        Some(runtime) => {
-            use tracing::Instrument as _;
-            Ok(runtime.spawn(work.in_current_span()).await?)
-        }
-        None => Ok(work.await),
     }
 }
