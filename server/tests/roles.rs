@@ -64,6 +64,19 @@ async fn a_service_process_serves_its_own_api_and_health_only_and_needs_a_shared
     assert_eq!(traced.headers()["x-request-id"], "orders-req-1");
     let ready = get("/readyz").await;
     assert_eq!(ready.status, 200, "{}", ready.body);
+    // The database counters, in Prometheus' text format; the migrations alone ran statements.
+    let metrics = get("/metrics").await;
+    assert_eq!(metrics.status, 200);
+    let counter = |name: &str| -> u64 {
+        metrics
+            .body
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {}", metrics.body))
+    };
+    assert!(counter("ticketing_db_statements_total") > 0);
+    counter("ticketing_db_sqlite_commits_total");
     get("/api/orders").await.assert_error(401, "Not authorized");
     get("/api/tickets").await.assert_error(404, "Not Found");
     assert_eq!(get("/").await.status, 404, "no pages in a service process");
