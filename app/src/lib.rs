@@ -8,6 +8,7 @@
 
 #[cfg(feature = "ssr")]
 pub mod api;
+mod assets;
 mod components;
 pub mod error;
 mod flash;
@@ -17,7 +18,7 @@ mod pages;
 mod session;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
@@ -31,6 +32,7 @@ pub use session::Session;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let stylesheet = assets::stylesheet_href(&options);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -39,6 +41,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="description" content="Ticketing: buy and sell tickets safely." />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <link rel="stylesheet" id="leptos" href=stylesheet />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -59,7 +62,6 @@ pub fn App() -> impl IntoView {
     // Async: the server waits for data before answering, so pages read fine without JS
     // and cookies refreshed during rendering reach the browser.
     view! {
-        <Stylesheet id="leptos" href="/pkg/ticketing.css" />
         <Title formatter=page_title />
         <Router>
             <div class="page">

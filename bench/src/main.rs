@@ -42,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
         Some("expiry") => expiry::main(&args[1..]).await,
         _ => bail!(
             "usage: bench reserve <path to ticketing> [buyers]\n       \
-             bench pages <path to ticketing> <path to ticketing_bg.wasm> \
+             bench pages <path to ticketing> <path to target/site/pkg> \
              [--tickets N] [--seconds N] [--release]\n       \
              bench expiry [--orders N]"
         ),

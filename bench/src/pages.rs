@@ -1,6 +1,6 @@
 //! `pages`: how the landing page, a ticket page and the bare ticket list hold up as the number
-//! of listed tickets grows from 100 to N (default 30,000), plus the site's wasm size gzipped.
-use std::io::Write;
+//! of listed tickets grows from 100 to N (default 30,000), plus the site's wire sizes (its
+//! wasm, JS and CSS as served: brotli, gzip and raw).
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use crate::api::{order_probe, post, sign_up};
 use crate::stats::{ms, quantile};
 use crate::system::{Backend, System};
 
-const USAGE: &str = "usage: bench pages <path to ticketing> <path to ticketing_bg.wasm> \
+const USAGE: &str = "usage: bench pages <path to ticketing> <path to target/site/pkg> \
                      [--tickets N] [--seconds N] [--release]";
 /// The first measurement's size.
 const SMALL: usize = 100;
@@ -26,19 +26,19 @@ const TARGET: f64 = 0.20;
 
 struct Options {
     binary: PathBuf,
-    wasm: PathBuf,
+    pkg: PathBuf,
     tickets: usize,
     seconds: u64,
     release: bool,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
-    let (Some(binary), Some(wasm)) = (args.first(), args.get(1)) else {
+    let (Some(binary), Some(pkg)) = (args.first(), args.get(1)) else {
         bail!("{USAGE}");
     };
     let mut options = Options {
         binary: binary.into(),
-        wasm: wasm.into(),
+        pkg: pkg.into(),
         tickets: 30_000,
         seconds: 5,
         release: false,
@@ -157,7 +157,7 @@ pub async fn main(args: &[String]) -> anyhow::Result<()> {
         println!("(debug build: use --release for representative figures)");
     }
 
-    wasm_size(&options.wasm, options.release)
+    site_sizes(&options.pkg, options.release)
 }
 
 /// Lists tickets `from..to` as the seller, `SEED_CONCURRENCY` at a time, printing progress.
@@ -387,25 +387,49 @@ fn compare(name: &str, tickets: usize, small: &Sample, big: &Sample) -> String {
     )
 }
 
-/// Prints the wasm's raw and gzipped (best level) size.
-fn wasm_size(wasm: &Path, release: bool) -> anyhow::Result<()> {
-    let bytes =
-        std::fs::read(wasm).with_context(|| format!("reading the site wasm {}", wasm.display()))?;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    encoder.write_all(&bytes)?;
-    let gzipped = encoder.finish()?;
-    let kib = |n: usize| n as f64 / 1024.0;
+/// Prints the size on the wire of the site's files, as `cargo xtask build` wrote them: the
+/// brotli and gzip copies `/pkg` serves, and the raw file.
+fn site_sizes(pkg: &Path, release: bool) -> anyhow::Result<()> {
+    let hashes = std::fs::read_to_string(pkg.join("hash.txt")).with_context(|| {
+        format!(
+            "reading {}/hash.txt (build the site with `cargo xtask build`)",
+            pkg.display()
+        )
+    })?;
+    let size = |path: PathBuf| -> anyhow::Result<f64> {
+        let bytes = std::fs::metadata(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        Ok(bytes as f64 / 1024.0)
+    };
     println!(
-        "\nsite wasm ({}): {:.1} KiB raw, {:.1} KiB gzipped (level 9){}",
-        wasm.display(),
-        kib(bytes.len()),
-        kib(gzipped.len()),
+        "
+site files on the wire ({}){}:",
+        pkg.display(),
         if release {
             " — release build, wasm-opt -Oz when it was available"
         } else {
             " — debug build: only representative with --release (opt-level z, LTO, wasm-opt)"
         }
     );
+    for line in hashes.lines() {
+        let Some((kind, hash)) = line.split_once(':') else {
+            continue;
+        };
+        let (kind, hash) = (kind.trim(), hash.trim());
+        let file = pkg.join(format!("ticketing.{hash}.{kind}"));
+        let with = |suffix: &str| {
+            let mut name = file.clone().into_os_string();
+            name.push(suffix);
+            size(PathBuf::from(name))
+        };
+        println!(
+            "  {kind:<4} {:>8.1} KiB brotli  {:>8.1} KiB gzip  {:>8.1} KiB raw",
+            with(".br")?,
+            with(".gz")?,
+            size(file.clone())?
+        );
+    }
     Ok(())
 }
 

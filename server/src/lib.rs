@@ -12,6 +12,7 @@
 //! through `common::bus::Listeners` and returns its router and tasks), listed in [`SERVICES`].
 #![forbid(unsafe_code)]
 
+mod caching;
 mod web;
 
 use std::net::SocketAddr;
@@ -216,7 +217,9 @@ impl Server {
         }
         let router = common::http::observe(
             common::http::finish_api(api)
-                .layer(axum::middleware::from_fn(common::http::security_headers)),
+                .layer(axum::middleware::from_fn(common::http::security_headers))
+                // Skips what is already compressed (`/pkg`'s brotli and gzip copies).
+                .layer(tower_http::compression::CompressionLayer::new()),
             role.name(),
         );
         Ok(Self {

@@ -38,10 +38,12 @@ pub fn router(
         provide_context(app::StripeMode(stripe_publishable_key.clone()));
         content_security_policy(stripe);
     };
+    let leptos_options = crate::caching::with_hashed_files(leptos_options);
     Router::new()
         .route("/favicon.svg", get(favicon))
         .route("/favicon.ico", get(favicon))
         .route("/stripe-pay.js", get(stripe_pay))
+        .nest_service("/pkg", crate::caching::pkg_files(&leptos_options))
         .leptos_routes_with_context(&leptos_options, routes(), context.clone(), {
             let options = leptos_options.clone();
             move || app::shell(options.clone())
@@ -51,6 +53,7 @@ pub fn router(
             app::shell,
         ))
         .with_state(leptos_options)
+        .layer(middleware::from_fn(crate::caching::cache_control))
         .layer(middleware::from_fn(same_origin_server_functions))
 }
 

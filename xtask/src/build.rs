@@ -1,5 +1,6 @@
 //! Builds the site (wasm + JS glue + CSS under target/site) and the `ticketing` binary.
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::setup;
@@ -15,13 +16,14 @@ pub fn build(release: bool) -> Result<PathBuf> {
     build_server(release)
 }
 
-/// The site's wasm as the server serves it: `<workspace>/target/site/pkg/ticketing_bg.wasm`
-/// (always under the workspace, whatever CARGO_TARGET_DIR says).
-pub fn site_wasm() -> PathBuf {
-    util::root()
-        .join(SITE_ROOT)
-        .join("pkg")
-        .join(format!("{OUTPUT_NAME}_bg.wasm"))
+/// Leptos's hash file in `/pkg`: `js: <hash>` etc., naming the current files (the server
+/// reads it to link them).
+pub const HASH_FILE: &str = "hash.txt";
+
+/// The site's `/pkg` as the server serves it: `<workspace>/target/site/pkg` (always under
+/// the workspace, whatever CARGO_TARGET_DIR says).
+pub fn site_pkg() -> PathBuf {
+    util::root().join(SITE_ROOT).join("pkg")
 }
 
 pub fn build_site(release: bool) -> Result {
@@ -48,8 +50,9 @@ pub fn build_site(release: bool) -> Result {
         .join("wasm32-unknown-unknown")
         .join(profile_dir)
         .join("frontend.wasm");
-    let pkg = util::root().join(SITE_ROOT).join("pkg");
+    let pkg = site_pkg();
     std::fs::create_dir_all(&pkg).map_err(|e| format!("creating {}: {e}", pkg.display()))?;
+    remove_earlier_builds(&pkg)?;
     util::run(
         Command::new(setup::wasm_bindgen_bin())
             .args([
@@ -64,12 +67,91 @@ pub fn build_site(release: bool) -> Result {
             .arg(&wasm),
     )?;
     if release {
-        optimise(&site_wasm());
+        optimise(&pkg.join(format!("{OUTPUT_NAME}_bg.wasm")));
     }
     let css = util::root().join("style/main.css");
     std::fs::copy(&css, pkg.join(format!("{OUTPUT_NAME}.css")))
         .map_err(|e| format!("copying {}: {e}", css.display()))?;
+    publish(
+        &pkg,
+        &[
+            ("js", format!("{OUTPUT_NAME}.js")),
+            ("wasm", format!("{OUTPUT_NAME}_bg.wasm")),
+            ("css", format!("{OUTPUT_NAME}.css")),
+        ],
+    )
+}
+
+/// Earlier builds' outputs (hashed or not), so `/pkg` holds one build only.
+fn remove_earlier_builds(pkg: &Path) -> Result {
+    let entries = std::fs::read_dir(pkg).map_err(|e| format!("reading {}: {e}", pkg.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = name == HASH_FILE
+            || name.starts_with(&format!("{OUTPUT_NAME}."))
+            || name.starts_with(&format!("{OUTPUT_NAME}_bg."));
+        if ours && entry.path().is_file() {
+            std::fs::remove_file(entry.path())
+                .map_err(|e| format!("removing {}: {e}", entry.path().display()))?;
+        }
+    }
     Ok(())
+}
+
+/// Renames each `(kind, file)` to `ticketing.<content hash>.<kind>` — so the server can let
+/// browsers keep `/pkg` forever and a deploy never mixes old and new files — writes its
+/// brotli and gzip copies beside it (served as they are, never compressed per request),
+/// and the hash file naming them.
+fn publish(pkg: &Path, files: &[(&str, String)]) -> Result {
+    let mut hashes = String::new();
+    for (kind, name) in files {
+        let plain = pkg.join(name);
+        let bytes =
+            std::fs::read(&plain).map_err(|e| format!("reading {}: {e}", plain.display()))?;
+        let hash = content_hash(&bytes);
+        let hashed = pkg.join(format!("{OUTPUT_NAME}.{hash}.{kind}"));
+        std::fs::rename(&plain, &hashed)
+            .map_err(|e| format!("renaming {}: {e}", plain.display()))?;
+        write(&with_suffix(&hashed, "br"), &brotli(&bytes)?)?;
+        write(&with_suffix(&hashed, "gz"), &gzip(&bytes)?)?;
+        hashes.push_str(&format!("{kind}: {hash}\n"));
+    }
+    write(&pkg.join(HASH_FILE), hashes.as_bytes())
+}
+
+/// 64-bit FNV-1a in hex: a cache-busting name, not a security property.
+fn content_hash(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result {
+    std::fs::write(path, bytes).map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// Best quality: done once per build, so the slow end of brotli is worth it.
+fn brotli(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut encoder = brotli::CompressorWriter::new(Vec::new(), 64 * 1024, 11, 22);
+    encoder
+        .write_all(bytes)
+        .map_err(|e| format!("brotli: {e}"))?;
+    // Finishes the stream (writing to memory cannot fail).
+    Ok(encoder.into_inner())
+}
+
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).map_err(|e| format!("gzip: {e}"))?;
+    encoder.finish().map_err(|e| format!("gzip: {e}"))
 }
 
 fn optimise(wasm: &std::path::Path) {

@@ -104,7 +104,7 @@ fn bench(args: &[String], release: bool) -> util::Result {
             bench_args.extend([
                 "pages".into(),
                 server.display().to_string(),
-                build::site_wasm().display().to_string(),
+                build::site_pkg().display().to_string(),
             ]);
             for name in ["--tickets", "--seconds"] {
                 if let Some(value) = flag(name)? {
