@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
             Box::new(common::outbox::CreateOutbox),
             Box::new(CreateTickets),
             Box::new(CreateOrders),
+            Box::new(AddTicketSeller),
         ]
     }
 
@@ -25,6 +26,7 @@ enum Tickets {
     Title,
     PriceCents,
     Version,
+    SellerId,
 }
 
 #[derive(DeriveIden)]
@@ -146,6 +148,41 @@ impl MigrationTrait for CreateOrders {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(Orders::Table).to_owned())
+            .await
+    }
+}
+
+/// The seller of each replicated ticket, so a reservation can refuse the seller's own. Rows
+/// replicated before this have none until their next `ticket:updated` fills it in.
+struct AddTicketSeller;
+
+impl MigrationName for AddTicketSeller {
+    fn name(&self) -> &str {
+        "m0003_ticket_replica_seller"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddTicketSeller {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Tickets::Table)
+                    .add_column(ColumnDef::new(Tickets::SellerId).string().null())
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Tickets::Table)
+                    .drop_column(Tickets::SellerId)
+                    .to_owned(),
+            )
             .await
     }
 }

@@ -24,12 +24,23 @@ pub mod ticket {
         pub title: String,
         pub price_cents: i64,
         pub version: i64,
+        /// The seller's user id; None on rows replicated before it was kept.
+        pub seller_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl Model {
+        /// Whether `user_id` listed this ticket. An unknown seller (a row from before the
+        /// column) counts as someone else: refusing those would block honest buyers, and
+        /// the ticket's next update fills the seller in.
+        pub fn is_sold_by(&self, user_id: &str) -> bool {
+            self.seller_id.as_deref() == Some(user_id)
+        }
+    }
 }
 
 pub mod order {
@@ -163,6 +174,7 @@ pub async fn insert_ticket(
         title: Set(event.title.clone()),
         price_cents: Set(event.price.cents()),
         version: Set(event.version),
+        seller_id: Set(Some(event.user_id.clone())),
     })
     .on_conflict(
         OnConflict::column(ticket::Column::Id)
@@ -188,6 +200,7 @@ pub async fn apply_ticket_update(
         .col_expr(ticket::Column::Title, Expr::value(event.title.clone()))
         .col_expr(ticket::Column::PriceCents, Expr::value(event.price.cents()))
         .col_expr(ticket::Column::Version, Expr::value(event.version))
+        .col_expr(ticket::Column::SellerId, Expr::value(event.user_id.clone()))
         .filter(ticket::Column::Id.eq(event.id.as_str()))
         .filter(ticket::Column::Version.eq(event.version - 1))
         .exec(db)

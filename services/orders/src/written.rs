@@ -21,6 +21,8 @@ pub enum Reserved {
     NoTicket,
     /// The ticket has a live order.
     Taken,
+    /// The buyer is the ticket's seller.
+    OwnTicket,
 }
 
 /// Lapsed live orders of a ticket, cancelled. `status <> 'cancelled'` is the partial unique
@@ -40,13 +42,16 @@ pub fn reserve(
     expires_at: DateTime<Utc>,
 ) -> anyhow::Result<Reserved> {
     let Some(ticket) = tx.query_opt(
-        "SELECT id, title, price_cents, version FROM tickets WHERE id = ?1",
+        "SELECT id, title, price_cents, version, seller_id FROM tickets WHERE id = ?1",
         [ticket_id],
         ticket_row,
     )?
     else {
         return Ok(Reserved::NoTicket);
     };
+    if ticket.is_sold_by(user_id) {
+        return Ok(Reserved::OwnTicket);
+    }
     let now = Utc::now();
     let lapsed = tx.query_all(CANCEL_LAPSED, (ticket_id, timestamp(now)), |row| {
         Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
@@ -138,9 +143,15 @@ pub fn end(tx: &mut Tx<'_>, id: &str, to: OrderStatus) -> anyhow::Result<Ended> 
 /// `ticket:created`: adds the ticket to the replica; already there is a duplicate.
 pub fn ticket_created(tx: &mut Tx<'_>, event: TicketCreated) -> anyhow::Result<Applied> {
     let added = tx.execute(
-        "INSERT INTO tickets (id, title, price_cents, version) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (id) DO NOTHING",
-        (&event.id, &event.title, event.price.cents(), event.version),
+        "INSERT INTO tickets (id, title, price_cents, version, seller_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
+        (
+            &event.id,
+            &event.title,
+            event.price.cents(),
+            event.version,
+            &event.user_id,
+        ),
     )?;
     Ok(if added == 1 {
         Applied::Done
@@ -152,9 +163,15 @@ pub fn ticket_created(tx: &mut Tx<'_>, event: TicketCreated) -> anyhow::Result<A
 /// `ticket:updated`: applies only on top of the version before it.
 pub fn ticket_updated(tx: &mut Tx<'_>, event: TicketUpdated) -> anyhow::Result<Applied> {
     let applied = tx.execute(
-        "UPDATE tickets SET title = ?2, price_cents = ?3, version = ?4 \
+        "UPDATE tickets SET title = ?2, price_cents = ?3, version = ?4, seller_id = ?5 \
          WHERE id = ?1 AND version = ?4 - 1",
-        (&event.id, &event.title, event.price.cents(), event.version),
+        (
+            &event.id,
+            &event.title,
+            event.price.cents(),
+            event.version,
+            &event.user_id,
+        ),
     )?;
     if applied == 1 {
         return Ok(Applied::Done);
@@ -177,6 +194,7 @@ fn ticket_row(row: &Row<'_>) -> rusqlite::Result<TicketRow> {
         title: row.get(1)?,
         price_cents: row.get(2)?,
         version: row.get(3)?,
+        seller_id: row.get(4)?,
     })
 }
 

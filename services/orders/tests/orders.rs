@@ -16,11 +16,13 @@ use helpers::{Buyer, TestApp};
 use orders::listeners::{self, Applied};
 use orders::store;
 use reqwest::Method;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{json, Value};
 
 const ALREADY_RESERVED: &str = "Ticket is already reserved";
 const COMPLETED: &str = "Cannot cancel a completed order";
+const OWN_TICKET: &str = "You cannot buy your own ticket";
 
 fn keys_of(value: &Value) -> Vec<&str> {
     let mut keys: Vec<&str> = value
@@ -60,6 +62,46 @@ fn update(ticket: &TicketCreated, version: i64, title: &str, price_cents: i64) -
         user_id: ticket.user_id.clone(),
         order_id: None,
     }
+}
+
+/// `ticket:created` applied the way the service applies it on this backend: the writer
+/// thread's step on SQLite, the sea-orm listener on PostgreSQL.
+async fn replicate_created(app: &TestApp, event: TicketCreated) -> Applied {
+    match &app.state.writer {
+        Some(writer) => writer
+            .write(move |tx| orders::written::ticket_created(tx, event))
+            .await
+            .expect("ticket:created applies"),
+        None => listeners::ticket_created(&app.state.db, event)
+            .await
+            .expect("ticket:created applies"),
+    }
+}
+
+/// `ticket:updated`, as [`replicate_created`] applies `ticket:created`.
+async fn replicate_updated(app: &TestApp, event: TicketUpdated) -> Applied {
+    match &app.state.writer {
+        Some(writer) => writer
+            .write(move |tx| orders::written::ticket_updated(tx, event))
+            .await
+            .expect("ticket:updated applies"),
+        None => listeners::ticket_updated(&app.state.db, event)
+            .await
+            .expect("ticket:updated applies"),
+    }
+}
+
+/// Makes a replica row look as if it was replicated before sellers were kept.
+async fn forget_seller(app: &TestApp, ticket_id: &str) {
+    store::ticket::Entity::update_many()
+        .col_expr(
+            store::ticket::Column::SellerId,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(store::ticket::Column::Id.eq(ticket_id))
+        .exec(&app.state.db)
+        .await
+        .expect("the replica is writable");
 }
 
 async fn live_orders_of_ticket(app: &TestApp, ticket_id: &str) -> u64 {
@@ -160,6 +202,59 @@ async fn ordering_a_ticket_that_is_already_reserved_is_rejected() {
     reply.assert_error(400, ALREADY_RESERVED);
     assert_eq!(live_orders_of_ticket(&app, &ticket.id).await, 1);
     assert_eq!(app.events::<OrderCreated>().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_seller_cannot_order_their_own_ticket() {
+    let app = TestApp::spawn().await;
+    let ticket = app.ticket("concert", 2000).await;
+    let seller = app.signed_in_as(&ticket.user_id);
+
+    let reply = app.create_order(&seller, &ticket.id).await;
+
+    reply.assert_error(400, OWN_TICKET);
+    assert_eq!(live_orders_of_ticket(&app, &ticket.id).await, 0);
+    assert!(app.events::<OrderCreated>().await.is_empty());
+    app.ordered(&app.buyer(), &ticket.id).await;
+}
+
+#[tokio::test]
+async fn the_replica_learns_the_seller_from_ticket_created_and_ticket_updated() {
+    let app = TestApp::spawn().await;
+    let seller = app.buyer();
+    let created = TicketCreated {
+        id: uuid::Uuid::new_v4().to_string(),
+        version: 0,
+        title: "concert".into(),
+        price: Money::from_cents(2000),
+        user_id: seller.id.clone(),
+    };
+    assert_eq!(
+        replicate_created(&app, created.clone()).await,
+        Applied::Done
+    );
+    app.create_order(&seller, &created.id)
+        .await
+        .assert_error(400, OWN_TICKET);
+
+    // A row from before the seller was kept gets it from the ticket's next update.
+    forget_seller(&app, &created.id).await;
+    let updated = update(&created, 1, "concert", 2500);
+    assert_eq!(replicate_updated(&app, updated).await, Applied::Done);
+    app.create_order(&seller, &created.id)
+        .await
+        .assert_error(400, OWN_TICKET);
+    assert_eq!(live_orders_of_ticket(&app, &created.id).await, 0);
+}
+
+#[tokio::test]
+async fn a_ticket_replicated_before_sellers_were_kept_can_be_ordered_by_anyone() {
+    let app = TestApp::spawn().await;
+    let ticket = app.ticket("concert", 2000).await;
+    forget_seller(&app, &ticket.id).await;
+
+    app.ordered(&app.signed_in_as(&ticket.user_id), &ticket.id)
+        .await;
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ use crate::written::{self, Reserved};
 use crate::{store, OrdersState};
 
 pub const ALREADY_RESERVED: &str = "Ticket is already reserved";
+pub const OWN_TICKET: &str = "You cannot buy your own ticket";
 
 /// Reserves a ticket for the caller for the expiration window, in one write job on SQLite
 /// (one transaction on PostgreSQL). The unique index on live orders decides races: of
@@ -40,6 +41,7 @@ pub async fn reserve(
                 Reserved::Order(order, ticket) => (order, ticket),
                 Reserved::NoTicket => return Err(ApiError::NotFound),
                 Reserved::Taken => return Err(ApiError::bad_request(ALREADY_RESERVED)),
+                Reserved::OwnTicket => return Err(ApiError::bad_request(OWN_TICKET)),
             }
         }
         None => {
@@ -67,6 +69,9 @@ async fn reserve_in_transaction(
     let ticket = store::find_ticket(&txn, ticket_id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    if ticket.is_sold_by(user_id) {
+        return Err(ApiError::bad_request(OWN_TICKET));
+    }
     for lapsed in store::cancel_lapsed(&txn, ticket_id, chrono::Utc::now()).await? {
         tracing::info!(order.id = %lapsed.id, "cancelled a lapsed order to reserve its ticket again");
         outbox::enqueue(

@@ -99,7 +99,12 @@ impl TestApp {
 
     /// A new buyer with a valid access token, as `global.signin()` forges one.
     pub fn buyer(&self) -> Buyer {
-        let id = uuid::Uuid::new_v4().to_string();
+        self.signed_in_as(&uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The user `id` signed in (a ticket's seller, say).
+    pub fn signed_in_as(&self, id: &str) -> Buyer {
+        let id = id.to_owned();
         let token = self
             .keys
             .issue(&id, "test@test.com")
