@@ -72,7 +72,8 @@ pub const STATUS_TOKEN_EXPIRED: u16 = 498;
 /// Status for a refresh whose session has expired or was revoked: sign in again.
 pub const STATUS_SESSION_EXPIRED: u16 = 499;
 
-/// A ticket as the API shows it; `orderId` only while it is reserved.
+/// A ticket as the API shows it; `orderId` while it is reserved and once it is sold,
+/// `reservedUntil` (ISO-8601, UTC) while a buyer holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ticket {
@@ -83,6 +84,20 @@ pub struct Ticket {
     pub version: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
+    #[serde(default)]
+    pub status: TicketStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_until: Option<String>,
+}
+
+/// Where a ticket stands: on the market, held by a buyer who is paying, or paid for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TicketStatus {
+    #[default]
+    Available,
+    Reserved,
+    Sold,
 }
 
 /// `POST /api/tickets` and `PUT /api/tickets/:id`. Fields stay loose JSON so that a wrong

@@ -1,9 +1,10 @@
-//! Reservations arrive as order events: `order:created` reserves, `order:cancelled` releases.
+//! Reservations arrive as order events: `order:created` reserves, `order:cancelled` releases,
+//! `order:completed` marks the ticket sold.
 //! Each step is a savepoint of the listener's batch transaction that also writes the
 //! resulting `ticket:updated` (on SQLite the batch is one writer-thread job, see `written`).
 pub use common::bus::Applied;
 use common::bus::{EventBus, Listeners, Txn};
-use common::events::{OrderCancelled, OrderCreated};
+use common::events::{OrderCancelled, OrderCompleted, OrderCreated};
 use common::outbox;
 use common::service::{Shutdown, Task};
 use common::sqlite::Tx;
@@ -18,7 +19,8 @@ pub async fn order_created(
     db: &impl ConnectionTrait,
     event: &OrderCreated,
 ) -> anyhow::Result<Applied> {
-    let reserved = store::reserve_for(db, &event.ticket.id, &event.id).await?;
+    let until = store::hold_end(&event.expires_at);
+    let reserved = store::reserve_for(db, &event.ticket.id, &event.id, until).await?;
     if let Some(reserved) = reserved {
         outbox::enqueue(db, &reserved.updated_event()).await?;
         tracing::info!(ticket.id = %reserved.id, order.id = %event.id, "ticket reserved");
@@ -53,6 +55,26 @@ pub async fn order_cancelled(
     Ok(Applied::Done)
 }
 
+/// `order:completed` through sea-orm: marks the ticket sold to the order.
+pub async fn order_completed(
+    db: &impl ConnectionTrait,
+    event: &OrderCompleted,
+) -> anyhow::Result<Applied> {
+    if store::mark_sold(db, &event.ticket.id, &event.id).await? {
+        tracing::info!(ticket.id = %event.ticket.id, order.id = %event.id, "ticket sold");
+        return Ok(Applied::Done);
+    }
+    Ok(match store::find(db, &event.ticket.id).await? {
+        None => Applied::Early,
+        Some(ticket) => written::sold_or_not(
+            &event.id,
+            ticket.order_id,
+            ticket.sold,
+            store::was_released(db, &event.id).await?,
+        ),
+    })
+}
+
 /// The `order:created` step alone, as the listener runs it (on the writer thread, or in a
 /// transaction of its own); for tests and tools.
 pub async fn reserve(state: &TicketsState, event: OrderCreated) -> anyhow::Result<Applied> {
@@ -66,6 +88,14 @@ pub async fn reserve(state: &TicketsState, event: OrderCreated) -> anyhow::Resul
 pub async fn release(state: &TicketsState, event: OrderCancelled) -> anyhow::Result<Applied> {
     alone(state, event, written::order_cancelled, |db, event| {
         Box::pin(async move { order_cancelled(db, &event).await })
+    })
+    .await
+}
+
+/// The `order:completed` step alone (see [`reserve`]).
+pub async fn complete(state: &TicketsState, event: OrderCompleted) -> anyhow::Result<Applied> {
+    alone(state, event, written::order_completed, |db, event| {
+        Box::pin(async move { order_completed(db, &event).await })
     })
     .await
 }
@@ -103,7 +133,8 @@ pub async fn subscribe(
         Some(writer) => listeners
             .writing(writer.clone(), || {})
             .on_written(|_, tx, event: OrderCreated| written::order_created(tx, &event))
-            .on_written(|_, tx, event: OrderCancelled| written::order_cancelled(tx, &event)),
+            .on_written(|_, tx, event: OrderCancelled| written::order_cancelled(tx, &event))
+            .on_written(|_, tx, event: OrderCompleted| written::order_completed(tx, &event)),
         None => {
             let relay = state.relay.clone();
             listeners
@@ -113,6 +144,9 @@ pub async fn subscribe(
                 })
                 .on_batched(|_, txn: Txn, event: OrderCancelled| async move {
                     order_cancelled(&*txn, &event).await
+                })
+                .on_batched(|_, txn: Txn, event: OrderCompleted| async move {
+                    order_completed(&*txn, &event).await
                 })
         }
     };

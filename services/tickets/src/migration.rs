@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateTickets),
             Box::new(CreateReleasedOrders),
             Box::new(IndexForSaleNewestFirst),
+            Box::new(AddSaleState),
         ]
     }
 
@@ -29,6 +30,8 @@ enum Tickets {
     Version,
     OrderId,
     CreatedAt,
+    ReservedUntil,
+    Sold,
 }
 
 struct CreateTickets;
@@ -191,5 +194,61 @@ impl MigrationTrait for IndexForSaleNewestFirst {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// When the holder's reservation ends, and whether the holder paid: a ticket page tells a
+/// hold from a sale. Existing rows start unsold, with no end known for a current hold.
+struct AddSaleState;
+
+impl MigrationName for AddSaleState {
+    fn name(&self) -> &str {
+        "m0004_add_sale_state"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddSaleState {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters a table a column at a time.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Tickets::Table)
+                    .add_column(
+                        ColumnDef::new(Tickets::ReservedUntil)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Tickets::Table)
+                    .add_column(
+                        ColumnDef::new(Tickets::Sold)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in [Tickets::ReservedUntil, Tickets::Sold] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Tickets::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Tickets in the service's own database. Every change bumps `version` and writes its event
 //! to the outbox in the same transaction.
-use chrono::SubsecRound;
-use common::dto::Ticket;
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use common::dto::{Ticket, TicketStatus};
 use common::events::TicketUpdated;
 use common::money::Money;
 use sea_orm::sea_query::{BinOper, Expr, Func, Query, SimpleExpr};
@@ -26,6 +26,10 @@ pub mod ticket {
         pub version: i64,
         pub order_id: Option<String>,
         pub created_at: ChronoDateTimeUtc,
+        /// When the holder's reservation ends (while `order_id` holds it unpaid).
+        pub reserved_until: Option<ChronoDateTimeUtc>,
+        /// The holder paid: `order_id` bought it.
+        pub sold: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -38,6 +42,17 @@ pub use ticket::Model as TicketRow;
 
 impl From<TicketRow> for Ticket {
     fn from(row: TicketRow) -> Self {
+        let status = match (&row.order_id, row.sold) {
+            (Some(_), true) => TicketStatus::Sold,
+            (Some(_), false) => TicketStatus::Reserved,
+            (None, _) => TicketStatus::Available,
+        };
+        let reserved_until = match status {
+            TicketStatus::Reserved => row
+                .reserved_until
+                .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            _ => None,
+        };
         Self {
             id: row.id,
             title: row.title,
@@ -45,8 +60,18 @@ impl From<TicketRow> for Ticket {
             user_id: row.user_id,
             version: row.version,
             order_id: row.order_id,
+            status,
+            reserved_until,
         }
     }
+}
+
+/// An order's `expires_at` as a time to keep; an unreadable one is kept as unknown rather
+/// than holding the event up (the page then shows the hold without its end).
+pub fn hold_end(expires_at: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(expires_at)
+        .ok()
+        .map(|at| at.with_timezone(&Utc).trunc_subsecs(6))
 }
 
 impl TicketRow {
@@ -78,6 +103,8 @@ pub async fn insert(
         // PostgreSQL keeps microseconds: cut to them here so the row every backend stores
         // (and every cursor made from it) is the row this insert returned.
         created_at: Set(chrono::Utc::now().trunc_subsecs(6)),
+        reserved_until: Set(None),
+        sold: Set(false),
     }
     .insert(db)
     .await
@@ -153,12 +180,13 @@ pub async fn update_details(
     find(db, &current.id).await
 }
 
-/// Reserves the ticket for `order_id` (version + 1) if nobody holds it and the order was
-/// not released already, in one statement; None when it didn't.
+/// Reserves the ticket for `order_id` (version + 1) until `until` if nobody holds it and the
+/// order was not released already, in one statement; None when it didn't.
 pub async fn reserve_for(
     db: &impl ConnectionTrait,
     ticket_id: &str,
     order_id: &str,
+    until: Option<DateTime<Utc>>,
 ) -> Result<Option<TicketRow>, DbErr> {
     let released = Query::select()
         .expr(Expr::val(1))
@@ -169,6 +197,7 @@ pub async fn reserve_for(
     update
         .table(ticket::Entity)
         .value(ticket::Column::OrderId, order_id)
+        .value(ticket::Column::ReservedUntil, until)
         .value(
             ticket::Column::Version,
             Expr::col(ticket::Column::Version).add(1),
@@ -190,6 +219,8 @@ pub async fn release_from(
     update
         .table(ticket::Entity)
         .value(ticket::Column::OrderId, Option::<String>::None)
+        .value(ticket::Column::ReservedUntil, Option::<DateTime<Utc>>::None)
+        .value(ticket::Column::Sold, false)
         .value(
             ticket::Column::Version,
             Expr::col(ticket::Column::Version).add(1),
@@ -198,6 +229,35 @@ pub async fn release_from(
         .and_where(ticket::Column::OrderId.eq(order_id))
         .returning_all();
     returned(db, &update).await
+}
+
+/// Marks the ticket sold to `order_id` if that order holds it and it isn't marked yet; the
+/// version stays (nothing other services replicate changes). False when it didn't.
+pub async fn mark_sold(
+    db: &impl ConnectionTrait,
+    ticket_id: &str,
+    order_id: &str,
+) -> Result<bool, DbErr> {
+    let result = ticket::Entity::update_many()
+        .col_expr(ticket::Column::Sold, Expr::value(true))
+        .col_expr(
+            ticket::Column::ReservedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(ticket::Column::Id.eq(ticket_id))
+        .filter(ticket::Column::OrderId.eq(order_id))
+        .filter(ticket::Column::Sold.eq(false))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Whether `order_id` was cancelled (its ticket released).
+pub async fn was_released(db: &impl ConnectionTrait, order_id: &str) -> Result<bool, DbErr> {
+    Ok(released::Entity::find_by_id(order_id.to_owned())
+        .one(db)
+        .await?
+        .is_some())
 }
 
 async fn returned(

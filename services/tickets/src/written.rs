@@ -3,23 +3,28 @@
 //! `UPDATE … RETURNING` and its `ticket:updated` outbox row, with a read only to tell why the
 //! update found nothing to do. Same decisions as the sea-orm code in `routes` and `listeners`.
 use chrono::{SubsecRound, Utc};
-use common::events::{OrderCancelled, OrderCreated, TicketCreated};
+use common::events::{OrderCancelled, OrderCompleted, OrderCreated, TicketCreated};
 use common::money::Money;
 use common::sqlite::rusqlite::{self, Row};
 use common::sqlite::{parse_timestamp, timestamp, Tx};
 
 use crate::listeners::Applied;
-use crate::store::TicketRow;
+use crate::store::{self, TicketRow};
 
 /// `order:created`: reserves the ticket for the order unless it is held, or the order was
 /// cancelled already (its cancellation overtook it).
 pub fn order_created(tx: &mut Tx<'_>, event: &OrderCreated) -> anyhow::Result<Applied> {
     let reserved = tx.query_opt(
-        "UPDATE tickets SET order_id = ?1, version = version + 1 \
+        "UPDATE tickets SET order_id = ?1, reserved_until = ?3, version = version + 1 \
          WHERE id = ?2 AND order_id IS NULL \
          AND NOT EXISTS (SELECT 1 FROM released_orders WHERE order_id = ?1) \
-         RETURNING id, title, price_cents, user_id, version, order_id, created_at",
-        (&event.id, &event.ticket.id),
+         RETURNING id, title, price_cents, user_id, version, order_id, created_at, \
+         reserved_until, sold",
+        (
+            &event.id,
+            &event.ticket.id,
+            store::hold_end(&event.expires_at).map(timestamp),
+        ),
         ticket_row,
     )?;
     if let Some(reserved) = reserved {
@@ -50,9 +55,11 @@ pub fn order_cancelled(tx: &mut Tx<'_>, event: &OrderCancelled) -> anyhow::Resul
         [&event.id],
     )?;
     let released = tx.query_opt(
-        "UPDATE tickets SET order_id = NULL, version = version + 1 \
+        "UPDATE tickets SET order_id = NULL, reserved_until = NULL, sold = FALSE, \
+         version = version + 1 \
          WHERE id = ?1 AND order_id = ?2 \
-         RETURNING id, title, price_cents, user_id, version, order_id, created_at",
+         RETURNING id, title, price_cents, user_id, version, order_id, created_at, \
+         reserved_until, sold",
         (&event.ticket.id, &event.id),
         ticket_row,
     )?;
@@ -64,6 +71,47 @@ pub fn order_cancelled(tx: &mut Tx<'_>, event: &OrderCancelled) -> anyhow::Resul
     tx.enqueue(&released.updated_event())?;
     tracing::info!(ticket.id = %released.id, order.id = %event.id, "ticket released");
     Ok(Applied::Done)
+}
+
+/// `order:completed`: the holder paid, so the ticket is sold to it (no version change, no
+/// event: nothing other services keep of a ticket changes).
+pub fn order_completed(tx: &mut Tx<'_>, event: &OrderCompleted) -> anyhow::Result<Applied> {
+    let sold = tx.execute(
+        "UPDATE tickets SET sold = TRUE, reserved_until = NULL \
+         WHERE id = ?1 AND order_id = ?2 AND NOT sold",
+        (&event.ticket.id, &event.id),
+    )?;
+    if sold == 1 {
+        tracing::info!(ticket.id = %event.ticket.id, order.id = %event.id, "ticket sold");
+        return Ok(Applied::Done);
+    }
+    let state = tx.query_opt(
+        "SELECT order_id, sold, EXISTS (SELECT 1 FROM released_orders WHERE order_id = ?2) \
+         FROM tickets WHERE id = ?1",
+        (&event.ticket.id, &event.id),
+        |row| {
+            Ok((
+                row.get::<_, Option<String>>(0)?,
+                row.get::<_, bool>(1)?,
+                row.get::<_, bool>(2)?,
+            ))
+        },
+    )?;
+    Ok(match state {
+        None => Applied::Early,
+        Some((holder, sold, released)) => sold_or_not(&event.id, holder, sold, released),
+    })
+}
+
+/// Why `order:completed` changed nothing: seen already, or its `order:created` (or the
+/// cancellation of the order before it) is still on the way.
+pub fn sold_or_not(order_id: &str, holder: Option<String>, sold: bool, released: bool) -> Applied {
+    match holder {
+        Some(holder) if holder == order_id && sold => Applied::Duplicate,
+        // Released orders never complete; nothing to wait for.
+        _ if released => Applied::Duplicate,
+        _ => Applied::Early,
+    }
 }
 
 /// Lists a new ticket at version 0 with its `ticket:created`.
@@ -80,6 +128,8 @@ pub fn list(
         user_id: user_id.to_owned(),
         version: 0,
         order_id: None,
+        reserved_until: None,
+        sold: false,
         // Microseconds, as PostgreSQL keeps them (see `store::insert`).
         created_at: Utc::now().trunc_subsecs(6),
     };
@@ -122,8 +172,8 @@ pub fn edit(
     price: Money,
 ) -> anyhow::Result<Edited> {
     let current = tx.query_opt(
-        "SELECT id, title, price_cents, user_id, version, order_id, created_at \
-         FROM tickets WHERE id = ?1",
+        "SELECT id, title, price_cents, user_id, version, order_id, created_at, \
+         reserved_until, sold FROM tickets WHERE id = ?1",
         [id],
         ticket_row,
     )?;
@@ -154,6 +204,7 @@ pub fn edit(
 /// A ticket row as the RETURNING lists give it; the inner error is a timestamp it can't be.
 fn ticket_row(row: &Row<'_>) -> rusqlite::Result<anyhow::Result<TicketRow>> {
     let created_at: String = row.get(6)?;
+    let reserved_until: Option<String> = row.get(7)?;
     let ticket = TicketRow {
         id: row.get(0)?,
         title: row.get(1)?,
@@ -162,9 +213,14 @@ fn ticket_row(row: &Row<'_>) -> rusqlite::Result<anyhow::Result<TicketRow>> {
         version: row.get(4)?,
         order_id: row.get(5)?,
         created_at: Default::default(),
+        reserved_until: None,
+        sold: row.get(8)?,
     };
-    Ok(parse_timestamp(&created_at).map(|created_at| TicketRow {
-        created_at,
-        ..ticket
-    }))
+    Ok((|| {
+        Ok(TicketRow {
+            created_at: parse_timestamp(&created_at)?,
+            reserved_until: reserved_until.as_deref().map(parse_timestamp).transpose()?,
+            ..ticket
+        })
+    })())
 }

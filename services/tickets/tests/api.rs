@@ -6,7 +6,7 @@ use std::time::Duration;
 use common::auth::JwtKeys;
 use common::bus::{decode, EventBus};
 use common::events::{
-    Event, OrderCancelled, OrderCreated, OrderStatus, OrderTicket, TicketCreated, TicketRef,
+    Event, OrderCancelled, OrderCompleted, OrderCreated, OrderStatus, OrderTicket, TicketCreated, TicketRef,
     TicketUpdated,
 };
 use common::money::Money;
@@ -121,6 +121,19 @@ impl TestApp {
 
     async fn reserve(&self, ticket: &Value, order_id: &str) -> Applied {
         listeners::reserve(&self.state, order_created(ticket, order_id))
+            .await
+            .expect("the step runs")
+    }
+
+    async fn complete(&self, ticket: &Value, order_id: &str) -> Applied {
+        let event = OrderCompleted {
+            id: order_id.into(),
+            version: 1,
+            ticket: TicketRef {
+                id: ticket["id"].as_str().expect("an id").into(),
+            },
+        };
+        listeners::complete(&self.state, event)
             .await
             .expect("the step runs")
     }
@@ -327,6 +340,38 @@ async fn an_invalid_title_or_price_is_a_field_error() {
     assert_eq!(app.pending().await, 0, "no event was written");
 }
 
+/// Text that displays differently from what is stored (bidi overrides, zero-width and other
+/// invisible format characters) is refused on `title`, when listing and when editing.
+#[tokio::test]
+async fn titles_with_invisible_or_bidi_characters_are_a_field_error() {
+    let app = TestApp::spawn().await;
+    let ticket = app.created("seller", "concert", 20.0).await;
+    let id = ticket["id"].as_str().expect("id");
+    for title in [
+        "abc\u{202E}fdp.exe",
+        "con\u{200B}cert",
+        "\u{FEFF}concert",
+        "con\u{2066}cert\u{2069}",
+        "con\u{00AD}cert",
+        "con\u{200D}cert",
+        "con\u{0085}cert",
+    ] {
+        let body = json!({ "title": title, "price": 10 });
+        let (status, errors) = app.create("seller", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(field_errors(&errors), ["title"], "{body}");
+        let (status, errors) = app.update(Some("seller"), id, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(field_errors(&errors), ["title"], "{body}");
+    }
+    assert_eq!(
+        app.get(&format!("/api/tickets/{id}")).await.1["title"],
+        "concert"
+    );
+    // Visible non-ASCII text is still a title.
+    app.created("seller", "Café 🎉 العربية", 10.0).await;
+}
+
 #[tokio::test]
 async fn a_valid_ticket_is_created_at_version_0_and_owned_by_its_seller() {
     let app = TestApp::spawn().await;
@@ -500,6 +545,67 @@ async fn order_cancelled_releases_the_ticket() {
         1,
         "for sale again"
     );
+}
+
+#[tokio::test]
+async fn a_ticket_shows_for_sale_then_reserved_until_the_hold_ends_then_sold() {
+    let app = TestApp::spawn().await;
+    let ticket = app.created("owner", "concert", 20.0).await;
+    let path = format!("/api/tickets/{}", ticket["id"].as_str().expect("id"));
+    let shown = app.get(&path).await.1;
+    assert_eq!(shown["status"], "available");
+    assert!(shown.get("reservedUntil").is_none());
+
+    assert_eq!(
+        app.complete(&ticket, "order-1").await,
+        Applied::Early,
+        "completed before its order:created arrived: waits for it"
+    );
+    app.reserve(&ticket, "order-1").await;
+    let shown = app.get(&path).await.1;
+    assert_eq!(shown["status"], "reserved");
+    assert_eq!(shown["reservedUntil"], "2030-01-01T00:00:00.000Z");
+
+    let pending = app.pending().await;
+    assert_eq!(app.complete(&ticket, "order-1").await, Applied::Done);
+    assert_eq!(
+        app.complete(&ticket, "order-1").await,
+        Applied::Duplicate,
+        "a redelivery changes nothing"
+    );
+    let shown = app.get(&path).await.1;
+    assert_eq!(shown["status"], "sold");
+    assert_eq!(shown["orderId"], "order-1");
+    assert!(shown.get("reservedUntil").is_none());
+    assert_eq!(shown["version"], 1, "a sale changes nothing replicated");
+    assert_eq!(app.pending().await, pending, "and publishes nothing");
+    assert!(app
+        .get("/api/tickets")
+        .await
+        .1
+        .as_array()
+        .expect("a list")
+        .is_empty());
+    assert_eq!(
+        app.complete(&ticket, "order-2").await,
+        Applied::Early,
+        "another order's completion can't sell it"
+    );
+    assert_eq!(app.get(&path).await.1["orderId"], "order-1");
+}
+
+#[tokio::test]
+async fn a_released_order_never_sells_the_ticket() {
+    let app = TestApp::spawn().await;
+    let ticket = app.created("owner", "concert", 20.0).await;
+    app.reserve(&ticket, "order-1").await;
+    app.release(&ticket, "order-1").await;
+    assert_eq!(app.complete(&ticket, "order-1").await, Applied::Duplicate);
+    let shown = app
+        .get(&format!("/api/tickets/{}", ticket["id"].as_str().expect("id")))
+        .await
+        .1;
+    assert_eq!(shown["status"], "available");
 }
 
 #[tokio::test]
