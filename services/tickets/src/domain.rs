@@ -40,8 +40,43 @@ fn parse_title(value: &serde_json::Value) -> Result<String, ErrorItem> {
             "title",
             "Title must be a single line of text",
         )),
+        _ if title.chars().any(is_invisible) => Err(ErrorItem::field(
+            "title",
+            "Title must not contain invisible or text-direction characters",
+        )),
         _ => Ok(title.to_owned()),
     }
+}
+
+/// Characters that change how text shows without showing themselves, so a title could read
+/// differently from what is stored and searched: Unicode's format characters (category Cf,
+/// as of Unicode 15.1: bidi controls, zero-width spaces and joiners, soft hyphen, BOM, tags…)
+/// and the line/paragraph separators. Control characters are `char::is_control`'s.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
 }
 
 fn parse_price(value: &serde_json::Value) -> Result<Money, ErrorItem> {
@@ -98,6 +133,14 @@ mod tests {
             (json!("t"), json!(100_000.01)),
             (json!(7), json!(true)),
             (json!("a\u{0}b"), json!(10)),
+            (json!("a\u{85}b"), json!(10)),
+            (json!("abc\u{202E}fdp.exe"), json!(10)),
+            (json!("a\u{200B}b"), json!(10)),
+            (json!("\u{FEFF}ab"), json!(10)),
+            (json!("a\u{2066}b\u{2069}"), json!(10)),
+            (json!("a\u{AD}b"), json!(10)),
+            (json!("a\u{E0041}"), json!(10)),
+            (json!("a\u{2028}b"), json!(10)),
         ] {
             assert!(
                 matches!(
