@@ -70,18 +70,19 @@ fn OrderTable(orders: Vec<OrderInfo>) -> impl IntoView {
                     {orders
                         .into_iter()
                         .map(|OrderInfo { order, receipt, .. }| {
+                            // data-label: the column's name, shown by the cards on narrow screens.
                             view! {
                                 <tr>
-                                    <td>
+                                    <td data-label="Ticket">
                                         <A href=format!("/orders/{}", order.id)>
                                             {order.ticket.title}
                                         </A>
                                     </td>
-                                    <td>{format_money(order.ticket.price)}</td>
-                                    <td>
+                                    <td data-label="Price">{format_money(order.ticket.price)}</td>
+                                    <td data-label="Status">
                                         <StatusPill status=order.status />
                                     </td>
-                                    <td class="receipt-cell">
+                                    <td class="receipt-cell" data-label="Receipt">
                                         {match receipt {
                                             Some(payment) => {
                                                 view! { <ReceiptLine payment /> }.into_any()
