@@ -1,6 +1,8 @@
 //! A form posted without JavaScript gets its errors back through a redirect: the server
 //! function keeps them, with the fields' non-secret values, in a short-lived cookie and sends
-//! the browser back to the form, whose page shows them once and clears the cookie.
+//! the browser back to the form, whose page shows them once and clears the cookie. The cookie
+//! is signed: one planted by someone else (a sibling subdomain, a shared browser) is ignored
+//! rather than shown as our message.
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +31,57 @@ impl Flash {
     }
 }
 
+/// The key `form_flash` cookies are signed with (a context value of the web tier).
+#[cfg(feature = "ssr")]
+#[derive(Clone)]
+pub struct FlashKey([u8; 32]);
+
+#[cfg(feature = "ssr")]
+use hmac::Mac as _;
+
+#[cfg(feature = "ssr")]
+type Mac = hmac::Hmac<sha2::Sha256>;
+
+#[cfg(feature = "ssr")]
+impl FlashKey {
+    /// A key of its own, derived from the site's secret (`JWT_KEY`), so a flash signature
+    /// is never a valid signature of anything else.
+    pub fn derive(secret: &[u8]) -> Self {
+        Self(
+            mac_with(secret, &[b"ticketing form_flash cookie key"])
+                .finalize()
+                .into_bytes()
+                .into(),
+        )
+    }
+
+    fn sign(&self, payload: &str) -> String {
+        hex::encode(
+            mac_with(&self.0, &[payload.as_bytes()])
+                .finalize()
+                .into_bytes(),
+        )
+    }
+
+    /// Whether `signature` (hex) is this key's for `payload`, compared in constant time.
+    fn verifies(&self, payload: &str, signature: &str) -> bool {
+        hex::decode(signature).is_ok_and(|signature| {
+            mac_with(&self.0, &[payload.as_bytes()])
+                .verify_slice(&signature)
+                .is_ok()
+        })
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn mac_with(key: &[u8], parts: &[&[u8]]) -> Mac {
+    let mut mac = Mac::new_from_slice(key).expect("HMAC takes a key of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac
+}
+
 /// The errors left for `form` by a post without JavaScript: read (and cleared) on the
 /// server, carried to the browser with the page so hydration sees the same form.
 pub fn take(form: &'static str) -> Option<Flash> {
@@ -50,12 +103,26 @@ fn read(form: &str) -> Option<Flash> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))?;
-    let flash: Flash = hex::decode(raw)
+    let key = use_context::<FlashKey>()?;
+    let genuine = raw
+        .split_once('.')
+        .filter(|(payload, signature)| key.verifies(payload, signature));
+    let Some((payload, _)) = genuine else {
+        clear();
+        return None;
+    };
+    let flash: Flash = hex::decode(payload)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())?;
     if flash.form != form {
         return None;
     }
+    clear();
+    Some(flash)
+}
+
+#[cfg(feature = "ssr")]
+fn clear() {
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.append_header(
             http::header::SET_COOKIE,
@@ -64,7 +131,6 @@ fn read(form: &str) -> Option<Flash> {
             ),
         );
     }
-    Some(flash)
 }
 
 /// Whether the request is a plain HTML form post (no JavaScript): the browser then follows
@@ -91,13 +157,14 @@ pub fn store(form: &str, error: &ApiError, values: &[(&str, &str)]) {
             .map(|(name, value)| ((*name).to_owned(), value.chars().take(MAX_VALUE).collect()))
             .collect(),
     };
-    let Ok(json) = serde_json::to_vec(&flash) else {
+    let (Ok(json), Some(key)) = (serde_json::to_vec(&flash), use_context::<FlashKey>()) else {
         return;
     };
+    let payload = hex::encode(json);
     let secure = use_context::<crate::api::SsrApi>().is_some_and(|api| api.secure_cookies());
     let cookie = format!(
-        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=60{}",
-        hex::encode(json),
+        "{COOKIE}={payload}.{}; Path=/; HttpOnly; SameSite=Lax; Max-Age=60{}",
+        key.sign(&payload),
         if secure { "; Secure" } else { "" }
     );
     if let (Some(response), Ok(value)) = (

@@ -23,6 +23,8 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use components::{Footer, Header};
+#[cfg(feature = "ssr")]
+pub use flash::FlashKey;
 pub use pages::StripeMode;
 use pages::{
     EditTicket, HowItWorks, Landing, NewTicket, NotFound, OrderDetails, Orders, SignIn, SignOut,

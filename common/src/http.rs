@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::{
     HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
-    REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
@@ -112,6 +112,20 @@ pub async fn security_headers(request: Request<Body>, next: Next) -> Response {
             HeaderValue::from_static(LOCKED_DOWN_CSP),
         );
     }
+    response
+}
+
+/// `Strict-Transport-Security` for a site served over HTTPS (`COOKIE_SECURE`): a year,
+/// subdomains included.
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+/// Adds [`HSTS`] to every response, so a browser that has seen the site once never tries it
+/// over plain HTTP again (where a network attacker could answer instead).
+pub async fn strict_transport_security(request: Request<Body>, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
     response
 }
 

@@ -212,6 +212,7 @@ impl Server {
                 leptos_options,
                 internal_api,
                 settings.cookie_secure,
+                app::FlashKey::derive(settings.jwt_key.expose().as_bytes()),
                 settings.stripe_publishable_key.clone(),
             ));
         }
@@ -222,6 +223,15 @@ impl Server {
                 .layer(tower_http::compression::CompressionLayer::new()),
             role.name(),
         );
+        // Behind HTTPS only: over plain HTTP browsers ignore it, and a local run must not pin
+        // its host to HTTPS.
+        let router = if settings.cookie_secure {
+            router.layer(axum::middleware::from_fn(
+                common::http::strict_transport_security,
+            ))
+        } else {
+            router
+        };
         Ok(Self {
             listener,
             router,

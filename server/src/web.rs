@@ -25,6 +25,7 @@ pub fn router(
     leptos_options: LeptosOptions,
     internal_api: String,
     secure_cookies: bool,
+    flash_key: app::FlashKey,
     stripe_publishable_key: Option<String>,
 ) -> Router {
     let client = app::api::client();
@@ -35,6 +36,7 @@ pub fn router(
             secure_cookies,
             client.clone(),
         ));
+        provide_context(flash_key.clone());
         provide_context(app::StripeMode(stripe_publishable_key.clone()));
         content_security_policy(stripe);
     };
@@ -54,7 +56,9 @@ pub fn router(
         ))
         .with_state(leptos_options)
         .layer(middleware::from_fn(crate::caching::cache_control))
-        .layer(middleware::from_fn(same_origin_server_functions))
+        .layer(middleware::from_fn(move |request, next| {
+            same_origin_server_functions(secure_cookies, request, next)
+        }))
 }
 
 /// The app's routes, generated once per process: generating them switches resource loading
@@ -93,32 +97,50 @@ fn content_security_policy(stripe: bool) {
 /// Server functions change state as the visitor, so a post from another site is refused:
 /// the browser's `Origin` (or, without one, `Sec-Fetch-Site`) must name this site. Clients
 /// that send neither (curl, tests) are not browsers carrying someone's cookies.
-async fn same_origin_server_functions(request: Request<Body>, next: Next) -> Response {
+async fn same_origin_server_functions(https: bool, request: Request<Body>, next: Next) -> Response {
     let is_call = request.method() != Method::GET
         && request
             .uri()
             .path()
             .starts_with(&format!("{}/", app::functions::PREFIX));
-    if is_call && !same_origin(request.headers()) {
+    if is_call && !same_origin(request.headers(), https) {
         return ApiError::Forbidden("Cross-site request refused".into()).into_response();
     }
     next.run(request).await
 }
 
-fn same_origin(headers: &HeaderMap) -> bool {
+/// Whether `Origin` is this site: scheme, host and port. The scheme is `https` exactly when
+/// `COOKIE_SECURE` is set, the setting that says the site is served over HTTPS; the request
+/// itself can't tell, since TLS ends at the ingress and our gateway's `X-Forwarded-Proto`
+/// names its own plain-HTTP hop. Host and port are the `Host` header's (the gateway passes
+/// the browser's on); an absent port is the scheme's default.
+fn same_origin(headers: &HeaderMap, https: bool) -> bool {
     let header = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let (scheme, default_port) = if https { ("https", 443) } else { ("http", 80) };
     match header(ORIGIN) {
         Some(origin) => {
-            let authority = origin
-                .strip_prefix("https://")
-                .or_else(|| origin.strip_prefix("http://"));
-            authority.is_some() && authority == header(HOST)
+            let site = |authority: &str| host_and_port(authority, default_port);
+            origin
+                .strip_prefix(scheme)
+                .and_then(|rest| rest.strip_prefix("://"))
+                .and_then(site)
+                .is_some_and(|origin| header(HOST).and_then(site) == Some(origin))
         }
         None => !matches!(
             header(HeaderName::from_static("sec-fetch-site")),
             Some("cross-site" | "same-site")
         ),
     }
+}
+
+/// `host[:port]` as a lowercase host and a port; None for anything else (a path, userinfo).
+fn host_and_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
+    let parsed: axum::http::uri::Authority = authority.parse().ok()?;
+    if parsed.as_str().contains('@') || authority.ends_with(':') {
+        return None;
+    }
+    let port = parsed.port_u16().unwrap_or(default_port);
+    Some((parsed.host().to_ascii_lowercase(), port))
 }
 
 async fn stripe_pay() -> impl IntoResponse {
@@ -160,25 +182,63 @@ mod tests {
 
     #[test]
     fn a_post_from_this_site_is_same_origin() {
-        assert!(same_origin(&headers(&[
-            ("host", "tickets.example:3000"),
-            ("origin", "http://tickets.example:3000"),
-        ])));
-        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")])));
-        assert!(same_origin(&headers(&[])));
+        assert!(same_origin(
+            &headers(&[
+                ("host", "tickets.example:3000"),
+                ("origin", "http://tickets.example:3000"),
+            ]),
+            false
+        ));
+        assert!(same_origin(
+            &headers(&[("sec-fetch-site", "same-origin")]),
+            false
+        ));
+        assert!(same_origin(&headers(&[]), false));
+    }
+
+    #[test]
+    fn a_default_port_is_the_same_as_none() {
+        for (https, host, origin) in [
+            (false, "tickets.example", "http://tickets.example:80"),
+            (false, "tickets.example:80", "http://tickets.example"),
+            (true, "tickets.example", "https://tickets.example:443"),
+            (true, "tickets.example:443", "https://Tickets.Example"),
+            (true, "[::1]:8443", "https://[::1]:8443"),
+        ] {
+            let mut h = headers(&[]);
+            h.insert("host", HeaderValue::from_static(host));
+            h.insert("origin", HeaderValue::from_static(origin));
+            assert!(same_origin(&h, https), "{host} {origin}");
+        }
     }
 
     #[test]
     fn a_post_from_elsewhere_is_not() {
-        for origin in [
-            "https://evil.example",
-            "null",
-            "http://tickets.example:3001",
+        for (https, origin) in [
+            (false, "https://evil.example"),
+            (false, "null"),
+            (false, "http://tickets.example:3001"),
+            (false, "https://tickets.example:3000"),
+            (true, "http://tickets.example:3000"),
+            (false, "http://tickets.example:3000/"),
+            (false, "http://user@tickets.example:3000"),
+            (false, "ws://tickets.example:3000"),
+            (false, "http://tickets.example:3000:"),
         ] {
             let mut h = headers(&[("host", "tickets.example:3000")]);
             h.insert("origin", HeaderValue::from_static(origin));
-            assert!(!same_origin(&h), "{origin}");
+            assert!(!same_origin(&h, https), "{origin}");
         }
-        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")])));
+        // The default port of one scheme is not the other's.
+        let mut h = headers(&[("host", "tickets.example")]);
+        h.insert(
+            "origin",
+            HeaderValue::from_static("https://tickets.example:80"),
+        );
+        assert!(!same_origin(&h, true));
+        assert!(!same_origin(
+            &headers(&[("sec-fetch-site", "cross-site")]),
+            false
+        ));
     }
 }

@@ -378,6 +378,141 @@ async fn server_functions_refuse_cross_site_posts_and_change_nothing() {
     assert_eq!(status, 400, "the refused sign-up created no account");
 }
 
+/// A server-function form post with the given `Origin`, as a browser without JavaScript
+/// sends it.
+async fn post_from(
+    app: &TestServer,
+    origin: &str,
+    function: &str,
+    cookies: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    app.client
+        .post(format!("{}/_fn/{function}", app.address))
+        .header("cookie", cookies)
+        .header("accept", "text/html")
+        .header("origin", origin)
+        .form(fields)
+        .send()
+        .await
+        .expect("the request reaches the server")
+}
+
+async fn listed_titles(app: &TestServer) -> Vec<String> {
+    let (status, tickets) = app.call(Method::GET, "/api/tickets", "", None).await;
+    assert_eq!(status, 200, "{tickets}");
+    tickets
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|t| t["title"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The same host and port under the other scheme is another site: served over plain HTTP,
+/// `https://` is refused; behind HTTPS (`COOKIE_SECURE`), `http://` is.
+#[tokio::test]
+async fn a_post_from_this_host_under_the_other_scheme_is_refused() {
+    for https in [false, true] {
+        let app = TestServer::spawn(|s| s.cookie_secure = https).await;
+        let host = app.address.trim_start_matches("http://").to_owned();
+        let (ours, theirs) = if https {
+            (format!("https://{host}"), format!("http://{host}"))
+        } else {
+            (format!("http://{host}"), format!("https://{host}"))
+        };
+        let seller = app.sign_up(&unique_email("seller")).await;
+        let fields = [("title", "Wrong scheme"), ("price", "10")];
+
+        let refused = post_from(&app, &theirs, "create_ticket", &seller, &fields).await;
+        assert_eq!(refused.status(), 403, "{theirs}");
+        assert!(
+            listed_titles(&app).await.is_empty(),
+            "{theirs} created a ticket"
+        );
+
+        let listed = post_from(&app, &ours, "create_ticket", &seller, &fields).await;
+        assert_eq!(listed.status(), 302, "{ours}");
+        assert!(location(&listed).starts_with("/tickets/"), "{ours}");
+        assert_eq!(listed_titles(&app).await, ["Wrong scheme"]);
+    }
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// A `form_flash` cookie the site didn't sign (planted by someone else) shows nothing; the
+/// one a failed form post leaves is still shown.
+#[tokio::test]
+async fn a_forged_form_flash_is_not_shown_and_a_genuine_one_is() {
+    let app = TestServer::spawn(|_| {}).await;
+    let rejected = app
+        .post_form(
+            "sign_in",
+            "",
+            &[("email", "someone@example.com"), ("password", "wrong-one")],
+            false,
+        )
+        .await;
+    assert_eq!(location(&rejected), "/auth/signin");
+    let cookies = cookie_header(&rejected);
+    let genuine = cookies
+        .split("; ")
+        .find_map(|c| c.strip_prefix("form_flash="))
+        .expect("a flash cookie")
+        .to_owned();
+    let (payload, signature) = genuine.split_once('.').expect("a signed flash");
+    let json = String::from_utf8(unhex(payload)).expect("JSON");
+    assert!(json.contains("Invalid credentials"), "{json}");
+    let forged = hex(&json.replace("Invalid credentials", "Account locked: call 555-0100"));
+
+    for cookie in [
+        format!("form_flash={forged}"),
+        format!("form_flash={forged}.{signature}"),
+        format!("form_flash={forged}.{}", "0".repeat(signature.len())),
+        format!("form_flash={payload}"),
+        format!("form_flash={payload}.{}", hex("not a signature")),
+    ] {
+        let page = html(&app, "/auth/signin", &cookie).await;
+        assert!(
+            !page.contains("555-0100") && !page.contains("Invalid credentials"),
+            "{cookie} was shown:\n{page}"
+        );
+    }
+    let page = html(&app, "/auth/signin", &format!("form_flash={genuine}")).await;
+    assert!(page.contains("Invalid credentials"), "{page}");
+}
+
+/// Behind HTTPS (`COOKIE_SECURE`) every response, page or API, tells browsers to keep to
+/// HTTPS; over plain HTTP nothing does.
+#[tokio::test]
+async fn strict_transport_security_is_sent_only_with_cookie_secure() {
+    for (secure, expected) in [(true, Some(common::http::HSTS)), (false, None)] {
+        let app = TestServer::spawn(|s| s.cookie_secure = secure).await;
+        for path in [
+            "/",
+            "/auth/signin",
+            "/api/tickets",
+            "/api/no-such-route",
+            "/healthz",
+        ] {
+            let response = app.get_page(path, "").await;
+            assert_eq!(
+                response
+                    .headers()
+                    .get("strict-transport-security")
+                    .and_then(|v| v.to_str().ok()),
+                expected,
+                "{path} with cookie_secure {secure}"
+            );
+        }
+    }
+}
+
 /// A stand-in for the services at `INTERNAL_API_URL`: records each call's path and cookies;
 /// `session=stale` is an expired token that `/api/users/refresh` trades for `session=fresh`.
 #[derive(Clone, Default)]
