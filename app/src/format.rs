@@ -62,6 +62,36 @@ pub fn format_remaining(millis: i64) -> String {
     format!("{}:{:02}", seconds / 60, seconds % 60)
 }
 
+/// `path` if it is a path on this site to return to after signing in: it starts with one
+/// `/` (not `//` or `/\`, which browsers read as another host) and is printable ASCII without
+/// backslashes. Anything else would make the sign-in form an open redirect.
+pub fn local_path(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix('/')?;
+    let safe = !rest.starts_with('/')
+        && path.len() <= 2_000
+        && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    safe.then_some(path)
+}
+
+/// A configured span of time in words: `15 minutes`, `1 hour 30 minutes`, `6 seconds`.
+pub fn format_duration(seconds: u64) -> String {
+    let parts = [
+        (seconds / 3_600, "hour"),
+        (seconds % 3_600 / 60, "minute"),
+        (seconds % 60, "second"),
+    ];
+    let words: Vec<String> = parts
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}{}", if n == 1 { "" } else { "s" }))
+        .collect();
+    if words.is_empty() {
+        "0 seconds".to_owned()
+    } else {
+        words.join(" ")
+    }
+}
+
 /// Milliseconds since the Unix epoch, now: from the browser's clock after hydration and from
 /// the server's while rendering (`SystemTime` is not available in the browser).
 pub fn now_millis() -> i64 {
@@ -217,6 +247,36 @@ mod tests {
             "status status-awaiting-payment"
         );
         assert_eq!(status_class(OrderStatus::Created), "status status-created");
+    }
+
+    #[test]
+    fn only_paths_of_this_site_are_returned_to() {
+        for good in ["/", "/tickets/abc", "/?q=x&after=y"] {
+            assert_eq!(local_path(good), Some(good));
+        }
+        for bad in [
+            "",
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "/\tevil",
+            "/%0a",
+            "javascript:alert(1)",
+            "tickets",
+            "/ x",
+            "/\u{202e}x",
+        ] {
+            let decoded = bad.replace("%0a", "\n");
+            assert_eq!(local_path(&decoded), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations_read_as_words() {
+        assert_eq!(format_duration(900), "15 minutes");
+        assert_eq!(format_duration(6), "6 seconds");
+        assert_eq!(format_duration(5_400), "1 hour 30 minutes");
+        assert_eq!(format_duration(61), "1 minute 1 second");
     }
 
     #[test]

@@ -39,30 +39,41 @@ pub async fn current_user() -> Result<Reply<Option<SessionUser>>, ServerFnError>
 }
 
 #[server(prefix = "/_fn", endpoint = "sign_up")]
-pub async fn sign_up(email: String, password: String) -> Result<Reply<User>, ServerFnError> {
+pub async fn sign_up(
+    email: String,
+    password: String,
+    next: Option<String>,
+) -> Result<Reply<User>, ServerFnError> {
     Ok(authenticate(
         "/api/users/signup",
         "sign_up",
         "/auth/signup",
         email,
         password,
+        next,
     )
     .await)
 }
 
 #[server(prefix = "/_fn", endpoint = "sign_in")]
-pub async fn sign_in(email: String, password: String) -> Result<Reply<User>, ServerFnError> {
+pub async fn sign_in(
+    email: String,
+    password: String,
+    next: Option<String>,
+) -> Result<Reply<User>, ServerFnError> {
     Ok(authenticate(
         "/api/users/signin",
         "sign_in",
         "/auth/signin",
         email,
         password,
+        next,
     )
     .await)
 }
 
-/// Signs up or in through `path`; the form at `back` keeps the email (never the password).
+/// Signs up or in through `path`, then goes to `next` (a page of this site) or the start
+/// page; the form at `back` keeps the email (never the password) and where to go next.
 #[cfg(feature = "ssr")]
 async fn authenticate(
     path: &str,
@@ -70,13 +81,21 @@ async fn authenticate(
     back: &str,
     email: String,
     password: String,
+    next: Option<String>,
 ) -> Reply<User> {
     let body = common::dto::Credentials {
         email: email.clone(),
         password,
     };
+    let next = next.as_deref().and_then(crate::format::local_path);
+    let back = match next {
+        Some(next) => format!("{back}?next={}", crate::format::encode_component(next)),
+        None => back.to_owned(),
+    };
     let reply = crate::api::send(http::Method::POST, path, body).await;
-    done(reply, form, back, &[("email", &email)], |_| "/".into())
+    done(reply, form, &back, &[("email", &email)], |_| {
+        next.unwrap_or("/").to_owned()
+    })
 }
 
 #[server(prefix = "/_fn", endpoint = "sign_out")]
@@ -116,9 +135,31 @@ pub async fn list_tickets(
 #[cfg(feature = "ssr")]
 const PAGE_SIZE: u32 = 24;
 
+/// A ticket and whether the visitor is the one holding (or who bought) it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketInfo {
+    pub ticket: Ticket,
+    /// The ticket's order is the visitor's own (their page links to it).
+    pub yours: bool,
+}
+
 #[server(prefix = "/_fn", endpoint = "get_ticket")]
-pub async fn get_ticket(id: String) -> Result<Reply<Ticket>, ServerFnError> {
-    Ok(crate::api::get(&format!("/api/tickets/{}", crate::api::segment(&id))).await)
+pub async fn get_ticket(id: String) -> Result<Reply<TicketInfo>, ServerFnError> {
+    let ticket: Ticket =
+        match crate::api::get(&format!("/api/tickets/{}", crate::api::segment(&id))).await {
+            Ok(ticket) => ticket,
+            Err(error) => return Ok(Err(error)),
+        };
+    // Only the order's owner may read it: anyone else (or nobody signed in) is refused.
+    let yours = match &ticket.order_id {
+        Some(order) => {
+            crate::api::get::<Order>(&format!("/api/orders/{}", crate::api::segment(order)))
+                .await
+                .is_ok()
+        }
+        _ => false,
+    };
+    Ok(Ok(TicketInfo { ticket, yours }))
 }
 
 #[server(prefix = "/_fn", endpoint = "create_ticket")]

@@ -32,6 +32,19 @@ use pages::{
 };
 pub use session::Session;
 
+/// How long a reservation lasts, in seconds (`EXPIRATION_WINDOW_SECONDS`), provided by the
+/// server; the browser learns it from the page.
+#[derive(Debug, Clone, Copy)]
+pub struct ReservationWindow(pub u64);
+
+/// The reservation window in words, read on the server and carried to the browser with the
+/// page so hydration renders the same text.
+fn reservation_window() -> String {
+    let seconds =
+        SharedValue::new(|| use_context::<ReservationWindow>().map_or(900, |w| w.0)).into_inner();
+    format::format_duration(seconds)
+}
+
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let stylesheet = assets::stylesheet_href(&options);

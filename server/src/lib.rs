@@ -214,6 +214,7 @@ impl Server {
                 settings.cookie_secure,
                 app::FlashKey::derive(settings.jwt_key.expose().as_bytes()),
                 settings.stripe_publishable_key.clone(),
+                settings.expiration_window,
             ));
         }
         let router = common::http::observe(

@@ -27,6 +27,7 @@ pub fn router(
     secure_cookies: bool,
     flash_key: app::FlashKey,
     stripe_publishable_key: Option<String>,
+    reservation_window: std::time::Duration,
 ) -> Router {
     let client = app::api::client();
     let stripe = stripe_publishable_key.is_some();
@@ -38,6 +39,7 @@ pub fn router(
         ));
         provide_context(flash_key.clone());
         provide_context(app::StripeMode(stripe_publishable_key.clone()));
+        provide_context(app::ReservationWindow(reservation_window.as_secs()));
         content_security_policy(stripe);
     };
     let leptos_options = crate::caching::with_hashed_files(leptos_options);

@@ -75,3 +75,59 @@ async fn unknown_pages_are_404_and_unknown_api_routes_answer_in_the_envelope() {
     let body: serde_json::Value = api.json().await.expect("a JSON body");
     assert_eq!(body, json!({ "errors": [{ "message": "Not Found" }] }));
 }
+
+/// `?next=` brings a visitor back to the page that asked them to sign in: only a path of
+/// this site is followed, and whatever it holds is text on the form.
+#[tokio::test]
+async fn signing_in_returns_only_to_a_page_of_this_site() {
+    let app = TestServer::spawn(|_| {}).await;
+    let email = unique_email();
+    app.sign_up(&email).await;
+    let sign_in = |next: &'static str| {
+        let app = &app;
+        let email = email.clone();
+        async move {
+            let fields = [
+                ("email", email.as_str()),
+                ("password", "secret1"),
+                ("next", next),
+            ];
+            helpers::location(&app.post_form("sign_in", "", &fields, false).await)
+        }
+    };
+    assert_eq!(sign_in("/tickets/abc").await, "/tickets/abc");
+    assert_eq!(sign_in("/?q=jazz&after=x").await, "/?q=jazz&after=x");
+    for elsewhere in [
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "/x\r\nSet-Cookie: a=b",
+        "",
+    ] {
+        assert_eq!(sign_in(elsewhere).await, "/", "{elsewhere:?}");
+    }
+
+    // A failed sign-in goes back to the form with the return path; the page shows it only
+    // as an attribute value.
+    let hostile = "/\"><svg/onload=alert(1)>";
+    let fields = [
+        ("email", email.as_str()),
+        ("password", "wrong-one"),
+        ("next", hostile),
+    ];
+    let rejected = app.post_form("sign_in", "", &fields, false).await;
+    let back = helpers::location(&rejected);
+    assert!(back.starts_with("/auth/signin?next=%2F%22%3E"), "{back}");
+    let form = app
+        .get_page(&back, &cookie_header(&rejected))
+        .await
+        .text()
+        .await
+        .expect("a page body");
+    assert!(!form.contains("<svg/onload"), "{form}");
+    assert!(
+        form.contains(r#"name="next" value="/&quot;&gt;&lt;svg/onload=alert(1)&gt;""#),
+        "{form}"
+    );
+}

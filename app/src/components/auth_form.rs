@@ -2,10 +2,12 @@
 //! without hydration, and never puts the password in the address), errors by the fields.
 use leptos::prelude::*;
 use leptos_router::components::A;
+use leptos_router::hooks::use_query_map;
 
 use super::errors::{form_errors, FormError, TextField};
 use crate::error::ApiError;
 use crate::flash;
+use crate::format::{encode_component, local_path};
 use crate::Session;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -38,9 +40,19 @@ pub fn AuthForm(mode: AuthMode) -> impl IntoView {
         .as_ref()
         .and_then(|f| f.value("email"))
         .unwrap_or_default();
+    // Where to go once signed in (`?next=`, a page of this site only), kept when switching
+    // between signing in and up.
+    let next = use_query_map()
+        .read_untracked()
+        .get("next")
+        .filter(|next| local_path(next).is_some());
     let (other_prompt, other_href, other_label) = match mode {
         AuthMode::SignUp => ("Already have an account?", "/auth/signin", "Sign in"),
         AuthMode::SignIn => ("New to Ticketing?", "/auth/signup", "Create an account"),
+    };
+    let other_href = match &next {
+        Some(next) => format!("{other_href}?next={}", encode_component(next)),
+        None => other_href.to_owned(),
     };
     let form = match mode {
         AuthMode::SignUp => {
@@ -49,7 +61,7 @@ pub fn AuthForm(mode: AuthMode) -> impl IntoView {
             let pending = action.pending();
             view! {
                 <ActionForm action attr:class="form" attr:novalidate=true>
-                    <AuthFields mode email error pending />
+                    <AuthFields mode email next=next.clone() error pending />
                 </ActionForm>
             }
             .into_any()
@@ -60,7 +72,7 @@ pub fn AuthForm(mode: AuthMode) -> impl IntoView {
             let pending = action.pending();
             view! {
                 <ActionForm action attr:class="form" attr:novalidate=true>
-                    <AuthFields mode email error pending />
+                    <AuthFields mode email next error pending />
                 </ActionForm>
             }
             .into_any()
@@ -81,6 +93,7 @@ pub fn AuthForm(mode: AuthMode) -> impl IntoView {
 fn AuthFields(
     mode: AuthMode,
     email: String,
+    next: Option<String>,
     error: Signal<Option<ApiError>>,
     pending: Memo<bool>,
 ) -> impl IntoView {
@@ -89,6 +102,7 @@ fn AuthFields(
         AuthMode::SignIn => "current-password",
     };
     view! {
+        {next.map(|next| view! { <input type="hidden" name="next" value=next /> })}
         <TextField name="email" label="Email" kind="email" value=email autocomplete="email" error />
         <TextField
             name="password"

@@ -61,7 +61,6 @@ fn TicketFields(
             name="title"
             label="Title"
             value=title
-            maxlength="120"
             placeholder="Concert, Friday 8pm"
             error
         />

@@ -52,7 +52,12 @@ pub fn Landing() -> impl IntoView {
         <section class="features">
             <div class="card feature">
                 <h3>"Held while you pay"</h3>
-                <p>"Starting a purchase reserves the ticket for 15 minutes. Nobody else can buy it meanwhile."</p>
+                <p>
+                    {format!(
+                        "Starting a purchase reserves the ticket for {}. Nobody else can buy it meanwhile.",
+                        crate::reservation_window(),
+                    )}
+                </p>
             </div>
             <div class="card feature">
                 <h3>"Never sold twice"</h3>
@@ -100,7 +105,13 @@ fn TicketsForSale() -> impl IntoView {
                     }}
                 </Transition>
             </div>
-            <Form method="GET" action="/" attr:class="search" attr:role="search">
+            <Form
+                method="GET"
+                action="/"
+                on_form_data=std::sync::Arc::new(drop_unnamed)
+                attr:class="search"
+                attr:role="search"
+            >
                 <label for="q" class="visually-hidden">
                     "Search tickets"
                 </label>
@@ -110,6 +121,7 @@ fn TicketsForSale() -> impl IntoView {
                     type="search"
                     maxlength="120"
                     placeholder="Search by title"
+                    value=search
                     prop:value=search
                 />
                 <button type="submit" class="button secondary">
@@ -128,6 +140,12 @@ fn TicketsForSale() -> impl IntoView {
             </Transition>
         </section>
     }
+}
+
+/// The router's form adds the submit button's pair even when the button has no name, which
+/// would end the address in `&=`.
+fn drop_unnamed(data: &web_sys::FormData) {
+    data.delete("");
 }
 
 #[component]
@@ -206,7 +224,10 @@ pub fn HowItWorks() -> impl IntoView {
             </li>
             <li>
                 <strong>"Buyers reserve."</strong>
-                " Pressing Purchase holds the ticket for you for 15 minutes; nobody else can order it."
+                {format!(
+                    " Pressing Purchase holds the ticket for you for {}; nobody else can order it.",
+                    crate::reservation_window(),
+                )}
             </li>
             <li>
                 <strong>"Pay inside the window."</strong>

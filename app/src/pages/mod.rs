@@ -6,6 +6,7 @@ mod tickets;
 
 use leptos::prelude::*;
 use leptos_router::components::A;
+use leptos_router::hooks::use_location;
 
 use crate::error::ApiError;
 
@@ -48,13 +49,23 @@ fn ErrorMessages(error: ApiError) -> impl IntoView {
     }
 }
 
-/// What a visitor sees where a signed-in user would act.
+/// What a visitor sees where a signed-in user would act; signing in comes back here.
 #[component]
 fn SignInPrompt(message: &'static str) -> impl IntoView {
+    let location = use_location();
+    let query = location.search.get_untracked();
+    let here = match query.trim_start_matches('?') {
+        "" => location.pathname.get_untracked(),
+        query => format!("{}?{query}", location.pathname.get_untracked()),
+    };
+    let href = format!(
+        "/auth/signin?next={}",
+        crate::format::encode_component(&here)
+    );
     view! {
         <div class="empty-state">
             <p>{message}</p>
-            <A href="/auth/signin" attr:class="button">
+            <A href=href attr:class="button">
                 "Sign in"
             </A>
         </div>

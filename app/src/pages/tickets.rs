@@ -1,5 +1,5 @@
 //! Selling a ticket, a ticket's page (where buying starts), and editing one's own ticket.
-use common::dto::{SessionUser, Ticket};
+use common::dto::{SessionUser, Ticket, TicketStatus};
 use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
 use leptos_router::components::A;
@@ -7,10 +7,10 @@ use leptos_router::hooks::use_params_map;
 
 use super::{LoadError, SignInPrompt};
 use crate::components::{form_errors, FormError, TicketForm};
-use crate::error::{flatten, Reply};
+use crate::error::{flatten, ApiError, Reply};
 use crate::flash;
-use crate::format::format_money;
-use crate::functions::{get_ticket, CreateOrder};
+use crate::format::{encode_component, format_money, format_timestamp};
+use crate::functions::{get_ticket, CreateOrder, TicketInfo};
 use crate::Session;
 
 #[component]
@@ -39,7 +39,7 @@ pub fn NewTicket() -> impl IntoView {
 }
 
 /// The ticket named by the `:id` route parameter, reloaded when it changes.
-fn ticket_from_route() -> Resource<Reply<Ticket>> {
+fn ticket_from_route() -> Resource<Reply<TicketInfo>> {
     let params = use_params_map();
     Resource::new(
         move || params.read().get("id").unwrap_or_default(),
@@ -51,6 +51,18 @@ fn ticket_from_route() -> Resource<Reply<Ticket>> {
 pub fn TicketDetails() -> impl IntoView {
     let session = expect_context::<Session>();
     let ticket = ticket_from_route();
+    // Above the view, so its answer outlives the re-render a failed purchase causes.
+    let purchase = ServerAction::<CreateOrder>::new();
+    // A purchase that failed usually means someone else got the ticket first: show the
+    // ticket as it stands now, beside the reason.
+    Effect::new(move |_| {
+        let failed = purchase
+            .value()
+            .with(|latest| latest.as_ref().is_some_and(|r| !matches!(r, Ok(Ok(_)))));
+        if failed {
+            ticket.refetch();
+        }
+    });
     view! {
         <Transition fallback=|| view! { <p class="loading"></p> }>
             {move || {
@@ -60,7 +72,7 @@ pub fn TicketDetails() -> impl IntoView {
                     .get()
                     .zip(user)
                     .map(|(result, user)| match result {
-                        Ok(ticket) => view! { <TicketView ticket user /> }.into_any(),
+                        Ok(info) => view! { <TicketView info user purchase /> }.into_any(),
                         Err(error) => view! { <LoadError error what="Ticket" /> }.into_any(),
                     })
             }}
@@ -69,49 +81,93 @@ pub fn TicketDetails() -> impl IntoView {
 }
 
 #[component]
-fn TicketView(ticket: Ticket, user: Option<SessionUser>) -> impl IntoView {
-    let reserved = ticket.order_id.is_some();
+fn TicketView(
+    info: TicketInfo,
+    user: Option<SessionUser>,
+    purchase: ServerAction<CreateOrder>,
+) -> impl IntoView {
+    let TicketInfo { ticket, yours } = info;
     let is_owner = user.as_ref().is_some_and(|u| u.id == ticket.user_id);
-    let badge = if reserved {
-        view! { <span class="badge reserved">"Reserved"</span> }.into_any()
-    } else {
-        view! { <span class="badge for-sale">"For sale"</span> }.into_any()
+    let order_href = ticket
+        .order_id
+        .as_deref()
+        .map(|order| format!("/orders/{}", encode_component(order)));
+    let badge = match ticket.status {
+        TicketStatus::Available => view! { <span class="badge for-sale">"For sale"</span> },
+        TicketStatus::Reserved => view! { <span class="badge reserved">"Reserved"</span> },
+        TicketStatus::Sold => view! { <span class="badge sold">"Sold"</span> },
     };
-    let seller_note = if is_owner {
-        "You are selling this ticket. You can change it until someone reserves it."
-    } else {
-        "Sold by a Ticketing member. Purchasing holds it for you alone while you pay."
+    let seller_note = match (is_owner, ticket.status) {
+        (true, TicketStatus::Sold) => "You sold this ticket.",
+        (true, _) => "You are selling this ticket. You can change it until someone reserves it.",
+        (false, TicketStatus::Sold) => "Sold by a Ticketing member.",
+        (false, _) => {
+            "Sold by a Ticketing member. Purchasing holds it for you alone while you pay."
+        }
     };
     // A purchase that failed without JavaScript comes back here, whatever the ticket's state.
-    let purchase = flash::take("purchase");
-    let action = if reserved {
-        let error = form_errors(
-            Signal::stored(None::<Result<Reply<()>, ServerFnError>>),
-            purchase.as_ref(),
-        );
-        view! {
+    let flash = flash::take("purchase");
+    let error = form_errors(purchase.value(), flash.as_ref());
+    let held_until = ticket
+        .reserved_until
+        .as_deref()
+        .map(format_timestamp)
+        .unwrap_or_else(|| "the end of the reservation window".to_owned());
+    let action = match (ticket.status, order_href) {
+        (TicketStatus::Sold, Some(href)) if yours => view! {
+            <p class="notice" role="status">"You bought this ticket."</p>
+            <A href=href attr:class="button">
+                "View your order"
+            </A>
+        }
+        .into_any(),
+        (TicketStatus::Sold, _) => view! {
+            <FormError error all=true />
+            <p class="muted">"This ticket has been sold."</p>
+        }
+        .into_any(),
+        (TicketStatus::Reserved, Some(href)) if yours => view! {
+            <p class="notice" role="status">
+                "You are holding this ticket until "
+                <time datetime=ticket.reserved_until.clone()>{held_until}</time>
+                ". Pay before then to get it."
+            </p>
+            <A href=href attr:class="button">
+                "Pay for your order"
+            </A>
+        }
+        .into_any(),
+        (TicketStatus::Reserved, _) => view! {
             <FormError error all=true />
             <p class="muted">
-                "Someone is buying this ticket right now. If they don't pay in time, it goes back on sale."
+                "Someone is buying this ticket right now. They have until "
+                <time datetime=ticket.reserved_until.clone()>{held_until}</time>
+                " to pay; if they don't, it goes back on sale."
             </p>
         }
-        .into_any()
-    } else if is_owner {
-        view! {
+        .into_any(),
+        (TicketStatus::Available, _) if is_owner => view! {
             <A href=format!("/tickets/{}/edit", ticket.id) attr:class="button secondary">
                 "Edit"
             </A>
         }
-        .into_any()
-    } else if user.is_some() {
-        view! { <PurchaseButton ticket_id=ticket.id.clone() flash=purchase /> }.into_any()
-    } else {
-        view! {
-            <A href="/auth/signin" attr:class="button">
-                "Sign in to buy"
-            </A>
+        .into_any(),
+        (TicketStatus::Available, _) if user.is_some() => view! {
+            <PurchaseButton ticket_id=ticket.id.clone() action=purchase error />
         }
-        .into_any()
+        .into_any(),
+        (TicketStatus::Available, _) => {
+            let next = format!("/tickets/{}", encode_component(&ticket.id));
+            view! {
+                <A
+                    href=format!("/auth/signin?next={}", encode_component(&next))
+                    attr:class="button"
+                >
+                    "Sign in to buy"
+                </A>
+            }
+            .into_any()
+        }
     };
     view! {
         <Title text=ticket.title.clone() />
@@ -128,9 +184,11 @@ fn TicketView(ticket: Ticket, user: Option<SessionUser>) -> impl IntoView {
 
 /// Reserves the ticket by creating an order; the server function then shows that order.
 #[component]
-fn PurchaseButton(ticket_id: String, flash: Option<flash::Flash>) -> impl IntoView {
-    let action = ServerAction::<CreateOrder>::new();
-    let error = form_errors(action.value(), flash.as_ref());
+fn PurchaseButton(
+    ticket_id: String,
+    action: ServerAction<CreateOrder>,
+    error: Signal<Option<ApiError>>,
+) -> impl IntoView {
     let pending = action.pending();
     view! {
         <ActionForm action attr:class="purchase">
@@ -157,7 +215,7 @@ pub fn EditTicket() -> impl IntoView {
                     .get()
                     .zip(user)
                     .map(|(result, user)| match result {
-                        Ok(ticket) => view! { <EditTicketCard ticket user /> }.into_any(),
+                        Ok(info) => view! { <EditTicketCard ticket=info.ticket user /> }.into_any(),
                         Err(error) => view! { <LoadError error what="Ticket" /> }.into_any(),
                     })
             }}
@@ -178,7 +236,13 @@ fn EditTicketCard(ticket: Ticket, user: Option<SessionUser>) -> impl IntoView {
         .into_any(),
         Some(_) if ticket.order_id.is_some() => view! {
             <div class="notice" role="status">
-                <p>"Cannot edit a reserved ticket"</p>
+                <p>
+                    {if ticket.status == TicketStatus::Sold {
+                        "Cannot edit a sold ticket"
+                    } else {
+                        "Cannot edit a reserved ticket"
+                    }}
+                </p>
             </div>
             <A href=back.clone() attr:class="button secondary">
                 "Back to the ticket"

@@ -6,8 +6,8 @@ use std::time::Duration;
 use common::auth::JwtKeys;
 use common::bus::{decode, EventBus};
 use common::events::{
-    Event, OrderCancelled, OrderCompleted, OrderCreated, OrderStatus, OrderTicket, TicketCreated, TicketRef,
-    TicketUpdated,
+    Event, OrderCancelled, OrderCompleted, OrderCreated, OrderStatus, OrderTicket, TicketCreated,
+    TicketRef, TicketUpdated,
 };
 use common::money::Money;
 use common::service::Shutdown;
@@ -602,7 +602,10 @@ async fn a_released_order_never_sells_the_ticket() {
     app.release(&ticket, "order-1").await;
     assert_eq!(app.complete(&ticket, "order-1").await, Applied::Duplicate);
     let shown = app
-        .get(&format!("/api/tickets/{}", ticket["id"].as_str().expect("id")))
+        .get(&format!(
+            "/api/tickets/{}",
+            ticket["id"].as_str().expect("id")
+        ))
         .await
         .1;
     assert_eq!(shown["status"], "available");
