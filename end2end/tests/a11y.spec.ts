@@ -119,7 +119,7 @@ test.describe('contrast and WCAG 2 A/AA on every page', () => {
     page,
     browserErrors,
   }) => {
-    test.setTimeout(120_000);
+    test.setTimeout(240_000);
     browserErrors.allow(/status of 404 \(Not Found\) \(url: [^)]*\/no-such-page\)$/);
     for (const [path, what] of [
       ['/', 'landing'],
@@ -148,7 +148,7 @@ test.describe('contrast and WCAG 2 A/AA on every page', () => {
     browser,
     browserErrors,
   }, testInfo) => {
-    test.setTimeout(300_000);
+    test.setTimeout(480_000);
     const title = uniqueTitle();
     await signUp(seller, uniqueEmail());
     await expectAccessible(seller, 'landing, signed in');
@@ -225,7 +225,7 @@ test.describe('contrast and WCAG 2 A/AA on every page', () => {
   });
 
   test('without JavaScript', async ({ browser, browserErrors }, testInfo) => {
-    test.setTimeout(120_000);
+    test.setTimeout(240_000);
     const page = await newPage(browser, testInfo, browserErrors, false);
     await page.goto('/');
     await expectAccessible(page, 'landing, no JS');

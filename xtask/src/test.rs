@@ -132,7 +132,11 @@ fn end_to_end_distributed(server_bin: &Path, release: bool) -> Result {
 fn playwright(env: &[(&str, String)]) -> Result {
     let chromium = chromium()?;
     let e2e = util::root().join("end2end");
-    if !e2e.join("node_modules/@playwright/test").is_dir() {
+    // Installed again when package-lock.json is newer than the last install (a package added).
+    let modified = |path: PathBuf| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let installed = modified(e2e.join("node_modules/.package-lock.json"));
+    let locked = modified(e2e.join("package-lock.json"));
+    if !e2e.join("node_modules/@playwright/test").is_dir() || installed < locked {
         util::run(
             Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund"])
