@@ -64,6 +64,10 @@ pub async fn cache_control(request: Request<Body>, next: Next) -> Response {
             REVALIDATE
         }
     } else if path.starts_with("/pkg/") && !headers.contains_key(CACHE_CONTROL) {
+        // The build's brotli or gzip copy, or the raw file: caches between must tell them apart.
+        if !headers.contains_key(VARY) {
+            headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+        }
         if ok && is_hashed(&path) {
             IMMUTABLE
         } else {

@@ -129,6 +129,10 @@ async fn pkg_files_are_served_precompressed_under_hashed_names_and_kept_forever(
             assert_eq!(response.status(), 200, "{path} {accepted}");
             assert_eq!(header(&response, CONTENT_ENCODING), encoding, "{path}");
             assert_eq!(header(&response, CACHE_CONTROL), IMMUTABLE, "{path}");
+            assert!(
+                header(&response, VARY).contains("accept-encoding"),
+                "{path}"
+            );
             let body = response.text().await.expect("a body");
             let copy = match encoding {
                 "" => "raw",

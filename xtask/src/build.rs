@@ -74,6 +74,7 @@ pub fn build_site(release: bool) -> Result {
         .map_err(|e| format!("copying {}: {e}", css.display()))?;
     publish(
         &pkg,
+        release,
         &[
             ("js", format!("{OUTPUT_NAME}.js")),
             ("wasm", format!("{OUTPUT_NAME}_bg.wasm")),
@@ -102,7 +103,7 @@ fn remove_earlier_builds(pkg: &Path) -> Result {
 /// browsers keep `/pkg` forever and a deploy never mixes old and new files — writes its
 /// brotli and gzip copies beside it (served as they are, never compressed per request),
 /// and the hash file naming them.
-fn publish(pkg: &Path, files: &[(&str, String)]) -> Result {
+fn publish(pkg: &Path, release: bool, files: &[(&str, String)]) -> Result {
     let mut hashes = String::new();
     for (kind, name) in files {
         let plain = pkg.join(name);
@@ -112,7 +113,7 @@ fn publish(pkg: &Path, files: &[(&str, String)]) -> Result {
         let hashed = pkg.join(format!("{OUTPUT_NAME}.{hash}.{kind}"));
         std::fs::rename(&plain, &hashed)
             .map_err(|e| format!("renaming {}: {e}", plain.display()))?;
-        write(&with_suffix(&hashed, "br"), &brotli(&bytes)?)?;
+        write(&with_suffix(&hashed, "br"), &brotli(&bytes, release)?)?;
         write(&with_suffix(&hashed, "gz"), &gzip(&bytes)?)?;
         hashes.push_str(&format!("{kind}: {hash}\n"));
     }
@@ -138,9 +139,11 @@ fn write(path: &Path, bytes: &[u8]) -> Result {
     std::fs::write(path, bytes).map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
-/// Best quality: done once per build, so the slow end of brotli is worth it.
-fn brotli(bytes: &[u8]) -> Result<Vec<u8>> {
-    let mut encoder = brotli::CompressorWriter::new(Vec::new(), 64 * 1024, 11, 22);
+/// Best quality for a release: done once per build, so the slow end of brotli is worth it
+/// (a debug build's wasm is several times larger, and compressing it so takes a minute).
+fn brotli(bytes: &[u8], release: bool) -> Result<Vec<u8>> {
+    let quality = if release { 11 } else { 5 };
+    let mut encoder = brotli::CompressorWriter::new(Vec::new(), 64 * 1024, quality, 22);
     encoder
         .write_all(bytes)
         .map_err(|e| format!("brotli: {e}"))?;
