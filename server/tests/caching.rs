@@ -5,9 +5,7 @@ mod helpers;
 
 use std::io::Read as _;
 use std::path::Path;
-use std::time::Duration;
 
-use common::testing::{test_bus, TestEnv};
 use helpers::{unique_email, TestServer};
 use reqwest::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, VARY};
 
@@ -38,31 +36,7 @@ fn fake_site(root: &Path) {
 
 /// The whole system serving `site_root` as its site.
 async fn spawn_with_site(site_root: &Path) -> TestServer {
-    let env = TestEnv::new().await;
-    let mut options = leptos_config::get_configuration(Some(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../Leptos.toml"
-    )))
-    .expect("Leptos.toml parses")
-    .leptos_options;
-    options.site_root = site_root.to_string_lossy().into();
-    let server = server::Server::build_with_bus(env.settings.clone(), options, test_bus().await)
-        .await
-        .expect("the server builds");
-    let address = format!("http://{}", server.local_addr());
-    let shutdown = server.shutdown();
-    tokio::spawn(server.run());
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("a reqwest client");
-    TestServer {
-        address,
-        client,
-        shutdown,
-        env,
-    }
+    TestServer::spawn_serving(|_| {}, Some(site_root)).await
 }
 
 /// Every value of the header, joined.

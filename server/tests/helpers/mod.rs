@@ -26,6 +26,14 @@ impl Drop for TestServer {
 
 impl TestServer {
     pub async fn spawn(configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_serving(configure, None).await
+    }
+
+    /// [`TestServer::spawn`] serving the site (`/pkg`) from `site_root` when given.
+    pub async fn spawn_serving(
+        configure: impl FnOnce(&mut Settings),
+        site_root: Option<&std::path::Path>,
+    ) -> Self {
         // RUST_LOG=… shows the server's logs with a failing test's output.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -33,12 +41,15 @@ impl TestServer {
             .try_init();
         let mut env = TestEnv::new().await;
         configure(&mut env.settings);
-        let options = leptos_config::get_configuration(Some(concat!(
+        let mut options = leptos_config::get_configuration(Some(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../Leptos.toml"
         )))
         .expect("Leptos.toml parses")
         .leptos_options;
+        if let Some(root) = site_root {
+            options.site_root = root.to_string_lossy().into();
+        }
         let server =
             server::Server::build_with_bus(env.settings.clone(), options, test_bus().await)
                 .await
