@@ -63,6 +63,36 @@ impl Task {
             future: Box::pin(future),
         }
     }
+
+    /// A task that runs `step` now and then every `period` until shutdown (a step in hand is
+    /// finished first). A failed step is logged and tried again a period later, never ending
+    /// the task: a dependency that is down only delays the work.
+    pub fn every<F, Fut>(
+        name: impl Into<String>,
+        period: Duration,
+        shutdown: Shutdown,
+        mut step: F,
+    ) -> Self
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send,
+    {
+        let name = name.into();
+        let task = name.clone();
+        Self::new(name, async move {
+            while !shutdown.is_triggered() {
+                if let Err(error) = step().await {
+                    tracing::warn!(task, error = format!("{error:#}"), retry_in = ?period, "a periodic step failed");
+                }
+                tokio::select! {
+                    () = shutdown.wait() => {}
+                    () = tokio::time::sleep(period) => {}
+                }
+            }
+            tracing::info!(task, "shutting down; stopped");
+            Ok(())
+        })
+    }
 }
 
 /// A started service: what it serves, what must keep running for it, and what must answer
@@ -420,5 +450,37 @@ mod tests {
         supervisor.add([Task::new("quitter", async { Ok(()) })]);
         assert!(supervisor.run().await.is_err());
         assert!(shutdown.is_triggered());
+    }
+
+    #[tokio::test]
+    async fn a_periodic_task_outlives_failed_steps_and_stops_on_shutdown() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let shutdown = Shutdown::new();
+        let steps = std::sync::Arc::new(AtomicU32::new(0));
+        let counted = steps.clone();
+        let task = Task::every(
+            "sweeper",
+            Duration::from_millis(20),
+            shutdown.clone(),
+            move || {
+                let n = counted.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    anyhow::ensure!(n % 2 == 1, "step {n} failed");
+                    Ok(())
+                }
+            },
+        );
+        let mut supervisor = Supervisor::new(shutdown.clone());
+        supervisor.add([task]);
+        let run = tokio::spawn(supervisor.run());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while steps.load(Ordering::SeqCst) < 4 {
+            assert!(tokio::time::Instant::now() < deadline, "steps keep coming");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        shutdown.trigger();
+        run.await
+            .expect("the supervisor does not panic")
+            .expect("failed steps never end the task");
     }
 }

@@ -57,6 +57,10 @@ pub struct Settings {
     pub stripe_secret_key: Option<Secret>,
     /// `STRIPE_API_BASE`: where the Stripe adapter sends requests.
     pub stripe_api_base: String,
+    /// `PAYMENT_STALE_SECONDS`: how long a payment may sit in flight (authorizing or
+    /// capturing) before the payments service counts it as abandoned and settles it itself.
+    /// Longer than any live attempt: provider calls time out at 30 s.
+    pub payment_stale_after: Duration,
     /// `STRIPE_WEBHOOK_SECRET`: verifies `Stripe-Signature` on `POST /api/payments/webhook`.
     pub stripe_webhook_secret: Option<Secret>,
     /// `STRIPE_PUBLISHABLE_KEY`: lets the pay page use Stripe's Payment Element.
@@ -137,6 +141,7 @@ impl Settings {
                 .unwrap_or_else(|| "https://api.stripe.com".into())
                 .trim_end_matches('/')
                 .to_owned(),
+            payment_stale_after: seconds("PAYMENT_STALE_SECONDS", 90)?,
             stripe_webhook_secret: var("STRIPE_WEBHOOK_SECRET").map(Secret::new),
             stripe_publishable_key: var("STRIPE_PUBLISHABLE_KEY"),
             access_token_ttl: seconds("ACCESS_TOKEN_SECONDS", 15 * 60)?,
@@ -161,6 +166,7 @@ impl Settings {
             trust_proxy: false,
             stripe_secret_key: None,
             stripe_api_base: "https://api.stripe.com".into(),
+            payment_stale_after: Duration::from_secs(90),
             stripe_webhook_secret: None,
             stripe_publishable_key: None,
             internal_api_url: None,

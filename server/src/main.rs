@@ -31,6 +31,7 @@ Environment:
   INTERNAL_API_URL   where `web` calls the services (required for `web`)
   EXPIRATION_WINDOW_SECONDS, ACCESS_TOKEN_SECONDS, REFRESH_SESSION_SECONDS, COOKIE_SECURE,
   STRIPE_SECRET_KEY, STRIPE_API_BASE, STRIPE_WEBHOOK_SECRET, STRIPE_PUBLISHABLE_KEY,
+  PAYMENT_STALE_SECONDS,
   DATA_DIR, RUST_LOG   (see README.md)
   LOG_FORMAT         json for one JSON object per log line (default: text)
 ";

@@ -8,7 +8,7 @@ use common::{outbox, ApiError};
 use sea_orm::{ConnectionTrait, DbErr, TransactionTrait};
 
 use crate::domain::{could_exist, PayRequest};
-use crate::provider::{key_for, ChargeRequest, ProviderError};
+use crate::provider::{key_for, ChargeRequest, ChargeState, ProviderError};
 use crate::store::{self, Change, PaymentRecord, ONE_LIVE_PER_ORDER};
 use crate::PaymentsState;
 
@@ -337,64 +337,133 @@ pub async fn refund(state: &PaymentsState, payment: &PaymentRecord) -> anyhow::R
     Ok(moved)
 }
 
-/// How long a payment may sit in flight before it counts as abandoned (its process died
-/// mid-way). Longer than any live attempt keeps it untouched (provider calls time out at 30 s).
-pub const STALE: chrono::Duration = chrono::Duration::seconds(90);
-
-/// Settles an abandoned in-flight payment of a cancelled order: a hold is voided; a claimed
-/// payment is captured (the same idempotency key, so at most once) and then refunded by the
-/// caller, or voided if the capture fails.
-pub async fn recover(state: &PaymentsState, payment: &PaymentRecord) -> anyhow::Result<()> {
-    let why = "abandoned in flight; its order was cancelled";
-    let Some(provider_id) = payment.stripe_id.as_deref() else {
-        // Never authorized as far as we know; nothing to release.
+/// Settles a payment left in flight by a process that died mid-way (or a capture whose answer
+/// was lost), by what the provider says became of it:
+/// * nothing held (never authorized; in test mode, the ledger went with its process), or an
+///   intent still open → voided at the provider if there is anything to void, `failed`/`voided`;
+/// * a hold: an unclaimed payment goes through the pay flow's own claim (captured if its order
+///   is still payable, else voided); a claimed one is captured if its order is still payable,
+///   else voided — money is kept only for an order that can still be completed;
+/// * captured → `captured` with `payment:created`, refunded at once if the order is already
+///   cancelled (else a later `order:cancelled` refunds it, as for any paid order);
+/// * voided → `voided`; refunded (from the provider's dashboard) → `refunded`, with both events.
+///
+/// Every status change is conditional and every provider call idempotent (the pay flow's own
+/// keys), so replicas settling at once, or a live attempt finishing late, settle it once. An
+/// error (provider or database) leaves the payment in flight for the next try.
+pub async fn settle_abandoned(
+    state: &PaymentsState,
+    payment: &PaymentRecord,
+) -> anyhow::Result<()> {
+    let found = state
+        .provider
+        .lookup(&payment.id, payment.stripe_id.as_deref())
+        .await
+        .map_err(|err| anyhow::anyhow!("looking up payment {}: {err}", payment.id))?;
+    let from = payment.status;
+    let Some(found) = found else {
+        let why = "abandoned in flight; the provider holds nothing for it";
         store::transition(
             &state.db,
             &payment.id,
-            payment.status,
+            from,
             PaymentStatus::Failed,
-            Change {
-                failure: Some(why),
-                ..Change::default()
-            },
+            reason(why),
         )
         .await?;
+        tracing::warn!(payment.id = %payment.id, "settled an abandoned payment: nothing was held");
         return Ok(());
     };
-    match payment.status {
-        PaymentStatus::Authorizing => {
-            release(
-                state,
+    if payment.stripe_id.is_none() {
+        store::set_stripe_id(&state.db, &payment.id, &found.id).await?;
+    }
+    let order = store::find_order(&state.db, &payment.order_id).await?;
+    let live = order
+        .as_ref()
+        .is_some_and(|order| payable(order, Utc::now()).is_ok());
+    let outcome = match found.state {
+        ChargeState::Voided => {
+            let why = "abandoned in flight; the hold was voided";
+            store::transition(
+                &state.db,
                 &payment.id,
-                provider_id,
-                PaymentStatus::Authorizing,
-                why,
+                from,
+                PaymentStatus::Voided,
+                reason(why),
             )
             .await?;
+            "voided"
         }
-        PaymentStatus::Capturing => {
-            let captured = state
-                .provider
-                .capture(provider_id, &key_for(&payment.id, "capture"))
-                .await;
-            if captured.is_ok() {
-                let txn = state.db.begin().await?;
-                finish_capture(&txn, &payment.id).await?;
-                txn.commit().await?;
-                state.relay.poke();
-            } else {
-                release(
-                    state,
+        ChargeState::Open => {
+            let why = "abandoned in flight before anything was held";
+            release(state, &payment.id, &found.id, from, why).await?;
+            "voided"
+        }
+        ChargeState::Held if from == PaymentStatus::Authorizing => {
+            match claim(state, payment).await? {
+                Ok(()) => captured_or_released(capture(state, payment, &found.id).await),
+                Err(_) => {
+                    let why = "abandoned in flight; the order stopped being payable";
+                    release(state, &payment.id, &found.id, from, why).await?;
+                    "voided"
+                }
+            }
+        }
+        ChargeState::Held if live => captured_or_released(capture(state, payment, &found.id).await),
+        ChargeState::Held => {
+            let why = "abandoned in flight; the order stopped being payable";
+            release(state, &payment.id, &found.id, from, why).await?;
+            "voided"
+        }
+        ChargeState::Captured | ChargeState::Refunded => {
+            let txn = state.db.begin().await?;
+            if from == PaymentStatus::Authorizing {
+                store::transition(
+                    &txn,
                     &payment.id,
-                    provider_id,
+                    from,
                     PaymentStatus::Capturing,
-                    why,
+                    Change::default(),
                 )
                 .await?;
             }
+            finish_capture(&txn, &payment.id).await?;
+            let recorded = store::find_payment(&txn, &payment.id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("payment {} vanished", payment.id))?;
+            if found.state == ChargeState::Refunded {
+                mark_refunded(&txn, &recorded).await?;
+            }
+            txn.commit().await?;
+            state.relay.poke();
+            let cancelled = order.is_some_and(|o| o.status == OrderStatus::Cancelled);
+            if found.state == ChargeState::Captured && cancelled {
+                refund(state, &recorded).await?;
+                "captured, then refunded (its order was cancelled)"
+            } else if found.state == ChargeState::Refunded {
+                "refunded"
+            } else {
+                "captured"
+            }
         }
-        _ => {}
-    }
-    tracing::warn!(payment.id = %payment.id, "settled an abandoned payment");
+    };
+    tracing::warn!(payment.id = %payment.id, order.id = %payment.order_id, outcome, "settled an abandoned payment");
     Ok(())
+}
+
+fn reason(why: &str) -> Change<'_> {
+    Change {
+        failure: Some(why),
+        ..Change::default()
+    }
+}
+
+/// What [`capture`] did, in words; a capture that could neither complete nor release its hold
+/// stays `capturing` for the next try.
+fn captured_or_released(result: Result<PaymentRecord, ApiError>) -> &'static str {
+    match result {
+        Ok(_) => "captured",
+        Err(ApiError::Unavailable(message)) if message == NOT_CHARGED => "failed (hold released)",
+        Err(_) => "still capturing",
+    }
 }

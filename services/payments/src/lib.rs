@@ -12,6 +12,8 @@
 //!   the hold), and `captured` → `refunded` (with `payment:refunded`).
 //! * [`listeners`] — `order:created`/`order:cancelled`/`order:completed`; a cancellation
 //!   refunds captured money and waits (early) while a payment is in flight.
+//! * [`sweeper`] — the backstop for payments left in flight by a process that died: every
+//!   few seconds it settles those older than `PAYMENT_STALE_SECONDS` by asking the provider.
 //! * [`provider`] — the seam: test mode (Stripe's test tokens, in memory; the default) or
 //!   Stripe's PaymentIntents when `STRIPE_SECRET_KEY` is set.
 //! * `routes` — `POST /api/payments`, `GET /api/payments?orderId=`, and
@@ -25,6 +27,7 @@ pub mod migration;
 pub mod provider;
 pub mod routes;
 pub mod store;
+pub mod sweeper;
 
 use axum::extract::FromRef;
 use common::auth::JwtKeys;
@@ -48,6 +51,8 @@ pub struct PaymentsState {
     pub provider: provider::Provider,
     /// `STRIPE_WEBHOOK_SECRET`; without it the webhook route answers 404.
     pub webhook_secret: Option<Secret>,
+    /// `PAYMENT_STALE_SECONDS`: a payment in flight longer than this is abandoned.
+    pub stale_after: std::time::Duration,
 }
 
 impl PaymentsState {
@@ -76,11 +81,18 @@ impl PaymentsState {
             keys: JwtKeys::connect(settings).await?,
             provider,
             webhook_secret: settings.stripe_webhook_secret.clone(),
+            stale_after: settings.payment_stale_after,
         })
+    }
+
+    /// [`Self::stale_after`] for comparing timestamps.
+    pub fn stale_after(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.stale_after).unwrap_or(chrono::Duration::MAX)
     }
 }
 
-/// Connects, subscribes, and hands back the router and the tasks (listener, outbox relay).
+/// Connects, subscribes, and hands back the router and the tasks (listener, outbox relay,
+/// sweeper).
 pub async fn start(
     settings: Settings,
     bus: EventBus,
@@ -99,6 +111,7 @@ pub async fn start_with(
     let listener = listeners::listeners(state.clone())
         .subscribe(&bus, shutdown.clone())
         .await?;
+    let sweeper = sweeper::task(state.clone(), shutdown.clone());
     let mut running = Running::with_outbox(
         "payments",
         router(state.clone()),
@@ -108,6 +121,7 @@ pub async fn start_with(
         bus,
         shutdown,
     );
+    running.tasks.push(sweeper);
     // Every authenticated route asks the token deny-list.
     running.ready.extend(state.keys.readiness("payments"));
     Ok(running)

@@ -17,14 +17,18 @@ pub use common::bus::Applied;
 pub const GROUP: &str = "payments-service";
 
 /// The service's listeners. A cancellation waits (redelivered as early) while a payment of
-/// its order is in flight, so attempts outlast [`charge::STALE`], after which such a payment
-/// counts as abandoned and is settled.
+/// its order is in flight. Its redeliveries need not outlast the payment: a payment in flight
+/// longer than [`PaymentsState::stale_after`] is settled by [`crate::sweeper`] whatever became
+/// of the event, and the event's last attempt is parked as a dead letter, never dropped
+/// (`bounded` keeps the attempts under the broker's own limit).
 pub fn listeners(state: PaymentsState) -> Listeners<PaymentsState> {
-    let listeners = Listeners::new(GROUP, state.clone()).with_options(ListenerOptions {
-        max_attempts: 20,
-        max_backoff: Duration::from_secs(10),
-        ..ListenerOptions::default()
-    });
+    let listeners = Listeners::new(GROUP, state.clone()).with_options(
+        ListenerOptions {
+            max_backoff: Duration::from_secs(10),
+            ..ListenerOptions::default()
+        }
+        .bounded(),
+    );
     // The replica's inserts share a commit with the other events at hand (a duplicate is
     // `ON CONFLICT DO NOTHING`, never an error that would abort the batch on PostgreSQL).
     let listeners = match &state.writer {
@@ -120,11 +124,11 @@ pub async fn order_cancelled(
     for payment in store::payments_for(&state.db, &event.id).await? {
         match payment.status {
             status if store::IN_FLIGHT.contains(&status) => {
-                if Utc::now() - payment.updated_at < charge::STALE {
-                    // It settles within seconds (voided, or captured and refunded next time).
-                    return Ok(Applied::Early);
+                if Utc::now() - payment.updated_at >= state.stale_after() {
+                    // Abandoned: settle it now rather than at the next sweep; a capture is
+                    // refunded by the redelivery (or by the sweep, if this was the last).
+                    charge::settle_abandoned(state, &payment).await?;
                 }
-                charge::recover(state, &payment).await?;
                 return Ok(Applied::Early);
             }
             PaymentStatus::Captured => {

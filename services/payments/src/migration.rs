@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateOrders),
             Box::new(CreatePayments),
             Box::new(CreateWebhookEvents),
+            Box::new(IndexInFlight),
         ]
     }
 
@@ -223,5 +224,37 @@ impl MigrationTrait for CreateWebhookEvents {
         manager
             .drop_table(Table::drop().table(WebhookEvents::Table).to_owned())
             .await
+    }
+}
+
+/// The sweeper's scan: payments in flight by age, a handful of rows however many payments
+/// there are.
+struct IndexInFlight;
+
+impl MigrationName for IndexInFlight {
+    fn name(&self) -> &str {
+        "m0004_index_payments_in_flight"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IndexInFlight {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX IF NOT EXISTS payments_in_flight ON payments (updated_at) \
+                 WHERE status IN ('authorizing', 'capturing')",
+            )
+            .await
+            .map(|_| ())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("DROP INDEX IF EXISTS payments_in_flight")
+            .await
+            .map(|_| ())
     }
 }

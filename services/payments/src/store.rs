@@ -354,6 +354,26 @@ pub async fn payments_for(
         .collect()
 }
 
+/// Payments still in flight whose last change is older than `cutoff`, oldest first (at most
+/// `limit`): those whose process must have died mid-way.
+pub async fn in_flight_before(
+    db: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<PaymentRecord>, DbErr> {
+    use sea_orm::QuerySelect;
+    payment::Entity::find()
+        .filter(payment::Column::Status.is_in(IN_FLIGHT.map(|s| s.as_str())))
+        .filter(payment::Column::UpdatedAt.lt(cutoff))
+        .order_by_asc(payment::Column::UpdatedAt)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(PaymentRecord::try_from)
+        .collect()
+}
+
 /// What changes along with a payment's status.
 #[derive(Debug, Clone, Default)]
 pub struct Change<'a> {

@@ -49,6 +49,33 @@ pub trait PaymentProvider: Send + Sync + 'static {
     async fn void(&self, provider_id: &str, idempotency_key: &str) -> Result<(), ProviderError>;
     /// Gives captured money back in full.
     async fn refund(&self, provider_id: &str, idempotency_key: &str) -> Result<(), ProviderError>;
+    /// What became of a payment whose process died mid-way: found by the provider's id when
+    /// it was recorded, else by our payment id (the authorization carries it). `None` when
+    /// the provider holds nothing for it (never authorized).
+    async fn lookup(
+        &self,
+        payment_id: &str,
+        provider_id: Option<&str>,
+    ) -> Result<Option<Found>, ProviderError>;
+}
+
+/// A charge as the provider reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub id: String,
+    pub state: ChargeState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChargeState {
+    /// A hold that can still be captured or voided.
+    Held,
+    /// Started but holding nothing yet (e.g. waiting for a confirmation that will never
+    /// come); voiding closes it.
+    Open,
+    Captured,
+    Voided,
+    Refunded,
 }
 
 pub type Provider = Arc<dyn PaymentProvider>;

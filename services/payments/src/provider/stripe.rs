@@ -8,7 +8,7 @@ use common::settings::Secret;
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-use super::{ChargeRequest, PaymentProvider, ProviderError};
+use super::{ChargeRequest, ChargeState, Found, PaymentProvider, ProviderError};
 
 pub struct StripeProvider {
     client: reqwest::Client,
@@ -34,6 +34,39 @@ struct Intent {
     id: String,
     #[serde(default)]
     status: String,
+    /// Present when asked for with `expand[]=latest_charge`.
+    #[serde(default)]
+    latest_charge: Option<Charge>,
+}
+
+#[derive(Deserialize)]
+struct Charge {
+    #[serde(default)]
+    refunded: bool,
+}
+
+#[derive(Deserialize)]
+struct SearchResult {
+    data: Vec<Intent>,
+}
+
+impl Intent {
+    fn found(self) -> Found {
+        let state = match self.status.as_str() {
+            "requires_capture" => ChargeState::Held,
+            "succeeded" if self.latest_charge.is_some_and(|c| c.refunded) => ChargeState::Refunded,
+            "succeeded" => ChargeState::Captured,
+            "canceled" => ChargeState::Voided,
+            // requires_payment_method, requires_confirmation, requires_action, processing.
+            _ => ChargeState::Open,
+        };
+        Found { id: self.id, state }
+    }
+}
+
+fn unreadable(err: serde_json::Error) -> ProviderError {
+    tracing::warn!(error = %err, "Stripe answered something we cannot read");
+    ProviderError::Unavailable(UNAVAILABLE.into())
 }
 
 const UNAVAILABLE: &str = "The payment provider is unavailable; please try again shortly";
@@ -59,12 +92,27 @@ impl StripeProvider {
         form: &[(&str, &str)],
         idempotency_key: &str,
     ) -> Result<String, ProviderError> {
-        let response = self
+        let request = self
             .client
             .post(format!("{}{path}", self.base))
-            .bearer_auth(self.key.expose())
             .header("Idempotency-Key", idempotency_key)
-            .form(form)
+            .form(form);
+        self.send(request, path).await
+    }
+
+    /// GETs `path` with `query`, answered as [`Self::post`] is.
+    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<String, ProviderError> {
+        let request = self.client.get(format!("{}{path}", self.base)).query(query);
+        self.send(request, path).await
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        path: &str,
+    ) -> Result<String, ProviderError> {
+        let response = request
+            .bearer_auth(self.key.expose())
             .send()
             .await
             .map_err(|err| {
@@ -185,5 +233,43 @@ impl PaymentProvider for StripeProvider {
         self.post("/v1/refunds", &[("payment_intent", id)], idempotency_key)
             .await
             .map(|_| ())
+    }
+
+    async fn lookup(
+        &self,
+        payment_id: &str,
+        provider_id: Option<&str>,
+    ) -> Result<Option<Found>, ProviderError> {
+        if let Some(id) = provider_id {
+            let id = Self::path_id(id)?;
+            let body = self
+                .get(
+                    &format!("/v1/payment_intents/{id}"),
+                    &[("expand[]", "latest_charge")],
+                )
+                .await?;
+            let intent: Intent = serde_json::from_str(&body).map_err(unreadable)?;
+            return Ok(Some(intent.found()));
+        }
+        // Only our own ids (UUIDs) go into the query. Stripe's search lags writes by up to a
+        // minute, which the caller's staleness bound (90 s by default) outlasts.
+        if payment_id.is_empty()
+            || !payment_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(ProviderError::Invalid(format!(
+                "Not a payment id: {payment_id:?}"
+            )));
+        }
+        let query = format!("metadata['payment_id']:'{payment_id}'");
+        let body = self
+            .get(
+                "/v1/payment_intents/search",
+                &[("query", &query), ("expand[]", "data.latest_charge")],
+            )
+            .await?;
+        let result: SearchResult = serde_json::from_str(&body).map_err(unreadable)?;
+        Ok(result.data.into_iter().next().map(Intent::found))
     }
 }

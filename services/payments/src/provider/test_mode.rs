@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use common::money::Money;
 
-use super::{ChargeRequest, PaymentProvider, ProviderError};
+use super::{ChargeRequest, ChargeState, Found, PaymentProvider, ProviderError};
 
 /// The message Stripe gives a buyer for a generic decline.
 pub const DECLINED: &str = "Your card was declined.";
@@ -167,5 +167,28 @@ impl PaymentProvider for TestModeProvider {
             TestChargeStatus::Captured,
             TestChargeStatus::Refunded,
         )
+    }
+
+    /// The ledger lives in the process: after a restart it knows nothing, which is the truth
+    /// in test mode (the holds went with the process).
+    async fn lookup(
+        &self,
+        payment_id: &str,
+        provider_id: Option<&str>,
+    ) -> Result<Option<Found>, ProviderError> {
+        let ledger = self.ledger();
+        let charge = ledger.charges.iter().find(|c| match provider_id {
+            Some(id) => c.id == id,
+            None => c.payment_id == payment_id,
+        });
+        Ok(charge.map(|c| Found {
+            id: c.id.clone(),
+            state: match c.status {
+                TestChargeStatus::Authorized => ChargeState::Held,
+                TestChargeStatus::Captured => ChargeState::Captured,
+                TestChargeStatus::Voided => ChargeState::Voided,
+                TestChargeStatus::Refunded => ChargeState::Refunded,
+            },
+        }))
     }
 }
