@@ -1,9 +1,12 @@
 //! The fault-injection system test: many concurrent purchase flows through nginx while one
 //! fault at a time hits the cluster — `kill -9` of an orders replica, a NATS restart,
-//! `kill -9` and restart of expiration with reservations pending, and PostgreSQL dropping
-//! the services' connections. After each, everything acknowledged must be reflected and
-//! the system must settle into a correct state ([`crate::ledger::problems`]) within
-//! [`SETTLE_WITHIN`]; the test prints what it injected and how long settling took.
+//! `kill -9` and restart of expiration with reservations pending, PostgreSQL dropping the
+//! services' connections, and `kill -9` of both payments replicas with payments in flight.
+//! After each, everything acknowledged must be reflected and the system must settle into a
+//! correct state ([`crate::ledger::problems`], and the provider's money:
+//! [`crate::ledger::provider_problems`]) within [`SETTLE_WITHIN`]; the test prints what it
+//! injected and how long settling took. Payments go through the Stripe adapter to a stand-in
+//! for Stripe's servers in this process ([`crate::stripe`]), which outlives the kills.
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
 use crate::ledger::{self, Databases, Ledger};
+use crate::stripe::{self as standin, StandIn};
 use crate::{Cluster, Options};
 
 /// Reservations lapse this fast, so abandoned orders expire during the test — but well after
@@ -23,6 +27,12 @@ const WINDOW_SECONDS: u64 = 15;
 const TICKETS_PER_ROUND: usize = 30;
 const BUYERS: usize = 20;
 const SETTLE_WITHIN: Duration = Duration::from_secs(45);
+/// `PAYMENT_STALE_SECONDS` of the cluster: a payment in flight this long was abandoned (the
+/// stand-in answers in milliseconds, so no live attempt takes that long), and the payments
+/// sweeper settles it within a quarter more.
+const PAYMENT_STALE_SECONDS: u64 = 10;
+/// After both payments replicas are ready again, nginx must route to them within this.
+const GATEWAY_BACK_WITHIN: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Copy)]
 enum Fault {
@@ -30,6 +40,7 @@ enum Fault {
     RestartNats,
     KillExpiration,
     DropDatabaseConnections,
+    KillBothPayments,
 }
 
 impl fmt::Display for Fault {
@@ -42,6 +53,9 @@ impl fmt::Display for Fault {
             }
             Self::DropDatabaseConnections => {
                 "pg_terminate_backend on every service's connections, twice"
+            }
+            Self::KillBothPayments => {
+                "kill -9 of both payments replicas with payments in flight, restarted at once"
             }
         })
     }
@@ -58,6 +72,7 @@ struct World {
     http: reqwest::Client,
     base: String,
     ledger: Arc<Ledger>,
+    stripe: StandIn,
     sellers: Vec<Person>,
     buyers: Vec<Person>,
 }
@@ -66,11 +81,18 @@ pub async fn run(binary: PathBuf, root: PathBuf, nginx: PathBuf) -> anyhow::Resu
     let dir = tempfile::tempdir()?;
     let began = Instant::now();
     let mut options = Options::throwaway(&binary, &root, &nginx, dir.path(), "faults")?;
+    let stripe = StandIn::start().await?;
     options.env = vec![
         (
             "EXPIRATION_WINDOW_SECONDS".into(),
             WINDOW_SECONDS.to_string(),
         ),
+        (
+            "PAYMENT_STALE_SECONDS".into(),
+            PAYMENT_STALE_SECONDS.to_string(),
+        ),
+        ("STRIPE_SECRET_KEY".into(), standin::SECRET_KEY.into()),
+        ("STRIPE_API_BASE".into(), stripe.base.clone()),
         ("RUST_LOG".into(), "info".into()),
     ];
     let mut cluster = Cluster::start(options).await?;
@@ -81,7 +103,7 @@ pub async fn run(binary: PathBuf, root: PathBuf, nginx: PathBuf) -> anyhow::Resu
         cluster.nats_url(),
         cluster.log_dir().display()
     );
-    let result = exercise(&mut cluster).await;
+    let result = exercise(&mut cluster, stripe).await;
     if result.is_err() {
         // Keep the logs for whoever reads the failure.
         let kept = dir.keep();
@@ -109,7 +131,7 @@ pub async fn run(binary: PathBuf, root: PathBuf, nginx: PathBuf) -> anyhow::Resu
     Ok(())
 }
 
-async fn exercise(cluster: &mut Cluster) -> anyhow::Result<()> {
+async fn exercise(cluster: &mut Cluster, stripe: StandIn) -> anyhow::Result<()> {
     let connect = |service: &str| {
         let url = cluster.database_url(service).map(str::to_owned);
         async move { common::db::connect(&url.context("a database")?).await }
@@ -129,6 +151,7 @@ async fn exercise(cluster: &mut Cluster) -> anyhow::Result<()> {
         http,
         base,
         ledger: Arc::new(Ledger::default()),
+        stripe,
         sellers: Vec::new(),
         buyers: Vec::new(),
     };
@@ -149,6 +172,7 @@ async fn exercise(cluster: &mut Cluster) -> anyhow::Result<()> {
         Fault::RestartNats,
         Fault::KillExpiration,
         Fault::DropDatabaseConnections,
+        Fault::KillBothPayments,
     ];
     for (round, fault) in faults.into_iter().enumerate() {
         println!("\n== round {}: {fault}", round + 1);
@@ -156,7 +180,7 @@ async fn exercise(cluster: &mut Cluster) -> anyhow::Result<()> {
         let flows: Vec<_> = (0..TICKETS_PER_ROUND)
             .map(|i| tokio::spawn(flow(world.clone(), round * TICKETS_PER_ROUND + i)))
             .collect();
-        inject(cluster, fault, started).await?;
+        inject(cluster, &world, &dbs, fault, started).await?;
         for flow in flows {
             flow.await.context("a flow panicked")??;
         }
@@ -166,7 +190,7 @@ async fn exercise(cluster: &mut Cluster) -> anyhow::Result<()> {
             (flows_done - started).as_secs_f64()
         );
         recover(cluster, fault).await?;
-        let settled = settle(&world.ledger, &dbs).await?;
+        let settled = settle(&world, &dbs).await?;
         let acks = world.ledger.snapshot();
         println!(
             "   settled {:.1} s after the flows ended (reservations lapse after {WINDOW_SECONDS} s); \
@@ -186,10 +210,11 @@ async fn exercise(cluster: &mut Cluster) -> anyhow::Result<()> {
 }
 
 /// Waits until no problem remains; fails with the problems if they outlast the limit.
-async fn settle(ledger: &Ledger, dbs: &Databases) -> anyhow::Result<Duration> {
+async fn settle(world: &World, dbs: &Databases) -> anyhow::Result<Duration> {
     let began = Instant::now();
     loop {
-        let problems = ledger::problems(&ledger.snapshot(), dbs).await?;
+        let mut problems = ledger::problems(&world.ledger.snapshot(), dbs).await?;
+        problems.extend(ledger::provider_problems(dbs, &world.stripe.money()).await?);
         if problems.is_empty() {
             return Ok(began.elapsed());
         }
@@ -205,7 +230,13 @@ async fn settle(ledger: &Ledger, dbs: &Databases) -> anyhow::Result<Duration> {
     }
 }
 
-async fn inject(cluster: &mut Cluster, fault: Fault, started: Instant) -> anyhow::Result<()> {
+async fn inject(
+    cluster: &mut Cluster,
+    world: &World,
+    dbs: &Databases,
+    fault: Fault,
+    started: Instant,
+) -> anyhow::Result<()> {
     let at = |ms: u64| started + Duration::from_millis(ms);
     let say = |what: &str| println!("   {:>5.2} s  {what}", started.elapsed().as_secs_f64());
     match fault {
@@ -244,8 +275,94 @@ async fn inject(cluster: &mut Cluster, fault: Fault, started: Instant) -> anyhow
             }
             admin.close().await.ok();
         }
+        Fault::KillBothPayments => {
+            // Mid-payment for certain: as soon as payments are in flight.
+            let deadline = started + Duration::from_secs(WINDOW_SECONDS - 3);
+            while in_flight(dbs).await?.len() < 2 {
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "no payments were in flight to kill"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            cluster.kill("payments-1").await?;
+            cluster.kill("payments-2").await?;
+            say("kill -9 payments-1 and payments-2");
+            let stuck = in_flight(dbs).await?;
+            say(&format!(
+                "{} payments left in flight: {}",
+                stuck.len(),
+                stuck.join(", ")
+            ));
+            let took = cluster.restart_all(&["payments-1", "payments-2"]).await?;
+            let ready = Instant::now();
+            say(&format!(
+                "payments-1 and payments-2 restarted (ready in {:.2} s)",
+                took.as_secs_f64()
+            ));
+            let back = gateway_back(world, ready).await?;
+            say(&format!(
+                "nginx routes to payments {:.2} s after the replicas were ready",
+                back.as_secs_f64()
+            ));
+            anyhow::ensure!(
+                back <= GATEWAY_BACK_WITHIN,
+                "nginx took {:.1} s to route to the restarted payments replicas",
+                back.as_secs_f64()
+            );
+        }
     }
     Ok(())
+}
+
+/// Payments in flight now, as `id (status)`.
+async fn in_flight(dbs: &Databases) -> anyhow::Result<Vec<String>> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let sql = "SELECT id::text AS id, status FROM payments.payments \
+               WHERE status IN ('authorizing', 'capturing')";
+    let rows = dbs
+        .payments
+        .query_all(Statement::from_string(
+            dbs.payments.get_database_backend(),
+            sql,
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(format!(
+                "{} ({})",
+                row.try_get::<String>("", "id")?,
+                row.try_get::<String>("", "status")?
+            ))
+        })
+        .collect()
+}
+
+/// How long after `ready` nginx answers a payments request with the service's own answer
+/// (anything but a 5xx), polling every 50 ms.
+async fn gateway_back(world: &World, ready: Instant) -> anyhow::Result<Duration> {
+    let buyer = world.buyers.first().context("a buyer")?;
+    let url = format!(
+        "{}/api/payments?orderId={}",
+        world.base,
+        uuid::Uuid::new_v4()
+    );
+    loop {
+        let answered = world
+            .http
+            .get(&url)
+            .header("cookie", &buyer.cookie)
+            .send()
+            .await
+            .is_ok_and(|r| !r.status().is_server_error());
+        if answered {
+            return Ok(ready.elapsed());
+        }
+        if ready.elapsed() > Duration::from_secs(30) {
+            bail!("nginx did not route to payments within 30 s of the replicas being ready");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn recover(cluster: &mut Cluster, fault: Fault) -> anyhow::Result<()> {

@@ -174,6 +174,13 @@ pub async fn problems(acks: &Acks, dbs: &Databases) -> anyhow::Result<Vec<String
         }
     }
     for p in &payments {
+        // Nothing stays in flight: a payment whose process died is settled by the sweeper.
+        if p[2] == "authorizing" || p[2] == "capturing" {
+            problems.push(format!(
+                "payment {} of order {} is still {}",
+                p[0], p[1], p[2]
+            ));
+        }
         if p[2] == "captured" && !order_by_id.contains_key(p[1].as_str()) {
             problems.push(format!(
                 "payment {} captured for an unknown order {}",
@@ -289,4 +296,36 @@ pub async fn counts(dbs: &Databases) -> anyhow::Result<String> {
     Ok(format!(
         "{tickets} tickets, {orders} orders ({complete} complete), {captured} captured payments"
     ))
+}
+
+/// The provider's side: a complete order keeps exactly one charge, a cancelled one none, and
+/// no hold is left open.
+pub async fn provider_problems(
+    dbs: &Databases,
+    money: &BTreeMap<String, crate::stripe::Money>,
+) -> anyhow::Result<Vec<String>> {
+    let orders = rows(&dbs.orders, "SELECT id::text, status FROM orders.orders", 2).await?;
+    let mut problems = Vec::new();
+    for order in &orders {
+        let (id, status) = (order[0].as_str(), order[1].as_str());
+        let held = money.get(id).copied().unwrap_or_default();
+        match status {
+            "complete" if held.kept != 1 => problems.push(format!(
+                "order {id} is complete but the provider kept {} charges",
+                held.kept
+            )),
+            "cancelled" if held.kept > 0 => problems.push(format!(
+                "order {id} is cancelled but the provider kept {} charges",
+                held.kept
+            )),
+            _ => {}
+        }
+        if held.held > 0 {
+            problems.push(format!(
+                "order {id} has {} holds left open at the provider",
+                held.held
+            ));
+        }
+    }
+    Ok(problems)
 }

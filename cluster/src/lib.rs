@@ -6,7 +6,8 @@
 //!   restarts a NATS server it owns, and stops everything with SIGTERM, reporting how each
 //!   process exited.
 //! - `main.rs`: `cluster up` (what `cargo xtask cluster` runs) and `cluster faults`.
-//! - `faults.rs`: the fault-injection system test; `ledger.rs`: what it checks afterwards.
+//! - `faults.rs`: the fault-injection system test; `ledger.rs`: what it checks afterwards;
+//!   `stripe.rs`: the stand-in for Stripe's servers it pays through.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use tokio::process::{Child, Command};
 
 pub mod faults;
 pub mod ledger;
+pub mod stripe;
 
 /// A process of the cluster: its name, the `ticketing` subcommand it runs, and the port
 /// `deploy/nginx.conf` expects it on.
@@ -299,6 +301,18 @@ impl Cluster {
         let began = Instant::now();
         self.spawn(name)?;
         self.wait_ready(name).await?;
+        Ok(began.elapsed())
+    }
+
+    /// Starts several killed processes at once, and waits until every one is ready.
+    pub async fn restart_all(&mut self, names: &[&str]) -> anyhow::Result<Duration> {
+        let began = Instant::now();
+        for name in names {
+            self.spawn(name)?;
+        }
+        for name in names {
+            self.wait_ready(name).await?;
+        }
         Ok(began.elapsed())
     }
 
