@@ -6,7 +6,7 @@
 
 pub mod stripe;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,7 +22,8 @@ use common::service::Shutdown;
 use common::testing::{Reply, Served, TestEnv};
 use payments::listeners::{self, Applied};
 use payments::provider::{
-    ChargeRequest, PaymentProvider, Provider, ProviderError, TestChargeStatus, TestModeProvider,
+    ChargeRequest, Found, PaymentProvider, Provider, ProviderError, TestChargeStatus,
+    TestModeProvider,
 };
 use payments::store::{self, PaymentRecord};
 use payments::PaymentsState;
@@ -44,10 +45,27 @@ pub enum Kind {
 pub type Hook =
     Arc<dyn Fn(PaymentsState, String) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
+#[derive(Clone, Default)]
+pub struct Slot(Arc<Mutex<Option<PaymentsState>>>);
+
+impl Slot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<PaymentsState>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    pub fn get(&self) -> Option<PaymentsState> {
+        self.lock().clone()
+    }
+    fn set(&self, state: PaymentsState) {
+        *self.lock() = Some(state);
+    }
+}
+
 /// A provider that runs hooks after authorizing and before capturing.
 pub struct Hooked {
     pub inner: Provider,
-    pub state: Arc<OnceLock<PaymentsState>>,
+    /// The state the hooks get; emptied when the app is dropped, since the state holds this
+    /// provider (otherwise the pair keeps each other, and the database pool, alive).
+    pub state: Slot,
     pub after_authorize: Option<Hook>,
     pub before_capture: Option<Hook>,
 }
@@ -79,6 +97,13 @@ impl PaymentProvider for Hooked {
     async fn refund(&self, id: &str, key: &str) -> Result<(), ProviderError> {
         self.inner.refund(id, key).await
     }
+    async fn lookup(
+        &self,
+        payment_id: &str,
+        provider_id: Option<&str>,
+    ) -> Result<Option<Found>, ProviderError> {
+        self.inner.lookup(payment_id, provider_id).await
+    }
 }
 
 pub struct TestApp {
@@ -91,6 +116,14 @@ pub struct TestApp {
     pub test_mode: TestModeProvider,
     pub standin: Option<StandIn>,
     pub env: TestEnv,
+    slot: Slot,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Breaks the state ↔ provider cycle, so the test's connections close with it.
+        self.slot.lock().take();
+    }
 }
 
 /// A signed-in buyer: their id and the `Cookie` header carrying a forged access token.
@@ -115,6 +148,8 @@ pub struct Options {
     pub webhook_secret: Option<&'static str>,
     pub after_authorize: Option<Hook>,
     pub before_capture: Option<Hook>,
+    /// `PAYMENT_STALE_SECONDS`, when not the default.
+    pub stale_after: Option<Duration>,
 }
 
 impl TestApp {
@@ -133,6 +168,9 @@ impl TestApp {
         let mut env = TestEnv::new().await;
         env.settings.stripe_webhook_secret =
             options.webhook_secret.map(common::settings::Secret::new);
+        if let Some(stale_after) = options.stale_after {
+            env.settings.payment_stale_after = stale_after;
+        }
         let test_mode = TestModeProvider::new();
         let standin = match kind {
             Kind::TestMode => None,
@@ -149,7 +187,7 @@ impl TestApp {
             // The production choice: STRIPE_SECRET_KEY set means the Stripe adapter.
             Kind::Stripe => payments::provider::from_settings(&env.settings).expect("a provider"),
         };
-        let slot = Arc::new(OnceLock::new());
+        let slot = Slot::default();
         let provider: Provider = Arc::new(Hooked {
             inner,
             state: slot.clone(),
@@ -161,7 +199,7 @@ impl TestApp {
         let state = PaymentsState::build_with(&env.settings, bus.clone(), provider)
             .await
             .expect("the payments state builds");
-        let _ = slot.set(state.clone());
+        slot.set(state.clone());
         let shutdown = Shutdown::new();
         let running = payments::start_with(state.clone(), bus.clone(), shutdown.clone())
             .await
@@ -180,6 +218,7 @@ impl TestApp {
             test_mode,
             standin,
             env,
+            slot,
         }
     }
 

@@ -35,6 +35,7 @@ pub struct Intent {
     pub amount: i64,
     pub currency: String,
     pub order_id: String,
+    pub payment_id: String,
     /// Stripe's words: requires_capture, succeeded, canceled.
     pub status: String,
     pub refunded: bool,
@@ -133,6 +134,9 @@ fn answer(inner: &mut Inner, method: &Method, request: &Recorded) -> (StatusCode
             "invalid_request_error",
             "Invalid API Key provided",
         );
+    }
+    if method == Method::GET {
+        return retrieve(inner, request);
     }
     if method != Method::POST {
         return error(
@@ -265,6 +269,10 @@ fn create(inner: &mut Inner, request: &Recorded) -> (StatusCode, Value) {
             .param("metadata[order_id]")
             .unwrap_or_default()
             .to_owned(),
+        payment_id: request
+            .param("metadata[payment_id]")
+            .unwrap_or_default()
+            .to_owned(),
         status: "requires_capture".into(),
         refunded: false,
     };
@@ -273,4 +281,54 @@ fn create(inner: &mut Inner, request: &Recorded) -> (StatusCode, Value) {
         StatusCode::OK,
         json!({"id": intent.id, "object": "payment_intent", "amount": amount, "currency": intent.currency, "status": intent.status}),
     )
+}
+
+/// An intent as `GET` shows it, with `latest_charge` expanded once it was captured.
+fn shown(intent: &Intent) -> Value {
+    let charge = (intent.status == "succeeded").then(|| json!({"refunded": intent.refunded}));
+    json!({"id": intent.id, "object": "payment_intent", "amount": intent.amount, "status": intent.status, "latest_charge": charge})
+}
+
+/// `GET /v1/payment_intents/{id}` and `GET /v1/payment_intents/search` (only the query
+/// `metadata['payment_id']:'…'`, which is all the adapter asks).
+fn retrieve(inner: &Inner, request: &Recorded) -> (StatusCode, Value) {
+    let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["v1", "payment_intents", "search"] => {
+            let query = request.param("query").unwrap_or_default();
+            let Some(payment_id) = query
+                .strip_prefix("metadata['payment_id']:'")
+                .and_then(|rest| rest.strip_suffix('\''))
+            else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    "Unsupported search query",
+                );
+            };
+            let data: Vec<Value> = inner
+                .intents
+                .iter()
+                .filter(|i| i.payment_id == payment_id)
+                .map(shown)
+                .collect();
+            (
+                StatusCode::OK,
+                json!({"object": "search_result", "data": data}),
+            )
+        }
+        ["v1", "payment_intents", id] => match inner.intents.iter().find(|i| i.id == *id) {
+            Some(intent) => (StatusCode::OK, shown(intent)),
+            None => error(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "No such payment_intent",
+            ),
+        },
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "Unrecognized request URL",
+        ),
+    }
 }
