@@ -9,8 +9,10 @@
 //!   order (its `order:created` outbox row → tickets' `ticket:updated`, read after the run so
 //!   nothing polls during it), statements and commits per order, CPU time and context
 //!   switches per order of the server, the bench, PostgreSQL and NATS (from /proc), and
-//!   `pgbench -b simple-update` at the same concurrency beside it. `--preload P` first puts P
-//!   sold tickets and complete orders in the databases.
+//!   `pgbench -b simple-update` at the same concurrency beside it; the lag per second of the
+//!   run, and what the consumers and outboxes still had pending when the load stopped.
+//!   `--preload P` first puts P sold tickets and complete orders in the databases;
+//!   `--cluster <nginx>` adds the distributed system through nginx.
 //! - `bench pages <ticketing binary> <site wasm> [--tickets N] [--seconds N] [--release]`:
 //!   measures the landing page, a ticket page and `GET /api/tickets?limit=50` with 100 and
 //!   with N (default 30,000) tickets listed, and prints the site's wasm size gzipped.
@@ -41,7 +43,9 @@ async fn main() -> anyhow::Result<()> {
         Some("pages") => pages::main(&args[1..]).await,
         Some("expiry") => expiry::main(&args[1..]).await,
         _ => bail!(
-            "usage: bench reserve <path to ticketing> [buyers]\n       \
+            "usage: bench reserve <path to ticketing> [buyers] [--cluster <path to nginx>]\n       \
+             bench reserve <path to ticketing> --connections N [--seconds S] [--preload P] \
+             [--cluster <path to nginx>]\n       \
              bench pages <path to ticketing> <path to target/site/pkg> \
              [--tickets N] [--seconds N] [--release]\n       \
              bench expiry [--orders N]"

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::api::{order_probe, post, sign_up};
 use crate::stats::{ms, quantile};
-use crate::system::{Backend, System};
+use crate::system::{Backend, Distributed, System};
 
 pub async fn main(args: &[String]) -> anyhow::Result<()> {
     let Some(binary) = args.first() else {
@@ -39,7 +39,14 @@ pub async fn main(args: &[String]) -> anyhow::Result<()> {
     if let Some(connections) = number("--connections")? {
         let seconds = number("--seconds")?.unwrap_or(10);
         let preload = number("--preload")?.unwrap_or(0) as usize;
-        return crate::sustained::main(binary, connections as usize, seconds, preload).await;
+        return crate::sustained::main(
+            binary,
+            nginx.map(Path::new),
+            connections as usize,
+            seconds,
+            preload,
+        )
+        .await;
     }
 
     let mut rows = vec![
@@ -80,22 +87,12 @@ async fn run(
     row
 }
 
-/// The distributed system (`cargo xtask cluster`'s shape, on fresh databases and a NATS
-/// server of its own), measured through nginx.
+/// The distributed system, measured through nginx.
 async fn through_the_cluster(binary: &Path, nginx: &Path, buyers: usize) -> anyhow::Result<String> {
-    let label = "cluster: nginx → 2× orders, PostgreSQL + JetStream + Redis";
+    let label = Distributed::LABEL;
     println!("\n== {label}: {buyers} buyers, one distinct ticket each");
-    let dir = tempfile::tempdir()?;
-    let mut options = cluster::Options::throwaway(
-        binary,
-        &std::env::current_dir()?,
-        nginx,
-        dir.path(),
-        "bench",
-    )?;
-    options.env = vec![("RUST_LOG".into(), "warn".into())];
-    let cluster = cluster::Cluster::start(options).await?;
-    let row = measure(label, &cluster.url(), buyers).await;
+    let cluster = Distributed::start(binary, nginx).await?;
+    let row = measure(label, &cluster.base(), buyers).await;
     cluster.stop().await;
     row
 }

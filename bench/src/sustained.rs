@@ -1,15 +1,19 @@
-//! `reserve --connections N --seconds S [--preload P]`: N closed-loop clients each reserving
-//! distinct tickets for S seconds, measured over the window after a warm-up: orders/s, p50/p99
-//! latency, and for every measured order the event lag, from its `order:created` outbox row in
-//! orders to the `ticket:updated` row with which tickets reserved the ticket — read from both
-//! outboxes after the load stops, so nothing polls the databases during the run. Over the same
-//! window: statements and commits per order (the server's `/metrics`; on PostgreSQL also
-//! `pg_stat_database`, server-wide), and CPU time and context switches per order of the
-//! server, the bench itself, PostgreSQL and NATS (from /proc). Beside it, `pgbench -b
-//! simple-update` at the same concurrency on the same PostgreSQL. `--preload P` first writes P
-//! sold tickets and complete orders straight into the databases, to show whether the rate
-//! depends on table size.
+//! `reserve --connections N --seconds S [--preload P] [--cluster <nginx>]`: N closed-loop
+//! clients each reserving distinct tickets for S seconds, measured over the window after a
+//! warm-up: orders/s, p50/p99 latency, and for every measured order the event lag, from its
+//! `order:created` outbox row in orders to the `ticket:updated` row with which tickets
+//! reserved the ticket — read from both outboxes after the load stops, so nothing polls the
+//! databases during the run; the same lag per second of the window, to show whether it grows
+//! while the load lasts; and what the consumers still had pending the moment the load
+//! stopped. Over the same window: statements and commits per order (the server's `/metrics`;
+//! on PostgreSQL also `pg_stat_database`, server-wide), and CPU time and context switches per
+//! order of the server, the bench itself, PostgreSQL and NATS (from /proc). Beside it,
+//! `pgbench -b simple-update` at the same concurrency on the same PostgreSQL. `--preload P`
+//! first writes P sold tickets and complete orders straight into the databases, to show
+//! whether the rate depends on table size. `--cluster` adds the distributed system, through
+//! nginx.
 mod lag;
+mod pending;
 mod preload;
 mod procstat;
 
@@ -19,13 +23,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::json;
 use tokio::sync::Notify;
 
 use crate::api::{order_probe, post, sign_up};
 use crate::stats::{ms, quantile};
-use crate::system::{Backend, System};
+use crate::system::{Backend, Distributed, System};
 use procstat::{Group, Who};
 
 /// Ticket stock per second of load; more than the system can reserve.
@@ -33,6 +38,7 @@ const STOCK_PER_SECOND: usize = 6000;
 
 pub async fn main(
     binary: &Path,
+    nginx: Option<&Path>,
     connections: usize,
     seconds: u64,
     preload: usize,
@@ -43,35 +49,39 @@ pub async fn main(
          (the first second; the first 10 % of runs shorter than 10 s)",
         warmup.as_secs_f64()
     );
+    let load = Load {
+        connections,
+        seconds,
+        preload,
+    };
+    let embedded = System::start(binary, Backend::Embedded, &[]).await?;
     let mut rows = vec![
         run(
             "embedded (SQLite, in-process bus)",
-            binary,
-            Backend::Embedded,
-            connections,
-            seconds,
-            preload,
+            Target::One(embedded),
+            &load,
         )
         .await?,
     ];
-    let mut pgbench_tps = None;
-    match (std::env::var("DATABASE_URL"), std::env::var("NATS_URL")) {
-        (Ok(db), Ok(nats)) if db.starts_with("postgres") => {
-            rows.push(
-                run(
-                    "PostgreSQL + JetStream",
-                    binary,
-                    Backend::External { nats },
-                    connections,
-                    seconds,
-                    preload,
-                )
-                .await?,
-            );
-            pgbench_tps = Some(pgbench(connections, seconds).await?);
+    let postgres = std::env::var("DATABASE_URL").is_ok_and(|db| db.starts_with("postgres"));
+    match std::env::var("NATS_URL") {
+        Ok(nats) if postgres => {
+            let system = System::start(binary, Backend::External { nats }, &[]).await?;
+            rows.push(run("PostgreSQL + JetStream", Target::One(system), &load).await?);
         }
         _ => println!("(set DATABASE_URL=postgres://… and NATS_URL=nats://… for PostgreSQL + JetStream and pgbench)"),
     }
+    if let Some(nginx) = nginx {
+        let label = Distributed::LABEL;
+        println!("\n== {label}: starting");
+        let cluster = Distributed::start(binary, nginx).await?;
+        rows.push(run(label, Target::Cluster(Box::new(cluster)), &load).await?);
+    }
+    let pgbench_tps = if rows.iter().any(|r| r.postgres) {
+        Some(pgbench(connections, seconds).await?)
+    } else {
+        None
+    };
     let preloaded = if preload > 0 {
         format!(", {preload} orders preloaded")
     } else {
@@ -79,12 +89,13 @@ pub async fn main(
     };
     println!(
         "\nover the measured window (warm-up {:.1} s left out{preloaded}); lag = order:created → \
-         ticket:updated in the outboxes; commits: the SQLite writer's, or PostgreSQL's \
-         pg_stat_database (the whole server); — = not counted",
+         ticket:updated in the outboxes; pending = when the load stopped, the consumers' \
+         unread + unacknowledged JetStream messages and the outboxes' unsent rows; commits: the \
+         SQLite writer's, or PostgreSQL's pg_stat_database (the whole server); — = not counted",
         warmup.as_secs_f64()
     );
     println!(
-        "\n| backend | connections | orders/s | p50 | p99 | lag p50 | lag p99 | lag max | stmts/order | commits/order | pgbench tps | ratio |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "\n| backend | connections | orders/s | p50 | p99 | lag p50 | lag p99 | lag max | pending: consumers | pending: outboxes | stmts/order | commits/order | pgbench tps | ratio |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let figure = |n: Option<f64>| n.map_or("—".into(), |n| format!("{n:.1}"));
     for row in &rows {
@@ -92,8 +103,9 @@ pub async fn main(
             (true, Some(tps)) => (format!("{tps:.0}"), format!("{:.2}", row.rate / tps)),
             _ => ("—".into(), "—".into()),
         };
+        let (consumers, outboxes) = row.pending.totals();
         println!(
-            "| {} | {connections} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} | {tps} | {ratio} |",
+            "| {} | {connections} | {:.0} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {consumers} | {outboxes} | {} | {} | {tps} | {ratio} |",
             row.label,
             row.rate,
             ms(row.p50),
@@ -106,9 +118,135 @@ pub async fn main(
         );
     }
     for row in &rows {
-        println!("\n{}, per order:\n\n{}", row.label, row.processes);
+        println!(
+            "\n{}:\n\n{}\npending when the load stopped: {}\n\nlag by second of the window (when the order was written):\n\n{}\nper order:\n\n{}",
+            row.label,
+            row.lag_verdict,
+            row.pending.detail(),
+            row.lag_by_second,
+            row.processes
+        );
     }
     Ok(())
+}
+
+/// How hard and how long each run loads its system.
+struct Load {
+    connections: usize,
+    seconds: u64,
+    preload: usize,
+}
+
+/// What a run measures: the all-in-one process, or the distributed system through nginx.
+pub enum Target {
+    One(System),
+    Cluster(Box<Distributed>),
+}
+
+impl Target {
+    fn base(&self) -> String {
+        match self {
+            Self::One(system) => system.base.clone(),
+            Self::Cluster(cluster) => cluster.base(),
+        }
+    }
+
+    /// The database holding `service`'s tables.
+    pub fn url(&self, service: &str) -> anyhow::Result<String> {
+        match self {
+            Self::One(system) => Ok(system.table(service, "outbox").0),
+            Self::Cluster(cluster) => Ok(cluster.database_url(service)?.to_owned()),
+        }
+    }
+
+    /// `service`'s `table` as named in [`Target::url`]'s database.
+    pub fn table(&self, service: &str, table: &str) -> String {
+        match self {
+            Self::One(system) => system.table(service, table).1,
+            Self::Cluster(_) => format!("\"{service}\".{table}"),
+        }
+    }
+
+    /// A database on the PostgreSQL server, if it runs on one (`pg_stat_database` covers the
+    /// whole server, so any will do).
+    pub fn postgres_url(&self) -> Option<String> {
+        match self {
+            Self::One(system) => system.database_url().map(str::to_owned),
+            Self::Cluster(cluster) => cluster.database_url("orders").ok().map(str::to_owned),
+        }
+    }
+
+    pub fn nats_url(&self) -> Option<&str> {
+        match self {
+            Self::One(system) => system.nats_url(),
+            Self::Cluster(cluster) => Some(cluster.nats_url()),
+        }
+    }
+
+    /// Where to read the server's statement counters: only the all-in-one is one process
+    /// (through nginx, `/metrics` would be one replica's).
+    fn metrics(&self) -> Option<String> {
+        match self {
+            Self::One(system) => Some(system.base.clone()),
+            Self::Cluster(_) => None,
+        }
+    }
+
+    /// The rows of the CPU table. The cluster's processes, nginx and NATS server are
+    /// this process's children, told apart from any other run's on the machine.
+    fn groups(&self) -> Vec<Group> {
+        let bench = Group {
+            label: "bench",
+            who: Who::Pid(std::process::id()),
+        };
+        let postgres = Group {
+            label: "postgres",
+            who: Who::Comm("postgres"),
+        };
+        let machine = Group {
+            label: "whole machine",
+            who: Who::Machine,
+        };
+        match self {
+            Self::One(system) => vec![
+                Group {
+                    label: "server (ticketing)",
+                    who: Who::Pid(system.pid()),
+                },
+                bench,
+                postgres,
+                Group {
+                    label: "nats-server",
+                    who: Who::Comm("nats-server"),
+                },
+                machine,
+            ],
+            Self::Cluster(_) => vec![
+                Group {
+                    label: "services (ticketing)",
+                    who: Who::Started("ticketing"),
+                },
+                Group {
+                    label: "nginx",
+                    who: Who::Started("nginx"),
+                },
+                bench,
+                postgres,
+                Group {
+                    label: "nats-server (the cluster's)",
+                    who: Who::Started("nats-server"),
+                },
+                machine,
+            ],
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Self::One(system) => drop(system),
+            Self::Cluster(cluster) => cluster.stop().await,
+        }
+    }
 }
 
 /// The first second (the first 10 % of runs shorter than 10 s): connections open, caches and
@@ -128,6 +266,11 @@ struct Row {
     lag_max: Duration,
     statements: Option<f64>,
     commits: Option<f64>,
+    pending: pending::Counts,
+    /// The lag per second of the window, as a table.
+    lag_by_second: String,
+    /// The lag p99 at the start of the window against its end.
+    lag_verdict: String,
     /// The per-process CPU and context switch table.
     processes: String,
 }
@@ -139,21 +282,24 @@ struct Done {
     latency: Duration,
 }
 
-async fn run(
-    label: &'static str,
-    binary: &Path,
-    backend: Backend,
-    connections: usize,
-    seconds: u64,
-    preload: usize,
-) -> anyhow::Result<Row> {
-    let postgres = matches!(backend, Backend::External { .. });
+async fn run(label: &'static str, system: Target, load: &Load) -> anyhow::Result<Row> {
+    let result = measure(label, &system, load).await;
+    system.stop().await;
+    result
+}
+
+async fn measure(label: &'static str, system: &Target, load: &Load) -> anyhow::Result<Row> {
+    let &Load {
+        connections,
+        seconds,
+        preload,
+    } = load;
+    let postgres = system.postgres_url().is_some();
     println!("\n== {label}: {connections} connections for {seconds} s, distinct tickets");
-    let system = System::start(binary, backend, &[]).await?;
     if preload > 0 {
-        preload::preload(&system, preload).await?;
+        preload::preload(system, preload).await?;
     }
-    let base = system.base.clone();
+    let base = system.base();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections * 2)
         .build()?;
@@ -172,35 +318,20 @@ async fn run(
     for i in 0..connections {
         buyers.push(sign_up(&client, &base, &format!("buyer{i}")).await?);
     }
-    let since = lag::since(&system).await?;
+    let since = lag::since(system).await?;
+    let pending = pending::Pending::open(system).await?;
+    let before = pending.read().await;
+    if before.any() {
+        // A stream shared with an earlier run may still hold its leftovers.
+        println!("pending before the load: {}", before.detail());
+    }
     let watch = Arc::new(Watch {
-        groups: vec![
-            Group {
-                label: "server (ticketing)",
-                who: Who::Pid(system.pid()),
-            },
-            Group {
-                label: "bench",
-                who: Who::Pid(std::process::id()),
-            },
-            Group {
-                label: "postgres",
-                who: Who::Comm("postgres"),
-            },
-            Group {
-                label: "nats-server",
-                who: Who::Comm("nats-server"),
-            },
-            Group {
-                label: "whole machine",
-                who: Who::Machine,
-            },
-        ],
+        groups: system.groups(),
         client: client.clone(),
-        base: base.clone(),
+        metrics: system.metrics(),
         // Opened now, so connecting isn't part of the window.
-        postgres: match system.database_url() {
-            Some(url) => Some(common::db::connect(url).await?),
+        postgres: match system.postgres_url() {
+            Some(url) => Some(common::db::connect(&url).await?),
             None => None,
         },
     });
@@ -266,7 +397,9 @@ async fn run(
         done.extend(worker.await??);
     }
     finished.notify_one();
-    let Some((start, end)) = marks.await? else {
+    // The load has stopped: what is still queued, read before anything waits for it.
+    let (left, marks) = tokio::join!(pending.read(), marks);
+    let Some((start, end)) = marks? else {
         bail!("the tickets ran out within the warm-up");
     };
     if next.load(Ordering::Relaxed) >= tickets.len() {
@@ -287,8 +420,9 @@ async fn run(
     let mut latencies: Vec<Duration> = measured.iter().map(|d| d.latency).collect();
     latencies.sort();
     let ids: Vec<String> = measured.iter().map(|d| d.order.clone()).collect();
-    let lags = lag::lags(&system, since, done.len(), &ids).await?;
-    drop(system);
+    let lags = lag::lags(system, since, done.len(), &ids).await?;
+    pending.close().await;
+    let (lag_by_second, lag_verdict) = lags.by_second(start.wall, window);
 
     let per_order = |before: Option<u64>, after: Option<u64>| match (before, after) {
         (Some(before), Some(after)) if after > before => {
@@ -320,6 +454,9 @@ async fn run(
         lag_max: lags.sorted.last().copied().unwrap_or_default(),
         statements,
         commits,
+        pending: left,
+        lag_by_second,
+        lag_verdict,
         processes: procstat::table(&watch.groups, &used, orders),
     };
     let figure = |n: Option<f64>| n.map_or("—".into(), |n| format!("{n:.1}"));
@@ -346,6 +483,9 @@ async fn run(
             lags.waited.as_secs_f64()
         );
     }
+    println!("pending when the load stopped: {}", row.pending.detail());
+    print!("{}", row.lag_by_second);
+    println!("{}", row.lag_verdict);
     println!(
         "per order: {} statements, {} commits ({})",
         figure(row.statements),
@@ -364,12 +504,15 @@ async fn run(
 struct Watch {
     groups: Vec<Group>,
     client: reqwest::Client,
-    base: String,
+    /// The server to ask for `/metrics`, if it is one process.
+    metrics: Option<String>,
     postgres: Option<DatabaseConnection>,
 }
 
 struct Mark {
     at: Instant,
+    /// `at` on the clock the databases' `created_at` follow.
+    wall: DateTime<Utc>,
     processes: procstat::Snapshot,
     counters: Option<Counters>,
     pg_commits: Option<u64>,
@@ -383,11 +526,12 @@ struct Counters {
 
 impl Watch {
     async fn mark(&self) -> Mark {
-        let at = Instant::now();
+        let (at, wall) = (Instant::now(), Utc::now());
         let processes = procstat::snapshot(&self.groups);
         let (counters, pg_commits) = tokio::join!(self.counters(), self.pg_commits());
         Mark {
             at,
+            wall,
             processes,
             counters,
             pg_commits,
@@ -398,7 +542,7 @@ impl Watch {
     async fn counters(&self) -> Option<Counters> {
         let text = self
             .client
-            .get(format!("{}/metrics", self.base))
+            .get(format!("{}/metrics", self.metrics.as_ref()?))
             .timeout(Duration::from_secs(5))
             .send()
             .await

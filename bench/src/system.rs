@@ -1,4 +1,5 @@
-//! Starting and stopping the `ticketing` binary for a benchmark run.
+//! Starting and stopping the system for a benchmark run: the all-in-one `ticketing` binary,
+//! or the distributed system through nginx.
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -19,6 +20,8 @@ pub struct System {
     child: Child,
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// JetStream's URL when it runs on it.
+    nats: Option<String>,
     _data: tempfile::TempDir,
     _database: Option<common::testing::TestDatabase>,
 }
@@ -44,20 +47,20 @@ impl System {
             .envs(extra_env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
-        let database = match backend {
+        let (database, nats) = match backend {
             Backend::Embedded => {
                 command
                     .env_remove("DATABASE_URL")
                     .env_remove("NATS_URL")
                     .env_remove("REDIS_URL");
-                None
+                (None, None)
             }
             Backend::External { nats } => {
                 let database = common::testing::TestDatabase::new().await?;
                 command
                     .env("DATABASE_URL", &database.url)
-                    .env("NATS_URL", nats);
-                Some(database)
+                    .env("NATS_URL", &nats);
+                (Some(database), Some(nats))
             }
         };
         let child = command
@@ -66,6 +69,7 @@ impl System {
         let system = Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            nats,
             _data: data,
             _database: database,
         };
@@ -81,6 +85,12 @@ impl System {
     /// The PostgreSQL database the system runs on, if it runs on PostgreSQL.
     pub fn database_url(&self) -> Option<&str> {
         self._database.as_ref().map(|d| d.url.as_str())
+    }
+
+    /// The NATS server the system's JetStream bus is on, if it runs on JetStream. Its stream
+    /// is `common::bus::PREFIX`'s, as in every deployment.
+    pub fn nats_url(&self) -> Option<&str> {
+        self.nats.as_deref()
     }
 
     /// A URL to read `service`'s tables at, and the table name `table` goes by there.
@@ -119,5 +129,52 @@ impl Drop for System {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The distributed system (`cargo xtask cluster`'s shape, on fresh databases and a NATS
+/// server of its own), reached through nginx; stopped with [`Distributed::stop`].
+pub struct Distributed {
+    cluster: cluster::Cluster,
+    _dir: tempfile::TempDir,
+}
+
+impl Distributed {
+    pub const LABEL: &'static str = "cluster: nginx → 2× orders, PostgreSQL + JetStream + Redis";
+
+    pub async fn start(binary: &Path, nginx: &Path) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut options = cluster::Options::throwaway(
+            binary,
+            &std::env::current_dir()?,
+            nginx,
+            dir.path(),
+            "bench",
+        )?;
+        options.env = vec![("RUST_LOG".into(), "warn".into())];
+        let cluster = cluster::Cluster::start(options).await?;
+        Ok(Self { cluster, _dir: dir })
+    }
+
+    /// nginx's address.
+    pub fn base(&self) -> String {
+        self.cluster.url()
+    }
+
+    /// The cluster's own NATS server (its stream is `common::bus::PREFIX`'s).
+    pub fn nats_url(&self) -> &str {
+        self.cluster.nats_url()
+    }
+
+    /// The database of `service` (its tables are in a schema named after it, as on one).
+    pub fn database_url(&self, service: &str) -> anyhow::Result<&str> {
+        self.cluster
+            .database_url(service)
+            .with_context(|| format!("the cluster has no {service} database"))
+    }
+
+    /// Stops every process before the databases and the directory go.
+    pub async fn stop(self) {
+        self.cluster.stop().await;
     }
 }

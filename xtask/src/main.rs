@@ -27,17 +27,22 @@ commands:
           PostgreSQL + JetStream; --cluster adds the distributed system
           through nginx (needs REDIS_URL too; use --release for
           representative figures)
-  bench reserve --connections N [--seconds S] [--preload P]
+  bench reserve --connections N [--seconds S] [--preload P] [--cluster]
           sustained instead: N closed-loop clients reserving distinct
           tickets for S seconds (default 10), measured after a warm-up
           (the first second; 10 % of runs under 10 s): orders/s, p50/p99,
           the event lag of every order (order:created -> ticket:updated,
-          read from the outboxes after the run), statements and commits
-          per order, CPU ms and context switches per order of the server,
-          the bench, postgres and nats-server, and pgbench -b simple-update
-          at the same concurrency on the same PostgreSQL with the ratio;
-          --preload P first writes P sold tickets and complete orders
-          straight into the databases (does the rate depend on size?)
+          read from the outboxes after the run) over the run and per
+          second of it (with the first seconds' p99 against the last),
+          what was pending when the load stopped (each JetStream consumer
+          group's unread + unacknowledged messages, each outbox's unsent
+          rows), statements and commits per order, CPU ms and context
+          switches per order of the server, the bench, postgres and
+          nats-server, and pgbench -b simple-update at the same concurrency
+          on the same PostgreSQL with the ratio; --preload P first writes P
+          sold tickets and complete orders straight into the databases
+          (does the rate depend on size?); --cluster adds the distributed
+          system through nginx, its lag read from each service's database
   bench pages [--tickets N] [--seconds N]
           build the site too, list 100 tickets and then N (default 30000),
           and at each size load the landing page, a ticket page and
@@ -63,7 +68,7 @@ commands:
 ";
 
 const BENCH_USAGE: &str = "usage: cargo xtask bench reserve [--buyers N] [--cluster] [--release]
-       cargo xtask bench reserve --connections N [--seconds S] [--preload P] [--release]
+       cargo xtask bench reserve --connections N [--seconds S] [--preload P] [--cluster] [--release]
        cargo xtask bench pages [--tickets N] [--seconds N] [--release]
        cargo xtask bench expiry [--orders N] [--release]";
 

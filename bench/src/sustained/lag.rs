@@ -2,14 +2,18 @@
 //! the order's `order:created` row (orders service) to the `ticket:updated` row with which the
 //! tickets service reserved its ticket. Both are written in the transaction that made the
 //! change, so their `created_at`s are when each service acted, whatever the HTTP queue did.
+//! The same rows, grouped by the second of the run the order was written in, show whether
+//! the lag grows while the load lasts.
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, Statement};
 
-use crate::system::System;
+use super::Target;
+use crate::stats::{ms, quantile};
 
 /// How long after the run the tickets service gets to reserve the last tickets.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -27,13 +31,15 @@ pub struct Since {
 pub struct Lags {
     /// One per measured order that was reserved in time, sorted.
     pub sorted: Vec<Duration>,
+    /// The same, each with when its `order:created` row was written.
+    pub timed: Vec<(DateTime<Utc>, Duration)>,
     /// Measured orders the tickets service had not reserved `PATIENCE` after the run.
     pub missing: usize,
     /// How long after the run the last reservation took to appear.
     pub waited: Duration,
 }
 
-pub async fn since(system: &System) -> anyhow::Result<Since> {
+pub async fn since(system: &Target) -> anyhow::Result<Since> {
     let newest = |service: &'static str| async move {
         let (db, table) = open(system, service).await?;
         let seq = scalar(
@@ -51,7 +57,7 @@ pub async fn since(system: &System) -> anyhow::Result<Since> {
 /// The lag of each of `measured` (order ids), once the tickets service has reserved all
 /// `total` orders of the run (or `PATIENCE` has passed).
 pub async fn lags(
-    system: &System,
+    system: &Target,
     since: Since,
     total: usize,
     measured: &[String],
@@ -86,27 +92,105 @@ pub async fn lags(
     let created = read(&orders_db, &orders, "order:created", since.orders, "id").await?;
     orders_db.close().await.ok();
 
-    let mut sorted = Vec::with_capacity(measured.len());
+    let mut timed = Vec::with_capacity(measured.len());
     let mut missing = 0;
     for id in measured {
         match (created.get(id), reserved.get(id)) {
             (Some(created), Some(reserved)) => {
-                sorted.push((*reserved - *created).to_std().unwrap_or_default());
+                timed.push((
+                    *created,
+                    (*reserved - *created).to_std().unwrap_or_default(),
+                ));
             }
             _ => missing += 1,
         }
     }
+    let mut sorted: Vec<Duration> = timed.iter().map(|(_, lag)| *lag).collect();
     sorted.sort();
     Ok(Lags {
         sorted,
+        timed,
         missing,
         waited,
     })
 }
 
-async fn open(system: &System, service: &str) -> anyhow::Result<(DatabaseConnection, String)> {
-    let (url, table) = system.table(service, "outbox");
-    Ok((common::db::connect(&url).await?, table))
+impl Lags {
+    /// Per second of the window that began at `start` and lasted `window`, by when each
+    /// order's `order:created` row was written: a markdown table of the orders and their lag
+    /// p50/p99/max; and a line comparing the lag p99 of the first seconds with the last.
+    /// Orders written just after the window (begun inside it) count in its last second.
+    pub fn by_second(&self, start: DateTime<Utc>, window: Duration) -> (String, String) {
+        let seconds = window.as_secs_f64().ceil().max(1.0) as usize;
+        let offset = |at: &DateTime<Utc>| (*at - start).to_std().unwrap_or_default();
+        let mut buckets = vec![Vec::new(); seconds];
+        for (at, lag) in &self.timed {
+            buckets[(offset(at).as_secs() as usize).min(seconds - 1)].push(*lag);
+        }
+        let mut table = String::from(
+            "| second | orders | lag p50 | lag p99 | lag max |\n|---|---|---|---|---|\n",
+        );
+        for (i, lags) in buckets.iter_mut().enumerate() {
+            lags.sort();
+            let end = ((i + 1) as f64).min(window.as_secs_f64());
+            let _ = match lags.last() {
+                None => writeln!(table, "| {i}–{} s | 0 | — | — | — |", span(end)),
+                Some(max) => writeln!(
+                    table,
+                    "| {i}–{} s | {} | {:.1} ms | {:.1} ms | {:.1} ms |",
+                    span(end),
+                    lags.len(),
+                    ms(quantile(lags, 0.50)),
+                    ms(quantile(lags, 0.99)),
+                    ms(*max),
+                ),
+            };
+        }
+
+        // Two seconds at each end, or half of a shorter window.
+        let edge = Duration::from_secs(2).min(window / 2);
+        let p99 = |keep: &dyn Fn(Duration) -> bool| {
+            let mut lags: Vec<Duration> = self
+                .timed
+                .iter()
+                .filter(|(at, _)| keep(offset(at)))
+                .map(|(_, lag)| *lag)
+                .collect();
+            lags.sort();
+            (quantile(&lags, 0.99), lags.len())
+        };
+        let (first, first_n) = p99(&|at| at < edge);
+        let (last, last_n) = p99(&|at| at >= window - edge);
+        let growth = if first.is_zero() {
+            String::new()
+        } else {
+            format!(" (× {:.2})", last.as_secs_f64() / first.as_secs_f64())
+        };
+        let verdict = format!(
+            "lag p99 first {edge} s {:.1} ms ({first_n} orders), last {edge} s {:.1} ms ({last_n} orders){growth}",
+            ms(first),
+            ms(last),
+            edge = span(edge.as_secs_f64()),
+        );
+        (table, verdict)
+    }
+}
+
+/// Seconds, without a fraction when whole.
+fn span(seconds: f64) -> String {
+    if seconds.fract() == 0.0 {
+        format!("{seconds:.0}")
+    } else {
+        format!("{seconds:.1}")
+    }
+}
+
+async fn open(system: &Target, service: &str) -> anyhow::Result<(DatabaseConnection, String)> {
+    let url = system.url(service)?;
+    Ok((
+        common::db::connect(&url).await?,
+        system.table(service, "outbox"),
+    ))
 }
 
 /// An integer query's `n`.

@@ -5,7 +5,7 @@ use std::time::Instant;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use serde_json::json;
 
-use crate::system::System;
+use super::Target;
 
 /// Rows per INSERT, and per transaction.
 const CHUNK: usize = 1000;
@@ -14,15 +14,14 @@ const CHUNK: usize = 1000;
 /// complete order); in orders, its ticket replica and `orders` (complete); in payments, its
 /// order replica; and the events those would have published, already sent, in both outboxes
 /// (so the relays have nothing to do). Direct SQL, after the system has migrated.
-pub async fn preload(system: &System, count: usize) -> anyhow::Result<()> {
+pub async fn preload(system: &Target, count: usize) -> anyhow::Result<()> {
     let started = Instant::now();
-    let postgres = system.database_url().is_some();
-    let connect = |service: &'static str| async move {
-        common::db::connect(&system.table(service, "outbox").0).await
-    };
+    let postgres = system.postgres_url().is_some();
+    let connect =
+        |service: &'static str| async move { common::db::connect(&system.url(service)?).await };
     let (tickets_db, orders_db, payments_db) =
         tokio::try_join!(connect("tickets"), connect("orders"), connect("payments"))?;
-    let table = |service: &str, table: &str| system.table(service, table).1;
+    let table = |service: &str, table: &str| system.table(service, table);
 
     // A month ago, so nothing is due to expire or be listed as new.
     let created = chrono::Utc::now() - chrono::Duration::days(30);

@@ -19,6 +19,9 @@ pub enum Who {
     Pid(u32),
     /// Every process whose /proc/<pid>/comm is this.
     Comm(&'static str),
+    /// Every process with this comm that this one started, directly or not (the cluster's
+    /// processes, not another run's on the same machine).
+    Started(&'static str),
     /// All CPUs' busy time and all context switches (/proc/stat).
     Machine,
 }
@@ -34,14 +37,19 @@ pub struct Snapshot(Vec<HashMap<u32, Usage>>);
 
 /// The usage of every group now.
 pub fn snapshot(groups: &[Group]) -> Snapshot {
-    let named = || -> Vec<(u32, String)> {
+    // pid, comm, parent pid.
+    let named = || -> Vec<(u32, String, u32)> {
         let Ok(dir) = std::fs::read_dir("/proc") else {
             return Vec::new();
         };
         dir.filter_map(|entry| {
             let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-            Some((pid, comm.trim_end().to_owned()))
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+            let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+            let comm = stat.get(open + 1..close)?.to_owned();
+            let ppid = stat[close + 1..].split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, comm, ppid))
         })
         .collect()
     };
@@ -54,13 +62,38 @@ pub fn snapshot(groups: &[Group]) -> Snapshot {
             Who::Comm(name) => all
                 .get_or_insert_with(named)
                 .iter()
-                .filter(|(_, comm)| comm == name)
-                .filter_map(|(pid, _)| process(*pid).map(|u| (*pid, u)))
+                .filter(|(_, comm, _)| comm == name)
+                .filter_map(|(pid, _, _)| process(*pid).map(|u| (*pid, u)))
                 .collect(),
+            Who::Started(name) => {
+                let all = all.get_or_insert_with(named);
+                let mine = descendants(all, std::process::id());
+                all.iter()
+                    .filter(|(pid, comm, _)| comm == name && mine.contains(pid))
+                    .filter_map(|(pid, _, _)| process(*pid).map(|u| (*pid, u)))
+                    .collect()
+            }
             Who::Machine => machine().map(|u| (0, u)).into_iter().collect(),
         })
         .collect();
     Snapshot(taken)
+}
+
+/// The processes under `root`, at any depth.
+fn descendants(all: &[(u32, String, u32)], root: u32) -> std::collections::HashSet<u32> {
+    let mut found = std::collections::HashSet::from([root]);
+    loop {
+        let before = found.len();
+        for (pid, _, ppid) in all {
+            if found.contains(ppid) {
+                found.insert(*pid);
+            }
+        }
+        if found.len() == before {
+            found.remove(&root);
+            return found;
+        }
+    }
 }
 
 /// Per group: how many processes, and what they used between `start` and `end`. A process
@@ -89,9 +122,9 @@ pub fn table(groups: &[Group], used: &[(usize, Usage)], orders: usize) -> String
     let per_order = |n: u64| n as f64 / orders.max(1) as f64;
     for (group, (count, usage)) in groups.iter().zip(used) {
         let label = match (&group.who, count) {
-            (Who::Comm(_), 0) => format!("{} (not running)", group.label),
-            (Who::Comm(_), 1) => format!("{} (1 process)", group.label),
-            (Who::Comm(_), n) => format!("{} ({n} processes)", group.label),
+            (Who::Comm(_) | Who::Started(_), 0) => format!("{} (not running)", group.label),
+            (Who::Comm(_) | Who::Started(_), 1) => format!("{} (1 process)", group.label),
+            (Who::Comm(_) | Who::Started(_), n) => format!("{} ({n} processes)", group.label),
             _ => group.label.to_owned(),
         };
         if *count == 0 {
