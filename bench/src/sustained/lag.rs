@@ -239,3 +239,44 @@ fn created_at(row: &QueryResult) -> anyhow::Result<DateTime<Utc>> {
         .with_context(|| format!("created_at {text:?}"))?
         .with_timezone(&Utc))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orders_are_grouped_by_the_second_they_were_written_in() {
+        let start = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .expect("a time");
+        let at = |ms: i64| start + chrono::Duration::milliseconds(ms);
+        let lag = Duration::from_millis;
+        let lags = Lags {
+            sorted: Vec::new(),
+            // Two in the first second, none in the second, one in the third; the last was
+            // written after the 2.5 s window ended, and counts in its last second.
+            timed: vec![
+                (at(100), lag(10)),
+                (at(900), lag(30)),
+                (at(2_100), lag(50)),
+                (at(2_600), lag(70)),
+            ],
+            missing: 0,
+            waited: Duration::ZERO,
+        };
+        let (table, verdict) = lags.by_second(start, Duration::from_millis(2_500));
+        let rows: Vec<&str> = table.lines().skip(2).collect();
+        assert_eq!(
+            rows,
+            [
+                "| 0–1 s | 2 | 10.0 ms | 30.0 ms | 30.0 ms |",
+                "| 1–2 s | 0 | — | — | — |",
+                "| 2–2.5 s | 2 | 50.0 ms | 70.0 ms | 70.0 ms |",
+            ]
+        );
+        assert_eq!(
+            verdict,
+            "lag p99 first 1.2 s 30.0 ms (2 orders), last 1.2 s 70.0 ms (2 orders) (× 2.33)"
+        );
+    }
+}
