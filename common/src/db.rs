@@ -17,6 +17,10 @@ use sea_orm_migration::MigratorTrait;
 pub const DEFAULT_POOL_POSTGRES: u32 = 6;
 /// On SQLite: one writer plus seven readers.
 pub const DEFAULT_POOL_SQLITE: u32 = 8;
+/// On PostgreSQL, the connections of a service's background work (listeners, the outbox
+/// relay) apart from the request pool: under request load a listener never waits behind
+/// dozens of queued requests for a connection, so events don't build up a backlog.
+pub const BACKGROUND_POOL_POSTGRES: u32 = 2;
 
 /// The pool size a service gets with these settings.
 pub fn pool_size(settings: &crate::settings::Settings) -> u32 {
@@ -33,12 +37,15 @@ pub fn pool_size(settings: &crate::settings::Settings) -> u32 {
 
 /// A service's database handles: `write` for anything that writes or must read what it is
 /// about to write (transactions), `read` for plain reads that may see the last commit, and
-/// on a SQLite file `writer`, the writer thread the hot writes go through.
+/// on a SQLite file `writer`, the writer thread the hot writes go through. `background` is
+/// what listeners and the relay use: its own small pool on PostgreSQL, `write` on SQLite
+/// (where the one writer is shared anyway).
 #[derive(Clone, Debug)]
 pub struct ServiceDb {
     pub write: DatabaseConnection,
     pub read: DatabaseConnection,
     pub writer: Option<crate::sqlite::Writer>,
+    pub background: DatabaseConnection,
 }
 
 /// The database of one service, migrated: its own SQLite file under `DATA_DIR`, or on
@@ -66,6 +73,7 @@ pub async fn connect_service<M: MigratorTrait>(
             None => None,
         };
         return Ok(ServiceDb {
+            background: write.clone(),
             write,
             read,
             writer,
@@ -96,10 +104,12 @@ pub async fn connect_service<M: MigratorTrait>(
         .context("running database migrations");
     admin.close().await.ok();
     migrated?;
+    let background = connect_with(&url, Some(service), BACKGROUND_POOL_POSTGRES).await?;
     Ok(ServiceDb {
         write: db.clone(),
         read: db,
         writer: None,
+        background,
     })
 }
 

@@ -114,21 +114,53 @@ impl MigrationTrait for CreateOutbox {
 
 /// Writes `event` to the outbox, inside the caller's transaction. Returns the event id.
 pub async fn enqueue<E: Event>(db: &impl ConnectionTrait, event: &E) -> Result<String, DbErr> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let payload = serde_json::to_string(event)
-        .map_err(|e| DbErr::Custom(format!("serializing an event: {e}")))?;
-    // Nothing of the row is needed back: no RETURNING, no read after the insert.
-    entity::Entity::insert(entity::ActiveModel {
-        id: Set(id.clone()),
-        subject: Set(E::SUBJECT.as_str().to_owned()),
-        payload: Set(payload),
-        created_at: Set(chrono::Utc::now()),
+    Ok(stage(db, event).await?.id)
+}
+
+/// [`enqueue`], returning the message as the relay will send it: once the transaction has
+/// committed, [`Relay::committed`] takes it straight to the bus.
+pub async fn stage<E: Event>(db: &impl ConnectionTrait, event: &E) -> Result<Message, DbErr> {
+    let mut staged = stage_all(db, std::slice::from_ref(event)).await?;
+    staged
+        .pop()
+        .ok_or_else(|| DbErr::Custom("staging an event wrote no row".into()))
+}
+
+/// `event` as the message its outbox row becomes, under a new event id (for a statement
+/// that writes the row itself; [`stage`] otherwise).
+pub fn message<E: Event>(event: &E) -> Result<Message, DbErr> {
+    Ok(Message {
+        id: uuid::Uuid::new_v4().to_string(),
+        subject: E::SUBJECT,
+        payload: serde_json::to_vec(event)
+            .map_err(|e| DbErr::Custom(format!("serializing an event: {e}")))?,
+    })
+}
+
+/// Writes `events` to the outbox in one statement (in this order), inside the caller's
+/// transaction; their messages, for [`Relay::committed`] after the commit.
+pub async fn stage_all<E: Event>(
+    db: &impl ConnectionTrait,
+    events: &[E],
+) -> Result<Vec<Message>, DbErr> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = chrono::Utc::now();
+    let messages = events.iter().map(message).collect::<Result<Vec<_>, _>>()?;
+    let rows = messages.iter().map(|message| entity::ActiveModel {
+        id: Set(message.id.clone()),
+        subject: Set(message.subject.as_str().to_owned()),
+        payload: Set(String::from_utf8_lossy(&message.payload).into_owned()),
+        created_at: Set(now),
         sent_at: Set(None),
         ..Default::default()
-    })
-    .exec_without_returning(db)
-    .await?;
-    Ok(id)
+    });
+    // Nothing of the rows is needed back: no RETURNING, no read after the insert.
+    entity::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(messages)
 }
 
 /// Publishes a service's pending outbox rows, oldest first.
@@ -147,6 +179,9 @@ pub struct Relay {
     wake: Arc<Notify>,
     writer: Option<Writer>,
     handed: Arc<Mutex<Option<mpsc::UnboundedReceiver<Handed>>>>,
+    /// On PostgreSQL: messages of committed transactions, straight from their writers.
+    fed: Option<mpsc::UnboundedSender<Vec<Message>>>,
+    fed_rx: Arc<Mutex<Option<mpsc::UnboundedReceiver<Vec<Message>>>>>,
 }
 
 /// A committed group's outbox rows as the writer thread handed them on.
@@ -165,6 +200,7 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 // Short enough that events flow again within seconds of the bus coming back.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const BUSY_RETRY: Duration = Duration::from_millis(50);
 
 impl Relay {
     pub fn new(db: DatabaseConnection, bus: EventBus) -> Self {
@@ -175,16 +211,45 @@ impl Relay {
             wake: Arc::new(Notify::new()),
             writer: None,
             handed: Arc::new(Mutex::new(None)),
+            fed: None,
+            fed_rx: Arc::new(Mutex::new(None)),
         }
     }
 
     /// The relay of a service's database: pending rows read from its readers, and on SQLite
     /// taking each commit of its writer thread straight to the bus.
+    /// On PostgreSQL it works on the service's background pool and is fed what commits
+    /// (see [`Relay::committed`]).
     pub fn for_service(db: &crate::db::ServiceDb, bus: EventBus) -> Self {
-        let relay = Self::new(db.write.clone(), bus).reading_from(db.read.clone());
         match &db.writer {
-            Some(writer) => relay.with_writer(writer.clone()),
-            None => relay,
+            Some(writer) => Self::new(db.write.clone(), bus)
+                .reading_from(db.read.clone())
+                .with_writer(writer.clone()),
+            None if db.background.get_database_backend() == sea_orm::DbBackend::Postgres => {
+                Self::new(db.background.clone(), bus).fed()
+            }
+            None => Self::new(db.write.clone(), bus).reading_from(db.read.clone()),
+        }
+    }
+
+    /// Takes the messages of each commit from [`Relay::committed`] and publishes them at once,
+    /// marking them sent in bulk; its scan of the table is then the backstop.
+    pub fn fed(mut self) -> Self {
+        let (send, receive) = mpsc::unbounded_channel();
+        self.fed = Some(send);
+        self.fed_rx = Arc::new(Mutex::new(Some(receive)));
+        self
+    }
+
+    /// Hands the messages a transaction staged ([`stage`]) to the relay once it committed.
+    /// A relay that isn't fed (or has stopped) is poked instead, and its scan finds them.
+    pub fn committed(&self, messages: Vec<Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        match &self.fed {
+            Some(fed) if fed.send(messages).is_ok() => {}
+            _ => self.poke(),
         }
     }
 
@@ -237,29 +302,10 @@ impl Relay {
 
     /// [`Relay::publish_pending`], leaving out rows handed on already and not yet marked.
     async fn publish_pending_except(&self, handed: &HashSet<i64>) -> anyhow::Result<usize> {
-        let rows = entity::Entity::find()
-            .filter(entity::Column::SentAt.is_null())
-            .order_by_asc(entity::Column::Seq)
-            .limit(BATCH)
-            .all(&self.read)
-            .await?;
-        let mut seqs = Vec::with_capacity(rows.len());
-        let mut messages = Vec::with_capacity(rows.len());
-        for row in rows {
-            if handed.contains(&row.seq) {
-                continue;
-            }
-            let Some(subject) = Subject::parse(&row.subject) else {
-                tracing::error!(outbox.id = %row.id, subject = %row.subject, "outbox row has an unknown subject; skipping it");
-                continue;
-            };
-            seqs.push(row.seq);
-            messages.push(Message {
-                id: row.id,
-                subject,
-                payload: row.payload.into_bytes(),
-            });
+        if self.fed.is_some() {
+            return Ok(self.publish_pending_locked().await?.unwrap_or(0));
         }
+        let (seqs, messages) = pending_rows(&self.read, handed).await?;
         let (sent, published) = self.bus.publish_batch(&messages).await;
         if sent > 0 {
             self.mark_sent(seqs[..sent].to_vec()).await?;
@@ -268,26 +314,41 @@ impl Relay {
         Ok(sent)
     }
 
+    /// The fed relay's scan (PostgreSQL), under a transaction-scoped advisory lock named
+    /// after the service's schema: one replica of a service scans at a time, so replicas
+    /// never publish each other's pending rows twice. None when another replica holds it.
+    async fn publish_pending_locked(&self) -> anyhow::Result<Option<usize>> {
+        use sea_orm::TransactionTrait;
+        let txn = self.db.begin().await?;
+        let locked = txn
+            .query_one(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT pg_try_advisory_xact_lock(hashtext('ticketing outbox relay ' || current_schema())) AS locked",
+            ))
+            .await?
+            .map(|row| row.try_get::<bool>("", "locked"))
+            .transpose()?
+            .unwrap_or(false);
+        if !locked {
+            return Ok(None);
+        }
+        let (seqs, messages) = pending_rows(&txn, &HashSet::new()).await?;
+        let (sent, published) = self.bus.publish_batch(&messages).await;
+        if sent > 0 {
+            mark_seqs_sent(&txn, seqs[..sent].to_vec()).await?;
+        }
+        txn.commit().await?;
+        published?;
+        Ok(Some(sent))
+    }
+
     /// Marks rows sent in one statement.
     async fn mark_sent(&self, seqs: Vec<i64>) -> anyhow::Result<()> {
         if let Some(writer) = &self.writer {
             writer.write(move |tx| tx.mark_sent(&seqs)).await?;
             return Ok(());
         }
-        // Padded to a power of two by repeating the last one, so the prepared-statement
-        // cache sees a few shapes of `IN (…)`, not one per batch size.
-        let mut marked = seqs;
-        let last = marked[marked.len() - 1];
-        marked.resize(marked.len().next_power_of_two(), last);
-        entity::Entity::update_many()
-            .col_expr(
-                entity::Column::SentAt,
-                sea_orm::sea_query::Expr::value(chrono::Utc::now()),
-            )
-            .filter(entity::Column::Seq.is_in(marked))
-            .exec(&self.db)
-            .await?;
-        Ok(())
+        mark_seqs_sent(&self.db, seqs).await
     }
 
     /// Publishes pending rows until `shutdown`, backing off while the bus is unreachable;
@@ -298,10 +359,104 @@ impl Relay {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
-        match handed {
-            Some(handed) => self.run_handed(handed, shutdown).await,
+        if let Some(handed) = handed {
+            return self.run_handed(handed, shutdown).await;
+        }
+        let fed = self
+            .fed_rx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match fed {
+            Some(fed) => self.run_fed(fed, shutdown).await,
             None => self.run_scanning(shutdown).await,
         }
+    }
+
+    /// The fed relay (PostgreSQL): publishes each commit's messages as they arrive, taking
+    /// whatever else arrived meanwhile in the same round trip to the bus, and marks them
+    /// sent in one statement. The scan runs when poked, every [`IDLE_POLL`], and at once
+    /// after a failure; what it finds was written without being fed (or failed to publish).
+    /// A scan racing a hand-off may send a message twice: JetStream drops the second copy
+    /// by its id, and every listener is idempotent anyway.
+    async fn run_fed(
+        self,
+        mut fed: mpsc::UnboundedReceiver<Vec<Message>>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<()> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut scan_at = tokio::time::Instant::now();
+        loop {
+            if tokio::time::Instant::now() >= scan_at {
+                scan_at = match self.publish_pending_locked().await {
+                    Ok(Some(n)) if n as u64 == BATCH => tokio::time::Instant::now(),
+                    Ok(Some(_)) => {
+                        backoff = FIRST_BACKOFF;
+                        tokio::time::Instant::now() + IDLE_POLL
+                    }
+                    // Another replica is scanning; look again shortly, in case it began
+                    // before our latest commit.
+                    Ok(None) => tokio::time::Instant::now() + BUSY_RETRY,
+                    Err(err) => {
+                        tracing::warn!(error = %err, retry_in = ?backoff, "outbox relay could not publish");
+                        let at = tokio::time::Instant::now() + backoff;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        at
+                    }
+                };
+            }
+            if shutdown.is_triggered() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                () = shutdown.wait() => {}
+                first = fed.recv() => {
+                    let Some(mut messages) = first else { break };
+                    while let Ok(more) = fed.try_recv() {
+                        messages.extend(more);
+                        if messages.len() as u64 >= BATCH {
+                            break;
+                        }
+                    }
+                    if let Err(err) = self.send_fed(messages).await {
+                        // The rest stays pending: the next scan sends it.
+                        tracing::warn!(error = %err, "outbox relay could not publish what was committed");
+                        scan_at = tokio::time::Instant::now() + backoff;
+                    }
+                }
+                () = self.wake.notified() => scan_at = tokio::time::Instant::now(),
+                () = tokio::time::sleep_until(scan_at) => {}
+            }
+        }
+        while let Ok(messages) = fed.try_recv() {
+            if let Err(err) = self.send_fed(messages).await {
+                tracing::warn!(error = %err, "outbox relay could not publish on shutdown; the rest goes out after the next start");
+                break;
+            }
+        }
+        self.flush().await;
+        Ok(())
+    }
+
+    /// Publishes fed messages and marks the ones the bus stored as sent, by id.
+    async fn send_fed(&self, messages: Vec<Message>) -> anyhow::Result<()> {
+        let (sent, published) = self.bus.publish_batch(&messages).await;
+        if sent > 0 {
+            let mut ids: Vec<String> = messages[..sent].iter().map(|m| m.id.clone()).collect();
+            // Padded like [`mark_seqs_sent`]'s, for the statement cache.
+            let last = ids[ids.len() - 1].clone();
+            ids.resize(ids.len().next_power_of_two(), last);
+            entity::Entity::update_many()
+                .col_expr(
+                    entity::Column::SentAt,
+                    sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+                )
+                .filter(entity::Column::Id.is_in(ids))
+                .exec(&self.db)
+                .await?;
+        }
+        published
     }
 
     async fn run_scanning(self, shutdown: Shutdown) -> anyhow::Result<()> {
@@ -463,10 +618,11 @@ impl Relay {
 
     /// The relay as a supervised task.
     pub fn task(&self, service: &str, shutdown: Shutdown) -> Task {
-        Task::new(
-            format!("{service} outbox relay"),
-            self.clone().run(shutdown),
-        )
+        // On the event thread, like the listeners: request load can't hold events back.
+        let relay = self.clone();
+        Task::new(format!("{service} outbox relay"), async move {
+            crate::service::on_event_thread(relay.run(shutdown)).await?
+        })
     }
 
     /// Rows not yet published (for tests and health checks).
@@ -477,4 +633,53 @@ impl Relay {
             .count(&self.db)
             .await
     }
+}
+
+/// Up to [`BATCH`] pending rows, oldest first, leaving out `handed`; their sequence numbers
+/// and messages (a row with an unknown subject is logged and skipped).
+async fn pending_rows(
+    db: &impl ConnectionTrait,
+    handed: &HashSet<i64>,
+) -> Result<(Vec<i64>, Vec<Message>), DbErr> {
+    let rows = entity::Entity::find()
+        .filter(entity::Column::SentAt.is_null())
+        .order_by_asc(entity::Column::Seq)
+        .limit(BATCH)
+        .all(db)
+        .await?;
+    let mut seqs = Vec::with_capacity(rows.len());
+    let mut messages = Vec::with_capacity(rows.len());
+    for row in rows {
+        if handed.contains(&row.seq) {
+            continue;
+        }
+        let Some(subject) = Subject::parse(&row.subject) else {
+            tracing::error!(outbox.id = %row.id, subject = %row.subject, "outbox row has an unknown subject; skipping it");
+            continue;
+        };
+        seqs.push(row.seq);
+        messages.push(Message {
+            id: row.id,
+            subject,
+            payload: row.payload.into_bytes(),
+        });
+    }
+    Ok((seqs, messages))
+}
+
+/// Marks rows sent in one statement, padded to a power of two by repeating the last one, so
+/// the prepared-statement cache sees a few shapes of `IN (…)`, not one per batch size.
+async fn mark_seqs_sent(db: &impl ConnectionTrait, seqs: Vec<i64>) -> anyhow::Result<()> {
+    let mut marked = seqs;
+    let last = marked[marked.len() - 1];
+    marked.resize(marked.len().next_power_of_two(), last);
+    entity::Entity::update_many()
+        .col_expr(
+            entity::Column::SentAt,
+            sea_orm::sea_query::Expr::value(chrono::Utc::now()),
+        )
+        .filter(entity::Column::Seq.is_in(marked))
+        .exec(db)
+        .await?;
+    Ok(())
 }

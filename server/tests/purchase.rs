@@ -341,3 +341,72 @@ async fn an_expiry_survives_a_restart_of_the_expiration_service() {
     .expect("the order still expires after the restart");
     assert!(ended >= due, "expired early: {ended} < {due}");
 }
+
+/// A burst of 1,000 reservations (64 at a time, each a distinct ticket) is fully applied by
+/// the tickets service — every ticket off the for-sale list — within a second of the last
+/// 201: events keep pace with the requests instead of queueing behind them.
+#[tokio::test]
+async fn a_burst_of_a_thousand_reservations_is_applied_within_a_second_of_its_end() {
+    const TICKETS: usize = 1000;
+    const AT_ONCE: usize = 64;
+    let _alone = ALONE.lock().await;
+    let app = TestServer::spawn(|_| {}).await;
+    let seller = app.sign_up(&unique_email("seller")).await;
+    let mut tickets = Vec::with_capacity(TICKETS);
+    for batch in (0..TICKETS).collect::<Vec<_>>().chunks(AT_ONCE) {
+        let listed = join_all(
+            batch
+                .iter()
+                .map(|n| app.list_ticket(&seller, &format!("burst {n}"))),
+        )
+        .await;
+        tickets.extend(listed);
+    }
+    let buyers = join_all((0..AT_ONCE).map(|n| {
+        let app = &app;
+        async move { app.sign_up(&unique_email(&format!("buyer{n}"))).await }
+    }))
+    .await;
+    // Every ticket has reached the orders service before the burst: the last one listed has.
+    let probe = app.sign_up(&unique_email("probe")).await;
+    let last = tickets.pop().expect("tickets");
+    let (status, body) = app.order_when_known(&probe, &last).await;
+    assert_eq!(status, 201, "{body}");
+
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    join_all(buyers.iter().map(|buyer| {
+        let (app, tickets, next) = (&app, &tickets, &next);
+        async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(ticket) = tickets.get(i) else { break };
+                let (status, order) = app.order_when_known(buyer, ticket).await;
+                assert_eq!(status, 201, "{order}");
+            }
+        }
+    }))
+    .await;
+    let ended = std::time::Instant::now();
+
+    let applied = eventually(EVENTS, || async {
+        let (status, page) = app
+            .call(Method::GET, "/api/tickets?limit=1", "", None)
+            .await;
+        assert_eq!(status, 200, "{page}");
+        page.as_array()
+            .expect("a list")
+            .is_empty()
+            .then(|| ended.elapsed())
+    })
+    .await
+    .expect("every reservation reaches the tickets service");
+    eprintln!(
+        "{} reservations applied by the tickets service {:.0} ms after the burst",
+        tickets.len(),
+        applied.as_secs_f64() * 1000.0
+    );
+    assert!(
+        applied <= Duration::from_secs(1),
+        "the tickets service applied the burst {applied:?} after its end"
+    );
+}

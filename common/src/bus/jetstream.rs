@@ -15,8 +15,11 @@ use crate::events::Subject;
 pub const MAX_DELIVER: i64 = 10;
 /// A delivery not settled within this time is redelivered (a consumer crashed mid-message).
 pub const ACK_WAIT: Duration = Duration::from_secs(6);
-/// How many messages one subscription pulls ahead; small, so buffered ones don't time out.
-const PULL_BATCH: usize = 16;
+/// How many messages one subscription pulls ahead: a listener's batch (up to 256) is what is
+/// buffered already, so a small pull caps every commit at a few events. Buffered ones are
+/// applied well inside [`ACK_WAIT`] (a batch takes milliseconds); if not, they come again
+/// and are recognised as duplicates.
+const PULL_BATCH: usize = 256;
 /// How long the stream keeps messages; the duplicate window is JetStream's default (2 min).
 const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 const REASON_HEADER: &str = "Ticketing-Dead-Reason";

@@ -344,6 +344,19 @@ pub type Txn = Arc<DatabaseTransaction>;
 /// A step run on the SQLite writer thread, inside the batch's write job.
 type WrittenStep<S> = dyn Fn(&S, &mut Tx<'_>, &Message) -> Outcome + Send + Sync;
 
+/// What a set step made of its events: one result per event, in their order (an `Err` means
+/// that event changed nothing), and the outbox messages its writes staged
+/// ([`crate::outbox::stage_all`]), handed to the relay once the batch commits.
+pub struct SetOutcome {
+    pub applied: Vec<anyhow::Result<Applied>>,
+    pub staged: Vec<Message>,
+}
+
+/// A set step over decoded messages: their outcomes in order, and what it staged.
+type SetStep<S> = dyn Fn(S, Txn, Vec<Message>) -> BoxFuture<'static, anyhow::Result<(Vec<Outcome>, Vec<Message>)>>
+    + Send
+    + Sync;
+
 enum Handler<S> {
     /// Runs on its own, with its own transactions (or none).
     Solo(Arc<dyn Fn(S, Message) -> BoxFuture<'static, Outcome> + Send + Sync>),
@@ -351,17 +364,22 @@ enum Handler<S> {
     Batched(Arc<dyn Fn(S, Txn, Message) -> BoxFuture<'static, Outcome> + Send + Sync>),
     /// Runs in the writer thread's job for the deliveries at hand (see [`Listeners::writing`]).
     Written(Arc<WrittenStep<S>>),
+    /// Runs once for a run of deliveries of its subject, in the listener's transaction.
+    Set(Arc<SetStep<S>>),
 }
 
 /// The database batched steps share a transaction on, and what to do after each commit.
 struct Batching {
     db: DatabaseConnection,
     after_commit: Arc<dyn Fn() + Send + Sync>,
+    /// Takes what set steps staged, after the commit; poked when other steps wrote.
+    relay: Option<crate::outbox::Relay>,
 }
 
 /// Deliveries already waiting that one batch takes at most: a PostgreSQL transaction's, and
-/// a (much cheaper) writer-thread job's.
-const MAX_BATCH: usize = 64;
+/// a writer-thread job's. A set step applies its share in a few statements, so a batch this
+/// large is one commit for hundreds of events.
+const MAX_BATCH: usize = 256;
 const MAX_WRITTEN_BATCH: usize = 512;
 
 /// The transaction the batched deliveries at hand share. Once a step fails, or a savepoint
@@ -372,11 +390,26 @@ const MAX_WRITTEN_BATCH: usize = 512;
 /// rolled back and its done deliveries are retried.
 #[derive(Default)]
 struct Batch {
-    txn: Option<DatabaseTransaction>,
+    /// Shared with set steps while they run; theirs again once they return.
+    txn: Option<Txn>,
     broken: bool,
+    /// What set steps staged for the relay.
+    staged: Vec<Message>,
+    /// A step other than a set step was done (its outbox rows, if any, wait for a scan).
+    unstaged: bool,
 }
 
 impl Batch {
+    /// The batch's transaction, begun on `db` if this is its first step.
+    async fn begin(&mut self, db: &DatabaseConnection) -> anyhow::Result<Txn> {
+        if let Some(txn) = &self.txn {
+            return Ok(txn.clone());
+        }
+        let txn = Arc::new(db.begin().await.context("beginning a batch")?);
+        self.txn = Some(txn.clone());
+        Ok(txn)
+    }
+
     fn broken_by(&mut self, err: anyhow::Error) -> Outcome {
         self.broken = true;
         Outcome::Failed(err)
@@ -494,6 +527,7 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
         self.batching = Some(Batching {
             db,
             after_commit: Arc::new(after_commit),
+            relay: None,
         });
         self
     }
@@ -543,6 +577,74 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
         self.register(E::SUBJECT, Handler::Batched(handler))
     }
 
+    /// Handles `E` with `step` once for each run of `E` deliveries at hand, inside the
+    /// listener's transaction: a step that applies its events in a constant number of
+    /// statements (set-based), whatever their number. It must write only through the
+    /// transaction it is given, and an event it reports as an error must have changed
+    /// nothing; an error of the whole step rolls the batch back and every delivery in it
+    /// comes again.
+    pub fn on_set<E, F, Fut>(self, step: F) -> Self
+    where
+        E: Event,
+        F: Fn(S, Txn, Vec<E>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<SetOutcome>> + Send + 'static,
+    {
+        assert!(
+            self.batching.is_some(),
+            "{}: call batching() before on_set()",
+            self.group
+        );
+        let step = Arc::new(step);
+        let handler = Arc::new(move |state: S, txn: Txn, messages: Vec<Message>| {
+            let step = step.clone();
+            Box::pin(async move {
+                let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(messages.len());
+                let (mut events, mut at) = (Vec::new(), Vec::new());
+                for message in &messages {
+                    match decode::<E>(message) {
+                        Ok(event) => {
+                            at.push(outcomes.len());
+                            outcomes.push(None);
+                            events.push(event);
+                        }
+                        Err(err) => outcomes.push(Some(Outcome::Reject(format!("{err:#}")))),
+                    }
+                }
+                let mut staged = Vec::new();
+                if !events.is_empty() {
+                    let set = step(state, txn, events).await?;
+                    anyhow::ensure!(
+                        set.applied.len() == at.len(),
+                        "a set step answered for {} of {} events",
+                        set.applied.len(),
+                        at.len()
+                    );
+                    for (i, applied) in at.into_iter().zip(set.applied) {
+                        outcomes[i] = Some(Outcome::of(applied));
+                    }
+                    staged = set.staged;
+                }
+                Ok((
+                    outcomes
+                        .into_iter()
+                        .map(|o| o.unwrap_or(Outcome::Failed(anyhow::anyhow!("no outcome"))))
+                        .collect(),
+                    staged,
+                ))
+            }) as BoxFuture<'static, _>
+        });
+        self.register(E::SUBJECT, Handler::Set(handler))
+    }
+
+    /// Hands what set steps stage to `relay` after each commit, and pokes it when other
+    /// steps wrote (their rows are found by its scan).
+    pub fn relaying(mut self, relay: crate::outbox::Relay) -> Self {
+        if let Some(batching) = &mut self.batching {
+            batching.relay = Some(relay);
+        }
+        self
+    }
+
     fn register(mut self, subject: Subject, handler: Handler<S>) -> Self {
         let replaced = self.handlers.insert(subject, handler);
         assert!(replaced.is_none(), "{subject} registered twice");
@@ -563,6 +665,17 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
             Some(Handler::Batched(_)) => {
                 let mut batch = Batch::default();
                 let outcome = self.in_batch(&mut batch, message).await;
+                match self.finish(batch).await {
+                    Ok(()) => outcome,
+                    Err(err) => outcome.undone(&err),
+                }
+            }
+            Some(Handler::Set(_)) => {
+                let mut batch = Batch::default();
+                let mut outcomes = self.in_batch_set(&mut batch, vec![message]).await;
+                let outcome = outcomes.pop().unwrap_or_else(|| {
+                    Outcome::Failed(anyhow::anyhow!("the set step gave no outcome"))
+                });
                 match self.finish(batch).await {
                     Ok(()) => outcome,
                     Err(err) => outcome.undone(&err),
@@ -635,16 +748,9 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
         else {
             return self.unhandled(&message);
         };
-        if batch.txn.is_none() {
-            match batching.db.begin().await {
-                Ok(txn) => batch.txn = Some(txn),
-                Err(err) => {
-                    return Outcome::Failed(anyhow::Error::new(err).context("beginning a batch"))
-                }
-            }
-        }
-        let Some(txn) = batch.txn.as_ref() else {
-            unreachable!("begun above")
+        let txn = match batch.begin(&batching.db).await {
+            Ok(txn) => txn,
+            Err(err) => return Outcome::Failed(err),
         };
         let savepoint = match txn.begin().await {
             Ok(savepoint) => Arc::new(savepoint),
@@ -662,7 +768,10 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
             return batch.broken_by(anyhow::anyhow!("a step kept its transaction"));
         };
         let settled = match &outcome {
-            Outcome::Done => savepoint.commit().await,
+            Outcome::Done => {
+                batch.unstaged = true;
+                savepoint.commit().await
+            }
             Outcome::Failed(_) => {
                 // Its error may have come from the connection itself: nothing after it in
                 // this transaction can be trusted, so the batch ends here.
@@ -680,11 +789,55 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
         }
     }
 
+    /// Runs a set step on `messages` (all of its subject) in the batch's transaction (begun
+    /// if need be); an error of the step breaks the batch.
+    async fn in_batch_set(&self, batch: &mut Batch, messages: Vec<Message>) -> Vec<Outcome> {
+        let count = messages.len();
+        let failed = |err: &anyhow::Error| {
+            (0..count)
+                .map(|_| Outcome::Failed(anyhow::anyhow!("{err:#}")))
+                .collect::<Vec<_>>()
+        };
+        let Some(message) = messages.first() else {
+            return Vec::new();
+        };
+        let (Some(Handler::Set(handler)), Some(batching)) =
+            (self.handlers.get(&message.subject), &self.batching)
+        else {
+            return messages.iter().map(|m| self.unhandled(m)).collect();
+        };
+        let txn = match batch.begin(&batching.db).await {
+            Ok(txn) => txn,
+            Err(err) => return failed(&err),
+        };
+        let work = handler(self.state.clone(), txn, messages);
+        let result = AssertUnwindSafe(work)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the set step panicked")));
+        match result {
+            Ok((outcomes, staged)) => {
+                batch.staged.extend(staged);
+                outcomes
+            }
+            Err(err) => {
+                batch.broken = true;
+                failed(&err)
+            }
+        }
+    }
+
     /// Commits the batch's transaction, unless a step broke it: then it is rolled back and
     /// the error says so.
     async fn finish(&self, batch: Batch) -> anyhow::Result<()> {
         let (Some(txn), Some(batching)) = (batch.txn, &self.batching) else {
             return Ok(());
+        };
+        let txn = match Arc::try_unwrap(txn) {
+            Ok(txn) => txn,
+            // A step kept a handle on it: dropping ours leaves it to roll back once the
+            // last one goes, and nothing of the batch is kept.
+            Err(_) => anyhow::bail!("a step kept the batch's transaction"),
         };
         if batch.broken {
             abandon(txn).await;
@@ -692,16 +845,24 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
         }
         txn.commit().await.context("committing a batch of events")?;
         (batching.after_commit)();
+        if let Some(relay) = &batching.relay {
+            relay.committed(batch.staged);
+            if batch.unstaged {
+                relay.poke();
+            }
+        }
         Ok(())
     }
 
-    /// Handles the deliveries at hand in order: batched steps share a transaction, settled
-    /// once it commits; a solo step first commits what came before it, and so does a step
-    /// that breaks the batch (the deliveries after it start a new one).
+    /// Handles the deliveries at hand in order: batched and set steps share a transaction,
+    /// settled once it commits (a set step takes each unbroken run of its subject at once);
+    /// a solo step first commits what came before it, and so does a step that breaks the
+    /// batch (the deliveries after it start a new one).
     async fn process_all(&self, deliveries: Vec<Delivery>, bus: &EventBus) {
         let mut batch = Batch::default();
         let mut done: Vec<(Delivery, Outcome)> = Vec::new();
         let mut written: Vec<Delivery> = Vec::new();
+        let mut run: Vec<Delivery> = Vec::new();
         for mut delivery in deliveries {
             let handler = self.handlers.get(&delivery.message.subject);
             if let Some(Handler::Written(_)) = handler {
@@ -709,6 +870,17 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
                 continue;
             }
             self.settle_written(std::mem::take(&mut written), bus).await;
+            if let Some(Handler::Set(_)) = handler {
+                if run
+                    .first()
+                    .is_some_and(|d| d.message.subject != delivery.message.subject)
+                {
+                    self.run_set(&mut batch, &mut run, &mut done, bus).await;
+                }
+                run.push(delivery);
+                continue;
+            }
+            self.run_set(&mut batch, &mut run, &mut done, bus).await;
             match handler {
                 Some(Handler::Batched(_)) => {
                     let work = self.in_batch(&mut batch, delivery.message.clone());
@@ -748,7 +920,29 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
             }
         }
         self.settle_written(written, bus).await;
+        self.run_set(&mut batch, &mut run, &mut done, bus).await;
         self.settle_batch(batch, done, bus).await;
+    }
+
+    /// Applies a run of one set step's deliveries in the batch (settled with it).
+    async fn run_set(
+        &self,
+        batch: &mut Batch,
+        run: &mut Vec<Delivery>,
+        done: &mut Vec<(Delivery, Outcome)>,
+        bus: &EventBus,
+    ) {
+        if run.is_empty() {
+            return;
+        }
+        let deliveries = std::mem::take(run);
+        let messages = deliveries.iter().map(|d| d.message.clone()).collect();
+        let outcomes = self.in_batch_set(batch, messages).await;
+        done.extend(deliveries.into_iter().zip(outcomes));
+        if batch.broken {
+            self.settle_batch(std::mem::take(batch), std::mem::take(done), bus)
+                .await;
+        }
     }
 
     /// Runs waiting written deliveries as one write job, then settles each by its outcome.
@@ -758,17 +952,8 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
         }
         let messages = deliveries.iter().map(|d| d.message.clone()).collect();
         let outcomes = self.written(messages).await;
-        for (delivery, outcome) in deliveries.into_iter().zip(outcomes) {
-            let span = delivery_span(self.group, &delivery);
-            let Delivery {
-                message,
-                attempt,
-                settle,
-            } = delivery;
-            settle_by(outcome, &message, attempt, settle, bus, &self.options)
-                .instrument(span)
-                .await;
-        }
+        self.settle_all(deliveries.into_iter().zip(outcomes).collect(), bus)
+            .await;
     }
 
     /// Commits the batch, then settles each delivery by its outcome (a done one as failed if
@@ -778,21 +963,32 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
             return;
         }
         let committed = self.finish(batch).await;
-        for (delivery, outcome) in done {
-            let outcome = match &committed {
-                Ok(()) => outcome,
-                Err(err) => outcome.undone(err),
-            };
+        let settled = done
+            .into_iter()
+            .map(|(delivery, outcome)| match &committed {
+                Ok(()) => (delivery, outcome),
+                Err(err) => (delivery, outcome.undone(err)),
+            })
+            .collect();
+        self.settle_all(settled, bus).await;
+    }
+
+    /// Settles deliveries by their outcomes, all at once: their acks travel together
+    /// instead of one round trip after another.
+    async fn settle_all(&self, settled: Vec<(Delivery, Outcome)>, bus: &EventBus) {
+        let settling = settled.into_iter().map(|(delivery, outcome)| {
             let span = delivery_span(self.group, &delivery);
             let Delivery {
                 message,
                 attempt,
                 settle,
             } = delivery;
-            settle_by(outcome, &message, attempt, settle, bus, &self.options)
-                .instrument(span)
-                .await;
-        }
+            async move {
+                settle_by(outcome, &message, attempt, settle, bus, &self.options).await;
+            }
+            .instrument(span)
+        });
+        futures::future::join_all(settling).await;
     }
 
     /// Takes what is waiting (up to [`MAX_BATCH`]) and handles it, until the bus closes or

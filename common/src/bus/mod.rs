@@ -16,7 +16,7 @@ pub use in_process::{DeadLetter, InProcessBus};
 pub use jetstream::{dead_letter_subject, nats_subject, stream_name, JetStreamBus, ACK_WAIT};
 pub use listener::{
     decode, encode, run_listener, run_listener_with, Applied, ListenerOptions, Listeners, Outcome,
-    Txn, Unprocessable, MAX_ATTEMPTS,
+    SetOutcome, Txn, Unprocessable, MAX_ATTEMPTS,
 };
 
 /// The subject prefix (and, uppercased, the stream name) of a deployment on JetStream.
@@ -26,7 +26,13 @@ pub const PREFIX: &str = "ticketing";
 pub async fn connect(settings: &Settings) -> anyhow::Result<EventBus> {
     match &settings.nats_url {
         Some(url) => {
-            let bus = JetStreamBus::connect(url, PREFIX).await?;
+            // Its connection task lives where it is connected: on the event thread, the
+            // relays' publishes and the listeners' acks don't queue behind HTTP requests.
+            let url = url.clone();
+            let bus = crate::service::on_event_thread(async move {
+                JetStreamBus::connect(&url, PREFIX).await
+            })
+            .await??;
             tracing::info!("event bus: JetStream");
             Ok(bus)
         }

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use common::bus::{EventBus, ListenerOptions, Listeners};
+use common::bus::{EventBus, ListenerOptions, Listeners, Txn};
 use common::events::OrderCreated;
 use common::outbox::Relay;
 use common::service::{Running, Service, Shutdown, Task};
@@ -112,9 +112,11 @@ pub async fn start_with(
                 .writing(writer, move || wake.committed())
                 .on_written(listeners::schedule_expiry_written)
         }
-        None => listener.on::<OrderCreated, _, _>(|state, event| async move {
-            listeners::schedule_expiry(&state, event).await
-        }),
+        None => listener.batching(db.clone(), || {}).on_set(
+            |state: ExpirationState, txn: Txn, events: Vec<OrderCreated>| async move {
+                listeners::schedule_expiries(&state, &txn, events).await
+            },
+        ),
     };
     let listener = listener.subscribe(&bus, shutdown.clone()).await?;
     let scheduler = Task::new(

@@ -1,6 +1,6 @@
 //! The `order:created` step: queue the order's expiry at its `expiresAt`.
 use chrono::{DateTime, Utc};
-use common::bus::{Applied, Unprocessable};
+use common::bus::{Applied, SetOutcome, Txn, Unprocessable};
 use common::events::OrderCreated;
 use common::sqlite::Tx;
 
@@ -24,6 +24,45 @@ pub async fn schedule_expiry(
     state.wake.scheduled(due);
     tracing::debug!(order.id = %event.id, due, "expiry scheduled");
     Ok(Applied::Done)
+}
+
+/// [`schedule_expiry`] for a batch of orders: which fired already in one query, the rest
+/// queued in one call to the queue (one round trip on Redis).
+pub async fn schedule_expiries(
+    state: &ExpirationState,
+    db: &Txn,
+    events: Vec<OrderCreated>,
+) -> anyhow::Result<SetOutcome> {
+    let dues: Vec<anyhow::Result<crate::queue::Millis>> = events.iter().map(due_at).collect();
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    let fired = store::fired_among(&**db, &ids).await?;
+    let entries: Vec<(String, crate::queue::Millis)> = events
+        .iter()
+        .zip(&dues)
+        .filter(|(event, due)| due.is_ok() && !fired.contains(&event.id))
+        .filter_map(|(event, due)| due.as_ref().ok().map(|due| (event.id.clone(), *due)))
+        .collect();
+    let mut added = state.queue.schedule_all(&entries).await?.into_iter();
+    let mut applied = Vec::with_capacity(events.len());
+    for (event, due) in events.iter().zip(dues) {
+        applied.push(match due {
+            Err(err) => Err(err),
+            // Fired already (a late redelivery): queuing it again would only be a no-op fire.
+            Ok(_) if fired.contains(&event.id) => Ok(Applied::Duplicate),
+            Ok(due) => match added.next() {
+                Some(true) => {
+                    state.wake.scheduled(due);
+                    Ok(Applied::Done)
+                }
+                Some(false) => Ok(Applied::Duplicate),
+                None => Err(anyhow::anyhow!("the queue answered for fewer expiries")),
+            },
+        });
+    }
+    Ok(SetOutcome {
+        applied,
+        staged: Vec::new(),
+    })
 }
 
 /// [`schedule_expiry`] on the SQLite writer thread, for the table queue: one statement that

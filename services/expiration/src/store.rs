@@ -35,6 +35,30 @@ pub async fn has_fired(db: &impl ConnectionTrait, order_id: &str) -> Result<bool
     Ok(row.is_some())
 }
 
+/// Which of `order_ids` fired already, in one statement.
+pub async fn fired_among(
+    db: &impl ConnectionTrait,
+    order_ids: &[&str],
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    if order_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let placeholders: Vec<String> = (1..=order_ids.len()).map(|i| format!("${i}")).collect();
+    let rows = db
+        .query_all(statement(
+            db.get_database_backend(),
+            &format!(
+                "SELECT order_id FROM fired_expiries WHERE order_id IN ({})",
+                placeholders.join(", ")
+            ),
+            order_ids.iter().map(|id| (*id).into()),
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get::<String>("", "order_id"))
+        .collect()
+}
+
 /// Forgets fired expiries older than `before`: by then no `order:created` for them can still
 /// be in flight, so their record no longer guards anything.
 pub async fn prune_fired(db: &impl ConnectionTrait, before: Millis) -> Result<u64, DbErr> {

@@ -32,6 +32,9 @@ pub struct OrdersState {
     /// The SQLite writer thread, on SQLite: the hot writes go through it.
     #[from_ref(skip)]
     pub writer: Option<Writer>,
+    /// Listeners' connections, apart from the requests' (see `common::db::ServiceDb`).
+    #[from_ref(skip)]
+    pub background: DatabaseConnection,
     pub keys: JwtKeys,
     pub relay: Relay,
     /// How long a new order reserves its ticket (`EXPIRATION_WINDOW_SECONDS`).
@@ -48,11 +51,13 @@ impl OrdersState {
             write: db,
             read,
             writer,
+            background,
         } = service_db;
         Ok(Self {
             db,
             read,
             writer,
+            background,
             keys: JwtKeys::connect(settings).await?,
             relay,
             expiration_window: settings.expiration_window,

@@ -1,7 +1,9 @@
 //! Single-step handlers for the events the orders service consumes. The bus loop calls one
 //! per delivery and settles the message by the result: `Done` and `Duplicate` are acked,
 //! `Early` is delivered again later, an error is retried with backoff.
-use common::bus::{EventBus, Listeners, Txn};
+use std::collections::HashSet;
+
+use common::bus::{EventBus, Listeners, SetOutcome, Txn};
 use common::events::{
     ExpirationComplete, OrderStatus, PaymentCreated, TicketCreated, TicketUpdated,
 };
@@ -35,10 +37,66 @@ pub async fn ticket_updated(
     if store::apply_ticket_update(db, &event).await? {
         return Ok(Applied::Done);
     }
+    not_applied(db, &event).await
+}
+
+/// Why a `ticket:updated` didn't apply: the replica has it already, or it comes too early.
+async fn not_applied(db: &impl ConnectionTrait, event: &TicketUpdated) -> anyhow::Result<Applied> {
     Ok(match store::find_ticket(db, &event.id).await? {
         Some(stored) if event.version <= stored.version => Applied::Duplicate,
         // Unknown ticket (its `ticket:created` is still on the way) or a skipped version.
         _ => Applied::Early,
+    })
+}
+
+/// `ticket:updated` for a batch of events (PostgreSQL): applied in rounds of at most one
+/// event per ticket, in version order, one statement a round (one round unless a ticket
+/// changed twice within the batch); what didn't apply is classified as [`ticket_updated`]
+/// would.
+pub async fn tickets_updated(db: &Txn, events: Vec<TicketUpdated>) -> anyhow::Result<SetOutcome> {
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by(|&a, &b| {
+        (events[a].id.as_str(), events[a].version).cmp(&(events[b].id.as_str(), events[b].version))
+    });
+    let mut applied: Vec<Option<anyhow::Result<Applied>>> = events.iter().map(|_| None).collect();
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        // One statement each, in the same (ticket, version) order.
+        for i in order {
+            applied[i] = Some(ticket_updated(&**db, events[i].clone()).await);
+        }
+    } else {
+        // Round k holds each ticket's k-th event by version.
+        let mut rounds: Vec<Vec<&TicketUpdated>> = Vec::new();
+        let mut k = 0;
+        for (n, &i) in order.iter().enumerate() {
+            k = match n {
+                0 => 0,
+                _ if events[order[n - 1]].id == events[i].id => k + 1,
+                _ => 0,
+            };
+            if rounds.len() <= k {
+                rounds.push(Vec::new());
+            }
+            rounds[k].push(&events[i]);
+        }
+        let mut done = HashSet::new();
+        for round in &rounds {
+            done.extend(store::apply_ticket_updates(&**db, round).await?);
+        }
+        for (i, event) in events.iter().enumerate() {
+            applied[i] = Some(if done.contains(&(event.id.clone(), event.version)) {
+                Ok(Applied::Done)
+            } else {
+                not_applied(&**db, event).await
+            });
+        }
+    }
+    Ok(SetOutcome {
+        applied: applied
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| Err(anyhow::anyhow!("no outcome"))))
+            .collect(),
+        staged: Vec::new(),
     })
 }
 
@@ -102,12 +160,12 @@ pub async fn subscribe(
             .on_written(|_, tx, event: TicketCreated| written::ticket_created(tx, event))
             .on_written(|_, tx, event: TicketUpdated| written::ticket_updated(tx, event)),
         None => listeners
-            .batching(state.db.clone(), || {})
+            .batching(state.background.clone(), || {})
             .on_batched(|_, txn: Txn, event: TicketCreated| async move {
                 ticket_created(&*txn, event).await
             })
-            .on_batched(|_, txn: Txn, event: TicketUpdated| async move {
-                ticket_updated(&*txn, event).await
+            .on_set(|_, txn: Txn, events: Vec<TicketUpdated>| async move {
+                tickets_updated(&txn, events).await
             }),
     };
     listeners

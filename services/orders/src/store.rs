@@ -208,6 +208,51 @@ pub async fn apply_ticket_update(
     Ok(result.rows_affected == 1)
 }
 
+/// [`apply_ticket_update`] for many events in one statement (PostgreSQL), at most one per
+/// ticket: each applies only on top of the version before it. The (id, version) pairs
+/// applied.
+pub async fn apply_ticket_updates(
+    db: &impl ConnectionTrait,
+    events: &[&TicketUpdated],
+) -> Result<Vec<(String, i64)>, DbErr> {
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        id: &'a str,
+        title: &'a str,
+        price_cents: i64,
+        version: i64,
+        seller_id: &'a str,
+    }
+    let rows: Vec<Row> = events
+        .iter()
+        .map(|e| Row {
+            id: &e.id,
+            title: &e.title,
+            price_cents: e.price.cents(),
+            version: e.version,
+            seller_id: &e.user_id,
+        })
+        .collect();
+    let input = serde_json::to_string(&rows)
+        .map_err(|e| DbErr::Custom(format!("serializing ticket updates: {e}")))?;
+    let applied = db
+        .query_all(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "UPDATE tickets AS t \
+             SET title = u.title, price_cents = u.price_cents, version = u.version, seller_id = u.seller_id \
+             FROM jsonb_to_recordset($1::jsonb) \
+               AS u(id text, title text, price_cents bigint, version bigint, seller_id text) \
+             WHERE t.id = u.id AND t.version = u.version - 1 \
+             RETURNING t.id, t.version",
+            [input.into()],
+        ))
+        .await?;
+    applied
+        .iter()
+        .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "version")?)))
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------
 // Orders
 
@@ -260,6 +305,67 @@ pub fn cancel_lapsed_statement(
         .and_where(order::Column::ExpiresAt.lte(now))
         .returning_all();
     backend.build(&update)
+}
+
+/// What [`place_order`] came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// The order and its `order:created` row are in.
+    Inserted,
+    /// The ticket has a live order.
+    Taken,
+    /// The replica's ticket is gone or no longer at the version read: read it again.
+    Changed,
+}
+
+/// Inserts `order` (new, `created`) and its `order:created` row `created` in one statement
+/// (PostgreSQL; atomic without a transaction around it): only while the replica holds the
+/// ticket at `seen_version`, the version whose price the event carries, and only if no live
+/// order holds the ticket (`ON CONFLICT … DO NOTHING` on the partial unique index, so a
+/// conflict is an answer, not an error).
+pub async fn place_order(
+    db: &impl ConnectionTrait,
+    order: &OrderRecord,
+    seen_version: i64,
+    created: &common::bus::Message,
+    now: DateTime<Utc>,
+) -> Result<Placed, DbErr> {
+    let row = db
+        .query_one(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "WITH placed AS ( \
+               INSERT INTO orders (id, user_id, ticket_id, status, expires_at, version, created_at) \
+               SELECT $1, $2, t.id, $4, $5, 0, $6 FROM tickets AS t WHERE t.id = $3 AND t.version = $7 \
+               ON CONFLICT (ticket_id) WHERE status <> 'cancelled' DO NOTHING \
+               RETURNING id \
+             ), event AS ( \
+               INSERT INTO outbox (id, subject, payload, created_at) \
+               SELECT $8, $9, $10, $6 FROM placed \
+             ) \
+             SELECT (SELECT COUNT(*) FROM placed) AS placed, \
+                    (SELECT version FROM tickets WHERE id = $3) AS version",
+            [
+                order.id.clone().into(),
+                order.user_id.clone().into(),
+                order.ticket_id.clone().into(),
+                order.status.as_str().into(),
+                order.expires_at.into(),
+                now.into(),
+                seen_version.into(),
+                created.id.clone().into(),
+                created.subject.as_str().into(),
+                String::from_utf8_lossy(&created.payload).into_owned().into(),
+            ],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("placing an order returned no row".into()))?;
+    let placed: i64 = row.try_get("", "placed")?;
+    let version: Option<i64> = row.try_get("", "version")?;
+    Ok(match (placed, version) {
+        (1.., _) => Placed::Inserted,
+        (_, Some(version)) if version == seen_version => Placed::Taken,
+        _ => Placed::Changed,
+    })
 }
 
 /// Inserts a new `created` order at version 0. Fails with a violation of

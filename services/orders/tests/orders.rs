@@ -1207,3 +1207,57 @@ async fn the_lapsed_order_search_uses_the_live_order_index() {
     }
     txn.rollback().await.expect("rolls back");
 }
+
+/// The set step a batch of `ticket:updated` goes through: two versions of one ticket, newest
+/// first, both apply in version order within the one transaction; a repeat is a duplicate and
+/// a skipped version early, and neither changes anything.
+#[tokio::test]
+async fn a_batch_of_ticket_updates_applies_each_tickets_versions_in_order() {
+    use sea_orm::TransactionTrait;
+    let app = TestApp::spawn().await;
+    let (a, b) = (app.ticket("a", 100).await, app.ticket("b", 200).await);
+    let txn = std::sync::Arc::new(app.state.db.begin().await.expect("a transaction"));
+    let set = listeners::tickets_updated(
+        &txn,
+        vec![
+            update(&a, 2, "a two", 300),
+            update(&b, 1, "b one", 400),
+            update(&a, 1, "a one", 500),
+            update(&b, 1, "b one", 400),
+            update(&b, 5, "b five", 600),
+        ],
+    )
+    .await
+    .expect("the set applies");
+    let applied: Vec<Applied> = set
+        .applied
+        .into_iter()
+        .map(|a| a.expect("each event is classified"))
+        .collect();
+    assert_eq!(
+        applied,
+        [
+            Applied::Done,
+            Applied::Done,
+            Applied::Done,
+            Applied::Duplicate,
+            Applied::Early
+        ]
+    );
+    assert!(set.staged.is_empty(), "the replica writes no events");
+    std::sync::Arc::try_unwrap(txn)
+        .unwrap_or_else(|_| panic!("the step kept the transaction"))
+        .commit()
+        .await
+        .expect("commits");
+    for (ticket, title, cents, version) in [(&a, "a two", 300, 2), (&b, "b one", 400, 1)] {
+        let stored = store::find_ticket(&app.state.db, &ticket.id)
+            .await
+            .expect("readable")
+            .expect("replicated");
+        assert_eq!(
+            (stored.title.as_str(), stored.price_cents, stored.version),
+            (title, cents, version)
+        );
+    }
+}

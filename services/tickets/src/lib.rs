@@ -29,6 +29,9 @@ pub struct TicketsState {
     /// The SQLite writer thread, on SQLite: the reservation steps go through it.
     #[from_ref(skip)]
     pub writer: Option<Writer>,
+    /// Listeners' connections, apart from the requests' (see `common::db::ServiceDb`).
+    #[from_ref(skip)]
+    pub background: DatabaseConnection,
     pub keys: JwtKeys,
     pub relay: Relay,
 }
@@ -43,11 +46,13 @@ impl TicketsState {
             write: db,
             read,
             writer,
+            background,
         } = service_db;
         Ok(Self {
             db,
             read,
             writer,
+            background,
             keys: JwtKeys::connect(settings).await?,
             relay,
         })

@@ -3,7 +3,9 @@
 //! Each step is a savepoint of the listener's batch transaction that also writes the
 //! resulting `ticket:updated` (on SQLite the batch is one writer-thread job, see `written`).
 pub use common::bus::Applied;
-use common::bus::{EventBus, Listeners, Txn};
+use std::collections::HashSet;
+
+use common::bus::{EventBus, Listeners, SetOutcome, Txn};
 use common::events::{OrderCancelled, OrderCompleted, OrderCreated};
 use common::outbox;
 use common::service::{Shutdown, Task};
@@ -26,6 +28,52 @@ pub async fn order_created(
         tracing::info!(ticket.id = %reserved.id, order.id = %event.id, "ticket reserved");
         return Ok(Applied::Done);
     }
+    not_reserved(db, event).await
+}
+
+/// `order:created` for a batch of orders (PostgreSQL): the reservations in one `UPDATE … FROM`
+/// and their `ticket:updated` rows in one insert; each order it didn't reserve is classified
+/// as [`order_created`] would (a duplicate, or early).
+pub async fn orders_created(db: &Txn, events: Vec<OrderCreated>) -> anyhow::Result<SetOutcome> {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        let mut applied = Vec::with_capacity(events.len());
+        for event in &events {
+            applied.push(order_created(&**db, event).await);
+        }
+        return Ok(SetOutcome {
+            applied,
+            staged: Vec::new(),
+        });
+    }
+    let reservations: Vec<store::Reservation> = events
+        .iter()
+        .map(|event| store::Reservation {
+            ticket_id: event.ticket.id.clone(),
+            order_id: event.id.clone(),
+            until: store::hold_end(&event.expires_at),
+        })
+        .collect();
+    let reserved = store::reserve_all(&**db, &reservations).await?;
+    let updates: Vec<_> = reserved.iter().map(store::TicketRow::updated_event).collect();
+    let staged = outbox::stage_all(&**db, &updates).await?;
+    let by_order: HashSet<&str> = reserved
+        .iter()
+        .filter_map(|row| row.order_id.as_deref())
+        .collect();
+    let mut applied = Vec::with_capacity(events.len());
+    for event in &events {
+        if by_order.contains(event.id.as_str()) {
+            applied.push(Ok(Applied::Done));
+            continue;
+        }
+        applied.push(not_reserved(&**db, event).await);
+    }
+    tracing::debug!(reserved = reserved.len(), of = events.len(), "tickets reserved");
+    Ok(SetOutcome { applied, staged })
+}
+
+/// Why `event` reserved nothing (see [`order_created`]).
+async fn not_reserved(db: &impl ConnectionTrait, event: &OrderCreated) -> anyhow::Result<Applied> {
     Ok(match store::find(db, &event.ticket.id).await? {
         // Unknown ticket: its listing's event is still on the way.
         None => Applied::Early,
@@ -136,11 +184,11 @@ pub async fn subscribe(
             .on_written(|_, tx, event: OrderCancelled| written::order_cancelled(tx, &event))
             .on_written(|_, tx, event: OrderCompleted| written::order_completed(tx, &event)),
         None => {
-            let relay = state.relay.clone();
             listeners
-                .batching(state.db.clone(), move || relay.poke())
-                .on_batched(|_, txn: Txn, event: OrderCreated| async move {
-                    order_created(&*txn, &event).await
+                .batching(state.background.clone(), || {})
+                .relaying(state.relay.clone())
+                .on_set(|_, txn: Txn, events: Vec<OrderCreated>| async move {
+                    orders_created(&txn, events).await
                 })
                 .on_batched(|_, txn: Txn, event: OrderCancelled| async move {
                     order_cancelled(&*txn, &event).await

@@ -209,6 +209,41 @@ pub async fn reserve_for(
     returned(db, &update).await
 }
 
+/// One reservation of [`reserve_all`]: the order and when its hold ends.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Reservation {
+    pub ticket_id: String,
+    pub order_id: String,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// [`reserve_for`] for many orders in one statement (PostgreSQL): the rows reserved. The
+/// orders travel as one JSON parameter, so the statement has one shape whatever their
+/// number. Of two orders for one ticket at most one gets it (an `UPDATE … FROM` changes a
+/// row once); the other is not among the rows returned.
+pub async fn reserve_all(
+    db: &impl ConnectionTrait,
+    reservations: &[Reservation],
+) -> Result<Vec<TicketRow>, DbErr> {
+    let input = serde_json::to_string(reservations)
+        .map_err(|e| DbErr::Custom(format!("serializing reservations: {e}")))?;
+    let rows = db
+        .query_all(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "UPDATE tickets AS t \
+             SET order_id = r.order_id, reserved_until = r.until, version = t.version + 1 \
+             FROM jsonb_to_recordset($1::jsonb) AS r(ticket_id text, order_id text, until timestamptz) \
+             WHERE t.id = r.ticket_id AND t.order_id IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM released_orders AS g WHERE g.order_id = r.order_id) \
+             RETURNING t.*",
+            [input.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| ticket::Model::from_query_result(row, ""))
+        .collect()
+}
+
 /// Frees the ticket if `order_id` holds it (version + 1); None when it doesn't.
 pub async fn release_from(
     db: &impl ConnectionTrait,

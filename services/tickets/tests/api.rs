@@ -934,3 +934,59 @@ async fn bad_list_parameters_are_400_against_their_field() {
         assert_eq!(page.status, StatusCode::OK, "{query}: {}", page.body);
     }
 }
+
+/// The set step a batch of `order:created` goes through: the free tickets are reserved in one
+/// statement with one `ticket:updated` each; an order released before it arrived is a
+/// duplicate, a ticket held by another order or not listed yet is early, and a repeat within
+/// the batch reserves nothing twice.
+#[tokio::test]
+async fn a_batch_of_order_created_reserves_each_free_ticket_once() {
+    use sea_orm::TransactionTrait;
+    let app = TestApp::spawn().await;
+    let free = app.created("owner", "free", 10.0).await;
+    let gone = app.created("owner", "gone", 10.0).await;
+    let held = app.created("owner", "held", 10.0).await;
+    let unknown = json!({ "id": uuid::Uuid::new_v4().to_string() });
+    assert_eq!(app.reserve(&held, "holder").await, Applied::Done);
+    assert_eq!(app.release(&gone, "cancelled-first").await, Applied::Duplicate);
+    let before = app.pending().await;
+
+    let txn = std::sync::Arc::new(app.state.background.begin().await.expect("a transaction"));
+    let set = listeners::orders_created(
+        &txn,
+        vec![
+            order_created(&free, "order-1"),
+            order_created(&gone, "cancelled-first"),
+            order_created(&held, "order-3"),
+            order_created(&free, "order-1"),
+            order_created(&unknown, "order-4"),
+        ],
+    )
+    .await
+    .expect("the set applies");
+    let applied: Vec<Applied> = set
+        .applied
+        .into_iter()
+        .map(|a| a.expect("each event is classified"))
+        .collect();
+    assert_eq!(applied[..3], [Applied::Done, Applied::Duplicate, Applied::Early]);
+    assert!(
+        matches!(applied[3], Applied::Done | Applied::Duplicate),
+        "the repeat is acknowledged: {applied:?}"
+    );
+    assert_eq!(applied[4], Applied::Early);
+    std::sync::Arc::try_unwrap(txn)
+        .unwrap_or_else(|_| panic!("the step kept the transaction"))
+        .commit()
+        .await
+        .expect("commits");
+
+    assert_eq!(app.pending().await, before + 1, "one ticket:updated, for the free ticket");
+    for (ticket, holder) in [(&free, json!("order-1")), (&held, json!("holder"))] {
+        let id = ticket["id"].as_str().expect("id");
+        let shown = app.get(&format!("/api/tickets/{id}")).await.1;
+        assert_eq!(shown["orderId"], holder);
+    }
+    let id = gone["id"].as_str().expect("id");
+    assert!(app.get(&format!("/api/tickets/{id}")).await.1.get("orderId").is_none());
+}

@@ -47,6 +47,16 @@ pub trait ExpiryQueue: Send + Sync + 'static {
     /// already queued, so a redelivered `order:created` leaves one entry.
     async fn schedule(&self, order_id: &str, due: Millis) -> anyhow::Result<bool>;
 
+    /// [`ExpiryQueue::schedule`] for many entries (one round trip where the queue can); for
+    /// each, whether it was added.
+    async fn schedule_all(&self, entries: &[(String, Millis)]) -> anyhow::Result<Vec<bool>> {
+        let mut added = Vec::with_capacity(entries.len());
+        for (order_id, due) in entries {
+            added.push(self.schedule(order_id, *due).await?);
+        }
+        Ok(added)
+    }
+
     /// Atomically takes up to `max` entries visible at `now` (due, and not under another
     /// claimer's lease), hiding them from every claimer for the queue's lease.
     async fn claim_due(&self, now: Millis, max: usize) -> anyhow::Result<Vec<Claim>>;

@@ -42,8 +42,40 @@ end
 return removed
 ";
 
+/// KEYS[1] the set; ARGV pairs of member and score. Adds each member not queued yet (NX);
+/// returns 1 or 0 per pair.
+const SCHEDULE: &str = r"
+local added = {}
+for i = 1, #ARGV, 2 do
+  added[#added + 1] = redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 1], ARGV[i])
+end
+return added
+";
+
 #[async_trait]
 impl ExpiryQueue for RedisQueue {
+    async fn schedule_all(&self, entries: &[(String, Millis)]) -> anyhow::Result<Vec<bool>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = Vec::with_capacity(entries.len() * 2);
+        for (order_id, due) in entries {
+            args.push(Value::from(order_id.as_str()));
+            args.push(Value::from(*due));
+        }
+        let added: Vec<i64> = self
+            .pool
+            .eval(SCHEDULE, vec![self.key.as_str()], args)
+            .await?;
+        anyhow::ensure!(
+            added.len() == entries.len(),
+            "scheduling {} expiries answered {}",
+            entries.len(),
+            added.len()
+        );
+        Ok(added.into_iter().map(|n| n == 1).collect())
+    }
+
     async fn schedule(&self, order_id: &str, due: Millis) -> anyhow::Result<bool> {
         // NX: an entry already queued (or under a claim) keeps its score.
         let added: i64 = self

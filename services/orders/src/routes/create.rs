@@ -2,11 +2,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use common::auth::RequireAuth;
 use common::dto::{CreateOrderBody, Order};
-use common::events::{OrderCancelled, TicketRef};
+use common::events::{OrderCancelled, OrderStatus, TicketRef};
 use common::{outbox, ApiError, Json};
-use sea_orm::TransactionTrait;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 
 use crate::domain::{self, TicketId};
+use crate::store::Placed;
 use crate::written::{self, Reserved};
 use crate::{store, OrdersState};
 
@@ -44,6 +45,9 @@ pub async fn reserve(
                 Reserved::OwnTicket => return Err(ApiError::bad_request(OWN_TICKET)),
             }
         }
+        None if state.db.get_database_backend() == sea_orm::DbBackend::Postgres => {
+            reserve_placed(&state, &user.id, ticket_id.as_str(), expires_at).await?
+        }
         None => {
             let reserved =
                 reserve_in_transaction(&state, &user.id, ticket_id.as_str(), expires_at).await?;
@@ -55,7 +59,92 @@ pub async fn reserve(
     Ok((StatusCode::CREATED, Json(order.view(&ticket))))
 }
 
-/// [`reserve`] through sea-orm (PostgreSQL): the same steps as [`written::reserve`].
+/// How often a reservation reads the ticket again when the replica changed under it (another
+/// buyer's reservation reached it, or a new price) before it gives up as contested.
+const PLACE_ATTEMPTS: usize = 3;
+
+/// [`reserve`] on PostgreSQL: the ticket read, then the order and its `order:created` row in
+/// one statement — two round trips, no transaction, the event handed to the relay at once.
+/// Only when a live order holds the ticket does a transaction look for a lapsed one to cancel.
+async fn reserve_placed(
+    state: &OrdersState,
+    user_id: &str,
+    ticket_id: &str,
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> Result<(store::OrderRecord, store::TicketRow), ApiError> {
+    for _ in 0..PLACE_ATTEMPTS {
+        let ticket = store::find_ticket(&state.db, ticket_id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        if ticket.is_sold_by(user_id) {
+            return Err(ApiError::bad_request(OWN_TICKET));
+        }
+        let order = store::OrderRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: user_id.to_owned(),
+            ticket_id: ticket_id.to_owned(),
+            status: OrderStatus::Created,
+            expires_at,
+            version: 0,
+        };
+        let created = outbox::message(&order.created_event(&ticket))?;
+        let now = chrono::Utc::now();
+        let staged = match store::place_order(&state.db, &order, ticket.version, &created, now)
+            .await?
+        {
+            Placed::Inserted => vec![created],
+            Placed::Changed => continue,
+            Placed::Taken => match replace_lapsed(state, &order, &ticket, created).await? {
+                Some(staged) => staged,
+                None => continue,
+            },
+        };
+        state.relay.committed(staged);
+        return Ok((order, ticket));
+    }
+    Err(ApiError::bad_request(ALREADY_RESERVED))
+}
+
+/// The ticket is held: if the holder's window has closed (its expiry event may still be on
+/// the way, but the timestamp decides), cancels it and places `order` in one transaction, the
+/// `order:cancelled` before the `order:created`. Their messages once committed; None when the
+/// ticket changed meanwhile (read it again).
+async fn replace_lapsed(
+    state: &OrdersState,
+    order: &store::OrderRecord,
+    ticket: &store::TicketRow,
+    created: common::bus::Message,
+) -> Result<Option<Vec<common::bus::Message>>, ApiError> {
+    let txn = state.db.begin().await?;
+    let lapsed = store::cancel_lapsed(&txn, &ticket.id, chrono::Utc::now()).await?;
+    if lapsed.is_empty() {
+        return Err(ApiError::bad_request(ALREADY_RESERVED));
+    }
+    let mut staged = Vec::with_capacity(lapsed.len() + 1);
+    for lapsed in lapsed {
+        tracing::info!(order.id = %lapsed.id, "cancelled a lapsed order to reserve its ticket again");
+        let cancelled = OrderCancelled {
+            id: lapsed.id.clone(),
+            version: lapsed.version,
+            ticket: TicketRef {
+                id: lapsed.ticket_id.clone(),
+            },
+        };
+        staged.push(outbox::stage(&txn, &cancelled).await?);
+    }
+    match store::place_order(&txn, order, ticket.version, &created, chrono::Utc::now()).await? {
+        Placed::Inserted => {}
+        // Rolled back as `txn` drops.
+        Placed::Taken => return Err(ApiError::bad_request(ALREADY_RESERVED)),
+        Placed::Changed => return Ok(None),
+    }
+    txn.commit().await?;
+    staged.push(created);
+    Ok(Some(staged))
+}
+
+/// [`reserve`] through sea-orm on a backend other than PostgreSQL without a writer thread:
+/// the same steps as [`written::reserve`].
 async fn reserve_in_transaction(
     state: &OrdersState,
     user_id: &str,
