@@ -201,6 +201,10 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const BUSY_RETRY: Duration = Duration::from_millis(50);
+/// How long a fed relay lets published rows wait to be marked sent, and how many at most:
+/// one statement (and commit) for many cycles' worth.
+const MARK_EVERY: Duration = Duration::from_millis(100);
+const MARK_BATCH: usize = 1000;
 
 impl Relay {
     pub fn new(db: DatabaseConnection, bus: EventBus) -> Self {
@@ -385,21 +389,38 @@ impl Relay {
         shutdown: Shutdown,
     ) -> anyhow::Result<()> {
         let mut backoff = FIRST_BACKOFF;
-        let mut scan_at = tokio::time::Instant::now();
+        let now = tokio::time::Instant::now;
+        let mut scan_at = now();
+        // Published, not yet marked: marked together at most [`MARK_EVERY`] later (a crash in
+        // between only sends them again, and JetStream drops the copies by id).
+        let mut unmarked: Vec<String> = Vec::new();
+        let mut mark_at = now() + MARK_EVERY;
         loop {
-            if tokio::time::Instant::now() >= scan_at {
+            let scan = now() >= scan_at;
+            if !unmarked.is_empty() && (scan || now() >= mark_at || unmarked.len() >= MARK_BATCH) {
+                match self.mark_ids(&unmarked).await {
+                    Ok(()) => unmarked.clear(),
+                    // Kept for the next try; a scan meanwhile may send them again (dropped
+                    // as copies).
+                    Err(err) => {
+                        tracing::warn!(error = %err, "outbox relay could not mark rows sent")
+                    }
+                }
+                mark_at = now() + MARK_EVERY;
+            }
+            if scan {
                 scan_at = match self.publish_pending_locked().await {
-                    Ok(Some(n)) if n as u64 == BATCH => tokio::time::Instant::now(),
+                    Ok(Some(n)) if n as u64 == BATCH => now(),
                     Ok(Some(_)) => {
                         backoff = FIRST_BACKOFF;
-                        tokio::time::Instant::now() + IDLE_POLL
+                        now() + IDLE_POLL
                     }
                     // Another replica is scanning; look again shortly, in case it began
                     // before our latest commit.
-                    Ok(None) => tokio::time::Instant::now() + BUSY_RETRY,
+                    Ok(None) => now() + BUSY_RETRY,
                     Err(err) => {
                         tracing::warn!(error = %err, retry_in = ?backoff, "outbox relay could not publish");
-                        let at = tokio::time::Instant::now() + backoff;
+                        let at = now() + backoff;
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                         at
                     }
@@ -408,6 +429,11 @@ impl Relay {
             if shutdown.is_triggered() {
                 break;
             }
+            let wake_at = if unmarked.is_empty() {
+                scan_at
+            } else {
+                scan_at.min(mark_at)
+            };
             tokio::select! {
                 biased;
                 () = shutdown.wait() => {}
@@ -419,31 +445,42 @@ impl Relay {
                             break;
                         }
                     }
-                    if let Err(err) = self.send_fed(messages).await {
+                    if unmarked.is_empty() {
+                        mark_at = now() + MARK_EVERY;
+                    }
+                    let (sent, published) = self.bus.publish_batch(&messages).await;
+                    unmarked.extend(messages.into_iter().take(sent).map(|m| m.id));
+                    if let Err(err) = published {
                         // The rest stays pending: the next scan sends it.
                         tracing::warn!(error = %err, "outbox relay could not publish what was committed");
-                        scan_at = tokio::time::Instant::now() + backoff;
+                        scan_at = now() + backoff;
                     }
                 }
-                () = self.wake.notified() => scan_at = tokio::time::Instant::now(),
-                () = tokio::time::sleep_until(scan_at) => {}
+                () = self.wake.notified() => scan_at = now(),
+                () = tokio::time::sleep_until(wake_at) => {}
             }
         }
         while let Ok(messages) = fed.try_recv() {
-            if let Err(err) = self.send_fed(messages).await {
+            let (sent, published) = self.bus.publish_batch(&messages).await;
+            unmarked.extend(messages.into_iter().take(sent).map(|m| m.id));
+            if let Err(err) = published {
                 tracing::warn!(error = %err, "outbox relay could not publish on shutdown; the rest goes out after the next start");
                 break;
+            }
+        }
+        if !unmarked.is_empty() {
+            if let Err(err) = self.mark_ids(&unmarked).await {
+                tracing::warn!(error = %err, "outbox relay could not mark rows sent on shutdown; they are sent again after the next start");
             }
         }
         self.flush().await;
         Ok(())
     }
 
-    /// Publishes fed messages and marks the ones the bus stored as sent, by id.
-    async fn send_fed(&self, messages: Vec<Message>) -> anyhow::Result<()> {
-        let (sent, published) = self.bus.publish_batch(&messages).await;
-        if sent > 0 {
-            let mut ids: Vec<String> = messages[..sent].iter().map(|m| m.id.clone()).collect();
+    /// Marks rows sent by id, in statements of at most [`BATCH`] ids.
+    async fn mark_ids(&self, ids: &[String]) -> anyhow::Result<()> {
+        for chunk in ids.chunks(BATCH as usize) {
+            let mut ids = chunk.to_vec();
             // Padded like [`mark_seqs_sent`]'s, for the statement cache.
             let last = ids[ids.len() - 1].clone();
             ids.resize(ids.len().next_power_of_two(), last);
@@ -456,7 +493,7 @@ impl Relay {
                 .exec(&self.db)
                 .await?;
         }
-        published
+        Ok(())
     }
 
     async fn run_scanning(self, shutdown: Shutdown) -> anyhow::Result<()> {

@@ -193,6 +193,7 @@ pub async fn run_listener_with<F, Fut>(
     F: Fn(Message) -> Fut,
     Fut: Future<Output = Outcome>,
 {
+    let options = options.bounded();
     tracing::info!(listener = name, "listening");
     loop {
         let delivery = tokio::select! {
@@ -533,7 +534,7 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
     }
 
     pub fn with_options(mut self, options: ListenerOptions) -> Self {
-        self.options = options;
+        self.options = options.bounded();
         self
     }
 

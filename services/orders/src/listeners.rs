@@ -84,7 +84,8 @@ pub async fn tickets_updated(db: &Txn, events: Vec<TicketUpdated>) -> anyhow::Re
             done.extend(store::apply_ticket_updates(&**db, round).await?);
         }
         for (i, event) in events.iter().enumerate() {
-            applied[i] = Some(if done.contains(&(event.id.clone(), event.version)) {
+            // Taken out once counted: a repeat of the event within the batch is a duplicate.
+            applied[i] = Some(if done.remove(&(event.id.clone(), event.version)) {
                 Ok(Applied::Done)
             } else {
                 not_applied(&**db, event).await

@@ -46,6 +46,9 @@ pub struct PaymentsState {
     /// The SQLite writer thread, on SQLite: the order replica's inserts go through it.
     #[from_ref(skip)]
     pub writer: Option<Writer>,
+    /// Listeners' connections, apart from the requests' (see `common::db::ServiceDb`).
+    #[from_ref(skip)]
+    pub background: DatabaseConnection,
     pub keys: JwtKeys,
     pub relay: Relay,
     pub provider: provider::Provider,
@@ -72,9 +75,13 @@ impl PaymentsState {
             common::db::connect_service::<migration::Migrator>(settings, "payments").await?;
         let relay = Relay::for_service(&service_db, bus);
         let common::db::ServiceDb {
-            write: db, writer, ..
+            write: db,
+            writer,
+            background,
+            ..
         } = service_db;
         Ok(Self {
+            background,
             relay,
             db,
             writer,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use common::bus::{ListenerOptions, Listeners, Txn, Unprocessable};
+use common::bus::{ListenerOptions, Listeners, SetOutcome, Txn, Unprocessable};
 use common::dto::PaymentStatus;
 use common::events::{OrderCancelled, OrderCompleted, OrderCreated, OrderStatus};
 use sea_orm::ConnectionTrait;
@@ -31,21 +31,24 @@ pub fn listeners(state: PaymentsState) -> Listeners<PaymentsState> {
     );
     // The replica's inserts share a commit with the other events at hand (a duplicate is
     // `ON CONFLICT DO NOTHING`, never an error that would abort the batch on PostgreSQL).
-    let listeners = match &state.writer {
-        Some(writer) => {
-            listeners
-                .writing(writer.clone(), || {})
-                .on_written(|_, tx, event: OrderCreated| {
-                    let expires_at = expires_at(&event)?;
-                    Ok(applied(store::insert_order_written(
-                        tx, &event, expires_at,
-                    )?))
-                })
-        }
-        None => listeners.batching(state.db.clone(), || {}).on_batched(
-            |_, txn: Txn, event: OrderCreated| async move { order_created(&*txn, event).await },
-        ),
-    };
+    let listeners =
+        match &state.writer {
+            Some(writer) => {
+                listeners
+                    .writing(writer.clone(), || {})
+                    .on_written(|_, tx, event: OrderCreated| {
+                        let expires_at = expires_at(&event)?;
+                        Ok(applied(store::insert_order_written(
+                            tx, &event, expires_at,
+                        )?))
+                    })
+            }
+            None => listeners.batching(state.background.clone(), || {}).on_set(
+                |_, txn: Txn, events: Vec<OrderCreated>| async move {
+                    orders_created(&txn, events).await
+                },
+            ),
+        };
     listeners
         .on::<OrderCancelled, _, _>(|state, e| async move { order_cancelled(&state, e).await })
         .on::<OrderCompleted, _, _>(|state, e| async move { order_completed(&state, e).await })
@@ -59,6 +62,28 @@ pub async fn order_created(
 ) -> anyhow::Result<Applied> {
     let expires_at = expires_at(&event)?;
     Ok(applied(store::insert_order(db, &event, expires_at).await?))
+}
+
+/// `order:created` for a batch of orders: the replica's rows in one insert (a malformed
+/// `expiresAt` is that event's error, and it is left out).
+pub async fn orders_created(db: &Txn, events: Vec<OrderCreated>) -> anyhow::Result<SetOutcome> {
+    let parsed: Vec<anyhow::Result<chrono::DateTime<Utc>>> =
+        events.iter().map(expires_at).collect();
+    let rows: Vec<(&OrderCreated, chrono::DateTime<Utc>)> = events
+        .iter()
+        .zip(&parsed)
+        .filter_map(|(event, at)| at.as_ref().ok().map(|at| (event, *at)))
+        .collect();
+    let inserted = store::insert_orders(&**db, &rows).await?;
+    let applied = events
+        .iter()
+        .zip(parsed)
+        .map(|(event, at)| at.map(|_| applied(inserted.contains(&event.id))))
+        .collect();
+    Ok(SetOutcome {
+        applied,
+        staged: Vec::new(),
+    })
 }
 
 /// The order's `expiresAt`; a malformed one can never succeed, so it is unprocessable.

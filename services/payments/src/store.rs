@@ -224,6 +224,42 @@ pub async fn insert_order(
     Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(1)))
 }
 
+/// [`insert_order`] for many orders in one statement; the ids of those inserted (the others
+/// were in the replica already).
+pub async fn insert_orders(
+    db: &impl ConnectionTrait,
+    orders: &[(&OrderCreated, DateTime<Utc>)],
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    if orders.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows = orders.iter().map(|(event, expires_at)| order::ActiveModel {
+        id: Set(event.id.clone()),
+        user_id: Set(event.user_id.clone()),
+        price_cents: Set(event.ticket.price.cents()),
+        status: Set(event.status.as_str().to_owned()),
+        version: Set(event.version),
+        expires_at: Set(*expires_at),
+        payment_id: Set(None),
+    });
+    let inserted = order::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::column(order::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .do_nothing()
+        .exec_with_returning_many(db)
+        .await?;
+    Ok(match inserted {
+        sea_orm::TryInsertResult::Inserted(rows) => rows.into_iter().map(|row| row.id).collect(),
+        sea_orm::TryInsertResult::Conflicted | sea_orm::TryInsertResult::Empty => {
+            Default::default()
+        }
+    })
+}
+
 /// [`insert_order`] as a step of the SQLite writer thread.
 pub fn insert_order_written(
     tx: &mut common::sqlite::Tx<'_>,

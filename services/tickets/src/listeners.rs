@@ -54,21 +54,29 @@ pub async fn orders_created(db: &Txn, events: Vec<OrderCreated>) -> anyhow::Resu
         })
         .collect();
     let reserved = store::reserve_all(&**db, &reservations).await?;
-    let updates: Vec<_> = reserved.iter().map(store::TicketRow::updated_event).collect();
+    let updates: Vec<_> = reserved
+        .iter()
+        .map(store::TicketRow::updated_event)
+        .collect();
     let staged = outbox::stage_all(&**db, &updates).await?;
-    let by_order: HashSet<&str> = reserved
+    let mut by_order: HashSet<&str> = reserved
         .iter()
         .filter_map(|row| row.order_id.as_deref())
         .collect();
     let mut applied = Vec::with_capacity(events.len());
     for event in &events {
-        if by_order.contains(event.id.as_str()) {
+        // Taken out once counted: a repeat of the order within the batch is a duplicate.
+        if by_order.remove(event.id.as_str()) {
             applied.push(Ok(Applied::Done));
             continue;
         }
         applied.push(not_reserved(&**db, event).await);
     }
-    tracing::debug!(reserved = reserved.len(), of = events.len(), "tickets reserved");
+    tracing::debug!(
+        reserved = reserved.len(),
+        of = events.len(),
+        "tickets reserved"
+    );
     Ok(SetOutcome { applied, staged })
 }
 
@@ -183,20 +191,18 @@ pub async fn subscribe(
             .on_written(|_, tx, event: OrderCreated| written::order_created(tx, &event))
             .on_written(|_, tx, event: OrderCancelled| written::order_cancelled(tx, &event))
             .on_written(|_, tx, event: OrderCompleted| written::order_completed(tx, &event)),
-        None => {
-            listeners
-                .batching(state.background.clone(), || {})
-                .relaying(state.relay.clone())
-                .on_set(|_, txn: Txn, events: Vec<OrderCreated>| async move {
-                    orders_created(&txn, events).await
-                })
-                .on_batched(|_, txn: Txn, event: OrderCancelled| async move {
-                    order_cancelled(&*txn, &event).await
-                })
-                .on_batched(|_, txn: Txn, event: OrderCompleted| async move {
-                    order_completed(&*txn, &event).await
-                })
-        }
+        None => listeners
+            .batching(state.background.clone(), || {})
+            .relaying(state.relay.clone())
+            .on_set(|_, txn: Txn, events: Vec<OrderCreated>| async move {
+                orders_created(&txn, events).await
+            })
+            .on_batched(|_, txn: Txn, event: OrderCancelled| async move {
+                order_cancelled(&*txn, &event).await
+            })
+            .on_batched(|_, txn: Txn, event: OrderCompleted| async move {
+                order_completed(&*txn, &event).await
+            }),
     };
     listeners.subscribe(bus, shutdown).await
 }

@@ -948,7 +948,10 @@ async fn a_batch_of_order_created_reserves_each_free_ticket_once() {
     let held = app.created("owner", "held", 10.0).await;
     let unknown = json!({ "id": uuid::Uuid::new_v4().to_string() });
     assert_eq!(app.reserve(&held, "holder").await, Applied::Done);
-    assert_eq!(app.release(&gone, "cancelled-first").await, Applied::Duplicate);
+    assert_eq!(
+        app.release(&gone, "cancelled-first").await,
+        Applied::Duplicate
+    );
     let before = app.pending().await;
 
     let txn = std::sync::Arc::new(app.state.background.begin().await.expect("a transaction"));
@@ -969,24 +972,37 @@ async fn a_batch_of_order_created_reserves_each_free_ticket_once() {
         .into_iter()
         .map(|a| a.expect("each event is classified"))
         .collect();
-    assert_eq!(applied[..3], [Applied::Done, Applied::Duplicate, Applied::Early]);
-    assert!(
-        matches!(applied[3], Applied::Done | Applied::Duplicate),
-        "the repeat is acknowledged: {applied:?}"
+    assert_eq!(
+        applied,
+        [
+            Applied::Done,
+            Applied::Duplicate,
+            Applied::Early,
+            Applied::Duplicate,
+            Applied::Early
+        ]
     );
-    assert_eq!(applied[4], Applied::Early);
     std::sync::Arc::try_unwrap(txn)
         .unwrap_or_else(|_| panic!("the step kept the transaction"))
         .commit()
         .await
         .expect("commits");
 
-    assert_eq!(app.pending().await, before + 1, "one ticket:updated, for the free ticket");
+    assert_eq!(
+        app.pending().await,
+        before + 1,
+        "one ticket:updated, for the free ticket"
+    );
     for (ticket, holder) in [(&free, json!("order-1")), (&held, json!("holder"))] {
         let id = ticket["id"].as_str().expect("id");
         let shown = app.get(&format!("/api/tickets/{id}")).await.1;
         assert_eq!(shown["orderId"], holder);
     }
     let id = gone["id"].as_str().expect("id");
-    assert!(app.get(&format!("/api/tickets/{id}")).await.1.get("orderId").is_none());
+    assert!(app
+        .get(&format!("/api/tickets/{id}"))
+        .await
+        .1
+        .get("orderId")
+        .is_none());
 }

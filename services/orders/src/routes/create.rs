@@ -89,16 +89,15 @@ async fn reserve_placed(
         };
         let created = outbox::message(&order.created_event(&ticket))?;
         let now = chrono::Utc::now();
-        let staged = match store::place_order(&state.db, &order, ticket.version, &created, now)
-            .await?
-        {
-            Placed::Inserted => vec![created],
-            Placed::Changed => continue,
-            Placed::Taken => match replace_lapsed(state, &order, &ticket, created).await? {
-                Some(staged) => staged,
-                None => continue,
-            },
-        };
+        let staged =
+            match store::place_order(&state.db, &order, ticket.version, &created, now).await? {
+                Placed::Inserted => vec![created],
+                Placed::Changed => continue,
+                Placed::Taken => match replace_lapsed(state, &order, &ticket, created).await? {
+                    Some(staged) => staged,
+                    None => continue,
+                },
+            };
         state.relay.committed(staged);
         return Ok((order, ticket));
     }
