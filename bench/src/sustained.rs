@@ -69,7 +69,7 @@ pub async fn main(
             let system = System::start(binary, Backend::External { nats }, &[]).await?;
             rows.push(run("PostgreSQL + JetStream", Target::One(system), &load).await?);
         }
-        _ => println!("(set DATABASE_URL=postgres://… and NATS_URL=nats://… for PostgreSQL + JetStream and pgbench)"),
+        _ => println!("(set DATABASE_URL=postgres://… and NATS_URL=nats://… for PostgreSQL + JetStream; pgbench runs beside any PostgreSQL row)"),
     }
     if let Some(nginx) = nginx {
         let label = Distributed::LABEL;
@@ -90,7 +90,7 @@ pub async fn main(
     println!(
         "\nover the measured window (warm-up {:.1} s left out{preloaded}); lag = order:created → \
          ticket:updated in the outboxes; pending = when the load stopped, the consumers' \
-         unread + unacknowledged JetStream messages and the outboxes' unsent rows; commits: the \
+         unread + unacknowledged JetStream messages and the outbox rows not yet marked sent; commits: the \
          SQLite writer's, or PostgreSQL's pg_stat_database (the whole server); — = not counted",
         warmup.as_secs_f64()
     );
@@ -223,7 +223,7 @@ impl Target {
             ],
             Self::Cluster(_) => vec![
                 Group {
-                    label: "services (ticketing)",
+                    label: "ticketing services",
                     who: Who::Started("ticketing"),
                 },
                 Group {
@@ -233,7 +233,7 @@ impl Target {
                 bench,
                 postgres,
                 Group {
-                    label: "nats-server (the cluster's)",
+                    label: "nats-server, the cluster's",
                     who: Who::Started("nats-server"),
                 },
                 machine,

@@ -1,8 +1,10 @@
 //! What the consumers still had to do when the load stopped: on JetStream, each durable
 //! consumer's messages not yet delivered plus those delivered but not yet acknowledged,
-//! summed per group (one group per service); and each outbox's rows not yet sent. Everything
-//! is connected beforehand, so the reading is one round of queries, taken as the last
-//! request returns and before anything waits for the lag.
+//! summed per group (one group per service); and each outbox's rows not yet marked sent (a
+//! row handed to the bus at commit is marked in bulk a moment later, so it may still count
+//! here after its event was delivered). Everything is connected beforehand, so the reading
+//! is one round of queries, taken as the last request returns and before anything waits for
+//! the lag.
 use std::collections::BTreeMap;
 
 use anyhow::Context;
@@ -103,7 +105,7 @@ impl Counts {
             Some(Some(groups)) => list(groups.iter().map(|(g, n)| (g.as_str(), Some(*n as i64)))),
         };
         format!(
-            "consumers (unread + unacknowledged): {consumers}; unsent outbox rows: {}",
+            "consumers (unread + unacknowledged): {consumers}; outbox rows not marked sent: {}",
             list(self.unsent.iter().map(|(s, n)| (*s, *n)))
         )
     }
