@@ -176,10 +176,11 @@ impl Target {
         }
     }
 
-    pub fn nats_url(&self) -> Option<&str> {
+    /// The NATS server and the subject prefix the system's bus uses, on JetStream.
+    pub fn nats(&self) -> Option<(&str, &str)> {
         match self {
-            Self::One(system) => system.nats_url(),
-            Self::Cluster(cluster) => Some(cluster.nats_url()),
+            Self::One(system) => system.nats(),
+            Self::Cluster(cluster) => Some((cluster.nats_url(), common::bus::PREFIX)),
         }
     }
 

@@ -20,8 +20,8 @@ pub struct System {
     child: Child,
     /// `http://127.0.0.1:<port>`.
     pub base: String,
-    /// JetStream's URL when it runs on it.
-    nats: Option<String>,
+    /// JetStream's URL and the run's subject prefix when it runs on it.
+    nats: Option<(String, String)>,
     _data: tempfile::TempDir,
     _database: Option<common::testing::TestDatabase>,
 }
@@ -57,10 +57,16 @@ impl System {
             }
             Backend::External { nats } => {
                 let database = common::testing::TestDatabase::new().await?;
+                // A stream of the run's own: a dev system (or another run) on the same NATS
+                // server never shares its consumers, and no earlier run's leftovers are
+                // delivered into this one.
+                let prefix = format!("bench{}", uuid::Uuid::new_v4().simple());
+                drop_bench_streams(&nats).await;
                 command
                     .env("DATABASE_URL", &database.url)
-                    .env("NATS_URL", &nats);
-                (Some(database), Some(nats))
+                    .env("NATS_URL", &nats)
+                    .env("NATS_PREFIX", &prefix);
+                (Some(database), Some((nats, prefix)))
             }
         };
         let child = command
@@ -87,10 +93,12 @@ impl System {
         self._database.as_ref().map(|d| d.url.as_str())
     }
 
-    /// The NATS server the system's JetStream bus is on, if it runs on JetStream. Its stream
-    /// is `common::bus::PREFIX`'s, as in every deployment.
-    pub fn nats_url(&self) -> Option<&str> {
-        self.nats.as_deref()
+    /// The NATS server the system's JetStream bus is on and its subject prefix (the stream
+    /// is the prefix uppercased), if it runs on JetStream.
+    pub fn nats(&self) -> Option<(&str, &str)> {
+        self.nats
+            .as_ref()
+            .map(|(url, prefix)| (url.as_str(), prefix.as_str()))
     }
 
     /// A URL to read `service`'s tables at, and the table name `table` goes by there.
@@ -176,5 +184,25 @@ impl Distributed {
     /// Stops every process before the databases and the directory go.
     pub async fn stop(self) {
         self.cluster.stop().await;
+    }
+}
+
+/// Deletes the streams earlier benchmark runs left on `nats` (each run has its own, named
+/// `BENCH…`): their messages would only fill the server's store.
+async fn drop_bench_streams(nats: &str) {
+    use futures::StreamExt;
+    let Ok(client) = async_nats::connect(nats).await else {
+        return;
+    };
+    let context = async_nats::jetstream::new(client);
+    let names: Vec<String> = context
+        .stream_names()
+        .filter_map(|name| async move { name.ok() })
+        .collect()
+        .await;
+    for name in names.iter().filter(|n| n.starts_with("BENCH")) {
+        if let Err(err) = context.delete_stream(name).await {
+            eprintln!("(could not delete the old benchmark stream {name}: {err})");
+        }
     }
 }

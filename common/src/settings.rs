@@ -39,6 +39,10 @@ pub struct Settings {
     pub database_max_connections: Option<u32>,
     /// `NATS_URL`: JetStream server; unset means the in-process bus.
     pub nats_url: Option<String>,
+    /// `NATS_PREFIX` (default `ticketing`): the subject prefix, and uppercased the stream, of
+    /// a deployment on JetStream, so two deployments sharing a NATS server (or a benchmark
+    /// beside a dev system) never share consumers.
+    pub nats_prefix: String,
     /// `REDIS_URL`: unset means embedded stores.
     pub redis_url: Option<String>,
     /// `REDIS_PREFIX` (default `ticketing`): the start of every key a deployment keeps in a
@@ -130,6 +134,7 @@ impl Settings {
                 ),
             },
             nats_url: var("NATS_URL"),
+            nats_prefix: var("NATS_PREFIX").unwrap_or_else(|| crate::bus::PREFIX.into()),
             redis_url: var("REDIS_URL"),
             redis_prefix: var("REDIS_PREFIX").unwrap_or_else(|| "ticketing".into()),
             jwt_key,
@@ -158,6 +163,7 @@ impl Settings {
             database_url: None,
             database_max_connections: None,
             nats_url: None,
+            nats_prefix: crate::bus::PREFIX.into(),
             redis_url: None,
             redis_prefix: "ticketing".into(),
             jwt_key: Secret::new(hex::encode(rand::random::<[u8; 32]>())),

@@ -33,12 +33,12 @@ pub struct Counts {
 
 impl Pending {
     pub async fn open(system: &Target) -> anyhow::Result<Self> {
-        let stream = match system.nats_url() {
-            Some(url) => {
+        let stream = match system.nats() {
+            Some((url, prefix)) => {
                 let client = async_nats::connect(url)
                     .await
                     .context("connecting to NATS to read the consumers")?;
-                let name = common::bus::stream_name(common::bus::PREFIX);
+                let name = common::bus::stream_name(prefix);
                 let stream = jetstream::new(client)
                     .get_stream(&name)
                     .await

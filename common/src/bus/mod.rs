@@ -19,7 +19,8 @@ pub use listener::{
     SetOutcome, Txn, Unprocessable, MAX_ATTEMPTS,
 };
 
-/// The subject prefix (and, uppercased, the stream name) of a deployment on JetStream.
+/// The subject prefix (and, uppercased, the stream name) of a deployment on JetStream unless
+/// `NATS_PREFIX` says otherwise.
 pub const PREFIX: &str = "ticketing";
 
 /// JetStream when `NATS_URL` is set, else the in-process bus.
@@ -28,9 +29,9 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<EventBus> {
         Some(url) => {
             // Its connection task lives where it is connected: on the event thread, the
             // relays' publishes and the listeners' acks don't queue behind HTTP requests.
-            let url = url.clone();
+            let (url, prefix) = (url.clone(), settings.nats_prefix.clone());
             let bus = crate::service::on_event_thread(async move {
-                JetStreamBus::connect(&url, PREFIX).await
+                JetStreamBus::connect(&url, &prefix).await
             })
             .await??;
             tracing::info!("event bus: JetStream");
