@@ -480,18 +480,7 @@ impl Relay {
     /// Marks rows sent by id, in statements of at most [`BATCH`] ids.
     async fn mark_ids(&self, ids: &[String]) -> anyhow::Result<()> {
         for chunk in ids.chunks(BATCH as usize) {
-            let mut ids = chunk.to_vec();
-            // Padded like [`mark_seqs_sent`]'s, for the statement cache.
-            let last = ids[ids.len() - 1].clone();
-            ids.resize(ids.len().next_power_of_two(), last);
-            entity::Entity::update_many()
-                .col_expr(
-                    entity::Column::SentAt,
-                    sea_orm::sea_query::Expr::value(chrono::Utc::now()),
-                )
-                .filter(entity::Column::Id.is_in(ids))
-                .exec(&self.db)
-                .await?;
+            mark_where_in(&self.db, entity::Column::Id, chunk.to_vec()).await?;
         }
         Ok(())
     }
@@ -704,18 +693,32 @@ async fn pending_rows(
     Ok((seqs, messages))
 }
 
-/// Marks rows sent in one statement, padded to a power of two by repeating the last one, so
-/// the prepared-statement cache sees a few shapes of `IN (…)`, not one per batch size.
+/// Marks rows sent in one statement.
 async fn mark_seqs_sent(db: &impl ConnectionTrait, seqs: Vec<i64>) -> anyhow::Result<()> {
-    let mut marked = seqs;
-    let last = marked[marked.len() - 1];
-    marked.resize(marked.len().next_power_of_two(), last);
+    mark_where_in(db, entity::Column::Seq, seqs).await
+}
+
+/// Marks sent the rows whose `column` is one of `values` (not empty), in one statement padded
+/// to a power of two by repeating the last value, so the prepared-statement cache sees a few
+/// shapes of `IN (…)`, not one per batch size.
+async fn mark_where_in<V>(
+    db: &impl ConnectionTrait,
+    column: entity::Column,
+    mut values: Vec<V>,
+) -> anyhow::Result<()>
+where
+    V: Into<sea_orm::Value> + Clone,
+{
+    let Some(last) = values.last().cloned() else {
+        return Ok(());
+    };
+    values.resize(values.len().next_power_of_two(), last);
     entity::Entity::update_many()
         .col_expr(
             entity::Column::SentAt,
             sea_orm::sea_query::Expr::value(chrono::Utc::now()),
         )
-        .filter(entity::Column::Seq.is_in(marked))
+        .filter(column.is_in(values))
         .exec(db)
         .await?;
     Ok(())
