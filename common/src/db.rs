@@ -14,13 +14,27 @@ use sea_orm_migration::MigratorTrait;
 /// Connections a service's pool opens at most unless `DATABASE_MAX_CONNECTIONS` says: small,
 /// so ten single-service processes stay well under PostgreSQL's default limit of 100 (a
 /// 2-core server gains nothing from more concurrent transactions than a few per core).
-pub const DEFAULT_POOL_POSTGRES: u32 = 6;
+pub const DEFAULT_POOL_POSTGRES: u32 = 8;
 /// On SQLite: one writer plus seven readers.
 pub const DEFAULT_POOL_SQLITE: u32 = 8;
 /// On PostgreSQL, the connections of a service's background work (listeners, the outbox
-/// relay) apart from the request pool: under request load a listener never waits behind
-/// dozens of queued requests for a connection, so events don't build up a backlog.
+/// relay) apart from the request pool, out of its [`pool_size`]: under request load a
+/// listener never waits behind dozens of queued requests for a connection, so events don't
+/// build up a backlog.
 pub const BACKGROUND_POOL_POSTGRES: u32 = 2;
+
+/// A PostgreSQL pool of `size` split into requests' and background work's connections; a
+/// pool of one is shared.
+fn split_pool(size: u32) -> (u32, Option<u32>) {
+    match size {
+        0 | 1 => (1, None),
+        2..=3 => (size - 1, Some(1)),
+        _ => (
+            size - BACKGROUND_POOL_POSTGRES,
+            Some(BACKGROUND_POOL_POSTGRES),
+        ),
+    }
+}
 
 /// The pool size a service gets with these settings.
 pub fn pool_size(settings: &crate::settings::Settings) -> u32 {
@@ -98,13 +112,17 @@ pub async fn connect_service<M: MigratorTrait>(
         ))
         .await
         .with_context(|| format!("locking the {service} migrations"))?;
-    let db = connect_with(&url, Some(service), size).await?;
+    let (requests, background) = split_pool(size);
+    let db = connect_with(&url, Some(service), requests).await?;
     let migrated = M::up(&db, None)
         .await
         .context("running database migrations");
     admin.close().await.ok();
     migrated?;
-    let background = connect_with(&url, Some(service), BACKGROUND_POOL_POSTGRES).await?;
+    let background = match background {
+        Some(size) => connect_with(&url, Some(service), size).await?,
+        None => db.clone(),
+    };
     Ok(ServiceDb {
         write: db.clone(),
         read: db,
