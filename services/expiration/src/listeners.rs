@@ -7,27 +7,10 @@ use common::sqlite::Tx;
 use crate::queue::to_millis;
 use crate::{store, ExpirationState};
 
-/// Schedules the expiry of the created order. A malformed `expiresAt` can never succeed, so
-/// it is unprocessable: parked on the dead-letter subject at once.
-pub async fn schedule_expiry(
-    state: &ExpirationState,
-    event: OrderCreated,
-) -> anyhow::Result<Applied> {
-    let due = due_at(&event)?;
-    // Fired already (this is a late redelivery): queuing it again would only be a no-op fire.
-    if store::has_fired(&state.db, &event.id).await? {
-        return Ok(Applied::Duplicate);
-    }
-    if !state.queue.schedule(&event.id, due).await? {
-        return Ok(Applied::Duplicate);
-    }
-    state.wake.scheduled(due);
-    tracing::debug!(order.id = %event.id, due, "expiry scheduled");
-    Ok(Applied::Done)
-}
-
-/// [`schedule_expiry`] for a batch of orders: which fired already in one query, the rest
-/// queued in one call to the queue (one round trip on Redis).
+/// Schedules the expiries of a batch of created orders: which fired already in one query (a
+/// late redelivery is a duplicate), the rest queued in one call to the queue (one round
+/// trip on Redis). A malformed `expiresAt` can never succeed, so that event is
+/// unprocessable: parked on the dead-letter subject at once.
 pub async fn schedule_expiries(
     state: &ExpirationState,
     db: &Txn,
@@ -65,7 +48,7 @@ pub async fn schedule_expiries(
     })
 }
 
-/// [`schedule_expiry`] on the SQLite writer thread, for the table queue: one statement that
+/// [`schedule_expiries`] on the SQLite writer thread, for the table queue: one statement that
 /// queues the expiry unless it is queued or fired already. The scheduler is woken once the
 /// listener's job has committed ([`crate::scheduler::Wake::committed`]).
 pub fn schedule_expiry_written(

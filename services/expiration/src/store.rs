@@ -24,17 +24,6 @@ pub async fn record_fired(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn has_fired(db: &impl ConnectionTrait, order_id: &str) -> Result<bool, DbErr> {
-    let row = db
-        .query_one(statement(
-            db.get_database_backend(),
-            "SELECT 1 AS one FROM fired_expiries WHERE order_id = $1",
-            [order_id.into()],
-        ))
-        .await?;
-    Ok(row.is_some())
-}
-
 /// Which of `order_ids` fired already, in one statement.
 pub async fn fired_among(
     db: &impl ConnectionTrait,

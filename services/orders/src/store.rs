@@ -135,6 +135,18 @@ impl OrderRecord {
 }
 
 impl OrderRecord {
+    /// A new order (fresh id, `created`, version 0) of `user_id` for `ticket_id`.
+    pub fn new(user_id: &str, ticket_id: &str, expires_at: DateTime<Utc>) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: user_id.to_owned(),
+            ticket_id: ticket_id.to_owned(),
+            status: OrderStatus::Created,
+            expires_at,
+            version: 0,
+        }
+    }
+
     /// The `order:created` event of this new order for `ticket`.
     pub fn created_event(&self, ticket: &TicketRow) -> OrderCreated {
         OrderCreated {

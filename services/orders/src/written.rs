@@ -66,14 +66,7 @@ pub fn reserve(
             },
         })?;
     }
-    let order = OrderRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        user_id: user_id.to_owned(),
-        ticket_id: ticket_id.to_owned(),
-        status: OrderStatus::Created,
-        expires_at,
-        version: 0,
-    };
+    let order = OrderRecord::new(user_id, ticket_id, expires_at);
     let inserted = tx.try_execute(
         "INSERT INTO orders (id, user_id, ticket_id, status, expires_at, version, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",

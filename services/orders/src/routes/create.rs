@@ -2,7 +2,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use common::auth::RequireAuth;
 use common::dto::{CreateOrderBody, Order};
-use common::events::{OrderCancelled, OrderStatus, TicketRef};
+use common::events::{OrderCancelled, TicketRef};
 use common::{outbox, ApiError, Json};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 
@@ -79,14 +79,7 @@ async fn reserve_placed(
         if ticket.is_sold_by(user_id) {
             return Err(ApiError::bad_request(OWN_TICKET));
         }
-        let order = store::OrderRecord {
-            id: uuid::Uuid::new_v4().to_string(),
-            user_id: user_id.to_owned(),
-            ticket_id: ticket_id.to_owned(),
-            status: OrderStatus::Created,
-            expires_at,
-            version: 0,
-        };
+        let order = store::OrderRecord::new(user_id, ticket_id, expires_at);
         let created = outbox::message(&order.created_event(&ticket))?;
         let now = chrono::Utc::now();
         let staged =
