@@ -245,7 +245,9 @@ pub mod timestamp {
         serializer.serialize_str(&format(at))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<DateTime<Utc>, D::Error> {
         let text = String::deserialize(deserializer)?;
         parse(&text).map_err(|err| {
             serde::de::Error::custom(format!("a malformed timestamp {text:?}: {err}"))
@@ -317,8 +319,8 @@ mod tests {
     #[test]
     fn expires_at_is_read_from_any_rfc_3339_offset_and_nothing_else() {
         let at = |text: &str| {
-            let mut json = serde_json::to_value(order_created(DateTime::UNIX_EPOCH))
-                .expect("serializes");
+            let mut json =
+                serde_json::to_value(order_created(DateTime::UNIX_EPOCH)).expect("serializes");
             json["expiresAt"] = serde_json::Value::from(text);
             serde_json::from_value::<OrderCreated>(json).map(|e| e.expires_at)
         };

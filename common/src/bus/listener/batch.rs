@@ -121,7 +121,11 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
 
     /// Runs a set step on `messages` (all of its subject) in the batch's transaction (begun
     /// if need be); an error of the step breaks the batch.
-    pub(super) async fn in_batch_set(&self, batch: &mut Batch, messages: Vec<Message>) -> Vec<Outcome> {
+    pub(super) async fn in_batch_set(
+        &self,
+        batch: &mut Batch,
+        messages: Vec<Message>,
+    ) -> Vec<Outcome> {
         let count = messages.len();
         let failed = |err: &anyhow::Error| {
             (0..count)

@@ -1,14 +1,12 @@
 //! The consumer loop: take the deliveries already waiting, run each by the kind of its step
 //! (solo, batched, set or written), and settle them once what they wrote has committed.
-use std::future::Future;
-
 use futures::FutureExt;
 use tracing::Instrument;
 
-use super::super::{Delivery, EventBus, Message, Subscription};
+use super::super::{Delivery, EventBus, Subscription};
 use super::batch::Batch;
 use super::settle::{delivery_span, run_step, settle_by};
-use super::{Handler, ListenerOptions, Listeners, Outcome};
+use super::{Handler, Listeners, Outcome};
 use crate::service::Shutdown;
 
 /// Deliveries already waiting that one batch takes at most: a PostgreSQL transaction's, and
@@ -139,7 +137,12 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
 
     /// Takes what is waiting (up to [`MAX_BATCH`]) and handles it, until the bus closes or
     /// `shutdown` fires (between batches: the one in hand is finished and settled).
-    pub(super) async fn consume(&self, mut sub: Box<dyn Subscription>, bus: &EventBus, shutdown: &Shutdown) {
+    pub(super) async fn consume(
+        &self,
+        mut sub: Box<dyn Subscription>,
+        bus: &EventBus,
+        shutdown: &Shutdown,
+    ) {
         tracing::info!(listener = self.group, "listening");
         loop {
             let first = tokio::select! {
@@ -175,110 +178,5 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
             }
         }
         tracing::info!(listener = self.group, "bus closed; listener stopped");
-    }
-}
-
-// The older per-delivery loop, left until the tests that use it run through `Listeners`.
-
-/// Runs `handle` on every delivery of `sub` until the bus shuts down, with default options.
-pub async fn run_listener<F, Fut>(
-    sub: Box<dyn Subscription>,
-    bus: EventBus,
-    name: &'static str,
-    handle: F,
-) where
-    F: Fn(Message) -> Fut,
-    Fut: Future<Output = Outcome>,
-{
-    run_listener_with(
-        sub,
-        bus,
-        name,
-        ListenerOptions::default(),
-        Shutdown::new(),
-        handle,
-    )
-    .await
-}
-
-/// [`run_listener`] with explicit retry limits, stopping (between messages: the one in hand
-/// is finished and settled) when `shutdown` fires.
-pub async fn run_listener_with<F, Fut>(
-    mut sub: Box<dyn Subscription>,
-    bus: EventBus,
-    name: &'static str,
-    options: ListenerOptions,
-    shutdown: Shutdown,
-    handle: F,
-) where
-    F: Fn(Message) -> Fut,
-    Fut: Future<Output = Outcome>,
-{
-    let options = options.bounded();
-    tracing::info!(listener = name, "listening");
-    loop {
-        let delivery = tokio::select! {
-            biased;
-            () = shutdown.wait() => {
-                tracing::info!(listener = name, "shutting down; listener stopped");
-                return;
-            }
-            delivery = sub.next() => delivery,
-        };
-        let Some(delivery) = delivery else { break };
-        let span = delivery_span(name, &delivery);
-        process(delivery, &bus, &options, &handle)
-            .instrument(span)
-            .await;
-    }
-    tracing::info!(listener = name, "bus closed; listener stopped");
-}
-
-async fn process<F, Fut>(delivery: Delivery, bus: &EventBus, options: &ListenerOptions, handle: &F)
-where
-    F: Fn(Message) -> Fut,
-    Fut: Future<Output = Outcome>,
-{
-    let Delivery {
-        message,
-        attempt,
-        mut settle,
-    } = delivery;
-    let outcome = run_step(handle(message.clone()), settle.as_mut()).await;
-    settle_by(outcome, &message, attempt, settle, bus, options).await;
-}
-
-impl<S: Clone + Send + Sync + 'static> Listeners<S> {
-    /// Handles one message as the running listener would (for tests and tools).
-    pub async fn dispatch(&self, message: Message) -> Outcome {
-        match self.handlers.get(&message.subject) {
-            Some(Handler::Solo(handler)) => handler(self.state.clone(), message).await,
-            Some(Handler::Batched(_)) => {
-                let mut batch = Batch::default();
-                let outcome = self.in_batch(&mut batch, message).await;
-                match self.finish(batch).await {
-                    Ok(()) => outcome,
-                    Err(err) => outcome.undone(&err),
-                }
-            }
-            Some(Handler::Set(_)) => {
-                let mut batch = Batch::default();
-                let mut outcomes = self.in_batch_set(&mut batch, vec![message]).await;
-                let outcome = outcomes.pop().unwrap_or_else(|| {
-                    Outcome::Failed(anyhow::anyhow!("the set step gave no outcome"))
-                });
-                match self.finish(batch).await {
-                    Ok(()) => outcome,
-                    Err(err) => outcome.undone(&err),
-                }
-            }
-            Some(Handler::Written(_)) => {
-                let mut outcomes = self.written(vec![message]).await;
-                outcomes.pop().unwrap_or_else(|| {
-                    Outcome::Failed(anyhow::anyhow!("the write job gave no outcome"))
-                })
-            }
-            None => self.unhandled(&message),
-        }
     }
 }

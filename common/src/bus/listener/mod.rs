@@ -33,7 +33,6 @@ use batch::Batching;
 use written::Writing;
 
 pub use batch::Txn;
-pub use consume::{run_listener, run_listener_with};
 pub use options::{ListenerOptions, MAX_ATTEMPTS};
 pub use outcome::{Applied, Outcome, SetOutcome, Unprocessable};
 

@@ -16,7 +16,10 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 /// Runs one handler to its outcome; a panic counts as a failure rather than killing the
 /// listener, and a slow handler keeps its delivery (so a short ack wait only redelivers what
 /// a dead process held).
-pub(super) async fn run_step(work: impl Future<Output = Outcome>, settle: &mut dyn Settle) -> Outcome {
+pub(super) async fn run_step(
+    work: impl Future<Output = Outcome>,
+    settle: &mut dyn Settle,
+) -> Outcome {
     let work = AssertUnwindSafe(work).catch_unwind();
     tokio::pin!(work);
     loop {
