@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use common::db::UniqueKey;
 use common::dto::{Order, OrderTicketView};
 use common::events::{
-    timestamp, OrderCancelled, OrderCompleted, OrderCreated, OrderStatus, OrderTicket, TicketCreated,
-    TicketRef, TicketUpdated,
+    timestamp, OrderCancelled, OrderCompleted, OrderCreated, OrderStatus, OrderTicket,
+    TicketCreated, TicketRef, TicketUpdated,
 };
 use common::money::Money;
 use sea_orm::sea_query::Expr;
@@ -193,7 +193,6 @@ impl OrderRecord {
         self.expires_at <= now
     }
 }
-
 
 /// Statuses in which an order holds its ticket and can still be cancelled or paid.
 pub const LIVE: [OrderStatus; 2] = [OrderStatus::Created, OrderStatus::AwaitingPayment];

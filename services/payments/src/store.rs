@@ -206,10 +206,7 @@ pub fn iso8601(at: DateTime<Utc>) -> String {
 
 /// Adds an order to the replica; false when it is already there. No unique violation is
 /// raised for that (one would abort a PostgreSQL transaction shared with other events).
-pub async fn insert_order(
-    db: &impl ConnectionTrait,
-    event: &OrderCreated,
-) -> Result<bool, DbErr> {
+pub async fn insert_order(db: &impl ConnectionTrait, event: &OrderCreated) -> Result<bool, DbErr> {
     use sea_orm::sea_query::OnConflict;
     let inserted = order::Entity::insert(order::ActiveModel {
         id: Set(event.id.clone()),
