@@ -61,9 +61,9 @@ pub struct User {
 /// The signed-in user as `GET /api/users/currentuser` shows it: the access token's claims.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionUser {
-    /// The user's id (a UUID).
+    /// The signed-in user's id (a UUID), from the token's `id` claim.
     pub id: String,
-    /// The user's email address.
+    /// The signed-in user's email address, as the token carries it.
     pub email: String,
     /// When the access token was issued, in seconds since the Unix epoch.
     pub iat: i64,
@@ -144,7 +144,7 @@ pub struct TicketBody {
 pub struct OrderTicketView {
     /// The ticket's id, as in `/api/tickets/:id`.
     pub id: String,
-    /// The ticket's title.
+    /// The ticket's title, as the orders service's replica last heard it.
     pub title: String,
     /// The ticket's price: what paying for the order charges.
     pub price: crate::money::Money,
