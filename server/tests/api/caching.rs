@@ -1,12 +1,10 @@
 //! What may be cached and how it travels: pages for a signed-in visitor are never stored,
 //! `/pkg` is served precompressed under content-hashed names and kept forever, pages are
 //! compressed per response and never kept that way.
-mod helpers;
-
 use std::io::Read as _;
 use std::path::Path;
 
-use helpers::{unique_email, TestServer};
+use crate::helpers::{unique_email, TestServer};
 use reqwest::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, VARY};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";

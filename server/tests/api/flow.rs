@@ -1,10 +1,8 @@
 //! The services together over the real bus: a ticket listed on the tickets service reaches
 //! the orders service's replica, an order reserves it, a cancellation releases it.
-mod helpers;
-
 use std::time::Duration;
 
-use helpers::{eventually, unique_email, TestServer};
+use crate::helpers::{eventually, unique_email, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -1,10 +1,9 @@
 //! The purchase loop across every service: a reservation either becomes a paid order or
 //! expires on time and releases its ticket — also when payment and expiry land at the same
 //! instant, and when the expiration service restarts in the middle of a window.
-mod helpers;
-
 use std::time::Duration;
 
+use crate::helpers::{eventually, unique_email, TestServer};
 use chrono::{DateTime, Utc};
 use common::auth::JwtKeys;
 use common::bus::encode;
@@ -12,7 +11,6 @@ use common::events::TicketCreated;
 use common::money::Money;
 use common::testing::{test_bus, Reply, Served, TestEnv};
 use futures::future::join_all;
-use helpers::{eventually, unique_email, TestServer};
 use reqwest::header::COOKIE;
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -1,11 +1,9 @@
 //! One process per part of the system: `ticketing <service>` serves only that service's API
 //! (plus health), refuses to start without a shared `JWT_KEY`, and `/readyz` names what is
 //! down.
-mod helpers;
-
+use crate::helpers::TestServer;
 use common::service::{health_router, Readiness, Shutdown};
 use common::testing::{Reply, Served, TestEnv};
-use helpers::TestServer;
 use server::{Role, Server};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef";

@@ -1,13 +1,11 @@
 //! The all-in-one server: pages render on the server as the visitor, through the API.
 use std::time::Duration;
 
-mod helpers;
-
-use helpers::{cookie_header, TestServer};
+use crate::helpers::{cookie_header, TestServer};
 use serde_json::json;
 
 fn unique_email() -> String {
-    helpers::unique_email("ssr")
+    crate::helpers::unique_email("ssr")
 }
 
 #[tokio::test]
@@ -92,7 +90,7 @@ async fn signing_in_returns_only_to_a_page_of_this_site() {
                 ("password", "secret1"),
                 ("next", next),
             ];
-            helpers::location(&app.post_form("sign_in", "", &fields, false).await)
+            crate::helpers::location(&app.post_form("sign_in", "", &fields, false).await)
         }
     };
     assert_eq!(sign_in("/tickets/abc").await, "/tickets/abc");
@@ -117,7 +115,7 @@ async fn signing_in_returns_only_to_a_page_of_this_site() {
         ("next", hostile),
     ];
     let rejected = app.post_form("sign_in", "", &fields, false).await;
-    let back = helpers::location(&rejected);
+    let back = crate::helpers::location(&rejected);
     assert!(back.starts_with("/auth/signin?next=%2F%22%3E"), "{back}");
     let form = app
         .get_page(&back, &cookie_header(&rejected))

@@ -1,15 +1,13 @@
 //! The web tier: server functions as the data layer (called during rendering through
 //! `INTERNAL_API_URL` as the visitor, and over HTTP by the hydrated app), forms that work
 //! without JavaScript, and pages that stay safe with hostile text in them.
-mod helpers;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::helpers::{cookie_header, eventually, location, unique_email, with_cookies, TestServer};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
-use helpers::{cookie_header, eventually, location, unique_email, with_cookies, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -2,6 +2,9 @@
 //! PostgreSQL when `DATABASE_URL` says so) and Redis when `REDIS_URL` is set.
 #![allow(dead_code)]
 
+use std::time::Duration;
+
+use common::auth::{JwtKeys, TokenState};
 use common::settings::Settings;
 use common::testing::{Served, TestDatabase, TestEnv};
 use reqwest::{Method, RequestBuilder};
@@ -129,4 +132,53 @@ pub use common::testing::{assert_cookie_attributes, eventually, is_removal, with
 /// A unique email, for state that may be shared between tests (Redis).
 pub fn unique_email() -> String {
     common::testing::unique_email("auth")
+}
+
+/// Tests that sign in use `unique_email()` instead: on Redis the failed-sign-in throttle is
+/// shared by every test (and every run) for a minute.
+pub const EMAIL: &str = "test@test.com";
+pub const INVALID_EMAIL: &str = "Email must be valid";
+pub const INVALID_PASSWORD: &str = "Password must be between 4 and 20 characters";
+pub const MISSING_PASSWORD: &str = "You must supply a password";
+pub const EMAIL_IN_USE: &str = "Email in use";
+pub const INVALID_CREDENTIALS: &str = "Invalid credentials";
+pub const SESSION_EXPIRED: u16 = 499;
+
+pub fn keys_of(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+/// `Cookie` header carrying only the given access token.
+pub fn session(token: &str) -> String {
+    format!("session={token}")
+}
+
+/// Waits until `token` has expired, checked locally as every service checks it.
+pub async fn wait_until_expired(app: &TestApp, token: &str) {
+    let keys = JwtKeys::from_settings(&app.settings);
+    // A 1 s token is refused once its `exp` second has passed (no leeway).
+    let expired = eventually(Duration::from_secs(5), || async {
+        (keys.verify(token) == TokenState::Expired).then_some(())
+    })
+    .await;
+    assert!(expired.is_some(), "the access token never expired");
+}
+
+/// Asserts a 200 `{"currentUser": null}` that clears the `session` cookie.
+pub fn assert_anonymous_and_cleared(reply: &Reply) {
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json(), json!({ "currentUser": null }));
+    let access = reply.session_cookie();
+    assert!(
+        is_removal(access),
+        "the session cookie must be cleared: {access}"
+    );
+    assert_eq!(access.path(), Some("/"), "{access}");
 }

@@ -7,16 +7,19 @@ use std::time::Duration;
 
 use common::auth::JwtKeys;
 use common::bus::EventBus;
-use common::events::{Event, TicketCreated};
+use common::events::{
+    Event, ExpirationComplete, OrderStatus, PaymentCreated, TicketCreated, TicketUpdated,
+};
 use common::money::Money;
 use common::outbox::entity as outbox;
 use common::service::Shutdown;
 use common::testing::{Served, TestEnv};
 use orders::listeners::{self, Applied};
-use orders::OrdersState;
+use orders::{store, OrdersState};
 use reqwest::header::COOKIE;
 use reqwest::{Method, RequestBuilder};
-use sea_orm::{EntityTrait, QueryOrder};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde_json::{json, Value};
 
 /// A running orders service, its state (for listener steps) and a client for it.
@@ -219,3 +222,101 @@ impl TestApp {
 }
 
 pub use common::testing::Reply;
+
+pub const ALREADY_RESERVED: &str = "Ticket is already reserved";
+pub const COMPLETED: &str = "Cannot cancel a completed order";
+pub const OWN_TICKET: &str = "You cannot buy your own ticket";
+
+pub fn keys_of(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .expect("a JSON object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+pub fn id_of(value: &Value) -> String {
+    value["id"].as_str().expect("an id").to_owned()
+}
+
+pub fn expire(order_id: &str) -> ExpirationComplete {
+    ExpirationComplete {
+        order_id: order_id.to_owned(),
+    }
+}
+
+pub fn payment(order_id: &str) -> PaymentCreated {
+    PaymentCreated {
+        id: uuid::Uuid::new_v4().to_string(),
+        order_id: order_id.to_owned(),
+        stripe_id: "ch_test".into(),
+    }
+}
+
+pub fn update(
+    ticket: &TicketCreated,
+    version: i64,
+    title: &str,
+    price_cents: i64,
+) -> TicketUpdated {
+    TicketUpdated {
+        id: ticket.id.clone(),
+        version,
+        title: title.to_owned(),
+        price: Money::from_cents(price_cents),
+        user_id: ticket.user_id.clone(),
+        order_id: None,
+    }
+}
+
+/// `ticket:created` applied the way the service applies it on this backend: the writer
+/// thread's step on SQLite, the sea-orm listener on PostgreSQL.
+pub async fn replicate_created(app: &TestApp, event: TicketCreated) -> Applied {
+    match &app.state.writer {
+        Some(writer) => writer
+            .write(move |tx| orders::written::ticket_created(tx, event))
+            .await
+            .expect("ticket:created applies"),
+        None => listeners::ticket_created(&app.state.db, event)
+            .await
+            .expect("ticket:created applies"),
+    }
+}
+
+/// `ticket:updated`, as [`replicate_created`] applies `ticket:created`.
+pub async fn replicate_updated(app: &TestApp, event: TicketUpdated) -> Applied {
+    match &app.state.writer {
+        Some(writer) => writer
+            .write(move |tx| orders::written::ticket_updated(tx, event))
+            .await
+            .expect("ticket:updated applies"),
+        None => listeners::ticket_updated(&app.state.db, event)
+            .await
+            .expect("ticket:updated applies"),
+    }
+}
+
+/// Makes a replica row look as if it was replicated before sellers were kept.
+pub async fn forget_seller(app: &TestApp, ticket_id: &str) {
+    store::ticket::Entity::update_many()
+        .col_expr(
+            store::ticket::Column::SellerId,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(store::ticket::Column::Id.eq(ticket_id))
+        .exec(&app.state.db)
+        .await
+        .expect("the replica is writable");
+}
+
+pub async fn live_orders_of_ticket(app: &TestApp, ticket_id: &str) -> u64 {
+    store::order::Entity::find()
+        .filter(store::order::Column::TicketId.eq(ticket_id))
+        .filter(store::order::Column::Status.ne(OrderStatus::Cancelled.as_str()))
+        .count(&app.state.db)
+        .await
+        .expect("orders are countable")
+}

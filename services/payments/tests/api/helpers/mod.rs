@@ -421,3 +421,11 @@ pub fn cancel_hook() -> Hook {
         })
     })
 }
+
+/// One sweep that counts every payment in flight as abandoned.
+pub async fn sweep_now(app: &TestApp) -> usize {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut state = app.state.clone();
+    state.stale_after = Duration::ZERO;
+    payments::sweeper::sweep(&state).await.expect("a sweep")
+}
