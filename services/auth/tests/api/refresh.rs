@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use common::auth::TokenState;
 use common::dto::REFRESH_COOKIE;
-use serde_json::json;
 
 use crate::helpers::{
     assert_anonymous_and_cleared, assert_cookie_attributes, is_removal, session, unique_email,

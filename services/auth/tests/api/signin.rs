@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{
-    assert_cookie_attributes, session, unique_email, Reply, TestApp, EMAIL, INVALID_CREDENTIALS,
+    assert_cookie_attributes, unique_email, Reply, TestApp, EMAIL, INVALID_CREDENTIALS,
     INVALID_EMAIL, MISSING_PASSWORD, PASSWORD, SESSION_EXPIRED,
 };
 

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{is_removal, session, TestApp, EMAIL, PASSWORD, SESSION_EXPIRED};
+use crate::helpers::{is_removal, TestApp, EMAIL, PASSWORD, SESSION_EXPIRED};
 
 #[tokio::test]
 async fn signout_without_any_cookie_expires_the_session_cookie() {

@@ -4,7 +4,7 @@
 use common::events::{OrderCancelled, OrderCreated, OrderStatus};
 use orders::listeners;
 use reqwest::Method;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
 use serde_json::{json, Value};
 
 use crate::helpers::{id_of, payment, TestApp, COMPLETED};

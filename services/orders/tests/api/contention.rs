@@ -7,7 +7,7 @@ use common::events::{OrderCancelled, OrderCompleted, OrderCreated, OrderStatus};
 use futures::future::join_all;
 use orders::listeners::{self, Applied};
 use orders::store;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{EntityTrait, PaginatorTrait};
 
 use crate::helpers::{
     expire, id_of, live_orders_of_ticket, payment, update, Buyer, TestApp, ALREADY_RESERVED,

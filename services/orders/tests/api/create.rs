@@ -8,7 +8,7 @@ use common::events::{OrderCreated, OrderStatus, Subject, TicketCreated};
 use common::money::Money;
 use orders::listeners::Applied;
 use reqwest::Method;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
 use serde_json::{json, Value};
 
 use crate::helpers::{

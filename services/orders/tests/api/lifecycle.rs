@@ -2,7 +2,7 @@
 
 use common::events::{OrderCancelled, OrderCompleted, OrderStatus};
 use orders::listeners::{self, Applied};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
 use serde_json::{json, Value};
 
 use crate::helpers::{expire, id_of, payment, TestApp, ALREADY_RESERVED};

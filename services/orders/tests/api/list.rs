@@ -2,7 +2,7 @@
 
 use orders::listeners;
 use reqwest::Method;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
 use serde_json::json;
 
 use crate::helpers::{id_of, payment, TestApp};

@@ -5,7 +5,7 @@ use common::events::TicketCreated;
 use common::money::Money;
 use orders::listeners::{self, Applied};
 use orders::store;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
 use serde_json::json;
 
 use crate::helpers::{update, TestApp};

@@ -1,8 +1,6 @@
 //! `GET /api/orders/:id`: one's own order only.
 
 use reqwest::Method;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::json;
 
 use crate::helpers::{id_of, TestApp};
 

@@ -10,7 +10,7 @@ use payments::charge::{CANCELLED, EXPIRED};
 use payments::listeners::Applied;
 use serde_json::json;
 
-use crate::helpers::{cancel_hook, Hook, Kind, Options, TestApp};
+use crate::helpers::{cancel_hook, Kind, Options, TestApp};
 
 on_both_providers!(
     an_order_cancelled_after_it_was_paid_is_refunded,

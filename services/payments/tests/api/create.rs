@@ -1,8 +1,6 @@
 //! `POST /api/payments`: who may pay for what, the charge and its event, declines, double
 //! clicks and hostile input (cases 53–56).
 
-use std::time::Duration;
-
 use chrono::Utc;
 use common::dto::{ErrorItem, PaymentStatus};
 use common::events::PaymentCreated;

@@ -12,7 +12,7 @@ use payments::listeners::Applied;
 use payments::store::{self, Change};
 use serde_json::json;
 
-use crate::helpers::{order_created, sweep_now, Kind, TestApp};
+use crate::helpers::{abandoned, sweep_now, Died, Kind, TestApp};
 
 /// Cases 57 and 58.
 #[tokio::test]

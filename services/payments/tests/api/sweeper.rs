@@ -9,10 +9,10 @@ use common::events::{PaymentCreated, PaymentRefunded};
 use common::testing::eventually;
 use payments::charge::ALREADY_PAID;
 use payments::listeners::Applied;
-use payments::store::{self, Change};
+use payments::store::{self};
 use serde_json::json;
 
-use crate::helpers::{sweep_now, Kind, Options, TestApp};
+use crate::helpers::{abandoned, sweep_now, Died, Kind, Options, TestApp};
 
 on_both_providers!(
     sweeper_voids_a_hold_abandoned_before_its_id_was_recorded,
@@ -176,69 +176,4 @@ async fn the_services_own_sweeper_settles_an_abandoned_payment(kind: Kind) {
     .await;
     assert!(settled.is_some(), "refunded by the service's own sweeper");
     assert_eq!(app.charges(&order)[0].status, "refunded");
-}
-
-/// How far a payment got before its process died.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Died {
-    /// Inserted, the provider never asked.
-    BeforeAuthorizing,
-    /// The provider holds the money; its id was never recorded.
-    AfterAuthorizing,
-    /// Claimed (`capturing`, the id recorded), the hold not captured yet.
-    AfterClaiming,
-    /// Captured at the provider; the answer never recorded.
-    AfterCapturing,
-}
-
-/// A payment for `order_id` whose process was killed at `died` (the provider is asked as the
-/// pay flow asks it, with the same idempotency keys).
-async fn abandoned(app: &TestApp, order_id: &str, died: Died) -> store::PaymentRecord {
-    use payments::provider::{key_for, ChargeRequest};
-    let order = store::find_order(&app.state.db, order_id)
-        .await
-        .expect("read")
-        .expect("there");
-    let payment = store::insert_payment(&app.state.db, &order)
-        .await
-        .expect("inserted");
-    if died != Died::BeforeAuthorizing {
-        let charge = ChargeRequest {
-            amount: payment.amount,
-            currency: payment.currency.clone(),
-            token: "tok_visa".into(),
-            order_id: order.id.clone(),
-            payment_id: payment.id.clone(),
-            idempotency_key: payment.id.clone(),
-        };
-        let provider_id = app.state.provider.authorize(&charge).await.expect("held");
-        if died != Died::AfterAuthorizing {
-            store::transition(
-                &app.state.db,
-                &payment.id,
-                PaymentStatus::Authorizing,
-                PaymentStatus::Capturing,
-                Change {
-                    stripe_id: Some(&provider_id),
-                    ..Change::default()
-                },
-            )
-            .await
-            .expect("claimed");
-            assert!(store::claim_order(&app.state.db, &order, &payment.id)
-                .await
-                .expect("claim"));
-        }
-        if died == Died::AfterCapturing {
-            app.state
-                .provider
-                .capture(&provider_id, &key_for(&payment.id, "capture"))
-                .await
-                .expect("captured");
-        }
-    }
-    store::find_payment(&app.state.db, &payment.id)
-        .await
-        .expect("read")
-        .expect("there")
 }

@@ -1,7 +1,6 @@
 //! `POST /api/tickets`: who may list, what a valid title and price are, and what a new
 //! ticket looks like.
 
-use common::bus::EventBus;
 use reqwest::StatusCode;
 use serde_json::json;
 

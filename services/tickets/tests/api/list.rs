@@ -1,7 +1,6 @@
 //! `GET /api/tickets`: only tickets for sale, newest first, in pages that follow `next`
 //! links, searched by title.
 
-use common::bus::EventBus;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tickets::listeners::Applied;

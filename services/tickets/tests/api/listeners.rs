@@ -1,7 +1,6 @@
 //! `order:created` reserves a ticket and `order:cancelled` / `order:completed` end the
 //! hold, once each, whatever order they arrive in, one at a time or in batches.
 
-use common::bus::EventBus;
 use serde_json::json;
 use tickets::listeners::{self, Applied};
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use common::bus::{decode, EventBus};
-use common::events::{TicketCreated, TicketUpdated};
+use common::bus::decode;
+use common::events::{Event, TicketCreated, TicketUpdated};
 use common::money::Money;
 use common::service::Shutdown;
 use serde_json::json;

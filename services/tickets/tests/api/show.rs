@@ -1,6 +1,5 @@
 //! `GET /api/tickets/:id`.
 
-use common::bus::EventBus;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -1,7 +1,6 @@
 //! `PUT /api/tickets/:id`: existence, sign-in, validity, ownership, and no edits while
 //! reserved.
 
-use common::bus::EventBus;
 use reqwest::StatusCode;
 use serde_json::json;
 

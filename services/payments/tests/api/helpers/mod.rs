@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use common::auth::JwtKeys;
 use common::bus::EventBus;
+use common::dto::PaymentStatus;
 use common::events::{
     Event, OrderCancelled, OrderCompleted, OrderCreated, OrderStatus, OrderTicket, TicketRef,
 };
@@ -25,7 +26,7 @@ use payments::provider::{
     ChargeRequest, Found, PaymentProvider, Provider, ProviderError, TestChargeStatus,
     TestModeProvider,
 };
-use payments::store::{self, PaymentRecord};
+use payments::store::{self, Change, PaymentRecord};
 use payments::PaymentsState;
 use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::{json, Value};
@@ -428,4 +429,69 @@ pub async fn sweep_now(app: &TestApp) -> usize {
     let mut state = app.state.clone();
     state.stale_after = Duration::ZERO;
     payments::sweeper::sweep(&state).await.expect("a sweep")
+}
+
+/// How far a payment got before its process died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Died {
+    /// Inserted, the provider never asked.
+    BeforeAuthorizing,
+    /// The provider holds the money; its id was never recorded.
+    AfterAuthorizing,
+    /// Claimed (`capturing`, the id recorded), the hold not captured yet.
+    AfterClaiming,
+    /// Captured at the provider; the answer never recorded.
+    AfterCapturing,
+}
+
+/// A payment for `order_id` whose process was killed at `died` (the provider is asked as the
+/// pay flow asks it, with the same idempotency keys).
+pub async fn abandoned(app: &TestApp, order_id: &str, died: Died) -> store::PaymentRecord {
+    use payments::provider::{key_for, ChargeRequest};
+    let order = store::find_order(&app.state.db, order_id)
+        .await
+        .expect("read")
+        .expect("there");
+    let payment = store::insert_payment(&app.state.db, &order)
+        .await
+        .expect("inserted");
+    if died != Died::BeforeAuthorizing {
+        let charge = ChargeRequest {
+            amount: payment.amount,
+            currency: payment.currency.clone(),
+            token: "tok_visa".into(),
+            order_id: order.id.clone(),
+            payment_id: payment.id.clone(),
+            idempotency_key: payment.id.clone(),
+        };
+        let provider_id = app.state.provider.authorize(&charge).await.expect("held");
+        if died != Died::AfterAuthorizing {
+            store::transition(
+                &app.state.db,
+                &payment.id,
+                PaymentStatus::Authorizing,
+                PaymentStatus::Capturing,
+                Change {
+                    stripe_id: Some(&provider_id),
+                    ..Change::default()
+                },
+            )
+            .await
+            .expect("claimed");
+            assert!(store::claim_order(&app.state.db, &order, &payment.id)
+                .await
+                .expect("claim"));
+        }
+        if died == Died::AfterCapturing {
+            app.state
+                .provider
+                .capture(&provider_id, &key_for(&payment.id, "capture"))
+                .await
+                .expect("captured");
+        }
+    }
+    store::find_payment(&app.state.db, &payment.id)
+        .await
+        .expect("read")
+        .expect("there")
 }
