@@ -269,13 +269,7 @@ pub async fn problems(acks: &Acks, dbs: &Connections) -> anyhow::Result<Vec<Stri
 
     // Every outbox is drained.
     for (service, db) in dbs.publishers() {
-        let sql = format!("SELECT count(*)::text FROM {service}.outbox WHERE sent_at IS NULL");
-        let pending = rows(db, &sql, 1).await?;
-        let pending = pending
-            .first()
-            .and_then(|r| r.first())
-            .cloned()
-            .unwrap_or_default();
+        let pending = count(db, &format!("{service}.outbox WHERE sent_at IS NULL")).await?;
         if pending != "0" {
             problems.push(format!("{service}'s outbox holds {pending} unsent events"));
         }
@@ -285,34 +279,24 @@ pub async fn problems(acks: &Acks, dbs: &Connections) -> anyhow::Result<Vec<Stri
 
 /// How many rows each table holds (for the report).
 pub async fn counts(dbs: &Connections) -> anyhow::Result<String> {
-    let n = |rows: Vec<Row>| {
-        rows.first()
-            .and_then(|r| r.first())
-            .cloned()
-            .unwrap_or_default()
-    };
-    let tickets = n(rows(
-        &dbs.tickets,
-        "SELECT count(*)::text FROM tickets.tickets",
-        1,
-    )
-    .await?);
-    let orders = n(rows(&dbs.orders, "SELECT count(*)::text FROM orders.orders", 1).await?);
-    let complete = n(rows(
-        &dbs.orders,
-        "SELECT count(*)::text FROM orders.orders WHERE status = 'complete'",
-        1,
-    )
-    .await?);
-    let captured = n(rows(
-        &dbs.payments,
-        "SELECT count(*)::text FROM payments.payments WHERE status = 'captured'",
-        1,
-    )
-    .await?);
+    let tickets = count(&dbs.tickets, "tickets.tickets").await?;
+    let orders = count(&dbs.orders, "orders.orders").await?;
+    let complete = count(&dbs.orders, "orders.orders WHERE status = 'complete'").await?;
+    let captured = count(&dbs.payments, "payments.payments WHERE status = 'captured'").await?;
     Ok(format!(
         "{tickets} tickets, {orders} orders ({complete} complete), {captured} captured payments"
     ))
+}
+
+/// `SELECT count(*) FROM <from>`, as text.
+async fn count(db: &DatabaseConnection, from: &str) -> anyhow::Result<String> {
+    let sql = format!("SELECT count(*)::text FROM {from}");
+    let rows = rows(db, &sql, 1).await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first())
+        .cloned()
+        .unwrap_or_default())
 }
 
 /// The provider's side: a complete order keeps exactly one charge, a cancelled one none, and
