@@ -1,6 +1,7 @@
-//! What the cluster runs: [`SERVICES`], the one table of services, replicas and ports
-//! (adding a service to the cluster is a row here plus its upstream in `deploy/nginx.conf`),
-//! and the processes ([`Part`]s) it unfolds into.
+//! What the cluster runs: [`SERVICES`], the one table of services, replicas and ports, and
+//! the processes ([`Part`]s) it unfolds into. Adding a service to the cluster is a row here
+//! plus its upstream and routes in `deploy/nginx.conf` (`nginx.rs`'s test checks that every
+//! routed port has an upstream there).
 
 /// A service of the cluster.
 #[derive(Debug)]
