@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use common::bus::{decode, encode, EventBus, InProcessBus, JetStreamBus};
-use common::events::{timestamp, ExpirationComplete, OrderCreated, OrderStatus, OrderTicket, Subject};
+use common::events::{
+    timestamp, ExpirationComplete, OrderCreated, OrderStatus, OrderTicket, Subject,
+};
 use common::money::Money;
 use common::service::{Shutdown, Supervisor};
 use common::settings::Settings;
