@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use common::bus::{decode, EventBus};
 use common::events::{Subject, TicketRef};
 use common::outbox::{CreateOutbox, Relay};
-use common::service::Shutdown;
+use common::task::Shutdown;
 use common::sqlite::Writer;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
 use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager};

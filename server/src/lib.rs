@@ -7,9 +7,9 @@
 //!   process; on shutdown listeners finish their message and relays flush).
 //! * `web.rs` holds the web tier's routes and protections.
 //!
-//! Adding a service is one step: a crate under `services/` exporting a
-//! `common::service::Service` (its `start` connects its store, subscribes its listeners
-//! through `common::bus::Listeners` and returns its router and tasks), listed in [`SERVICES`].
+//! A service is a crate under `services/` exporting a `common::service::Service` built with
+//! `common::service::Builder`; this binary runs it once it is listed in [`SERVICES`] (see
+//! ARCHITECTURE.md, "Adding a service", for the rest of the checklist).
 #![forbid(unsafe_code)]
 
 mod caching;
@@ -20,7 +20,8 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use axum::Router;
 use common::bus::EventBus;
-use common::service::{Service, Shutdown, Supervisor};
+use common::service::Service;
+use common::task::{Shutdown, Supervisor};
 use common::settings::Settings;
 use leptos::prelude::*;
 use tokio::net::TcpListener;
@@ -261,7 +262,7 @@ impl Server {
             shutdown,
             supervisor,
         } = self;
-        tokio::spawn(common::service::trigger_on_signal(shutdown.clone()).in_current_span());
+        tokio::spawn(common::task::trigger_on_signal(shutdown.clone()).in_current_span());
         let serve = async {
             let served = axum::serve(
                 listener,

@@ -3,7 +3,8 @@
 //! down.
 mod helpers;
 
-use common::service::{health_router, Readiness, Shutdown};
+use common::service::{health_router, Readiness};
+use common::task::Shutdown;
 use common::testing::{Reply, Served, TestEnv};
 use helpers::TestServer;
 use server::{Role, Server};

@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use super::{Delivery, EventBus, Message, Settle, Subscription};
 use crate::events::{Event, Subject};
-use crate::service::{Shutdown, Task};
+use crate::task::{Shutdown, Task};
 use crate::sqlite::{Tx, Writer};
 
 /// What a handler made of a message.
@@ -346,8 +346,8 @@ pub type Txn = Arc<DatabaseTransaction>;
 type WrittenStep<S> = dyn Fn(&S, &mut Tx<'_>, &Message) -> Outcome + Send + Sync;
 
 /// What a set step made of its events: one result per event, in their order (an `Err` means
-/// that event changed nothing), and the outbox messages its writes staged
-/// ([`crate::outbox::stage_all`]), handed to the relay once the batch commits.
+/// that event changed nothing), and the outbox messages its writes staged (`outbox::stage_all`),
+/// handed to the relay once the batch commits.
 pub struct SetOutcome {
     pub applied: Vec<anyhow::Result<Applied>>,
     pub staged: Vec<Message>,
@@ -373,8 +373,21 @@ enum Handler<S> {
 struct Batching {
     db: DatabaseConnection,
     after_commit: Arc<dyn Fn() + Send + Sync>,
-    /// Takes what set steps staged, after the commit; poked when other steps wrote.
-    relay: Option<crate::outbox::Relay>,
+    /// Commits the batch and takes what set steps staged; woken when other steps wrote.
+    relay: Option<Arc<dyn Committer>>,
+}
+
+/// How a batch's transaction ends when its steps write events: committed, then what it
+/// wrote handed to the service's outbox relay, which implements this (`outbox::Relay`).
+pub trait Committer: Send + Sync {
+    /// Commits `txn`; `staged` messages go to the relay at once, and `enqueued` says other
+    /// outbox rows were written (found by the relay's scan).
+    fn commit(
+        &self,
+        txn: DatabaseTransaction,
+        staged: Vec<Message>,
+        enqueued: bool,
+    ) -> BoxFuture<'_, Result<(), sea_orm::DbErr>>;
 }
 
 /// Deliveries already waiting that one batch takes at most: a PostgreSQL transaction's, and
@@ -639,9 +652,9 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
 
     /// Hands what set steps stage to `relay` after each commit, and pokes it when other
     /// steps wrote (their rows are found by its scan).
-    pub fn relaying(mut self, relay: crate::outbox::Relay) -> Self {
+    pub fn relaying(mut self, relay: impl Committer + 'static) -> Self {
         if let Some(batching) = &mut self.batching {
-            batching.relay = Some(relay);
+            batching.relay = Some(Arc::new(relay));
         }
         self
     }
@@ -844,14 +857,12 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
             abandon(txn).await;
             anyhow::bail!("a step failed, so the batch it was in was rolled back");
         }
-        txn.commit().await.context("committing a batch of events")?;
-        (batching.after_commit)();
-        if let Some(relay) = &batching.relay {
-            relay.committed(batch.staged);
-            if batch.unstaged {
-                relay.poke();
-            }
+        match &batching.relay {
+            Some(relay) => relay.commit(txn, batch.staged, batch.unstaged).await,
+            None => txn.commit().await,
         }
+        .context("committing a batch of events")?;
+        (batching.after_commit)();
         Ok(())
     }
 
@@ -1044,7 +1055,7 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
         let group = self.group;
         Ok(Task::new(format!("{group} listener"), async move {
             let stop = shutdown.clone();
-            crate::service::on_event_thread(async move {
+            crate::task::on_event_thread(async move {
                 self.consume(sub, &bus, &stop).await;
             })
             .await

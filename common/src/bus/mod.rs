@@ -15,8 +15,8 @@ mod listener;
 pub use in_process::{DeadLetter, InProcessBus};
 pub use jetstream::{dead_letter_subject, nats_subject, stream_name, JetStreamBus, ACK_WAIT};
 pub use listener::{
-    decode, encode, run_listener, run_listener_with, Applied, ListenerOptions, Listeners, Outcome,
-    SetOutcome, Txn, Unprocessable, MAX_ATTEMPTS,
+    decode, encode, run_listener, run_listener_with, Applied, Committer, ListenerOptions,
+    Listeners, Outcome, SetOutcome, Txn, Unprocessable, MAX_ATTEMPTS,
 };
 
 /// The subject prefix (and, uppercased, the stream name) of a deployment on JetStream unless
@@ -30,7 +30,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<EventBus> {
             // Its connection task lives where it is connected: on the event thread, the
             // relays' publishes and the listeners' acks don't queue behind HTTP requests.
             let (url, prefix) = (url.clone(), settings.nats_prefix.clone());
-            let bus = crate::service::on_event_thread(async move {
+            let bus = crate::task::on_event_thread(async move {
                 JetStreamBus::connect(&url, &prefix).await
             })
             .await??;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use common::service::Shutdown;
+use common::task::Shutdown;
 use common::settings::Settings;
 use common::testing::{test_bus, TestEnv};
 use reqwest::header::{COOKIE, SET_COOKIE};

@@ -4,19 +4,9 @@ use common::events::{OrderCancelled, OrderCompleted, OrderStatus, TicketRef};
 use common::outbox;
 use sea_orm::{DbErr, TransactionTrait};
 
+pub use crate::store::Ended;
 use crate::store::{self, OrderRecord};
 use crate::OrdersState;
-
-/// What ending an order came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended {
-    /// This call ended it; the event is in the outbox.
-    Now(OrderRecord),
-    /// It had already ended (cancelled or complete) and is left as it is.
-    Already(OrderRecord),
-    /// There is no such order.
-    Unknown,
-}
 
 /// An order changes at most a few times, so losing the race more often than this means
 /// something is wrong rather than busy.
@@ -96,8 +86,7 @@ async fn end(state: &OrdersState, mut current: OrderRecord, how: End) -> Result<
                     .await?
                 }
             };
-            txn.commit().await?;
-            state.relay.poke();
+            state.relay.commit(txn).await?;
             return Ok(Ended::Now(ended));
         }
         txn.rollback().await?;

@@ -4,15 +4,14 @@
 //! in one transaction; with one writer per file nothing read inside a job can go stale, so
 //! none of them needs a version guard or a retry.
 use chrono::{DateTime, Utc};
+use common::bus::Applied;
 use common::events::{
     OrderCancelled, OrderCompleted, OrderStatus, TicketCreated, TicketRef, TicketUpdated,
 };
 use common::sqlite::rusqlite::{self, Row};
 use common::sqlite::{parse_timestamp, timestamp, violates, Tx};
 
-use crate::lifecycle::Ended;
-use crate::listeners::Applied;
-use crate::store::{self, OrderRecord, TicketRow};
+use crate::store::{self, Ended, OrderRecord, TicketRow};
 
 /// What a reservation came to.
 pub enum Reserved {

@@ -10,7 +10,7 @@ use common::events::{
     TicketRef, TicketUpdated,
 };
 use common::money::Money;
-use common::service::Shutdown;
+use common::task::Shutdown;
 use common::testing::{test_bus, Served, TestEnv};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -31,7 +31,8 @@ impl TestApp {
     async fn spawn() -> Self {
         let env = TestEnv::new().await;
         let bus = test_bus().await;
-        let state = TicketsState::build(&env.settings, bus.clone())
+        let mut service = tickets::SERVICE.builder(&env.settings, bus.clone(), Shutdown::new());
+        let state = TicketsState::build(&mut service)
             .await
             .expect("the tickets state builds");
         let served = Served::router(tickets::router(state.clone())).await;
