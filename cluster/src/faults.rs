@@ -381,8 +381,8 @@ async fn terminate_backends(
     cluster: &Cluster,
 ) -> anyhow::Result<u64> {
     use sea_orm::{ConnectionTrait, Statement};
-    let names: Vec<String> = crate::DATABASES
-        .iter()
+    let names: Vec<String> = crate::services()
+        .into_iter()
         .filter_map(|s| cluster.database_url(s))
         .filter_map(|url| url.rsplit('/').next())
         .map(|name| format!("'{}'", name.split('?').next().unwrap_or(name)))

@@ -25,36 +25,70 @@ pub mod faults;
 pub mod ledger;
 pub mod stripe;
 
-/// A process of the cluster: its name, the `ticketing` subcommand it runs, and the port
-/// `deploy/nginx.conf` expects it on.
+/// A process of the cluster: its name, the `ticketing` subcommand it runs, the port it
+/// listens on (`deploy/nginx.conf`'s upstream when it is routed), and what it is.
 #[derive(Debug, Clone, Copy)]
 pub struct Part {
     pub name: &'static str,
     pub role: &'static str,
     pub port: u16,
+    pub kind: Kind,
 }
 
-/// Every process, in start order; the ports are deploy/nginx.conf's upstreams.
+/// What a part is, which says whether the gateway routes to it and whether it owns a
+/// database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A service with an API behind the gateway.
+    Api,
+    /// A service without an API (only `/healthz` and `/readyz`, not behind the gateway).
+    Background,
+    /// The web tier: behind the gateway, no database.
+    Web,
+}
+
+impl Part {
+    /// An upstream of deploy/nginx.conf.
+    pub fn is_routed(&self) -> bool {
+        self.kind != Kind::Background
+    }
+}
+
+/// Every process, in start order: the one table a new service is added to (see
+/// ARCHITECTURE.md, "Adding a service"); the ports are deploy/nginx.conf's upstreams.
 pub const PARTS: [Part; 8] = [
-    part("auth", "auth", 4001),
-    part("tickets", "tickets", 4002),
-    part("orders-1", "orders", 4003),
-    part("orders-2", "orders", 4013),
-    part("expiration", "expiration", 4004),
-    part("payments-1", "payments", 4005),
-    part("payments-2", "payments", 4015),
-    part("web", "web", 4006),
+    part("auth", "auth", 4001, Kind::Api),
+    part("tickets", "tickets", 4002, Kind::Api),
+    part("orders-1", "orders", 4003, Kind::Api),
+    part("orders-2", "orders", 4013, Kind::Api),
+    part("expiration", "expiration", 4004, Kind::Background),
+    part("payments-1", "payments", 4005, Kind::Api),
+    part("payments-2", "payments", 4015, Kind::Api),
+    part("web", "web", 4006, Kind::Web),
 ];
 
-const fn part(name: &'static str, role: &'static str, port: u16) -> Part {
-    Part { name, role, port }
+const fn part(name: &'static str, role: &'static str, port: u16, kind: Kind) -> Part {
+    Part {
+        name,
+        role,
+        port,
+        kind,
+    }
 }
 
 /// Where deploy/nginx.conf listens.
 pub const GATEWAY_PORT: u16 = 8080;
 
-/// The services that own a database (web has none).
-pub const DATABASES: [&str; 5] = ["auth", "tickets", "orders", "expiration", "payments"];
+/// The services, each owning a database (replicas share their service's), in start order.
+pub fn services() -> Vec<&'static str> {
+    let mut services: Vec<&'static str> = Vec::new();
+    for part in PARTS.iter().filter(|p| p.kind != Kind::Web) {
+        if !services.contains(&part.role) {
+            services.push(part.role);
+        }
+    }
+    services
+}
 
 /// A process has this long to exit after SIGTERM (the services promise 10 s).
 pub const STOP_WITHIN: Duration = Duration::from_secs(10);
@@ -191,13 +225,13 @@ impl Cluster {
         let mut databases = BTreeMap::new();
         match &options.databases {
             Databases::Kept(admin) => {
-                for service in DATABASES {
+                for service in services() {
                     let url = ensure_database(admin, &format!("ticketing_{service}")).await?;
                     databases.insert(service, url);
                 }
             }
             Databases::Fresh => {
-                for service in DATABASES {
+                for service in services() {
                     let db = common::testing::TestDatabase::new().await?;
                     anyhow::ensure!(
                         db.is_postgres(),
@@ -439,7 +473,7 @@ impl Cluster {
         let moves: Vec<(u16, u16)> = self
             .processes
             .iter()
-            .filter(|p| p.part.role != "expiration")
+            .filter(|p| p.part.is_routed())
             .map(|p| (p.part.port, p.port))
             .collect();
         let config = gateway_config(&template, &moves, self.gateway)?;
@@ -715,7 +749,7 @@ mod tests {
     fn every_routed_part_is_an_upstream_of_the_deploy_config() {
         let moves: Vec<(u16, u16)> = PARTS
             .iter()
-            .filter(|p| p.role != "expiration")
+            .filter(|p| p.is_routed())
             .enumerate()
             .map(|(i, p)| (p.port, 20000 + i as u16))
             .collect();
@@ -731,6 +765,63 @@ mod tests {
             );
         }
         assert!(config.contains("listen 127.0.0.1:19999;"));
+    }
+
+    fn deploy_file(path: &str) -> String {
+        let full = format!("{}/../deploy/{path}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("reading deploy/{path}: {e}"))
+    }
+
+    /// The routes of a gateway config, one `location … proxy_pass …` line each, spaces
+    /// squeezed.
+    fn routes(config: &str) -> Vec<String> {
+        config
+            .lines()
+            .filter(|line| line.contains("location") && line.contains("proxy_pass"))
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    /// What adding a service to deploy/ takes, checked: each place names every service of
+    /// [`PARTS`], and the three gateway configs route alike.
+    #[test]
+    fn every_service_is_in_every_deploy_file() {
+        let (compose, k8s_init, init) = (
+            deploy_file("docker-compose.yml"),
+            deploy_file("k8s/postgres.yaml"),
+            deploy_file("postgres-init.sql"),
+        );
+        let secrets = deploy_file("k8s/secret.example.yaml");
+        for service in services() {
+            let create = format!("CREATE DATABASE {service};");
+            assert!(init.contains(&create), "postgres-init.sql: {create}");
+            assert!(k8s_init.contains(&create), "k8s/postgres.yaml: {create}");
+            let url = format!("{}_DATABASE_URL:", service.to_uppercase());
+            assert!(secrets.contains(&url), "k8s/secret.example.yaml: {url}");
+            let command = format!("command: [\"{service}\"]");
+            assert!(compose.contains(&command), "docker-compose.yml: {command}");
+            let manifest = deploy_file(&format!("k8s/{service}.yaml"));
+            assert!(manifest.contains(&format!("args: [\"{service}\"]")), "k8s/{service}.yaml");
+        }
+        let gateways = [
+            ("nginx.conf", deploy_file("nginx.conf")),
+            ("nginx.compose.conf", deploy_file("nginx.compose.conf")),
+            ("k8s/gateway.yaml", deploy_file("k8s/gateway.yaml")),
+        ];
+        let ingress = deploy_file("k8s/ingress.yaml");
+        for part in PARTS.iter().filter(|p| p.kind == Kind::Api) {
+            for (path, config) in &gateways {
+                let upstream = format!("upstream {} {{", part.role);
+                assert!(config.contains(&upstream), "{path}: {upstream}");
+            }
+            let backend = format!("name: {}", part.role);
+            assert!(ingress.contains(&backend), "k8s/ingress.yaml: {backend}");
+        }
+        let first = routes(&gateways[0].1);
+        assert!(!first.is_empty(), "nginx.conf has routes");
+        for (path, config) in &gateways[1..] {
+            assert_eq!(routes(config), first, "{path} routes as nginx.conf does");
+        }
     }
 
     #[test]

@@ -66,6 +66,15 @@ impl std::fmt::Display for Subject {
     }
 }
 
+/// An event as it travels (the bus carries it, an outbox row stores it): its id is the event
+/// id, the key duplicates are dropped by; its payload is the event's JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: String,
+    pub subject: Subject,
+    pub payload: Vec<u8>,
+}
+
 /// A typed event payload that knows its subject.
 pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     const SUBJECT: Subject;

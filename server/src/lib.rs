@@ -287,3 +287,23 @@ fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
         addr
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SERVICES;
+
+    /// deploy/ creates a database for each service this binary runs, in the same order (the
+    /// cluster's tests check deploy/'s other files against the same services).
+    #[test]
+    fn every_service_has_its_database_in_deploy() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/postgres-init.sql");
+        let init = std::fs::read_to_string(path).expect("deploy/postgres-init.sql");
+        let created: Vec<&str> = init
+            .lines()
+            .filter_map(|line| line.strip_prefix("CREATE DATABASE "))
+            .map(|name| name.trim_end_matches(';'))
+            .collect();
+        let services: Vec<&str> = SERVICES.iter().map(|s| s.name).collect();
+        assert_eq!(created, services);
+    }
+}

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use crate::events::Message;
 use crate::events::Subject;
 use crate::settings::Settings;
 
@@ -18,10 +19,6 @@ pub use listener::{
     decode, encode, run_listener, run_listener_with, Applied, Committer, ListenerOptions,
     Listeners, Outcome, SetOutcome, Txn, Unprocessable, MAX_ATTEMPTS,
 };
-
-/// The subject prefix (and, uppercased, the stream name) of a deployment on JetStream unless
-/// `NATS_PREFIX` says otherwise.
-pub const PREFIX: &str = "ticketing";
 
 /// JetStream when `NATS_URL` is set, else the in-process bus.
 pub async fn connect(settings: &Settings) -> anyhow::Result<EventBus> {
@@ -42,14 +39,6 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<EventBus> {
             Ok(InProcessBus::new())
         }
     }
-}
-
-/// A message as it travels: its id is the event id, the key duplicates are dropped by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    pub id: String,
-    pub subject: Subject,
-    pub payload: Vec<u8>,
 }
 
 #[async_trait]

@@ -9,7 +9,8 @@ use common::events::{
     OrderCancelled, OrderCompleted, OrderStatus, TicketCreated, TicketRef, TicketUpdated,
 };
 use common::sqlite::rusqlite::{self, Row};
-use common::sqlite::{parse_timestamp, timestamp, violates, Tx};
+use common::db::violates_written;
+use common::sqlite::{parse_timestamp, timestamp, Tx};
 
 use crate::store::{self, Ended, OrderRecord, TicketRow};
 
@@ -80,7 +81,7 @@ pub fn reserve(
     );
     match inserted {
         Ok(_) => {}
-        Err(err) if violates(&err, store::ONE_LIVE_PER_TICKET) => {
+        Err(err) if violates_written(&err, store::ONE_LIVE_PER_TICKET) => {
             tx.discard();
             return Ok(Reserved::Taken);
         }
