@@ -686,7 +686,7 @@ impl Relay {
 
 /// A listener's batch commits through the relay of its service.
 impl Committer for Relay {
-    fn commit(
+    fn commit_batch(
         &self,
         txn: DatabaseTransaction,
         staged: Vec<Message>,

@@ -259,9 +259,11 @@ impl Builder {
 
     /// Subscribes `listeners` when the service finishes starting; they run as a task.
     pub fn listen<S: Clone + Send + Sync + 'static>(&mut self, listeners: Listeners<S>) {
-        self.listeners.push(Box::new(|bus, shutdown| {
-            Box::pin(async move { listeners.subscribe(&bus, shutdown).await })
-        }));
+        self.listeners.push(Box::new(
+            move |bus: EventBus, shutdown: Shutdown| -> BoxFuture<'static, anyhow::Result<Task>> {
+                Box::pin(async move { listeners.subscribe(&bus, shutdown).await })
+            },
+        ));
     }
 
     /// Runs a task of the service's own, made with the process's shutdown signal.

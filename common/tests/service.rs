@@ -18,14 +18,20 @@ use common::task::Shutdown;
 use common::testing::{eventually, Reply, Served, TestEnv};
 use common::ApiError;
 use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm_migration::prelude::{Alias, DynIden, IntoIden};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
-// migration.rs: the outbox, as every service that publishes has it.
+// migration.rs: the outbox, as every service that publishes has it, in a migrations table
+// named after the service.
 struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![Box::new(CreateOutbox)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new("hello_migrations").into_iden()
     }
 }
 
@@ -88,7 +94,7 @@ async fn say_hello(State(state): State<HelloState>) -> Result<StatusCode, ApiErr
 fn listeners(state: HelloState) -> Listeners<HelloState> {
     Listeners::new("hello-service", state).on(|state: HelloState, _: TicketCreated| async move {
         state.greeted.fetch_add(1, Ordering::SeqCst);
-        Ok(Applied::Done)
+        anyhow::Ok(Applied::Done)
     })
 }
 
@@ -135,8 +141,9 @@ async fn a_service_built_with_the_builder_is_ready_and_relays_what_it_commits() 
     assert_eq!(readyz.status, 200, "{}", readyz.body);
     let hello = Reply::of(client.post(served.url("/api/hello"))).await;
     assert_eq!(hello.status, 201, "{}", hello.body);
-    let greeted = eventually(Duration::from_secs(10), || async {
-        (state.greeted.load(Ordering::SeqCst) == 1).then_some(())
+    let greeted = eventually(Duration::from_secs(10), || {
+        let greeted = state.greeted.clone();
+        async move { (greeted.load(Ordering::SeqCst) == 1).then_some(()) }
     })
     .await;
     assert!(greeted.is_some(), "the greeting reached the listener");

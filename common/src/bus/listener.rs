@@ -382,7 +382,7 @@ struct Batching {
 pub trait Committer: Send + Sync {
     /// Commits `txn`; `staged` messages go to the relay at once, and `enqueued` says other
     /// outbox rows were written (found by the relay's scan).
-    fn commit(
+    fn commit_batch(
         &self,
         txn: DatabaseTransaction,
         staged: Vec<Message>,
@@ -858,7 +858,7 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
             anyhow::bail!("a step failed, so the batch it was in was rolled back");
         }
         match &batching.relay {
-            Some(relay) => relay.commit(txn, batch.staged, batch.unstaged).await,
+            Some(relay) => relay.commit_batch(txn, batch.staged, batch.unstaged).await,
             None => txn.commit().await,
         }
         .context("committing a batch of events")?;
