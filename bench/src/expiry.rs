@@ -11,8 +11,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use common::bus::{decode, encode, EventBus, InProcessBus, JetStreamBus};
 use common::events::{ExpirationComplete, OrderCreated, OrderStatus, OrderTicket, Subject};
 use common::money::Money;
-use common::task::{Shutdown, Supervisor};
 use common::settings::Settings;
+use common::task::{Shutdown, Supervisor};
 use common::testing::TestDatabase;
 use futures::StreamExt;
 

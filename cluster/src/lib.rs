@@ -801,7 +801,10 @@ mod tests {
             let command = format!("command: [\"{service}\"]");
             assert!(compose.contains(&command), "docker-compose.yml: {command}");
             let manifest = deploy_file(&format!("k8s/{service}.yaml"));
-            assert!(manifest.contains(&format!("args: [\"{service}\"]")), "k8s/{service}.yaml");
+            assert!(
+                manifest.contains(&format!("args: [\"{service}\"]")),
+                "k8s/{service}.yaml"
+            );
         }
         let gateways = [
             ("nginx.conf", deploy_file("nginx.conf")),

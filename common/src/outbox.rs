@@ -13,16 +13,16 @@ use futures::{FutureExt, StreamExt};
 
 use sea_orm::sea_query::{Alias, ColumnDef, Index, Table};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 use tokio::sync::{mpsc, Notify};
 
 use crate::bus::{Committer, EventBus, Message};
 use crate::events::{Event, Subject};
-use crate::task::{Shutdown, Task};
 use crate::sqlite::{Outgoing, Writer};
+use crate::task::{Shutdown, Task};
 
 pub mod entity {
     use sea_orm::entity::prelude::*;

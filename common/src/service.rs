@@ -191,7 +191,8 @@ impl Service {
     }
 }
 
-type Subscribe = Box<dyn FnOnce(EventBus, Shutdown) -> BoxFuture<'static, anyhow::Result<Task>> + Send>;
+type Subscribe =
+    Box<dyn FnOnce(EventBus, Shutdown) -> BoxFuture<'static, anyhow::Result<Task>> + Send>;
 
 /// The shared part of starting a service. It connects through its `&mut` methods and
 /// remembers what it connected, so [`Builder::finish`] can add the relay task and the

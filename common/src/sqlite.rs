@@ -390,4 +390,3 @@ pub fn parse_timestamp(text: &str) -> anyhow::Result<DateTime<Utc>> {
         .with_context(|| format!("not a timestamp: {text:?}"))?
         .with_timezone(&Utc))
 }
-

@@ -14,8 +14,8 @@ use tracing::Instrument;
 
 use super::{Delivery, EventBus, Message, Settle, Subscription};
 use crate::events::{Event, Subject};
-use crate::task::{Shutdown, Task};
 use crate::sqlite::{Tx, Writer};
+use crate::task::{Shutdown, Task};
 
 /// What a handler made of a message.
 #[derive(Debug)]

@@ -27,10 +27,11 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<EventBus> {
             // Its connection task lives where it is connected: on the event thread, the
             // relays' publishes and the listeners' acks don't queue behind HTTP requests.
             let (url, prefix) = (url.clone(), settings.nats_prefix.clone());
-            let bus = crate::task::on_event_thread(async move {
-                JetStreamBus::connect(&url, &prefix).await
-            })
-            .await??;
+            let bus =
+                crate::task::on_event_thread(
+                    async move { JetStreamBus::connect(&url, &prefix).await },
+                )
+                .await??;
             tracing::info!("event bus: JetStream");
             Ok(bus)
         }

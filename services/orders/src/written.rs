@@ -5,11 +5,11 @@
 //! none of them needs a version guard or a retry.
 use chrono::{DateTime, Utc};
 use common::bus::Applied;
+use common::db::violates_written;
 use common::events::{
     OrderCancelled, OrderCompleted, OrderStatus, TicketCreated, TicketRef, TicketUpdated,
 };
 use common::sqlite::rusqlite::{self, Row};
-use common::db::violates_written;
 use common::sqlite::{parse_timestamp, timestamp, Tx};
 
 use crate::store::{self, Ended, OrderRecord, TicketRow};
