@@ -13,8 +13,8 @@ use common::events::{
     timestamp, ExpirationComplete, OrderCreated, OrderStatus, OrderTicket, Subject,
 };
 use common::money::Money;
-use common::service::{Shutdown, Supervisor};
 use common::settings::Settings;
+use common::task::{Shutdown, Supervisor};
 use common::testing::TestDatabase;
 use futures::StreamExt;
 
@@ -117,8 +117,9 @@ async fn run(label: &str, orders: usize, external: Option<External>) -> anyhow::
         "bench:expiration:{}",
         uuid::Uuid::new_v4().simple()
     ));
-    let running =
-        expiration::start_with(settings.clone(), bus.clone(), shutdown.clone(), options).await?;
+    let mut service = expiration::SERVICE.builder(&settings, bus.clone(), shutdown.clone());
+    let state = expiration::ExpirationState::build(&mut service, options).await?;
+    let running = expiration::start_on(state, service).await?;
     let mut supervisor = Supervisor::new(shutdown.clone());
     supervisor.add(running.tasks);
     let service = tokio::spawn(supervisor.run());

@@ -180,7 +180,7 @@ impl Target {
     pub fn nats(&self) -> Option<(&str, &str)> {
         match self {
             Self::One(system) => system.nats(),
-            Self::Cluster(cluster) => Some((cluster.nats_url(), common::bus::PREFIX)),
+            Self::Cluster(cluster) => Some((cluster.nats_url(), common::settings::DEFAULT_PREFIX)),
         }
     }
 

@@ -169,7 +169,7 @@ impl Distributed {
         self.cluster.url()
     }
 
-    /// The cluster's own NATS server (its stream is `common::bus::PREFIX`'s).
+    /// The cluster's own NATS server (its stream is `common::settings::DEFAULT_PREFIX`'s).
     pub fn nats_url(&self) -> &str {
         self.cluster.nats_url()
     }

@@ -1,7 +1,8 @@
 //! What the cluster runs: [`SERVICES`], the one table of services, replicas and ports, and
 //! the processes ([`Part`]s) it unfolds into. Adding a service to the cluster is a row here
 //! plus its upstream and routes in `deploy/nginx.conf` (`nginx.rs`'s test checks that every
-//! routed port has an upstream there).
+//! routed port has an upstream there); the tests below check that every other file of
+//! `deploy/` names every service of the table.
 
 /// A service of the cluster.
 #[derive(Debug)]
@@ -86,6 +87,67 @@ mod tests {
                 "web"
             ]
         );
+    }
+
+    fn deploy_file(path: &str) -> String {
+        let full = format!("{}/../deploy/{path}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("reading deploy/{path}: {e}"))
+    }
+
+    /// The routes of a gateway config, one `location … proxy_pass …` line each, spaces
+    /// squeezed.
+    fn routes(config: &str) -> Vec<String> {
+        config
+            .lines()
+            .filter(|line| line.contains("location") && line.contains("proxy_pass"))
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    /// What adding a service to `deploy/` takes (ARCHITECTURE.md, "Adding a service"),
+    /// checked: each place names every service of [`SERVICES`] that owns a database, those
+    /// with an API are upstreams of every gateway, and the gateways route alike.
+    #[test]
+    fn every_service_is_in_every_deploy_file() {
+        let (compose, k8s_init, init) = (
+            deploy_file("docker-compose.yml"),
+            deploy_file("k8s/postgres.yaml"),
+            deploy_file("postgres-init.sql"),
+        );
+        let secrets = deploy_file("k8s/secret.example.yaml");
+        let gateways = [
+            ("nginx.conf", deploy_file("nginx.conf")),
+            ("nginx.compose.conf", deploy_file("nginx.compose.conf")),
+            ("k8s/gateway.yaml", deploy_file("k8s/gateway.yaml")),
+        ];
+        let ingress = deploy_file("k8s/ingress.yaml");
+        for service in with_database() {
+            let name = service.name;
+            let create = format!("CREATE DATABASE {name};");
+            assert!(init.contains(&create), "postgres-init.sql: {create}");
+            assert!(k8s_init.contains(&create), "k8s/postgres.yaml: {create}");
+            let url = format!("{}_DATABASE_URL:", name.to_uppercase());
+            assert!(secrets.contains(&url), "k8s/secret.example.yaml: {url}");
+            let command = format!("command: [\"{name}\"]");
+            assert!(compose.contains(&command), "docker-compose.yml: {command}");
+            let manifest = deploy_file(&format!("k8s/{name}.yaml"));
+            let args = format!("args: [\"{name}\"]");
+            assert!(manifest.contains(&args), "k8s/{name}.yaml: {args}");
+            if !service.routed {
+                continue;
+            }
+            for (path, config) in &gateways {
+                let upstream = format!("upstream {name} {{");
+                assert!(config.contains(&upstream), "{path}: {upstream}");
+            }
+            let backend = format!("name: {name}");
+            assert!(ingress.contains(&backend), "k8s/ingress.yaml: {backend}");
+        }
+        let first = routes(&gateways[0].1);
+        assert!(!first.is_empty(), "nginx.conf has routes");
+        for (path, config) in &gateways[1..] {
+            assert_eq!(routes(config), first, "{path} routes as nginx.conf does");
+        }
     }
 
     #[test]

@@ -115,17 +115,6 @@ impl JwtKeys {
         Ok(Self::with_deny_list(settings, redis))
     }
 
-    /// The deny-list's Redis as a readiness check for `service`, when it is in Redis: a
-    /// service that can't ask it answers 503 on every authenticated route.
-    pub fn readiness(&self, service: &str) -> Option<crate::service::Readiness> {
-        match &self.deny {
-            DenyList::Embedded => None,
-            DenyList::Redis { pool, .. } => {
-                Some(crate::service::Readiness::redis(service, pool.clone()))
-            }
-        }
-    }
-
     /// Ends the token `claims` came from before its expiry, in every service at once.
     pub async fn revoke(&self, claims: &Claims) -> anyhow::Result<()> {
         self.deny

@@ -261,6 +261,20 @@ pub fn violates(err: &DbErr, key: UniqueKey) -> bool {
     }
 }
 
+/// [`violates`] for an error of the SQLite writer thread (SQLite names the columns).
+pub fn violates_written(err: &rusqlite::Error, key: UniqueKey) -> bool {
+    match err {
+        rusqlite::Error::SqliteFailure(failure, Some(message))
+            if failure.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            message
+                .rsplit_once(':')
+                .is_some_and(|(_, columns)| columns.trim() == key.columns)
+        }
+        _ => false,
+    }
+}
+
 fn database_error(err: &DbErr) -> Option<&dyn sea_orm::sqlx::error::DatabaseError> {
     match err {
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {

@@ -81,6 +81,18 @@ impl std::fmt::Display for Subject {
     }
 }
 
+/// An event as it travels (the bus carries it, an outbox row stores it): its id is the event
+/// id, the key duplicates are dropped by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The event id (a UUID given when it entered the outbox); JetStream's `Nats-Msg-Id`.
+    pub id: String,
+    /// Which event it is, and so which groups receive it.
+    pub subject: Subject,
+    /// The event serialized as JSON.
+    pub payload: Vec<u8>,
+}
+
 /// A typed event payload that knows its subject: what the outbox enqueues and a listener
 /// decodes, so publisher and consumer can't disagree on where it travels.
 pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {

@@ -58,6 +58,8 @@ pub mod service;
 pub mod settings;
 #[cfg(feature = "server")]
 pub mod sqlite;
+#[cfg(feature = "server")]
+pub mod task;
 #[cfg(feature = "testing")]
 pub mod testing;
 

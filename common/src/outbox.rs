@@ -13,16 +13,16 @@ use futures::{FutureExt, StreamExt};
 
 use sea_orm::sea_query::{Alias, ColumnDef, Index, Table};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 use tokio::sync::{mpsc, Notify};
 
-use crate::bus::{EventBus, Message};
+use crate::bus::{Committer, EventBus, Message};
 use crate::events::{Event, Subject};
-use crate::service::{Shutdown, Task};
 use crate::sqlite::{Outgoing, Writer};
+use crate::task::{Shutdown, Task};
 
 pub mod entity {
     use sea_orm::entity::prelude::*;
@@ -295,6 +295,29 @@ impl Relay {
     /// Tells the relay there is something new (after a commit), so it need not wait to poll.
     pub fn poke(&self) {
         self.wake.notify_one();
+    }
+
+    /// Commits `txn`, which wrote events with [`enqueue`], and wakes the relay so its scan
+    /// sends them now rather than at its next poll.
+    pub async fn commit(&self, txn: DatabaseTransaction) -> Result<(), DbErr> {
+        self.commit_with(txn, Vec::new(), true).await
+    }
+
+    /// Commits `txn`, then hands the relay what it wrote: the messages it `staged` ([`stage`])
+    /// go to the bus at once ([`Relay::committed`]); when it also `enqueued` rows the relay is
+    /// woken to scan for them.
+    pub async fn commit_with(
+        &self,
+        txn: DatabaseTransaction,
+        staged: Vec<Message>,
+        enqueued: bool,
+    ) -> Result<(), DbErr> {
+        txn.commit().await?;
+        self.committed(staged);
+        if enqueued {
+            self.poke();
+        }
+        Ok(())
     }
 
     /// Publishes what is pending now, as one batch; returns how many rows were sent. Marks
@@ -647,7 +670,7 @@ impl Relay {
         // On the event thread, like the listeners: request load can't hold events back.
         let relay = self.clone();
         Task::new(format!("{service} outbox relay"), async move {
-            crate::service::on_event_thread(relay.run(shutdown)).await?
+            crate::task::on_event_thread(relay.run(shutdown)).await?
         })
     }
 
@@ -658,6 +681,18 @@ impl Relay {
             .filter(entity::Column::SentAt.is_null())
             .count(&self.db)
             .await
+    }
+}
+
+/// A listener's batch commits through the relay of its service.
+impl Committer for Relay {
+    fn commit_batch(
+        &self,
+        txn: DatabaseTransaction,
+        staged: Vec<Message>,
+        enqueued: bool,
+    ) -> BoxFuture<'_, Result<(), DbErr>> {
+        Box::pin(self.commit_with(txn, staged, enqueued))
     }
 }
 

@@ -1,99 +1,27 @@
-//! One shape for every service. A service crate exports a [`Service`]: its `start` connects
-//! what it owns, subscribes its listeners, and hands back a [`Running`] — its API router and
-//! its background tasks (outbox relay, listeners, schedulers). Nothing runs until a
-//! [`Supervisor`] spawns the tasks, so every service can subscribe before any relay publishes.
+//! One way to build a service. A service crate exports a [`Service`] — its name, written once,
+//! and its start: a function of a [`Builder`] that connects what the service owns through the
+//! builder (database, outbox relay, token keys), registers what is its own (listeners, tasks,
+//! readiness checks) and [`finishes`](Builder::finish) with its API router. The builder adds
+//! the shared part by rule: a database answers `/readyz`; an outbox relay runs as a task and
+//! the bus answers `/readyz`; keys whose deny-list is in Redis make Redis answer `/readyz`.
 //!
-//! The supervisor owns the [`Shutdown`] signal: a task that ends on its own (or fails, or
-//! panics) is logged and shuts the whole process down; on shutdown every task finishes what
-//! it is doing (a listener its current message, a relay its last flush) before `run` returns.
+//! What comes back is a [`Running`]: the router, the tasks, the checks. Nothing runs until a
+//! [`Supervisor`](crate::task::Supervisor) spawns the tasks, so every service subscribes
+//! before any relay publishes.
 use std::future::Future;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use axum::Router;
 use futures::future::BoxFuture;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
-use tracing::Instrument as _;
+use sea_orm_migration::MigratorTrait;
 
-use crate::bus::EventBus;
+use crate::auth::JwtKeys;
+use crate::bus::{EventBus, Listeners};
+use crate::db::ServiceDb;
+use crate::outbox::Relay;
 use crate::settings::Settings;
-
-/// The process-wide stop signal; cheap to clone, fires once.
-#[derive(Clone, Debug, Default)]
-pub struct Shutdown(CancellationToken);
-
-impl Shutdown {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn trigger(&self) {
-        self.0.cancel();
-    }
-
-    pub fn is_triggered(&self) -> bool {
-        self.0.is_cancelled()
-    }
-
-    /// Resolves once shutdown has been triggered.
-    pub async fn wait(&self) {
-        self.0.cancelled().await
-    }
-
-    /// An owned future for `axum::serve(..).with_graceful_shutdown`.
-    pub fn signalled(&self) -> impl Future<Output = ()> + Send + 'static {
-        self.0.clone().cancelled_owned()
-    }
-}
-
-/// A named background job. It should run until shutdown and then return `Ok`; returning
-/// earlier, or with an error, counts as the task dying.
-pub struct Task {
-    pub name: String,
-    future: BoxFuture<'static, anyhow::Result<()>>,
-}
-
-impl Task {
-    pub fn new(
-        name: impl Into<String>,
-        future: impl Future<Output = anyhow::Result<()>> + Send + 'static,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            future: Box::pin(future),
-        }
-    }
-
-    /// A task that runs `step` now and then every `period` until shutdown (a step in hand is
-    /// finished first). A failed step is logged and tried again a period later, never ending
-    /// the task: a dependency that is down only delays the work.
-    pub fn every<F, Fut>(
-        name: impl Into<String>,
-        period: Duration,
-        shutdown: Shutdown,
-        mut step: F,
-    ) -> Self
-    where
-        F: FnMut() -> Fut + Send + 'static,
-        Fut: Future<Output = anyhow::Result<()>> + Send,
-    {
-        let name = name.into();
-        let task = name.clone();
-        Self::new(name, async move {
-            while !shutdown.is_triggered() {
-                if let Err(error) = step().await {
-                    tracing::warn!(task, error = format!("{error:#}"), retry_in = ?period, "a periodic step failed");
-                }
-                tokio::select! {
-                    () = shutdown.wait() => {}
-                    () = tokio::time::sleep(period) => {}
-                }
-            }
-            tracing::info!(task, "shutting down; stopped");
-            Ok(())
-        })
-    }
-}
+use crate::task::{Shutdown, Task};
 
 /// A started service: what it serves, what must keep running for it, and what must answer
 /// for it to be ready.
@@ -101,26 +29,6 @@ pub struct Running {
     pub router: Router,
     pub tasks: Vec<Task>,
     pub ready: Vec<Readiness>,
-}
-
-impl Running {
-    /// The usual service: an API over its own database, its listeners and its outbox relay;
-    /// ready while the database and the bus answer.
-    pub fn with_outbox(
-        service: &str,
-        router: Router,
-        db: sea_orm::DatabaseConnection,
-        relay: &crate::outbox::Relay,
-        listener: Task,
-        bus: EventBus,
-        shutdown: Shutdown,
-    ) -> Self {
-        Self {
-            router,
-            tasks: vec![listener, relay.task(service, shutdown)],
-            ready: vec![Readiness::database(service, db), Readiness::bus(bus)],
-        }
-    }
 }
 
 type CheckFn = dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync;
@@ -225,13 +133,13 @@ pub fn health_router(checks: Vec<Readiness>) -> Router {
         )
 }
 
-type StartFn = fn(Settings, EventBus, Shutdown) -> BoxFuture<'static, anyhow::Result<Running>>;
+type StartFn = fn(Builder) -> BoxFuture<'static, anyhow::Result<Running>>;
 
-/// A service as the binary sees it: a name and how to start it.
+/// A service as the binary sees it: its name and how to start it.
 #[derive(Clone, Copy)]
 pub struct Service {
     pub name: &'static str,
-    pub start: StartFn,
+    start: StartFn,
 }
 
 impl std::fmt::Debug for Service {
@@ -250,237 +158,157 @@ impl PartialEq for Service {
 impl Eq for Service {}
 
 impl Service {
+    pub const fn new(name: &'static str, start: StartFn) -> Self {
+        Self { name, start }
+    }
+
+    /// A builder for this service, as its start gets one (tests build a state through it,
+    /// then start the service on that state).
+    pub fn builder(&self, settings: &Settings, bus: EventBus, shutdown: Shutdown) -> Builder {
+        Builder {
+            name: self.name,
+            settings: settings.clone(),
+            bus,
+            shutdown,
+            database: None,
+            relay: None,
+            keys: None,
+            listeners: Vec::new(),
+            tasks: Vec::new(),
+            ready: Vec::new(),
+        }
+    }
+
     pub async fn start(
         &self,
         settings: &Settings,
         bus: EventBus,
         shutdown: Shutdown,
     ) -> anyhow::Result<Running> {
-        use anyhow::Context as _;
-        (self.start)(settings.clone(), bus, shutdown)
+        (self.start)(self.builder(settings, bus, shutdown))
             .await
             .with_context(|| format!("starting the {} service", self.name))
     }
 }
 
-/// How long shutdown waits for tasks to finish before abandoning them.
-const DRAIN: Duration = Duration::from_secs(10);
+type Subscribe =
+    Box<dyn FnOnce(EventBus, Shutdown) -> BoxFuture<'static, anyhow::Result<Task>> + Send>;
 
-/// Runs background tasks until shutdown; one dying stops them all.
-pub struct Supervisor {
+/// The shared part of starting a service. It connects through its `&mut` methods and
+/// remembers what it connected, so [`Builder::finish`] can add the relay task and the
+/// readiness checks that go with it.
+pub struct Builder {
+    name: &'static str,
+    settings: Settings,
+    bus: EventBus,
     shutdown: Shutdown,
+    database: Option<sea_orm::DatabaseConnection>,
+    relay: Option<Relay>,
+    keys: Option<Readiness>,
+    listeners: Vec<Subscribe>,
     tasks: Vec<Task>,
+    ready: Vec<Readiness>,
 }
 
-impl Supervisor {
-    pub fn new(shutdown: Shutdown) -> Self {
-        Self {
-            shutdown,
-            tasks: Vec::new(),
-        }
+impl Builder {
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 
-    pub fn add(&mut self, tasks: impl IntoIterator<Item = Task>) {
-        self.tasks.extend(tasks);
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
-    /// Spawns every task and waits. Returns `Ok` after a clean shutdown, or the first task's
-    /// death (having triggered shutdown so the rest drain).
-    pub async fn run(self) -> anyhow::Result<()> {
-        let Self { shutdown, tasks } = self;
-        let mut set = JoinSet::new();
-        for task in tasks {
-            let name = task.name;
-            let future = task.future;
-            // In the caller's span, so a task's log lines name the process (see `main`).
-            set.spawn(async move { (name, future.await) }.in_current_span());
-        }
-        let mut death: Option<anyhow::Error> = None;
-        loop {
-            let next = if shutdown.is_triggered() {
-                match tokio::time::timeout(DRAIN, set.join_next()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        tracing::error!(
-                            left = set.len(),
-                            "tasks did not finish within {DRAIN:?} of shutdown; abandoning them"
-                        );
-                        set.abort_all();
-                        break;
-                    }
-                }
-            } else {
-                tokio::select! {
-                    next = set.join_next() => next,
-                    () = shutdown.wait() => continue,
-                }
-            };
-            let Some(joined) = next else { break };
-            let (name, result) = match joined {
-                Ok(ended) => ended,
-                Err(err) => (
-                    "a task".to_owned(),
-                    Err(anyhow::anyhow!("it panicked or was aborted: {err}")),
-                ),
-            };
-            match (result, shutdown.is_triggered()) {
-                (Ok(()), true) => tracing::debug!(task = %name, "task finished"),
-                (result, _) => {
-                    let error = result
-                        .err()
-                        .unwrap_or_else(|| anyhow::anyhow!("it stopped before shutdown"));
-                    let error = error.context(format!("background task {name} died"));
-                    tracing::error!(error = format!("{error:#}"), "stopping the process");
-                    shutdown.trigger();
-                    death.get_or_insert(error);
-                }
-            }
-        }
-        match death {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Waits for Ctrl-C or SIGTERM, then triggers `shutdown`.
-pub async fn trigger_on_signal(shutdown: Shutdown) {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("interrupted; shutting down"),
-        () = terminate => tracing::info!("terminated; shutting down"),
-        () = shutdown.wait() => return,
-    }
-    shutdown.trigger();
-}
-
-static EVENTS: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-
-/// Gives the process's event listeners a thread of their own (a one-worker runtime), so
-/// events are applied as they arrive instead of queueing behind every HTTP request on the
-/// main runtime's workers: the OS shares the cores between the two, where a listener task
-/// among the requests' tasks would get one turn in many. Called once by the binary at start;
-/// without it (tests) listeners run on the caller's runtime.
-pub fn dedicate_event_thread() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("events")
-        .enable_all()
-        .build()?;
-    // Kept for the whole process (a static is never dropped, which a runtime may not be
-    // from inside another).
-    let _ = EVENTS.set(runtime);
-    Ok(())
-}
-
-/// Runs `work` on the event thread when the process has one, else here.
-pub async fn on_event_thread<T: Send + 'static>(
-    work: impl Future<Output = T> + Send + 'static,
-) -> anyhow::Result<T> {
-    match EVENTS.get() {
-        Some(runtime) => {
-            use tracing::Instrument as _;
-            Ok(runtime.spawn(work.in_current_span()).await?)
-        }
-        None => Ok(work.await),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_task_that_dies_stops_the_others_and_is_reported() {
-        let shutdown = Shutdown::new();
-        let mut supervisor = Supervisor::new(shutdown.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let watcher = shutdown.clone();
-        supervisor.add([
-            Task::new("steady", async move {
-                watcher.wait().await;
-                let _ = tx.send("drained");
-                Ok(())
-            }),
-            Task::new("fragile", async { anyhow::bail!("lost its connection") }),
-        ]);
-        let error = supervisor.run().await.expect_err("the death is reported");
-        assert!(format!("{error:#}").contains("fragile"), "{error:#}");
-        assert!(shutdown.is_triggered());
-        assert_eq!(rx.await.ok(), Some("drained"));
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
     }
 
-    #[tokio::test]
-    async fn shutdown_lets_tasks_finish_their_work() {
-        let shutdown = Shutdown::new();
-        let mut supervisor = Supervisor::new(shutdown.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let watcher = shutdown.clone();
-        supervisor.add([Task::new("worker", async move {
-            watcher.wait().await;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let _ = tx.send(());
-            Ok(())
-        })]);
-        let run = tokio::spawn(supervisor.run());
-        shutdown.trigger();
-        run.await
-            .expect("the supervisor does not panic")
-            .expect("a clean shutdown");
-        assert!(rx.await.is_ok(), "the worker finished before run returned");
+    /// The service's database, connected and migrated (see [`crate::db::connect_service`]);
+    /// ready while it answers a ping.
+    pub async fn database<M: MigratorTrait>(&mut self) -> anyhow::Result<ServiceDb> {
+        let db = crate::db::connect_service::<M>(&self.settings, self.name).await?;
+        self.database = Some(db.write.clone());
+        Ok(db)
     }
 
-    #[tokio::test]
-    async fn a_task_ending_early_counts_as_a_death() {
-        let shutdown = Shutdown::new();
-        let mut supervisor = Supervisor::new(shutdown.clone());
-        supervisor.add([Task::new("quitter", async { Ok(()) })]);
-        assert!(supervisor.run().await.is_err());
-        assert!(shutdown.is_triggered());
+    /// The outbox relay of `db` ([`Relay::for_service`]); it runs as a task, and the service
+    /// is ready while the bus answers.
+    pub fn relay(&mut self, db: &ServiceDb) -> Relay {
+        self.adopt_relay(Relay::for_service(db, self.bus.clone()))
     }
 
-    #[tokio::test]
-    async fn a_periodic_task_outlives_failed_steps_and_stops_on_shutdown() {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        let shutdown = Shutdown::new();
-        let steps = std::sync::Arc::new(AtomicU32::new(0));
-        let counted = steps.clone();
-        let task = Task::every(
-            "sweeper",
-            Duration::from_millis(20),
-            shutdown.clone(),
-            move || {
-                let n = counted.fetch_add(1, Ordering::SeqCst);
-                async move {
-                    anyhow::ensure!(n % 2 == 1, "step {n} failed");
-                    Ok(())
-                }
+    /// [`Builder::relay`] for a relay built otherwise.
+    pub fn adopt_relay(&mut self, relay: Relay) -> Relay {
+        self.relay = Some(relay.clone());
+        relay
+    }
+
+    /// The access-token keys with the deny-list every service shares (in Redis when
+    /// `REDIS_URL` is set, and then Redis must answer for the service to be ready).
+    pub async fn keys(&mut self) -> anyhow::Result<JwtKeys> {
+        let redis = crate::redis::connect_configured(&self.settings).await?;
+        Ok(self.keys_on(redis))
+    }
+
+    /// [`Builder::keys`] on a Redis pool the service has already.
+    pub fn keys_on(&mut self, redis: Option<fred::prelude::Pool>) -> JwtKeys {
+        self.keys = redis
+            .as_ref()
+            .map(|pool| Readiness::redis(self.name, pool.clone()));
+        JwtKeys::with_deny_list(&self.settings, redis)
+    }
+
+    /// Subscribes `listeners` when the service finishes starting; they run as a task.
+    pub fn listen<S: Clone + Send + Sync + 'static>(&mut self, listeners: Listeners<S>) {
+        self.listeners.push(Box::new(
+            move |bus: EventBus, shutdown: Shutdown| -> BoxFuture<'static, anyhow::Result<Task>> {
+                Box::pin(async move { listeners.subscribe(&bus, shutdown).await })
             },
-        );
-        let mut supervisor = Supervisor::new(shutdown.clone());
-        supervisor.add([task]);
-        let run = tokio::spawn(supervisor.run());
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while steps.load(Ordering::SeqCst) < 4 {
-            assert!(tokio::time::Instant::now() < deadline, "steps keep coming");
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        ));
+    }
+
+    /// Runs a task of the service's own, made with the process's shutdown signal.
+    pub fn task(&mut self, task: impl FnOnce(Shutdown) -> Task) {
+        self.tasks.push(task(self.shutdown.clone()));
+    }
+
+    /// Adds a readiness check of the service's own.
+    pub fn ready(&mut self, checks: impl IntoIterator<Item = Readiness>) {
+        self.ready.extend(checks);
+    }
+
+    /// Subscribes the listeners and hands back the service, serving `router` (an empty
+    /// router for a service without an API).
+    pub async fn finish(self, router: Router) -> anyhow::Result<Running> {
+        let Self {
+            name,
+            bus,
+            shutdown,
+            database,
+            relay,
+            keys,
+            listeners,
+            tasks: own_tasks,
+            ready: own_ready,
+            ..
+        } = self;
+        let mut tasks = Vec::new();
+        for subscribe in listeners {
+            tasks.push(subscribe(bus.clone(), shutdown.clone()).await?);
         }
-        shutdown.trigger();
-        run.await
-            .expect("the supervisor does not panic")
-            .expect("failed steps never end the task");
+        let mut ready = Vec::new();
+        ready.extend(database.map(|db| Readiness::database(name, db)));
+        if let Some(relay) = relay {
+            tasks.push(relay.task(name, shutdown.clone()));
+            ready.push(Readiness::bus(bus));
+        }
+        ready.extend(keys);
+        tasks.extend(own_tasks);
+        ready.extend(own_ready);
+        Ok(Running {
+            router,
+            tasks,
+            ready,
+        })
     }
 }

@@ -30,6 +30,10 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// What a deployment's names start with unless `NATS_PREFIX` / `REDIS_PREFIX` say otherwise:
+/// its JetStream subjects (and, uppercased, its stream) and its Redis keys.
+pub const DEFAULT_PREFIX: &str = "ticketing";
+
 /// Every setting of a Ticketing process, one field per environment variable; `main` loads
 /// it once ([`Settings::from_env`]) and every service gets a copy.
 #[derive(Debug, Clone)]
@@ -179,9 +183,9 @@ impl Settings {
                 ),
             },
             nats_url: var("NATS_URL"),
-            nats_prefix: var("NATS_PREFIX").unwrap_or_else(|| crate::bus::PREFIX.into()),
+            nats_prefix: var("NATS_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into()),
             redis_url: var("REDIS_URL"),
-            redis_prefix: var("REDIS_PREFIX").unwrap_or_else(|| "ticketing".into()),
+            redis_prefix: var("REDIS_PREFIX").unwrap_or_else(|| DEFAULT_PREFIX.into()),
             jwt_key,
             expiration_window: seconds("EXPIRATION_WINDOW_SECONDS", 900)?,
             cookie_secure,
@@ -208,9 +212,9 @@ impl Settings {
             database_url: None,
             database_max_connections: None,
             nats_url: None,
-            nats_prefix: crate::bus::PREFIX.into(),
+            nats_prefix: DEFAULT_PREFIX.into(),
             redis_url: None,
-            redis_prefix: "ticketing".into(),
+            redis_prefix: DEFAULT_PREFIX.into(),
             jwt_key: Secret::new(hex::encode(rand::random::<[u8; 32]>())),
             expiration_window: Duration::from_secs(900),
             cookie_secure: false,

@@ -21,9 +21,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Params, Row};
 
 pub use rusqlite;
 
-use crate::bus::Message;
-use crate::db::UniqueKey;
-use crate::events::Event;
+use crate::events::{Event, Message};
 
 /// Jobs one group takes at most, so a reply never waits behind an unbounded queue.
 const MAX_GROUP: usize = 512;
@@ -393,18 +391,4 @@ pub fn parse_timestamp(text: &str) -> anyhow::Result<DateTime<Utc>> {
     Ok(DateTime::parse_from_rfc3339(text)
         .with_context(|| format!("not a timestamp: {text:?}"))?
         .with_timezone(&Utc))
-}
-
-/// True when `err` is a violation of `key` (SQLite names the columns).
-pub fn violates(err: &rusqlite::Error, key: UniqueKey) -> bool {
-    match err {
-        rusqlite::Error::SqliteFailure(failure, Some(message))
-            if failure.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            message
-                .rsplit_once(':')
-                .is_some_and(|(_, columns)| columns.trim() == key.columns)
-        }
-        _ => false,
-    }
 }

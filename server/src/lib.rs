@@ -7,9 +7,9 @@
 //!   process; on shutdown listeners finish their message and relays flush).
 //! * `web.rs` holds the web tier's routes and protections.
 //!
-//! Adding a service is one step: a crate under `services/` exporting a
-//! `common::service::Service` (its `start` connects its store, subscribes its listeners
-//! through `common::bus::Listeners` and returns its router and tasks), listed in [`SERVICES`].
+//! A service is a crate under `services/` exporting a `common::service::Service` built with
+//! `common::service::Builder`; this binary runs it once it is listed in [`SERVICES`] (see
+//! ARCHITECTURE.md, "Adding a service", for the rest of the checklist).
 #![forbid(unsafe_code)]
 
 mod caching;
@@ -20,8 +20,9 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use axum::Router;
 use common::bus::EventBus;
-use common::service::{Service, Shutdown, Supervisor};
+use common::service::Service;
 use common::settings::Settings;
+use common::task::{Shutdown, Supervisor};
 use leptos::prelude::*;
 use tokio::net::TcpListener;
 use tracing::Instrument as _;
@@ -261,7 +262,7 @@ impl Server {
             shutdown,
             supervisor,
         } = self;
-        tokio::spawn(common::service::trigger_on_signal(shutdown.clone()).in_current_span());
+        tokio::spawn(common::task::trigger_on_signal(shutdown.clone()).in_current_span());
         let serve = async {
             let served = axum::serve(
                 listener,
@@ -284,5 +285,25 @@ fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], addr.port()))
     } else {
         addr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SERVICES;
+
+    /// deploy/ creates a database for each service this binary runs, in the same order (the
+    /// cluster's tests check deploy/'s other files against the same services).
+    #[test]
+    fn every_service_has_its_database_in_deploy() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/postgres-init.sql");
+        let init = std::fs::read_to_string(path).expect("deploy/postgres-init.sql");
+        let created: Vec<&str> = init
+            .lines()
+            .filter_map(|line| line.strip_prefix("CREATE DATABASE "))
+            .map(|name| name.trim_end_matches(';'))
+            .collect();
+        let services: Vec<&str> = SERVICES.iter().map(|s| s.name).collect();
+        assert_eq!(created, services);
     }
 }

@@ -52,7 +52,7 @@ async fn main() -> ExitCode {
             .init(),
         _ => logs.init(),
     }
-    if let Err(error) = common::service::dedicate_event_thread() {
+    if let Err(error) = common::task::dedicate_event_thread() {
         eprintln!("ticketing: cannot start the event thread: {error:#}");
         return ExitCode::FAILURE;
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use crate::events::Message;
 use crate::events::Subject;
 use crate::settings::Settings;
 
@@ -17,12 +18,9 @@ pub use codec::{decode, encode};
 pub use in_process::{DeadLetter, InProcessBus};
 pub use jetstream::{dead_letter_subject, nats_subject, stream_name, JetStreamBus, ACK_WAIT};
 pub use listener::{
-    Applied, ListenerOptions, Listeners, Outcome, SetOutcome, Txn, Unprocessable, MAX_ATTEMPTS,
+    Applied, Committer, ListenerOptions, Listeners, Outcome, SetOutcome, Txn, Unprocessable,
+    MAX_ATTEMPTS,
 };
-
-/// The subject prefix (and, uppercased, the stream name) of a deployment on JetStream unless
-/// `NATS_PREFIX` says otherwise.
-pub const PREFIX: &str = "ticketing";
 
 /// JetStream when `NATS_URL` is set, else the in-process bus.
 pub async fn connect(settings: &Settings) -> anyhow::Result<EventBus> {
@@ -31,10 +29,11 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<EventBus> {
             // Its connection task lives where it is connected: on the event thread, the
             // relays' publishes and the listeners' acks don't queue behind HTTP requests.
             let (url, prefix) = (url.clone(), settings.nats_prefix.clone());
-            let bus = crate::service::on_event_thread(async move {
-                JetStreamBus::connect(&url, &prefix).await
-            })
-            .await??;
+            let bus =
+                crate::task::on_event_thread(
+                    async move { JetStreamBus::connect(&url, &prefix).await },
+                )
+                .await??;
             tracing::info!("event bus: JetStream");
             Ok(bus)
         }
@@ -43,17 +42,6 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<EventBus> {
             Ok(InProcessBus::new())
         }
     }
-}
-
-/// A message as it travels: its id is the event id, the key duplicates are dropped by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    /// The event id (a UUID given when it entered the outbox); JetStream's `Nats-Msg-Id`.
-    pub id: String,
-    /// Which event it is, and so which groups receive it.
-    pub subject: Subject,
-    /// The event serialized as JSON.
-    pub payload: Vec<u8>,
 }
 
 /// What services publish events on and consume them from; the outbox relay publishes, the

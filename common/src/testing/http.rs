@@ -9,7 +9,8 @@ use reqwest::RequestBuilder;
 use serde_json::Value;
 
 use crate::dto::{ErrorItem, ACCESS_COOKIE, REFRESH_COOKIE};
-use crate::service::{Running, Shutdown, Supervisor};
+use crate::service::Running;
+use crate::task::{Shutdown, Supervisor};
 
 /// A started service serving on `127.0.0.1:<free port>`, its tasks under a supervisor —
 /// as the binary runs it. Dropping it shuts it down.

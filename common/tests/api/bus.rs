@@ -12,7 +12,7 @@ use common::bus::{
 };
 use common::events::{OrderCancelled, Subject, TicketCreated, TicketRef};
 use common::money::Money;
-use common::service::{Shutdown, Supervisor};
+use common::task::{Shutdown, Supervisor};
 use sea_orm::{ConnectionTrait, Statement};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -181,7 +181,7 @@ fn fast_retries(max_attempts: u32) -> ListenerOptions {
 
 /// Runs a listener task under a supervisor until `shutdown`.
 fn supervise(
-    task: common::service::Task,
+    task: common::task::Task,
     shutdown: &Shutdown,
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
     let mut supervisor = Supervisor::new(shutdown.clone());

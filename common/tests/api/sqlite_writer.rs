@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use common::bus::{decode, EventBus};
 use common::events::{Subject, TicketRef};
 use common::outbox::{CreateOutbox, Relay};
-use common::service::Shutdown;
 use common::sqlite::Writer;
+use common::task::Shutdown;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
 use sea_orm_migration::{MigrationTrait, MigratorTrait, SchemaManager};
 

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use common::service::Shutdown;
 use common::settings::Settings;
+use common::task::Shutdown;
 use common::testing::{test_bus, TestEnv};
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{json, Value};

@@ -269,7 +269,7 @@ async fn an_expiry_survives_a_restart_of_the_expiration_service() {
     let start = |service: common::service::Service| {
         let (settings, bus) = (env.settings.clone(), bus.clone());
         async move {
-            let shutdown = common::service::Shutdown::new();
+            let shutdown = common::task::Shutdown::new();
             let running = service
                 .start(&settings, bus, shutdown.clone())
                 .await

@@ -2,7 +2,8 @@
 //! (plus health), refuses to start without a shared `JWT_KEY`, and `/readyz` names what is
 //! down.
 use crate::helpers::TestServer;
-use common::service::{health_router, Readiness, Shutdown};
+use common::service::{health_router, Readiness};
+use common::task::Shutdown;
 use common::testing::{Reply, Served, TestEnv};
 use server::{Role, Server};
 

@@ -15,14 +15,21 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use common::auth::JwtKeys;
-use common::bus::EventBus;
-use common::service::{Readiness, Running, Service, Shutdown};
+use common::service::{Builder, Running, Service};
 use common::settings::Settings;
 use sea_orm::DatabaseConnection;
 
 pub use routes::router;
 pub use sessions::SessionBackend;
 pub use throttle::Throttle;
+
+/// It consumes and publishes no events and runs no background task.
+pub const SERVICE: Service = Service::new("auth", |mut service| {
+    Box::pin(async move {
+        let state = AuthState::build(&mut service).await?;
+        start_on(state, service).await
+    })
+});
 
 /// Everything the auth handlers need.
 #[derive(Clone, FromRef)]
@@ -37,12 +44,12 @@ pub struct AuthState {
 }
 
 impl AuthState {
-    /// Connects to the service's database (migrating it) and to Redis when configured.
-    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let db = common::db::connect_service::<migration::Migrator>(settings, "auth")
-            .await?
-            .write;
-        let redis = common::redis::connect_configured(settings).await?;
+    /// Connects to the service's database (migrating it) and to Redis when configured; the
+    /// sessions, the throttle and the token deny-list share that one pool.
+    pub async fn build(service: &mut Builder) -> anyhow::Result<Self> {
+        let db = service.database::<migration::Migrator>().await?.write;
+        let settings = service.settings().clone();
+        let redis = common::redis::connect_configured(&settings).await?;
         let sessions = SessionBackend::build(&db, redis.clone()).await?;
         let throttle = match redis.clone() {
             Some(pool) => Throttle::redis(pool, &settings.redis_prefix),
@@ -50,37 +57,16 @@ impl AuthState {
         };
         Ok(Self {
             db,
-            keys: JwtKeys::with_deny_list(settings, redis.clone()),
+            keys: service.keys_on(redis.clone()),
             sessions,
             throttle,
-            settings: Arc::new(settings.clone()),
+            settings: Arc::new(settings),
             redis,
         })
     }
 }
 
-pub const SERVICE: Service = Service {
-    name: "auth",
-    start: |settings, bus, shutdown| Box::pin(start(settings, bus, shutdown)),
-};
-
-/// The service's entry: it consumes and publishes no events and runs no background task.
-pub async fn start(
-    settings: Settings,
-    _bus: EventBus,
-    _shutdown: Shutdown,
-) -> anyhow::Result<Running> {
-    let state = AuthState::build(&settings).await?;
-    let mut ready = vec![Readiness::database("auth", state.db.clone())];
-    ready.extend(
-        state
-            .redis
-            .clone()
-            .map(|pool| Readiness::redis("auth", pool)),
-    );
-    Ok(Running {
-        ready,
-        router: router(state),
-        tasks: Vec::new(),
-    })
+/// The service on a state built already: its API alone.
+pub async fn start_on(state: AuthState, service: Builder) -> anyhow::Result<Running> {
+    service.finish(router(state)).await
 }

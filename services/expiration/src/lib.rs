@@ -11,12 +11,12 @@
 
 use std::sync::Arc;
 
-use common::bus::{EventBus, ListenerOptions, Listeners, Txn};
-use common::events::OrderCreated;
+use common::bus::{EventBus, ListenerOptions};
 use common::outbox::Relay;
-use common::service::{Running, Service, Shutdown, Task};
+use common::service::{Builder, Running, Service};
 use common::settings::Settings;
 use common::sqlite::Writer;
+use common::task::Task;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
 
@@ -29,13 +29,12 @@ pub mod store;
 use queue::{ExpiryQueue, QueueOptions};
 use scheduler::{SchedulerOptions, Wake};
 
-pub const SERVICE: Service = Service {
-    name: "expiration",
-    start: |s, b, d| Box::pin(start(s, b, d)),
-};
-
-/// The durable subscription every replica shares.
-pub const GROUP: &str = "expiration-service";
+pub const SERVICE: Service = Service::new("expiration", |mut service| {
+    Box::pin(async move {
+        let state = ExpirationState::build(&mut service, Options::default()).await?;
+        start_on(state, service).await
+    })
+});
 
 /// What the service needs besides [`Settings`]; the defaults are production's.
 #[derive(Debug, Clone, Default)]
@@ -57,82 +56,52 @@ pub struct ExpirationState {
     pub wake: Arc<Wake>,
     /// Batches the scheduler is publishing itself (see [`scheduler`]).
     pub in_flight: Arc<Semaphore>,
+    pub options: Options,
 }
 
 /// Batches published ahead of the relay at once.
 const IN_FLIGHT: usize = 8;
 
-/// The service's database, migrated.
+/// The service's database, migrated (tests open the queue on a connection of their own).
 pub async fn connect_db(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    connect(settings).await.map(|db| db.write)
+    let db = common::db::connect_service::<migration::Migrator>(settings, SERVICE.name).await?;
+    Ok(db.write)
 }
 
-/// The service's database handles, migrated.
-pub async fn connect(settings: &Settings) -> anyhow::Result<common::db::ServiceDb> {
-    common::db::connect_service::<migration::Migrator>(settings, "expiration").await
+impl ExpirationState {
+    /// Connects the store and the queue (which must answer for the service to be ready).
+    pub async fn build(service: &mut Builder, options: Options) -> anyhow::Result<Self> {
+        let common::db::ServiceDb {
+            write: db, writer, ..
+        } = service.database::<migration::Migrator>().await?;
+        let (queue, queue_ready) =
+            queue::open_checked(service.settings(), &db, &options.queue).await?;
+        service.ready(queue_ready);
+        // The writer thread takes the listener's steps only while the queue is its table.
+        let writer = writer.filter(|_| service.settings().redis_url.is_none());
+        let bus = service.bus().clone();
+        // The scheduler publishes what it fires itself; the relay is the backstop, scanning
+        // the table on the write handle.
+        let relay = service.adopt_relay(Relay::new(db.clone(), bus.clone()));
+        Ok(Self {
+            db,
+            writer,
+            bus,
+            queue,
+            relay,
+            wake: Arc::new(Wake::default()),
+            in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+            options,
+        })
+    }
 }
 
-pub async fn start(
-    settings: Settings,
-    bus: EventBus,
-    shutdown: Shutdown,
-) -> anyhow::Result<Running> {
-    start_with(settings, bus, shutdown, Options::default()).await
-}
-
-/// Connects the store and the queue and subscribes; the returned tasks (outbox relay,
-/// listener, scheduler) are the caller's to spawn.
-pub async fn start_with(
-    settings: Settings,
-    bus: EventBus,
-    shutdown: Shutdown,
-    options: Options,
-) -> anyhow::Result<Running> {
-    let common::db::ServiceDb {
-        write: db, writer, ..
-    } = connect(&settings).await?;
-    let (queue, queue_ready) = queue::open_checked(&settings, &db, &options.queue).await?;
-    // The writer thread takes the listener's steps only while the queue is its table.
-    let writer = writer.filter(|_| settings.redis_url.is_none());
-    let relay = Relay::new(db.clone(), bus.clone());
-    let state = ExpirationState {
-        db: db.clone(),
-        writer: writer.clone(),
-        bus: bus.clone(),
-        queue,
-        relay: relay.clone(),
-        wake: Arc::new(Wake::default()),
-        in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
-    };
-    let listener = Listeners::new(GROUP, state.clone()).with_options(options.listener);
-    let listener = match writer {
-        Some(writer) => {
-            let wake = state.wake.clone();
-            listener
-                .writing(writer, move || wake.committed())
-                .on_written(listeners::schedule_expiry_written)
-        }
-        None => listener.batching(db.clone(), || {}).on_set(
-            |state: ExpirationState, txn: Txn, events: Vec<OrderCreated>| async move {
-                listeners::schedule_expiries(&state, &txn, events).await
-            },
-        ),
-    };
-    let listener = listener.subscribe(&bus, shutdown.clone()).await?;
-    let scheduler = Task::new(
-        "expiration scheduler",
-        scheduler::run(state, options.scheduler, shutdown.clone()),
-    );
-    let mut running = Running::with_outbox(
-        "expiration",
-        axum::Router::new(),
-        db,
-        &relay,
-        listener,
-        bus,
-        shutdown,
-    );
-    running.tasks.push(scheduler);
-    running.ready.extend(queue_ready);
-    Ok(running)
+/// The service on a state built already: its listener and the scheduler that fires due
+/// expiries. It has no API.
+pub async fn start_on(state: ExpirationState, mut service: Builder) -> anyhow::Result<Running> {
+    service.listen(listeners::listeners(state.clone()));
+    let name = format!("{} scheduler", service.name());
+    let options = state.options.scheduler.clone();
+    service.task(|shutdown| Task::new(name, scheduler::run(state, options, shutdown)));
+    service.finish(axum::Router::new()).await
 }

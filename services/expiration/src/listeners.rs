@@ -1,10 +1,34 @@
 //! The `order:created` step: queue the order's expiry at its `expiresAt`.
-use common::bus::{Applied, SetOutcome, Txn};
+use common::bus::{Applied, Listeners, SetOutcome, Txn};
 use common::events::OrderCreated;
 use common::sqlite::Tx;
 
 use crate::queue::{to_millis, Millis};
 use crate::{store, ExpirationState};
+
+/// The durable subscription every replica shares.
+pub const GROUP: &str = "expiration-service";
+
+/// The service's listener: `order:created` queues the expiry, on the writer thread while the
+/// queue is the service's SQLite table (the scheduler is woken once each job commits), else
+/// as a set step in the listener's transaction.
+pub fn listeners(state: ExpirationState) -> Listeners<ExpirationState> {
+    let listeners =
+        Listeners::new(GROUP, state.clone()).with_options(state.options.listener.clone());
+    match state.writer.clone() {
+        Some(writer) => {
+            let wake = state.wake.clone();
+            listeners
+                .writing(writer, move || wake.committed())
+                .on_written(schedule_expiry_written)
+        }
+        None => listeners.batching(state.db.clone(), || {}).on_set(
+            |state: ExpirationState, txn: Txn, events: Vec<OrderCreated>| async move {
+                schedule_expiries(&state, &txn, events).await
+            },
+        ),
+    }
+}
 
 /// Schedules the expiries of a batch of created orders: which fired already in one query (a
 /// late redelivery is a duplicate), the rest queued in one call to the queue (one round

@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::bus::{encode, Message};
 use common::events::ExpirationComplete;
 use common::outbox;
-use common::service::Shutdown;
+use common::task::Shutdown;
 use sea_orm::TransactionTrait;
 use tokio::sync::Notify;
 

@@ -14,14 +14,19 @@ use std::time::Duration;
 
 use axum::extract::FromRef;
 use common::auth::JwtKeys;
-use common::bus::EventBus;
 use common::outbox::Relay;
-use common::service::{Running, Service, Shutdown};
-use common::settings::Settings;
+use common::service::{Builder, Running, Service};
 use common::sqlite::Writer;
 use sea_orm::DatabaseConnection;
 
 pub use routes::router;
+
+pub const SERVICE: Service = Service::new("orders", |mut service| {
+    Box::pin(async move {
+        let state = OrdersState::build(&mut service).await?;
+        start_on(state, service).await
+    })
+});
 
 #[derive(Clone, FromRef)]
 pub struct OrdersState {
@@ -42,61 +47,32 @@ pub struct OrdersState {
 }
 
 impl OrdersState {
-    /// Connects to (and migrates) the service's database; events leave through `bus`.
-    pub async fn build(settings: &Settings, bus: common::bus::EventBus) -> anyhow::Result<Self> {
-        let service_db =
-            common::db::connect_service::<migration::Migrator>(settings, "orders").await?;
-        let relay = Relay::for_service(&service_db, bus);
+    /// Connects to (and migrates) the service's database, with its outbox relay.
+    pub async fn build(service: &mut Builder) -> anyhow::Result<Self> {
+        let db = service.database::<migration::Migrator>().await?;
+        let relay = service.relay(&db);
+        let keys = service.keys().await?;
         let common::db::ServiceDb {
             write: db,
             read,
             writer,
             background,
-        } = service_db;
+        } = db;
         Ok(Self {
             db,
             read,
             writer,
             background,
-            keys: JwtKeys::connect(settings).await?,
+            keys,
             relay,
-            expiration_window: settings.expiration_window,
+            expiration_window: service.settings().expiration_window,
         })
     }
 }
 
-pub const SERVICE: Service = Service {
-    name: "orders",
-    start: |settings, bus, shutdown| Box::pin(start(settings, bus, shutdown)),
-};
-
-/// The service's entry: its API, its listener (subscribed now) and its outbox relay.
-pub async fn start(
-    settings: Settings,
-    bus: EventBus,
-    shutdown: Shutdown,
-) -> anyhow::Result<Running> {
-    let state = OrdersState::build(&settings, bus.clone()).await?;
-    start_with(state, bus, shutdown).await
-}
-
-/// [`start`] on a state built already (tests keep it to drive listener steps).
-pub async fn start_with(
-    state: OrdersState,
-    bus: EventBus,
-    shutdown: Shutdown,
-) -> anyhow::Result<Running> {
-    let listener = listeners::subscribe(state.clone(), &bus, shutdown.clone()).await?;
-    let mut running = Running::with_outbox(
-        "orders",
-        router(state.clone()),
-        state.db,
-        &state.relay,
-        listener,
-        bus,
-        shutdown,
-    );
-    // Every authenticated route asks the token deny-list.
-    running.ready.extend(state.keys.readiness("orders"));
-    Ok(running)
+/// The service on a state built already (tests keep it to drive listener steps): its API
+/// and its listeners.
+pub async fn start_on(state: OrdersState, mut service: Builder) -> anyhow::Result<Running> {
+    service.listen(listeners::listeners(state.clone()));
+    service.finish(router(state)).await
 }

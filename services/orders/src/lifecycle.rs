@@ -4,19 +4,9 @@ use common::events::OrderStatus;
 use common::outbox;
 use sea_orm::{DbErr, TransactionTrait};
 
+pub use crate::store::Ended;
 use crate::store::{self, OrderRecord};
 use crate::OrdersState;
-
-/// What ending an order came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended {
-    /// This call ended it; the event is in the outbox.
-    Now(OrderRecord),
-    /// It had already ended (cancelled or complete) and is left as it is.
-    Already(OrderRecord),
-    /// There is no such order.
-    Unknown,
-}
 
 /// An order changes at most a few times, so losing the race more often than this means
 /// something is wrong rather than busy.
@@ -72,8 +62,7 @@ async fn end(state: &OrdersState, mut current: OrderRecord, how: End) -> Result<
                 End::Complete => outbox::enqueue(&txn, &ended.completed_event()).await?,
                 End::Cancel => outbox::enqueue(&txn, &ended.cancelled_event()).await?,
             };
-            txn.commit().await?;
-            state.relay.poke();
+            state.relay.commit(txn).await?;
             return Ok(Ended::Now(ended));
         }
         txn.rollback().await?;

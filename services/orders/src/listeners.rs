@@ -3,11 +3,10 @@
 //! `Early` is delivered again later, an error is retried with backoff.
 use std::collections::HashSet;
 
-use common::bus::{EventBus, Listeners, SetOutcome, Txn};
+use common::bus::{Listeners, SetOutcome, Txn};
 use common::events::{
     ExpirationComplete, OrderStatus, PaymentCreated, TicketCreated, TicketUpdated,
 };
-use common::service::{Shutdown, Task};
 use sea_orm::ConnectionTrait;
 
 use crate::lifecycle::{self, Ended};
@@ -146,15 +145,14 @@ pub async fn payment_created(
     })
 }
 
-/// Subscribes to the events this service needs; the task consumes them until shutdown.
-/// Subscribing first means nothing published afterwards is missed.
-pub async fn subscribe(
-    state: OrdersState,
-    bus: &EventBus,
-    shutdown: Shutdown,
-) -> anyhow::Result<Task> {
+/// The durable subscription every replica of the service shares.
+pub const GROUP: &str = "orders-service";
+
+/// The service's listeners: the ticket replica's steps (on the writer thread on SQLite, else
+/// in the listener's transaction) and the order's expiry and payment.
+pub fn listeners(state: OrdersState) -> Listeners<OrdersState> {
     // Replica updates write no events: nothing to wake after a commit.
-    let listeners = Listeners::new("orders-service", state.clone());
+    let listeners = Listeners::new(GROUP, state.clone());
     let listeners = match &state.writer {
         Some(writer) => listeners
             .writing(writer.clone(), || {})
@@ -176,6 +174,4 @@ pub async fn subscribe(
         .on(|state: OrdersState, event: PaymentCreated| async move {
             payment_created(&state, event).await
         })
-        .subscribe(bus, shutdown)
-        .await
 }

@@ -194,6 +194,17 @@ impl OrderRecord {
     }
 }
 
+/// What ending an order came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// This call ended it; the event is in the outbox.
+    Now(OrderRecord),
+    /// It had already ended (cancelled or complete) and is left as it is.
+    Already(OrderRecord),
+    /// There is no such order.
+    Unknown,
+}
+
 /// Statuses in which an order holds its ticket and can still be cancelled or paid.
 pub const LIVE: [OrderStatus; 2] = [OrderStatus::Created, OrderStatus::AwaitingPayment];
 

@@ -4,13 +4,13 @@
 //! in one transaction; with one writer per file nothing read inside a job can go stale, so
 //! none of them needs a version guard or a retry.
 use chrono::{DateTime, Utc};
+use common::bus::Applied;
+use common::db::violates_written;
 use common::events::{OrderStatus, TicketCreated, TicketUpdated};
 use common::sqlite::rusqlite::{self, Row};
-use common::sqlite::{parse_timestamp, timestamp, violates, Tx};
+use common::sqlite::{parse_timestamp, timestamp, Tx};
 
-use crate::lifecycle::Ended;
-use crate::listeners::Applied;
-use crate::store::{self, OrderRecord, TicketRow};
+use crate::store::{self, Ended, OrderRecord, TicketRow};
 
 /// What a reservation came to.
 pub enum Reserved {
@@ -72,7 +72,7 @@ pub fn reserve(
     );
     match inserted {
         Ok(_) => {}
-        Err(err) if violates(&err, store::ONE_LIVE_PER_TICKET) => {
+        Err(err) if violates_written(&err, store::ONE_LIVE_PER_TICKET) => {
             tx.discard();
             return Ok(Reserved::Taken);
         }

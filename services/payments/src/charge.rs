@@ -188,8 +188,7 @@ async fn capture(
         Ok(()) => {
             let txn = state.db.begin().await?;
             finish_capture(&txn, &payment.id).await?;
-            txn.commit().await?;
-            state.relay.poke();
+            state.relay.commit(txn).await?;
             tracing::info!(payment.id = %payment.id, "payment captured");
             store::find_payment(&state.db, &payment.id)
                 .await?
@@ -331,8 +330,7 @@ pub async fn refund(state: &PaymentsState, payment: &PaymentRecord) -> anyhow::R
         .map_err(|err| anyhow::anyhow!("refunding payment {}: {err}", payment.id))?;
     let txn = state.db.begin().await?;
     let moved = mark_refunded(&txn, payment).await?;
-    txn.commit().await?;
-    state.relay.poke();
+    state.relay.commit(txn).await?;
     tracing::info!(payment.id = %payment.id, order.id = %payment.order_id, "payment refunded: its order was cancelled");
     Ok(moved)
 }
@@ -434,8 +432,7 @@ pub async fn settle_abandoned(
             if found.state == ChargeState::Refunded {
                 mark_refunded(&txn, &recorded).await?;
             }
-            txn.commit().await?;
-            state.relay.poke();
+            state.relay.commit(txn).await?;
             let cancelled = order.is_some_and(|o| o.status == OrderStatus::Cancelled);
             if found.state == ChargeState::Captured && cancelled {
                 refund(state, &recorded).await?;

@@ -31,14 +31,20 @@ pub mod sweeper;
 
 use axum::extract::FromRef;
 use common::auth::JwtKeys;
-use common::bus::EventBus;
 use common::outbox::Relay;
-use common::service::{Running, Service, Shutdown};
-use common::settings::{Secret, Settings};
+use common::service::{Builder, Running, Service};
+use common::settings::Secret;
 use common::sqlite::Writer;
 use sea_orm::DatabaseConnection;
 
 pub use routes::router;
+
+pub const SERVICE: Service = Service::new("payments", |mut service| {
+    Box::pin(async move {
+        let state = PaymentsState::build(&mut service).await?;
+        start_on(state, service).await
+    })
+});
 
 #[derive(Clone, FromRef)]
 pub struct PaymentsState {
@@ -59,33 +65,34 @@ pub struct PaymentsState {
 }
 
 impl PaymentsState {
-    /// Connects to (and migrates) the service's database, with the provider the settings
-    /// choose; events leave through `bus`.
-    pub async fn build(settings: &Settings, bus: EventBus) -> anyhow::Result<Self> {
-        Self::build_with(settings, bus, provider::from_settings(settings)?).await
+    /// Connects to (and migrates) the service's database, with its outbox relay and the
+    /// provider the settings choose.
+    pub async fn build(service: &mut Builder) -> anyhow::Result<Self> {
+        let provider = provider::from_settings(service.settings())?;
+        Self::build_with(service, provider).await
     }
 
     /// [`Self::build`] with a given provider (tests keep a handle on theirs).
     pub async fn build_with(
-        settings: &Settings,
-        bus: EventBus,
+        service: &mut Builder,
         provider: provider::Provider,
     ) -> anyhow::Result<Self> {
-        let service_db =
-            common::db::connect_service::<migration::Migrator>(settings, "payments").await?;
-        let relay = Relay::for_service(&service_db, bus);
+        let db = service.database::<migration::Migrator>().await?;
+        let relay = service.relay(&db);
+        let keys = service.keys().await?;
         let common::db::ServiceDb {
             write: db,
             writer,
             background,
             ..
-        } = service_db;
+        } = db;
+        let settings = service.settings();
         Ok(Self {
             background,
             relay,
             db,
             writer,
-            keys: JwtKeys::connect(settings).await?,
+            keys,
             provider,
             webhook_secret: settings.stripe_webhook_secret.clone(),
             stale_after: settings.payment_stale_after,
@@ -98,43 +105,11 @@ impl PaymentsState {
     }
 }
 
-/// Connects, subscribes, and hands back the router and the tasks (listener, outbox relay,
-/// sweeper).
-pub async fn start(
-    settings: Settings,
-    bus: EventBus,
-    shutdown: Shutdown,
-) -> anyhow::Result<Running> {
-    let state = PaymentsState::build(&settings, bus.clone()).await?;
-    start_with(state, bus, shutdown).await
+/// The service on a state built already (tests keep it to drive listener steps): its API,
+/// its listeners and the sweeper of abandoned payments.
+pub async fn start_on(state: PaymentsState, mut service: Builder) -> anyhow::Result<Running> {
+    service.listen(listeners::listeners(state.clone()));
+    let swept = state.clone();
+    service.task(|shutdown| sweeper::task(swept, shutdown));
+    service.finish(router(state)).await
 }
-
-/// [`start`] with a state already built.
-pub async fn start_with(
-    state: PaymentsState,
-    bus: EventBus,
-    shutdown: Shutdown,
-) -> anyhow::Result<Running> {
-    let listener = listeners::listeners(state.clone())
-        .subscribe(&bus, shutdown.clone())
-        .await?;
-    let sweeper = sweeper::task(state.clone(), shutdown.clone());
-    let mut running = Running::with_outbox(
-        "payments",
-        router(state.clone()),
-        state.db,
-        &state.relay,
-        listener,
-        bus,
-        shutdown,
-    );
-    running.tasks.push(sweeper);
-    // Every authenticated route asks the token deny-list.
-    running.ready.extend(state.keys.readiness("payments"));
-    Ok(running)
-}
-
-pub const SERVICE: Service = Service {
-    name: "payments",
-    start: |s, b, d| Box::pin(start(s, b, d)),
-};

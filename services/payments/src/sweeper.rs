@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use common::service::{Shutdown, Task};
+use common::task::{Shutdown, Task};
 
 use crate::{charge, store, PaymentsState};
 

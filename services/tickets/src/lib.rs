@@ -11,14 +11,19 @@ pub mod written;
 
 use axum::extract::FromRef;
 use common::auth::JwtKeys;
-use common::bus::EventBus;
 use common::outbox::Relay;
-use common::service::{Running, Service, Shutdown};
-use common::settings::Settings;
+use common::service::{Builder, Running, Service};
 use common::sqlite::Writer;
 use sea_orm::DatabaseConnection;
 
 pub use routes::router;
+
+pub const SERVICE: Service = Service::new("tickets", |mut service| {
+    Box::pin(async move {
+        let state = TicketsState::build(&mut service).await?;
+        start_on(state, service).await
+    })
+});
 
 #[derive(Clone, FromRef)]
 pub struct TicketsState {
@@ -37,60 +42,31 @@ pub struct TicketsState {
 }
 
 impl TicketsState {
-    /// Connects to (and migrates) the service's database; events leave through `bus`.
-    pub async fn build(settings: &Settings, bus: common::bus::EventBus) -> anyhow::Result<Self> {
-        let service_db =
-            common::db::connect_service::<migration::Migrator>(settings, "tickets").await?;
-        let relay = Relay::for_service(&service_db, bus);
+    /// Connects to (and migrates) the service's database, with its outbox relay.
+    pub async fn build(service: &mut Builder) -> anyhow::Result<Self> {
+        let db = service.database::<migration::Migrator>().await?;
+        let relay = service.relay(&db);
+        let keys = service.keys().await?;
         let common::db::ServiceDb {
             write: db,
             read,
             writer,
             background,
-        } = service_db;
+        } = db;
         Ok(Self {
             db,
             read,
             writer,
             background,
-            keys: JwtKeys::connect(settings).await?,
+            keys,
             relay,
         })
     }
 }
 
-pub const SERVICE: Service = Service {
-    name: "tickets",
-    start: |settings, bus, shutdown| Box::pin(start(settings, bus, shutdown)),
-};
-
-/// The service's entry: its API, its listener (subscribed now) and its outbox relay.
-pub async fn start(
-    settings: Settings,
-    bus: EventBus,
-    shutdown: Shutdown,
-) -> anyhow::Result<Running> {
-    let state = TicketsState::build(&settings, bus.clone()).await?;
-    start_with(state, bus, shutdown).await
-}
-
-/// [`start`] on a state built already (tests keep it to drive listener steps).
-pub async fn start_with(
-    state: TicketsState,
-    bus: EventBus,
-    shutdown: Shutdown,
-) -> anyhow::Result<Running> {
-    let listener = listeners::subscribe(state.clone(), &bus, shutdown.clone()).await?;
-    let mut running = Running::with_outbox(
-        "tickets",
-        router(state.clone()),
-        state.db,
-        &state.relay,
-        listener,
-        bus,
-        shutdown,
-    );
-    // Every authenticated route asks the token deny-list.
-    running.ready.extend(state.keys.readiness("tickets"));
-    Ok(running)
+/// The service on a state built already (tests keep it to drive listener steps): its API
+/// and its listeners.
+pub async fn start_on(state: TicketsState, mut service: Builder) -> anyhow::Result<Running> {
+    service.listen(listeners::listeners(state.clone()));
+    service.finish(router(state)).await
 }

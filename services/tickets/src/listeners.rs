@@ -5,10 +5,9 @@
 pub use common::bus::Applied;
 use std::collections::HashSet;
 
-use common::bus::{EventBus, Listeners, SetOutcome, Txn};
+use common::bus::{Listeners, SetOutcome, Txn};
 use common::events::{OrderCancelled, OrderCompleted, OrderCreated};
 use common::outbox;
-use common::service::{Shutdown, Task};
 use common::sqlite::Tx;
 use futures::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
@@ -170,22 +169,19 @@ async fn alone<E: Send + 'static>(
     }
     let txn = state.db.begin().await?;
     let applied = in_transaction(&txn, event).await?;
-    txn.commit().await?;
-    state.relay.poke();
+    state.relay.commit(txn).await?;
     Ok(applied)
 }
 
-/// Subscribes to the order events this service needs; the task consumes them until
-/// shutdown. Subscribing first means nothing published afterwards is missed. On SQLite the
-/// steps run on the writer thread, whose commits hand their events on; on PostgreSQL in the
-/// listener's transaction, after which the relay is woken.
-pub async fn subscribe(
-    state: TicketsState,
-    bus: &EventBus,
-    shutdown: Shutdown,
-) -> anyhow::Result<Task> {
-    let listeners = Listeners::new("tickets-service", state.clone());
-    let listeners = match &state.writer {
+/// The durable subscription every replica of the service shares.
+pub const GROUP: &str = "tickets-service";
+
+/// The service's listeners. On SQLite the steps run on the writer thread, whose commits hand
+/// their events on; on PostgreSQL in the listener's transaction, which commits through the
+/// relay.
+pub fn listeners(state: TicketsState) -> Listeners<TicketsState> {
+    let listeners = Listeners::new(GROUP, state.clone());
+    match &state.writer {
         Some(writer) => listeners
             .writing(writer.clone(), || {})
             .on_written(|_, tx, event: OrderCreated| written::order_created(tx, &event))
@@ -203,6 +199,5 @@ pub async fn subscribe(
             .on_batched(|_, txn: Txn, event: OrderCompleted| async move {
                 order_completed(&*txn, &event).await
             }),
-    };
-    listeners.subscribe(bus, shutdown).await
+    }
 }

@@ -6,7 +6,6 @@ use common::dto::ErrorItem;
 use common::ApiError;
 
 use crate::domain::MAX_TITLE;
-use crate::store::TicketRow;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
@@ -54,13 +53,6 @@ pub struct Cursor {
 const LATEST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
 
 impl Cursor {
-    pub fn after(row: &TicketRow) -> Self {
-        Self {
-            created_at: row.created_at,
-            id: row.id.clone(),
-        }
-    }
-
     /// Hex of seconds (8 bytes), nanoseconds (4) and the id: exact to the nanosecond, so
     /// rows written before timestamps were cut to microseconds (SQLite) still round-trip.
     pub fn encode(&self) -> String {

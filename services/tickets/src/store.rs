@@ -82,6 +82,14 @@ impl TicketRow {
             order_id: self.order_id.clone(),
         }
     }
+
+    /// The row's position in the listing, for the page after it.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            created_at: self.created_at,
+            id: self.id.clone(),
+        }
+    }
 }
 
 pub async fn insert(

@@ -3,12 +3,12 @@
 //! `UPDATE … RETURNING` and its `ticket:updated` outbox row, with a read only to tell why the
 //! update found nothing to do. Same decisions as the sea-orm code in `routes` and `listeners`.
 use chrono::{SubsecRound, Utc};
+use common::bus::Applied;
 use common::events::{OrderCancelled, OrderCompleted, OrderCreated, TicketCreated};
 use common::money::Money;
 use common::sqlite::rusqlite::{self, Row};
 use common::sqlite::{parse_timestamp, timestamp, Tx};
 
-use crate::listeners::Applied;
 use crate::store::{self, TicketRow};
 
 /// `order:created`: reserves the ticket for the order unless it is held, or the order was

@@ -17,8 +17,21 @@ pub type Txn = Arc<DatabaseTransaction>;
 pub(super) struct Batching {
     pub(super) db: DatabaseConnection,
     pub(super) after_commit: Arc<dyn Fn() + Send + Sync>,
-    /// Takes what set steps staged, after the commit; poked when other steps wrote.
-    pub(super) relay: Option<crate::outbox::Relay>,
+    /// Commits the batch and takes what set steps staged; woken when other steps wrote.
+    pub(super) relay: Option<Arc<dyn Committer>>,
+}
+
+/// How a batch's transaction ends when its steps write events: committed, then what it
+/// wrote handed to the service's outbox relay, which implements this (`outbox::Relay`).
+pub trait Committer: Send + Sync {
+    /// Commits `txn`; `staged` messages go to the relay at once, and `enqueued` says other
+    /// outbox rows were written (found by the relay's scan).
+    fn commit_batch(
+        &self,
+        txn: DatabaseTransaction,
+        staged: Vec<Message>,
+        enqueued: bool,
+    ) -> futures::future::BoxFuture<'_, Result<(), sea_orm::DbErr>>;
 }
 
 /// The transaction the batched deliveries at hand share. Once a step fails, or a savepoint
@@ -177,14 +190,12 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
             abandon(txn).await;
             anyhow::bail!("a step failed, so the batch it was in was rolled back");
         }
-        txn.commit().await.context("committing a batch of events")?;
-        (batching.after_commit)();
-        if let Some(relay) = &batching.relay {
-            relay.committed(batch.staged);
-            if batch.unstaged {
-                relay.poke();
-            }
+        match &batching.relay {
+            Some(relay) => relay.commit_batch(txn, batch.staged, batch.unstaged).await,
+            None => txn.commit().await,
         }
+        .context("committing a batch of events")?;
+        (batching.after_commit)();
         Ok(())
     }
 }

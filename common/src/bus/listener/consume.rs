@@ -7,7 +7,7 @@ use super::super::{Delivery, EventBus, Subscription};
 use super::batch::Batch;
 use super::settle::{delivery_span, run_step, settle_by};
 use super::{Handler, Listeners, Outcome};
-use crate::service::Shutdown;
+use crate::task::Shutdown;
 
 /// Deliveries already waiting that one batch takes at most: a PostgreSQL transaction's, and
 /// a writer-thread job's. A set step applies its share in a few statements, so a batch this

@@ -19,7 +19,7 @@ use sea_orm::DatabaseConnection;
 
 use super::{decode, EventBus, Message};
 use crate::events::{Event, Subject};
-use crate::service::{Shutdown, Task};
+use crate::task::{Shutdown, Task};
 use crate::sqlite::{Tx, Writer};
 
 mod batch;
@@ -32,7 +32,7 @@ mod written;
 use batch::Batching;
 use written::Writing;
 
-pub use batch::Txn;
+pub use batch::{Committer, Txn};
 pub use options::{ListenerOptions, MAX_ATTEMPTS};
 pub use outcome::{Applied, Outcome, SetOutcome, Unprocessable};
 
@@ -248,9 +248,9 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
 
     /// Hands what set steps stage to `relay` after each commit, and pokes it when other
     /// steps wrote (their rows are found by its scan).
-    pub fn relaying(mut self, relay: crate::outbox::Relay) -> Self {
+    pub fn relaying(mut self, relay: impl Committer + 'static) -> Self {
         if let Some(batching) = &mut self.batching {
-            batching.relay = Some(relay);
+            batching.relay = Some(Arc::new(relay));
         }
         self
     }
@@ -288,7 +288,7 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
         let group = self.group;
         Ok(Task::new(format!("{group} listener"), async move {
             let stop = shutdown.clone();
-            crate::service::on_event_thread(async move {
+            crate::task::on_event_thread(async move {
                 self.consume(sub, &bus, &stop).await;
             })
             .await

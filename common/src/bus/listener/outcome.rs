@@ -72,7 +72,7 @@ impl Outcome {
 
 /// What a set step made of its events: one result per event, in their order (an `Err` means
 /// that event changed nothing), and the outbox messages its writes staged
-/// ([`crate::outbox::stage_all`]), handed to the relay once the batch commits.
+/// (`outbox::stage_all`), handed to the relay once the batch commits.
 pub struct SetOutcome {
     pub applied: Vec<anyhow::Result<Applied>>,
     pub staged: Vec<Message>,

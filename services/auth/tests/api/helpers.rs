@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::auth::{JwtKeys, TokenState};
 use common::settings::Settings;
+use common::task::Shutdown;
 use common::testing::{Served, TestDatabase, TestEnv};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
@@ -38,7 +39,9 @@ impl TestApp {
         } = TestEnv::new().await;
         configure(&mut settings);
 
-        let state = auth::AuthState::build(&settings)
+        let mut service =
+            auth::SERVICE.builder(&settings, common::bus::InProcessBus::new(), Shutdown::new());
+        let state = auth::AuthState::build(&mut service)
             .await
             .expect("the auth state builds");
         let keys = state.keys.clone();

@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use common::bus::{decode, encode, EventBus, ListenerOptions};
 use common::events::{ExpirationComplete, OrderCreated, OrderStatus, OrderTicket, Subject};
 use common::money::Money;
-use common::service::Shutdown;
+use common::task::Shutdown;
 use common::testing::{Served, TestEnv};
 use expiration::queue::{self, ExpiryQueue, QueueOptions};
-use expiration::Options;
+use expiration::{ExpirationState, Options};
 
 /// One test's world: its settings (database, Redis key) and bus, shared by every instance of
 /// the service it starts, as replicas and restarts share them.
@@ -57,14 +57,14 @@ impl Harness {
     /// Starts an instance of the service, tasks supervised as the binary runs them.
     pub async fn start(&self) -> Served {
         let shutdown = Shutdown::new();
-        let running = expiration::start_with(
-            self.env.settings.clone(),
-            self.bus.clone(),
-            shutdown.clone(),
-            self.options.clone(),
-        )
-        .await
-        .expect("the expiration service starts");
+        let mut service =
+            expiration::SERVICE.builder(&self.env.settings, self.bus.clone(), shutdown.clone());
+        let state = ExpirationState::build(&mut service, self.options.clone())
+            .await
+            .expect("the expiration state builds");
+        let running = expiration::start_on(state, service)
+            .await
+            .expect("the expiration service starts");
         Served::start(running, shutdown).await
     }
 

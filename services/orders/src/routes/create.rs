@@ -47,12 +47,7 @@ pub async fn reserve(
         None if state.db.get_database_backend() == sea_orm::DbBackend::Postgres => {
             reserve_placed(&state, &user.id, ticket_id.as_str(), expires_at).await?
         }
-        None => {
-            let reserved =
-                reserve_in_transaction(&state, &user.id, ticket_id.as_str(), expires_at).await?;
-            state.relay.poke();
-            reserved
-        }
+        None => reserve_in_transaction(&state, &user.id, ticket_id.as_str(), expires_at).await?,
     };
     tracing::info!(order.id = %order.id, ticket.id = %ticket.id, "ticket reserved");
     Ok((StatusCode::CREATED, Json(order.view(&ticket))))
@@ -81,16 +76,15 @@ async fn reserve_placed(
         let order = store::OrderRecord::new(user_id, ticket_id, expires_at);
         let created = outbox::message(&order.created_event(&ticket))?;
         let now = chrono::Utc::now();
-        let staged =
-            match store::place_order(&state.db, &order, ticket.version, &created, now).await? {
-                Placed::Inserted => vec![created],
-                Placed::Changed => continue,
-                Placed::Taken => match replace_lapsed(state, &order, &ticket, created).await? {
-                    Some(staged) => staged,
-                    None => continue,
-                },
-            };
-        state.relay.committed(staged);
+        match store::place_order(&state.db, &order, ticket.version, &created, now).await? {
+            Placed::Inserted => state.relay.committed(vec![created]),
+            Placed::Changed => continue,
+            Placed::Taken => {
+                if !replace_lapsed(state, &order, &ticket, created).await? {
+                    continue;
+                }
+            }
+        }
         return Ok((order, ticket));
     }
     Err(ApiError::bad_request(ALREADY_RESERVED))
@@ -98,14 +92,14 @@ async fn reserve_placed(
 
 /// The ticket is held: if the holder's window has closed (its expiry event may still be on
 /// the way, but the timestamp decides), cancels it and places `order` in one transaction, the
-/// `order:cancelled` before the `order:created`. Their messages once committed; None when the
-/// ticket changed meanwhile (read it again).
+/// `order:cancelled` before the `order:created`, both handed to the relay once committed; false
+/// when the ticket changed meanwhile (read it again).
 async fn replace_lapsed(
     state: &OrdersState,
     order: &store::OrderRecord,
     ticket: &store::TicketRow,
     created: common::bus::Message,
-) -> Result<Option<Vec<common::bus::Message>>, ApiError> {
+) -> Result<bool, ApiError> {
     let txn = state.db.begin().await?;
     let lapsed = store::cancel_lapsed(&txn, &ticket.id, chrono::Utc::now()).await?;
     if lapsed.is_empty() {
@@ -120,11 +114,11 @@ async fn replace_lapsed(
         Placed::Inserted => {}
         // Rolled back as `txn` drops.
         Placed::Taken => return Err(ApiError::bad_request(ALREADY_RESERVED)),
-        Placed::Changed => return Ok(None),
+        Placed::Changed => return Ok(false),
     }
-    txn.commit().await?;
     staged.push(created);
-    Ok(Some(staged))
+    state.relay.commit_with(txn, staged, false).await?;
+    Ok(true)
 }
 
 /// [`reserve`] through sea-orm on a backend other than PostgreSQL without a writer thread:
@@ -158,6 +152,6 @@ async fn reserve_in_transaction(
     };
     let event = order.created_event(&ticket);
     outbox::enqueue(&txn, &event).await?;
-    txn.commit().await?;
+    state.relay.commit(txn).await?;
     Ok((order, ticket))
 }

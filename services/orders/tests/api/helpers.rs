@@ -12,7 +12,7 @@ use common::events::{
 };
 use common::money::Money;
 use common::outbox::entity as outbox;
-use common::service::Shutdown;
+use common::task::Shutdown;
 use common::testing::{Served, TestEnv};
 use orders::listeners::{self, Applied};
 use orders::{store, OrdersState};
@@ -55,7 +55,8 @@ impl TestApp {
         env.settings.expiration_window = window;
         // JetStream (a stream of its own) when NATS_URL is set, else the in-process bus.
         let bus = common::testing::test_bus().await;
-        let state = OrdersState::build(&env.settings, bus.clone())
+        let mut service = orders::SERVICE.builder(&env.settings, bus.clone(), Shutdown::new());
+        let state = OrdersState::build(&mut service)
             .await
             .expect("the orders state builds");
         let served = Served::router(orders::router(state.clone())).await;

@@ -180,9 +180,10 @@ pub async fn receive(
         }
         _ => false,
     };
-    txn.commit().await?;
     if changed {
-        state.relay.poke();
+        state.relay.commit(txn).await?;
+    } else {
+        txn.commit().await?;
     }
     Ok(Json(serde_json::json!({ "received": true })))
 }

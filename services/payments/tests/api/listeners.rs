@@ -162,7 +162,7 @@ async fn order_events_on_the_bus_reach_the_replica() {
 async fn the_service_starts_from_settings_alone() {
     let env = common::testing::TestEnv::new().await;
     let bus = common::testing::test_bus().await;
-    let shutdown = common::service::Shutdown::new();
+    let shutdown = common::task::Shutdown::new();
     let running = payments::SERVICE
         .start(&env.settings, bus, shutdown.clone())
         .await

@@ -35,8 +35,7 @@ pub async fn create_ticket(
         user_id: row.user_id.clone(),
     };
     outbox::enqueue(&txn, &event).await?;
-    txn.commit().await?;
-    state.relay.poke();
+    state.relay.commit(txn).await?;
     tracing::info!(ticket.id = %row.id, "ticket listed");
     Ok((StatusCode::CREATED, Json(row.into())))
 }

@@ -4,7 +4,7 @@ use axum::http::{HeaderMap, HeaderValue, Uri};
 use common::dto::Ticket;
 use common::{ApiError, Json};
 
-use crate::listing::{Cursor, PageQuery};
+use crate::listing::PageQuery;
 use crate::{store, TicketsState};
 
 /// One page of tickets for sale (reserved ones are left out), newest first; a `Link: <…>;
@@ -31,7 +31,7 @@ pub async fn list_tickets(
     if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         if let Some(last) = rows.last() {
-            let link = query.next_link(&Cursor::after(last));
+            let link = query.next_link(&last.cursor());
             // Only hex and percent escapes: always a valid header value.
             let link = HeaderValue::from_str(&link).map_err(anyhow::Error::from)?;
             headers.insert(LINK, link);

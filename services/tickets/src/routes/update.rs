@@ -55,7 +55,6 @@ pub async fn update_ticket(
         ));
     };
     outbox::enqueue(&txn, &updated.updated_event()).await?;
-    txn.commit().await?;
-    state.relay.poke();
+    state.relay.commit(txn).await?;
     Ok(Json(updated.into()))
 }

@@ -7,6 +7,7 @@ use common::events::{
     OrderCancelled, OrderCompleted, OrderCreated, OrderStatus, OrderTicket, TicketRef,
 };
 use common::money::Money;
+use common::task::Shutdown;
 use common::testing::{test_bus, Served, TestEnv};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -27,7 +28,8 @@ impl TestApp {
     pub async fn spawn() -> Self {
         let env = TestEnv::new().await;
         let bus = test_bus().await;
-        let state = TicketsState::build(&env.settings, bus.clone())
+        let mut service = tickets::SERVICE.builder(&env.settings, bus.clone(), Shutdown::new());
+        let state = TicketsState::build(&mut service)
             .await
             .expect("the tickets state builds");
         let served = Served::router(tickets::router(state.clone())).await;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use common::bus::decode;
 use common::events::{Event, TicketCreated, TicketUpdated};
 use common::money::Money;
-use common::service::Shutdown;
+use common::task::Shutdown;
 use serde_json::json;
 
 use crate::helpers::TestApp;

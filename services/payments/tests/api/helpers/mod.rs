@@ -19,7 +19,7 @@ use common::events::{
 };
 use common::money::Money;
 use common::outbox::entity as outbox;
-use common::service::Shutdown;
+use common::task::Shutdown;
 use common::testing::{Reply, Served, TestEnv};
 use payments::listeners::{self, Applied};
 use payments::provider::{
@@ -197,12 +197,13 @@ impl TestApp {
         });
         // JetStream (a stream of its own) when NATS_URL is set, else the in-process bus.
         let bus = common::testing::test_bus().await;
-        let state = PaymentsState::build_with(&env.settings, bus.clone(), provider)
+        let shutdown = Shutdown::new();
+        let mut service = payments::SERVICE.builder(&env.settings, bus.clone(), shutdown.clone());
+        let state = PaymentsState::build_with(&mut service, provider)
             .await
             .expect("the payments state builds");
         slot.set(state.clone());
-        let shutdown = Shutdown::new();
-        let running = payments::start_with(state.clone(), bus.clone(), shutdown.clone())
+        let running = payments::start_on(state.clone(), service)
             .await
             .expect("the payments service starts");
         let served = Served::start(running, shutdown).await;
