@@ -144,6 +144,23 @@ impl TestServer {
             .expect("the request reaches the server")
     }
 
+    /// Posts an order page's payment form with test card `token`, `js` as in [`Self::post_form`].
+    pub async fn pay_order(
+        &self,
+        cookies: &str,
+        order_id: &str,
+        token: &str,
+        js: bool,
+    ) -> reqwest::Response {
+        self.post_form(
+            "pay_order",
+            cookies,
+            &[("order_id", order_id), ("token", token)],
+            js,
+        )
+        .await
+    }
+
     /// Orders a ticket, retrying while the orders service hasn't heard of it yet (events
     /// take a moment); the final status and body.
     pub async fn order_when_known(&self, cookies: &str, ticket_id: &str) -> (u16, Value) {
