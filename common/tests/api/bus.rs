@@ -117,6 +117,15 @@ struct Recording {
     dead: mpsc::UnboundedSender<(Message, String)>,
 }
 
+impl Recording {
+    /// `inner` wrapped, and where its dead letters are reported.
+    fn around(inner: &EventBus) -> (EventBus, mpsc::UnboundedReceiver<(Message, String)>) {
+        let (dead, reported) = mpsc::unbounded_channel();
+        let inner = inner.clone();
+        (Arc::new(Recording { inner, dead }), reported)
+    }
+}
+
 #[async_trait]
 impl Bus for Recording {
     async fn publish(&self, message: &Message) -> anyhow::Result<()> {
@@ -373,11 +382,7 @@ async fn a_handler_slower_than_the_ack_wait_is_not_raced_by_a_redelivery() {
 async fn an_early_event_is_redelivered_until_it_can_be_applied() {
     let bus = TestBus::new().await;
     let sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
-    let (dead_tx, mut dead) = mpsc::unbounded_channel();
-    let recording: EventBus = Arc::new(Recording {
-        inner: bus.bus.clone(),
-        dead: dead_tx,
-    });
+    let (recording, mut dead) = Recording::around(&bus.bus);
     let (calls_tx, mut calls) = mpsc::unbounded_channel();
     tokio::spawn(run_listener_with(
         sub,
@@ -415,11 +420,7 @@ async fn an_early_event_is_redelivered_until_it_can_be_applied() {
 async fn a_handler_that_always_fails_ends_on_the_dead_letter_subject() {
     let bus = TestBus::new().await;
     let sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
-    let (dead_tx, mut dead) = mpsc::unbounded_channel();
-    let recording: EventBus = Arc::new(Recording {
-        inner: bus.bus.clone(),
-        dead: dead_tx,
-    });
+    let (recording, mut dead) = Recording::around(&bus.bus);
     let calls = Arc::new(AtomicU32::new(0));
     let counted = calls.clone();
     tokio::spawn(run_listener_with(
@@ -462,11 +463,7 @@ async fn a_handler_that_always_fails_ends_on_the_dead_letter_subject() {
 async fn a_message_that_is_never_ready_is_dead_lettered_too() {
     let bus = TestBus::new().await;
     let sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
-    let (dead_tx, mut dead) = mpsc::unbounded_channel();
-    let recording: EventBus = Arc::new(Recording {
-        inner: bus.bus.clone(),
-        dead: dead_tx,
-    });
+    let (recording, mut dead) = Recording::around(&bus.bus);
     tokio::spawn(run_listener_with(
         sub,
         recording,
@@ -552,11 +549,7 @@ async fn a_subject_without_a_registered_listener_is_dead_lettered_at_once() {
             &[Subject::TicketCreated, Subject::OrderCancelled],
         )
         .await;
-    let (dead_tx, mut dead) = mpsc::unbounded_channel();
-    let recording: EventBus = Arc::new(Recording {
-        inner: bus.bus.clone(),
-        dead: dead_tx,
-    });
+    let (recording, mut dead) = Recording::around(&bus.bus);
     let dispatcher = listeners.clone();
     tokio::spawn(run_listener_with(
         sub,

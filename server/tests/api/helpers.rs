@@ -108,13 +108,8 @@ impl TestServer {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request
-            .send()
-            .await
-            .expect("the request reaches the server");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("a body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let (status, body) = common::testing::harness::send_for_json(request).await;
+        (status.as_u16(), body)
     }
 }
 

@@ -264,16 +264,7 @@ pub const ALREADY_RESERVED: &str = "Ticket is already reserved";
 pub const COMPLETED: &str = "Cannot cancel a completed order";
 pub const OWN_TICKET: &str = "You cannot buy your own ticket";
 
-pub fn keys_of(value: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> = value
-        .as_object()
-        .expect("a JSON object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    keys
-}
+pub use common::testing::harness::keys_of;
 
 pub fn id_of(value: &Value) -> String {
     value["id"].as_str().expect("an id").to_owned()
