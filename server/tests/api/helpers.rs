@@ -139,6 +139,22 @@ impl TestServer {
             .expect("the request reaches the server")
     }
 
+    /// Posts the sign-up or sign-in form (`function`), signed out and without JavaScript.
+    pub async fn post_credentials(
+        &self,
+        function: &str,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        self.post_form(
+            function,
+            "",
+            &[("email", email), ("password", password)],
+            false,
+        )
+        .await
+    }
+
     /// Posts an order page's payment form with test card `token`, `js` as in [`Self::post_form`].
     pub async fn pay_order(
         &self,

@@ -188,12 +188,7 @@ async fn every_form_works_without_javascript() {
     let app = TestServer::spawn(|_| {}).await;
     let seller_email = unique_email("seller");
     let signed_up = app
-        .post_form(
-            "sign_up",
-            "",
-            &[("email", &seller_email), ("password", "secret1")],
-            false,
-        )
+        .post_credentials("sign_up", &seller_email, "secret1")
         .await;
     assert_eq!(signed_up.status(), 302);
     assert_eq!(location(&signed_up), "/");
@@ -203,12 +198,7 @@ async fn every_form_works_without_javascript() {
     // A wrong password: back to the form, which shows why, keeps the email, and never
     // carries the password anywhere.
     let rejected = app
-        .post_form(
-            "sign_in",
-            "",
-            &[("email", &seller_email), ("password", "wrong-one")],
-            false,
-        )
+        .post_credentials("sign_in", &seller_email, "wrong-one")
         .await;
     assert_eq!(location(&rejected), "/auth/signin");
     let flash = cookie_header(&rejected);
@@ -458,12 +448,7 @@ fn unhex(text: &str) -> Vec<u8> {
 async fn a_forged_form_flash_is_not_shown_and_a_genuine_one_is() {
     let app = TestServer::spawn(|_| {}).await;
     let rejected = app
-        .post_form(
-            "sign_in",
-            "",
-            &[("email", "someone@example.com"), ("password", "wrong-one")],
-            false,
-        )
+        .post_credentials("sign_in", "someone@example.com", "wrong-one")
         .await;
     assert_eq!(location(&rejected), "/auth/signin");
     let cookies = cookie_header(&rejected);
