@@ -103,6 +103,16 @@ impl TestApp {
         self.send(reqwest::Method::GET, path, None, None).await
     }
 
+    /// How many tickets the listing's first page shows (all of them, in the small cases).
+    pub async fn listed(&self) -> usize {
+        self.get("/api/tickets")
+            .await
+            .1
+            .as_array()
+            .expect("a list")
+            .len()
+    }
+
     /// `GET /api/tickets/:id` for a ticket the harness created.
     pub async fn show(&self, ticket: &Value) -> (StatusCode, Value) {
         let id = ticket["id"].as_str().expect("a ticket id");
