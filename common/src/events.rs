@@ -1,5 +1,6 @@
 //! The events the services exchange: each type knows its subject; payloads follow the course
 //! app's fields, with `version` on every ticket and order event.
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -201,10 +202,11 @@ pub struct OrderCreated {
     pub status: OrderStatus,
     /// The buyer's user id; only they may pay for the order.
     pub user_id: String,
-    /// When the order stops holding the ticket unless paid: ISO-8601 in UTC with milliseconds
-    /// (`2026-01-01T12:00:00.000Z`). The timestamp is the truth, whether or not the expiry
-    /// event has arrived.
-    pub expires_at: String,
+    /// When the order stops holding the ticket unless paid; on the wire as [`timestamp`]
+    /// writes it (`2026-01-01T12:00:00.000Z`). The timestamp is the truth, whether or not the
+    /// expiry event has arrived.
+    #[serde(with = "timestamp")]
+    pub expires_at: DateTime<Utc>,
     /// The ticket ordered and its price.
     pub ticket: OrderTicket,
 }
@@ -306,6 +308,37 @@ impl Event for PaymentRefunded {
     const SUBJECT: Subject = Subject::PaymentRefunded;
 }
 
+/// Instants as events carry them: RFC 3339 in UTC with milliseconds and a `Z`
+/// (`2026-01-01T12:00:00.000Z`, as JavaScript's `toISOString` writes them); read back from
+/// any RFC 3339 offset. For `#[serde(with = "timestamp")]`.
+pub mod timestamp {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// `at` as the wire writes it (below a millisecond is cut off).
+    pub fn format(at: &DateTime<Utc>) -> String {
+        at.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    /// An RFC 3339 instant, in UTC.
+    pub fn parse(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
+        DateTime::parse_from_rfc3339(text).map(|at| at.with_timezone(&Utc))
+    }
+
+    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format(at))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse(&text).map_err(|err| {
+            serde::de::Error::custom(format!("a malformed timestamp {text:?}: {err}"))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,5 +369,49 @@ mod tests {
             json,
             serde_json::json!({"id":"t1","version":2,"title":"concert","price":20.5,"userId":"u1"})
         );
+    }
+
+    fn order_created(expires_at: DateTime<Utc>) -> OrderCreated {
+        OrderCreated {
+            id: "o1".into(),
+            version: 0,
+            status: OrderStatus::Created,
+            user_id: "u1".into(),
+            expires_at,
+            ticket: OrderTicket {
+                id: "t1".into(),
+                price: Money::from_cents(2050),
+            },
+        }
+    }
+
+    /// The bytes other services (and the course app's) read: milliseconds and a `Z`.
+    #[test]
+    fn an_order_created_carries_expires_at_as_rfc_3339_with_milliseconds() {
+        let at = DateTime::from_timestamp_millis(1_767_268_800_250).expect("in range");
+        let wire = serde_json::to_string(&order_created(at)).expect("serializes");
+        assert_eq!(
+            wire,
+            r#"{"id":"o1","version":0,"status":"created","userId":"u1","expiresAt":"2026-01-01T12:00:00.250Z","ticket":{"id":"t1","price":20.5}}"#
+        );
+        let read: OrderCreated = serde_json::from_str(&wire).expect("deserializes");
+        assert_eq!(read.expires_at, at);
+        let whole = DateTime::from_timestamp(1_767_268_800, 0).expect("in range");
+        assert_eq!(timestamp::format(&whole), "2026-01-01T12:00:00.000Z");
+    }
+
+    #[test]
+    fn expires_at_is_read_from_any_rfc_3339_offset_and_nothing_else() {
+        let at = |text: &str| {
+            let mut json =
+                serde_json::to_value(order_created(DateTime::UNIX_EPOCH)).expect("serializes");
+            json["expiresAt"] = serde_json::Value::from(text);
+            serde_json::from_value::<OrderCreated>(json).map(|e| e.expires_at)
+        };
+        let noon = DateTime::from_timestamp(1_767_268_800, 0).expect("in range");
+        assert_eq!(at("2026-01-01T12:00:00Z").expect("parses"), noon);
+        assert_eq!(at("2026-01-01T13:00:00+01:00").expect("parses"), noon);
+        let err = at("next tuesday").expect_err("not a timestamp");
+        assert!(err.to_string().contains("next tuesday"), "{err}");
     }
 }

@@ -8,15 +8,16 @@ use async_trait::async_trait;
 use crate::events::Subject;
 use crate::settings::Settings;
 
+mod codec;
 mod in_process;
 mod jetstream;
 mod listener;
 
+pub use codec::{decode, encode};
 pub use in_process::{DeadLetter, InProcessBus};
 pub use jetstream::{dead_letter_subject, nats_subject, stream_name, JetStreamBus, ACK_WAIT};
 pub use listener::{
-    decode, encode, run_listener, run_listener_with, Applied, ListenerOptions, Listeners, Outcome,
-    SetOutcome, Txn, Unprocessable, MAX_ATTEMPTS,
+    Applied, ListenerOptions, Listeners, Outcome, SetOutcome, Txn, Unprocessable, MAX_ATTEMPTS,
 };
 
 /// The subject prefix (and, uppercased, the stream name) of a deployment on JetStream unless
