@@ -38,6 +38,40 @@ pub async fn post(
     Ok((status, response.json().await.unwrap_or(Value::Null)))
 }
 
+/// Lists "Seat `i`" at $25 as `seller` (`POST /api/tickets`).
+pub async fn list_seat(
+    client: &reqwest::Client,
+    base: &str,
+    seller: &str,
+    i: usize,
+) -> anyhow::Result<(u16, Value)> {
+    post(
+        client,
+        base,
+        "/api/tickets",
+        seller,
+        json!({ "title": format!("Seat {i}"), "price": 25 }),
+    )
+    .await
+}
+
+/// Orders `ticket_id` as `buyer` (`POST /api/orders`): the call every benchmark times.
+pub async fn order(
+    client: &reqwest::Client,
+    base: &str,
+    buyer: &str,
+    ticket_id: &str,
+) -> anyhow::Result<(u16, Value)> {
+    post(
+        client,
+        base,
+        "/api/orders",
+        buyer,
+        json!({ "ticketId": ticket_id }),
+    )
+    .await
+}
+
 /// Lists a probe ticket as `prober`, then orders it as `buyer` until that succeeds within
 /// `limit`: the orders service applies ticket events in order, so by then it knows every
 /// ticket listed before the probe. Returns the probe's id (left reserved).
@@ -62,14 +96,7 @@ pub async fn order_probe(
     let id = probe["id"].as_str().context("a ticket id")?.to_owned();
     let deadline = Instant::now() + limit;
     loop {
-        let (status, _) = post(
-            client,
-            base,
-            "/api/orders",
-            buyer,
-            json!({ "ticketId": id }),
-        )
-        .await?;
+        let (status, _) = order(client, base, buyer, &id).await?;
         if status == 201 {
             return Ok(id);
         }

@@ -3,9 +3,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde_json::json;
 
-use crate::api::{order_probe, post, sign_up};
+use crate::api::{list_seat, order, order_probe, sign_up};
 use crate::stats::{ms, quantile};
 use crate::system::{Backend, Distributed, System};
 
@@ -106,14 +105,7 @@ async fn measure(label: &str, base: &str, buyers: usize) -> anyhow::Result<Strin
     let seller = sign_up(&client, &base, "seller").await?;
     let mut tickets = Vec::with_capacity(buyers);
     for i in 0..buyers {
-        let ticket = post(
-            &client,
-            &base,
-            "/api/tickets",
-            &seller,
-            json!({ "title": format!("Seat {i}"), "price": 25 }),
-        )
-        .await?;
+        let ticket = list_seat(&client, &base, &seller, i).await?;
         tickets.push(ticket.1["id"].as_str().context("a ticket id")?.to_owned());
     }
     let mut cookies = Vec::with_capacity(buyers);
@@ -131,14 +123,7 @@ async fn measure(label: &str, base: &str, buyers: usize) -> anyhow::Result<Strin
         let base = base.clone();
         tasks.push(tokio::spawn(async move {
             let begun = Instant::now();
-            let (status, _) = post(
-                &client,
-                &base,
-                "/api/orders",
-                &cookie,
-                json!({ "ticketId": ticket }),
-            )
-            .await?;
+            let (status, _) = order(&client, &base, &cookie, &ticket).await?;
             anyhow::Ok((status, begun.elapsed()))
         }));
     }

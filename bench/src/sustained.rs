@@ -25,10 +25,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
-use serde_json::json;
 use tokio::sync::Notify;
 
-use crate::api::{order_probe, post, sign_up};
+use crate::api::{list_seat, order, order_probe, sign_up};
 use crate::stats::{ms, quantile};
 use crate::system::{Backend, Distributed, System};
 use procstat::{Group, Who};
@@ -373,14 +372,7 @@ async fn measure(label: &'static str, system: &Target, load: &Load) -> anyhow::R
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(ticket) = tickets.get(i) else { break };
                 let begun = Instant::now();
-                let (status, body) = post(
-                    &client,
-                    &base,
-                    "/api/orders",
-                    &buyer,
-                    json!({ "ticketId": ticket }),
-                )
-                .await?;
+                let (status, body) = order(&client, &base, &buyer, ticket).await?;
                 if status != 201 {
                     bail!("an order failed with status {status}: {body}");
                 }
@@ -603,14 +595,7 @@ async fn list_tickets(
                 if i >= count {
                     break;
                 }
-                let (status, body) = post(
-                    &client,
-                    &base,
-                    "/api/tickets",
-                    &seller,
-                    json!({ "title": format!("Seat {i}"), "price": 25 }),
-                )
-                .await?;
+                let (status, body) = list_seat(&client, &base, &seller, i).await?;
                 if status != 201 {
                     bail!("listing a ticket failed with status {status}");
                 }

@@ -43,11 +43,16 @@ pub async fn preload(system: &Target, count: usize) -> anyhow::Result<()> {
                 buyer: &buyers[i % buyers.len()],
             })
             .collect();
-        let event = |subject: &str, payload: serde_json::Value| {
+        // One outbox row a preloaded row, already sent: what the service's own writes leave.
+        let outbox = |service: &str, subject: &str, payload: &dyn Fn(&Row) -> serde_json::Value| {
             format!(
-                "('{}', '{subject}', {}, {at}, {at})",
-                uuid::Uuid::new_v4(),
-                quote(&payload.to_string())
+                "INSERT INTO {} (id, subject, payload, created_at, sent_at) VALUES\n{}",
+                table(service, "outbox"),
+                values(&rows, |r| format!(
+                    "('{}', '{subject}', {}, {at}, {at})",
+                    uuid::Uuid::new_v4(),
+                    quote(&payload(r).to_string())
+                ))
             )
         };
         let tickets = [
@@ -59,15 +64,10 @@ pub async fn preload(system: &Target, count: usize) -> anyhow::Result<()> {
                     r.ticket, r.i, r.order
                 ))
             ),
-            format!(
-                "INSERT INTO {} (id, subject, payload, created_at, sent_at) VALUES\n{}",
-                table("tickets", "outbox"),
-                values(&rows, |r| event(
-                    "ticket:updated",
-                    json!({ "id": r.ticket, "version": 1, "title": format!("Preloaded seat {}", r.i),
-                            "price": 25, "userId": seller, "orderId": r.order })
-                ))
-            ),
+            outbox("tickets", "ticket:updated", &|r| {
+                json!({ "id": r.ticket, "version": 1, "title": format!("Preloaded seat {}", r.i),
+                        "price": 25, "userId": seller, "orderId": r.order })
+            }),
         ];
         let orders = [
             format!(
@@ -86,15 +86,10 @@ pub async fn preload(system: &Target, count: usize) -> anyhow::Result<()> {
                     r.order, r.buyer, r.ticket
                 ))
             ),
-            format!(
-                "INSERT INTO {} (id, subject, payload, created_at, sent_at) VALUES\n{}",
-                table("orders", "outbox"),
-                values(&rows, |r| event(
-                    "order:created",
-                    json!({ "id": r.order, "version": 0, "status": "created", "userId": r.buyer,
-                            "expiresAt": expires_at, "ticket": { "id": r.ticket, "price": 25 } })
-                ))
-            ),
+            outbox("orders", "order:created", &|r| {
+                json!({ "id": r.order, "version": 0, "status": "created", "userId": r.buyer,
+                        "expiresAt": expires_at, "ticket": { "id": r.ticket, "price": 25 } })
+            }),
         ];
         let payments = [format!(
             "INSERT INTO {} (id, user_id, price_cents, status, version, expires_at) VALUES\n{}",

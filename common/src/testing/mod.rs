@@ -6,6 +6,7 @@ use sea_orm::ConnectionTrait;
 
 use crate::dto::ErrorItem;
 
+pub mod harness;
 mod http;
 
 pub use http::{

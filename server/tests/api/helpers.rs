@@ -108,13 +108,8 @@ impl TestServer {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request
-            .send()
-            .await
-            .expect("the request reaches the server");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("a body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        let (status, body) = common::testing::harness::send_for_json(request).await;
+        (status.as_u16(), body)
     }
 }
 
@@ -142,6 +137,39 @@ impl TestServer {
             .send()
             .await
             .expect("the request reaches the server")
+    }
+
+    /// Posts the sign-up or sign-in form (`function`), signed out and without JavaScript.
+    pub async fn post_credentials(
+        &self,
+        function: &str,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        self.post_form(
+            function,
+            "",
+            &[("email", email), ("password", password)],
+            false,
+        )
+        .await
+    }
+
+    /// Posts an order page's payment form with test card `token`, `js` as in [`Self::post_form`].
+    pub async fn pay_order(
+        &self,
+        cookies: &str,
+        order_id: &str,
+        token: &str,
+        js: bool,
+    ) -> reqwest::Response {
+        self.post_form(
+            "pay_order",
+            cookies,
+            &[("order_id", order_id), ("token", token)],
+            js,
+        )
+        .await
     }
 
     /// Orders a ticket, retrying while the orders service hasn't heard of it yet (events

@@ -33,6 +33,15 @@ async fn html(app: &TestServer, path: &str, cookies: &str) -> String {
     page.text().await.expect("a page body")
 }
 
+/// The page at `path` once it shows `needle` (an event's effect takes a moment to land).
+async fn html_showing(app: &TestServer, path: &str, cookies: &str, needle: &str) -> Option<String> {
+    eventually(Duration::from_secs(20), || async {
+        let page = html(app, path, cookies).await;
+        page.contains(needle).then_some(page)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn hostile_titles_are_text_on_every_page_that_shows_them() {
     let app = TestServer::spawn(|_| {}).await;
@@ -179,12 +188,7 @@ async fn every_form_works_without_javascript() {
     let app = TestServer::spawn(|_| {}).await;
     let seller_email = unique_email("seller");
     let signed_up = app
-        .post_form(
-            "sign_up",
-            "",
-            &[("email", &seller_email), ("password", "secret1")],
-            false,
-        )
+        .post_credentials("sign_up", &seller_email, "secret1")
         .await;
     assert_eq!(signed_up.status(), 302);
     assert_eq!(location(&signed_up), "/");
@@ -194,12 +198,7 @@ async fn every_form_works_without_javascript() {
     // A wrong password: back to the form, which shows why, keeps the email, and never
     // carries the password anywhere.
     let rejected = app
-        .post_form(
-            "sign_in",
-            "",
-            &[("email", &seller_email), ("password", "wrong-one")],
-            false,
-        )
+        .post_credentials("sign_in", &seller_email, "wrong-one")
         .await;
     assert_eq!(location(&rejected), "/auth/signin");
     let flash = cookie_header(&rejected);
@@ -449,12 +448,7 @@ fn unhex(text: &str) -> Vec<u8> {
 async fn a_forged_form_flash_is_not_shown_and_a_genuine_one_is() {
     let app = TestServer::spawn(|_| {}).await;
     let rejected = app
-        .post_form(
-            "sign_in",
-            "",
-            &[("email", "someone@example.com"), ("password", "wrong-one")],
-            false,
-        )
+        .post_credentials("sign_in", "someone@example.com", "wrong-one")
         .await;
     assert_eq!(location(&rejected), "/auth/signin");
     let cookies = cookie_header(&rejected);
@@ -642,14 +636,7 @@ async fn paying_without_javascript_completes_the_order_and_shows_the_receipt() {
     assert!(page.contains(r#"value="tok_visa""#) && page.contains("Pay $25.00"));
     assert!(page.contains("Cancel order"));
 
-    let paid = app
-        .post_form(
-            "pay_order",
-            &buyer,
-            &[("order_id", &order_id), ("token", "tok_visa")],
-            false,
-        )
-        .await;
+    let paid = app.pay_order(&buyer, &order_id, "tok_visa", false).await;
     assert_eq!(paid.status(), 302);
     assert_eq!(location(&paid), order_page);
     // The buyer never lands on the form they just used.
@@ -661,12 +648,9 @@ async fn paying_without_javascript_completes_the_order_and_shows_the_receipt() {
     assert_eq!(payments.len(), 1, "{payments:?}");
     assert_eq!(payments[0]["status"], "captured");
     let payment_id = payments[0]["id"].as_str().expect("a payment id").to_owned();
-    let page = eventually(Duration::from_secs(20), || async {
-        let page = html(&app, &order_page, &buyer).await;
-        page.contains("status-complete").then_some(page)
-    })
-    .await
-    .expect("the order completes");
+    let page = html_showing(&app, &order_page, &buyer, "status-complete")
+        .await
+        .expect("the order completes");
     assert!(page.contains("Paid. The ticket is yours."), "{page}");
     assert!(
         page.contains(&payment_id) && page.contains("$25.00 USD"),
@@ -682,14 +666,7 @@ async fn paying_without_javascript_completes_the_order_and_shows_the_receipt() {
     assert!(orders.contains(&payment_id) && orders.contains("$25.00 USD"));
 
     // Paying again is refused, and says why.
-    let again = app
-        .post_form(
-            "pay_order",
-            &buyer,
-            &[("order_id", &order_id), ("token", "tok_visa")],
-            true,
-        )
-        .await;
+    let again = app.pay_order(&buyer, &order_id, "tok_visa", true).await;
     let body: Value = again.json().await.expect("JSON");
     assert_eq!(body["Err"]["errors"][0]["message"], "Order is already paid");
     assert_eq!(app.payments_of(&buyer, &order_id).await.len(), 1);
@@ -702,12 +679,7 @@ async fn a_declined_card_shows_the_providers_message_and_a_good_card_then_works(
     let order_page = format!("/orders/{order_id}");
 
     let declined = app
-        .post_form(
-            "pay_order",
-            &buyer,
-            &[("order_id", &order_id), ("token", "tok_chargeDeclined")],
-            false,
-        )
+        .pay_order(&buyer, &order_id, "tok_chargeDeclined", false)
         .await;
     assert_eq!(location(&declined), order_page);
     let page = html(&app, &order_page, &with_cookies(&buyer, &declined)).await;
@@ -721,12 +693,7 @@ async fn a_declined_card_shows_the_providers_message_and_a_good_card_then_works(
 
     // With JavaScript the decline is data: the message, status 402, and no redirect.
     let declined = app
-        .post_form(
-            "pay_order",
-            &buyer,
-            &[("order_id", &order_id), ("token", "tok_chargeDeclined")],
-            true,
-        )
+        .pay_order(&buyer, &order_id, "tok_chargeDeclined", true)
         .await;
     assert_eq!(declined.status(), 200);
     assert!(declined.headers().get("location").is_none());
@@ -737,21 +704,11 @@ async fn a_declined_card_shows_the_providers_message_and_a_good_card_then_works(
         "Your card was declined."
     );
 
-    let paid = app
-        .post_form(
-            "pay_order",
-            &buyer,
-            &[("order_id", &order_id), ("token", "tok_visa")],
-            false,
-        )
-        .await;
+    let paid = app.pay_order(&buyer, &order_id, "tok_visa", false).await;
     assert_eq!(location(&paid), order_page);
-    let page = eventually(Duration::from_secs(20), || async {
-        let page = html(&app, &order_page, &buyer).await;
-        page.contains("status-complete").then_some(page)
-    })
-    .await
-    .expect("the order completes");
+    let page = html_showing(&app, &order_page, &buyer, "status-complete")
+        .await
+        .expect("the order completes");
     assert!(!has_pay_form(&page) && !page.contains("Your card was declined."));
     let statuses: Vec<Value> = app
         .payments_of(&buyer, &order_id)
@@ -791,14 +748,7 @@ async fn an_expired_order_says_so_and_offers_no_payment() {
     assert!(page.contains(r#"href="/""#));
 
     // A payment posted anyway (a form left open without JavaScript) is refused.
-    let late = app
-        .post_form(
-            "pay_order",
-            &buyer,
-            &[("order_id", &order_id), ("token", "tok_visa")],
-            false,
-        )
-        .await;
+    let late = app.pay_order(&buyer, &order_id, "tok_visa", false).await;
     assert_eq!(location(&late), order_page);
     assert!(html(&app, &order_page, &with_cookies(&buyer, &late))
         .await
@@ -809,12 +759,9 @@ async fn an_expired_order_says_so_and_offers_no_payment() {
         .iter()
         .all(|p| p["status"] != "captured"));
 
-    let cancelled = eventually(Duration::from_secs(20), || async {
-        let page = html(&app, &order_page, &buyer).await;
-        page.contains("status-cancelled").then_some(page)
-    })
-    .await
-    .expect("the expiration service cancels the order");
+    let cancelled = html_showing(&app, &order_page, &buyer, "status-cancelled")
+        .await
+        .expect("the expiration service cancels the order");
     assert!(cancelled.contains("This order expired") && !has_pay_form(&cancelled));
     let listed = eventually(Duration::from_secs(20), || async {
         html(&app, "/?q=Late%20show", "")
@@ -870,14 +817,7 @@ async fn hostile_titles_stay_text_on_the_payment_form_and_the_receipt() {
         let page = html(&app, &order_page, &buyer).await;
         assert!(has_pay_form(&page));
         assert_inert(&page, "an order page with the payment form");
-        let paid = app
-            .post_form(
-                "pay_order",
-                &buyer,
-                &[("order_id", &order_id), ("token", "tok_visa")],
-                false,
-            )
-            .await;
+        let paid = app.pay_order(&buyer, &order_id, "tok_visa", false).await;
         assert_eq!(location(&paid), order_page);
         eventually(Duration::from_secs(20), || async {
             let page = html(&app, &order_page, &buyer).await;
@@ -895,14 +835,7 @@ async fn hostile_titles_stay_text_on_the_payment_form_and_the_receipt() {
     // Hostile text in the address and in the posted fields comes back as text, or not at all.
     let buyer = app.sign_up(&unique_email("prober")).await;
     let hostile = "\"><svg onload=alert(1)>\u{7}";
-    let posted = app
-        .post_form(
-            "pay_order",
-            &buyer,
-            &[("order_id", hostile), ("token", hostile)],
-            false,
-        )
-        .await;
+    let posted = app.pay_order(&buyer, hostile, hostile, false).await;
     let back = location(&posted);
     assert!(back.starts_with("/orders/%22%3E%3Csvg"), "{back}");
     let page = app.get_page(&back, &with_cookies(&buyer, &posted)).await;

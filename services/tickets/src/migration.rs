@@ -69,17 +69,7 @@ impl MigrationTrait for CreateTickets {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name(FOR_SALE)
-                    .table(Tickets::Table)
-                    .col(Tickets::OrderId)
-                    .col(Tickets::CreatedAt)
-                    .to_owned(),
-            )
-            .await
+        manager.create_index(for_sale_index()).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -87,6 +77,18 @@ impl MigrationTrait for CreateTickets {
             .drop_table(Table::drop().table(Tickets::Table).to_owned())
             .await
     }
+}
+
+/// The first listing index, (order_id, created_at): m0001 creates it, m0003 replaces it and
+/// m0003's `down` puts it back.
+fn for_sale_index() -> IndexCreateStatement {
+    Index::create()
+        .if_not_exists()
+        .name(FOR_SALE)
+        .table(Tickets::Table)
+        .col(Tickets::OrderId)
+        .col(Tickets::CreatedAt)
+        .to_owned()
 }
 
 #[derive(DeriveIden)]
@@ -174,17 +176,7 @@ impl MigrationTrait for IndexForSaleNewestFirst {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name(FOR_SALE)
-                    .table(Tickets::Table)
-                    .col(Tickets::OrderId)
-                    .col(Tickets::CreatedAt)
-                    .to_owned(),
-            )
-            .await?;
+        manager.create_index(for_sale_index()).await?;
         manager
             .drop_index(
                 Index::drop()

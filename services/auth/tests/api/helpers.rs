@@ -147,16 +147,7 @@ pub const EMAIL_IN_USE: &str = "Email in use";
 pub const INVALID_CREDENTIALS: &str = "Invalid credentials";
 pub const SESSION_EXPIRED: u16 = 499;
 
-pub fn keys_of(value: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> = value
-        .as_object()
-        .expect("a JSON object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    keys
-}
+pub use common::testing::harness::keys_of;
 
 /// `Cookie` header carrying only the given access token.
 pub fn session(token: &str) -> String {
@@ -184,4 +175,15 @@ pub fn assert_anonymous_and_cleared(reply: &Reply) {
         "the session cookie must be cleared: {access}"
     );
     assert_eq!(access.path(), Some("/"), "{access}");
+}
+
+/// Asserts `reply` sets neither cookie a sign-in sets (the access token, the refresh session).
+pub fn assert_sets_no_cookie(reply: &Reply) {
+    for name in ["session", "refresh"] {
+        assert!(
+            reply.cookie(name).is_none(),
+            "{name} was set: {:?}",
+            reply.raw_set_cookies
+        );
+    }
 }

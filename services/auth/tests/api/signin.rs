@@ -5,8 +5,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{
-    assert_cookie_attributes, unique_email, Reply, TestApp, EMAIL, INVALID_CREDENTIALS,
-    INVALID_EMAIL, MISSING_PASSWORD, PASSWORD, SESSION_EXPIRED,
+    assert_cookie_attributes, assert_sets_no_cookie, unique_email, Reply, TestApp, EMAIL,
+    INVALID_CREDENTIALS, INVALID_EMAIL, MISSING_PASSWORD, PASSWORD, SESSION_EXPIRED,
 };
 
 #[tokio::test]
@@ -17,16 +17,7 @@ async fn signin_with_an_unknown_email_is_rejected_without_a_cookie() {
     let reply = app.sign_in(&email, PASSWORD).await;
 
     reply.assert_error(400, INVALID_CREDENTIALS);
-    assert!(
-        reply.cookie("session").is_none(),
-        "{:?}",
-        reply.raw_set_cookies
-    );
-    assert!(
-        reply.cookie("refresh").is_none(),
-        "{:?}",
-        reply.raw_set_cookies
-    );
+    assert_sets_no_cookie(&reply);
 }
 
 #[tokio::test]
@@ -38,16 +29,7 @@ async fn signin_with_a_wrong_password_is_rejected_without_a_cookie() {
     let reply = app.sign_in(&email, "aslkdfjalskdfj").await;
 
     reply.assert_error(400, INVALID_CREDENTIALS);
-    assert!(
-        reply.cookie("session").is_none(),
-        "{:?}",
-        reply.raw_set_cookies
-    );
-    assert!(
-        reply.cookie("refresh").is_none(),
-        "{:?}",
-        reply.raw_set_cookies
-    );
+    assert_sets_no_cookie(&reply);
 }
 
 #[tokio::test]

@@ -220,6 +220,32 @@ impl Probe {
         })
         .await
     }
+
+    /// Waits (up to `limit`) for `order_id`'s first sighting and asserts it came on time
+    /// (`due`, as [`assert_on_time`] judges).
+    pub async fn assert_fires_on_time(&self, order_id: &str, due: DateTime<Utc>, limit: Duration) {
+        let seen = self
+            .first(order_id, limit)
+            .await
+            .unwrap_or_else(|| panic!("{order_id} did not expire within {limit:?}"));
+        assert_on_time(order_id, due, seen);
+    }
+}
+
+/// Waits until `queue` holds a due entry: the service has scheduled the expiry it was sent.
+pub async fn until_queued(queue: &Arc<dyn ExpiryQueue>) {
+    common::testing::eventually(Duration::from_secs(2), || {
+        let queue = queue.clone();
+        async move {
+            queue
+                .next_due()
+                .await
+                .expect("the queue answers")
+                .map(|_| ())
+        }
+    })
+    .await
+    .expect("the expiry is queued");
 }
 
 /// Asserts `seen` is at or after `due`, and less than a second later.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use common::bus::InProcessBus;
 use common::events::Subject;
 
-use crate::helpers::{assert_on_time, in_ms, order_id, Harness};
+use crate::helpers::{in_ms, order_id, Harness};
 
 #[tokio::test]
 async fn an_order_created_yields_one_expiration_complete_at_its_expires_at() {
@@ -16,11 +16,9 @@ async fn an_order_created_yields_one_expiration_complete_at_its_expires_at() {
     let id = order_id();
     let due = in_ms(1_500);
     h.order_created(&id, due).await;
-    let seen = probe
-        .first(&id, Duration::from_secs(5))
-        .await
-        .expect("the expiry fires");
-    assert_on_time(&id, due, seen);
+    probe
+        .assert_fires_on_time(&id, due, Duration::from_secs(5))
+        .await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(probe.sightings(&id).len(), 1);
 }
@@ -34,11 +32,9 @@ async fn a_duplicate_order_created_still_yields_one_expiration_complete() {
     let due = in_ms(1_500);
     h.order_created(&id, due).await;
     h.order_created(&id, due).await;
-    let seen = probe
-        .first(&id, Duration::from_secs(5))
-        .await
-        .expect("the expiry fires");
-    assert_on_time(&id, due, seen);
+    probe
+        .assert_fires_on_time(&id, due, Duration::from_secs(5))
+        .await;
     // Redelivered after it fired: still nothing more.
     h.order_created(&id, due).await;
     tokio::time::sleep(Duration::from_millis(1_000)).await;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{assert_on_time, in_ms, order_id, Harness};
+use crate::helpers::{assert_on_time, in_ms, order_id, until_queued, Harness};
 
 #[tokio::test]
 async fn an_expiry_survives_a_restart_of_the_service() {
@@ -14,27 +14,14 @@ async fn an_expiry_survives_a_restart_of_the_service() {
     let id = order_id();
     let due = in_ms(3_000);
     h.order_created(&id, due).await;
-    common::testing::eventually(Duration::from_secs(2), || {
-        let queue = queue.clone();
-        async move {
-            queue
-                .next_due()
-                .await
-                .expect("the queue answers")
-                .map(|_| ())
-        }
-    })
-    .await
-    .expect("the expiry is queued");
+    until_queued(&queue).await;
     served.stop().await.expect("a clean stop");
     assert!(probe.seen().is_empty(), "fired while stopping");
 
     let _restarted = h.start().await;
-    let seen = probe
-        .first(&id, Duration::from_secs(6))
-        .await
-        .expect("the expiry fires after the restart");
-    assert_on_time(&id, due, seen);
+    probe
+        .assert_fires_on_time(&id, due, Duration::from_secs(6))
+        .await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(probe.sightings(&id).len(), 1);
 }
@@ -47,18 +34,7 @@ async fn an_expiry_already_past_due_at_start_fires_at_once() {
     let served = h.start().await;
     let id = order_id();
     h.order_created(&id, in_ms(1_000)).await;
-    common::testing::eventually(Duration::from_secs(2), || {
-        let queue = queue.clone();
-        async move {
-            queue
-                .next_due()
-                .await
-                .expect("the queue answers")
-                .map(|_| ())
-        }
-    })
-    .await
-    .expect("the expiry is queued");
+    until_queued(&queue).await;
     served.stop().await.expect("a clean stop");
     // Down while it falls due.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -66,11 +42,9 @@ async fn an_expiry_already_past_due_at_start_fires_at_once() {
 
     let started = chrono::Utc::now();
     let _restarted = h.start().await;
-    let seen = probe
-        .first(&id, Duration::from_secs(5))
-        .await
-        .expect("the late expiry fires");
-    assert_on_time(&id, started, seen);
+    probe
+        .assert_fires_on_time(&id, started, Duration::from_secs(5))
+        .await;
     assert_eq!(probe.sightings(&id).len(), 1);
 }
 

@@ -2,7 +2,6 @@
 //! completed order.
 
 use common::events::{OrderCancelled, OrderCreated, OrderStatus};
-use orders::listeners;
 use reqwest::Method;
 
 use serde_json::{json, Value};
@@ -111,9 +110,7 @@ async fn a_completed_order_cannot_be_cancelled() {
     let ticket = app.ticket("concert", 2000).await;
     let buyer = app.buyer();
     let order = app.ordered(&buyer, &ticket.id).await;
-    listeners::payment_created(&app.state, payment(&id_of(&order)))
-        .await
-        .expect("applies");
+    app.payment_created(payment(&id_of(&order))).await;
 
     app.cancel_order(&buyer, &id_of(&order))
         .await

@@ -158,9 +158,7 @@ async fn an_expiry_that_arrives_before_the_window_closes_is_redelivered_later() 
     let ticket = app.ticket("concert", 2000).await;
     let order = app.ordered(&app.buyer(), &ticket.id).await;
 
-    let applied = listeners::expiration_complete(&app.state, expire(&id_of(&order)))
-        .await
-        .expect("runs");
+    let applied = app.expiration_complete(&id_of(&order)).await;
 
     assert_eq!(applied, Applied::Early);
     let stored = app.stored_order(&id_of(&order)).await;
@@ -194,9 +192,7 @@ async fn a_lapsed_order_no_longer_blocks_a_new_buyer_even_before_its_expiry_arri
     );
     assert_eq!(app.stored_order(&second).await.status, OrderStatus::Created);
     // Its expiry arriving afterwards changes nothing.
-    let late = listeners::expiration_complete(&app.state, expire(&first))
-        .await
-        .expect("runs");
+    let late = app.expiration_complete(&first).await;
     assert_eq!(late, Applied::Duplicate);
 }
 
@@ -302,10 +298,7 @@ async fn a_batch_of_ticket_updates_applies_each_tickets_versions_in_order() {
         .await
         .expect("commits");
     for (ticket, title, cents, version) in [(&a, "a two", 300, 2), (&b, "b one", 400, 1)] {
-        let stored = store::find_ticket(&app.state.db, &ticket.id)
-            .await
-            .expect("readable")
-            .expect("replicated");
+        let stored = app.stored_ticket(&ticket.id).await;
         assert_eq!(
             (stored.title.as_str(), stored.price_cents, stored.version),
             (title, cents, version)

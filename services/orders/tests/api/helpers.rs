@@ -213,6 +213,43 @@ impl TestApp {
             .collect()
     }
 
+    /// A concert ticket and a new buyer's order of it (the order's id): where each case
+    /// about ending an order starts.
+    pub async fn ordered_ticket(&self) -> (TicketCreated, String) {
+        let ticket = self.ticket("concert", 2000).await;
+        let order = self.ordered(&self.buyer(), &ticket.id).await;
+        (ticket, id_of(&order))
+    }
+
+    /// The `expiration:complete` step for `order_id`, called directly.
+    pub async fn expiration_complete(&self, order_id: &str) -> Applied {
+        listeners::expiration_complete(&self.state, expire(order_id))
+            .await
+            .expect("expiration:complete runs")
+    }
+
+    /// The `payment:created` step, called directly.
+    pub async fn payment_created(&self, event: PaymentCreated) -> Applied {
+        listeners::payment_created(&self.state, event)
+            .await
+            .expect("payment:created runs")
+    }
+
+    /// The sea-orm `ticket:updated` step, called directly.
+    pub async fn ticket_updated(&self, event: TicketUpdated) -> Applied {
+        listeners::ticket_updated(&self.state.db, event)
+            .await
+            .expect("ticket:updated runs")
+    }
+
+    /// A replicated ticket as the database holds it.
+    pub async fn stored_ticket(&self, id: &str) -> store::TicketRow {
+        store::find_ticket(&self.state.db, id)
+            .await
+            .expect("the replica is readable")
+            .expect("the ticket is replicated")
+    }
+
     /// An order as the database holds it.
     pub async fn stored_order(&self, id: &str) -> orders::store::OrderRecord {
         orders::store::find_order(&self.state.db, id)
@@ -228,16 +265,7 @@ pub const ALREADY_RESERVED: &str = "Ticket is already reserved";
 pub const COMPLETED: &str = "Cannot cancel a completed order";
 pub const OWN_TICKET: &str = "You cannot buy your own ticket";
 
-pub fn keys_of(value: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> = value
-        .as_object()
-        .expect("a JSON object")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    keys
-}
+pub use common::testing::harness::keys_of;
 
 pub fn id_of(value: &Value) -> String {
     value["id"].as_str().expect("an id").to_owned()

@@ -1,6 +1,5 @@
 //! `GET /api/orders`: the caller's orders only, whatever their status.
 
-use orders::listeners;
 use reqwest::Method;
 
 use serde_json::json;
@@ -42,9 +41,7 @@ async fn listing_includes_cancelled_and_completed_orders() {
         204
     );
     let paid = app.ordered(&buyer, &two.id).await;
-    listeners::payment_created(&app.state, payment(&id_of(&paid)))
-        .await
-        .expect("applies");
+    app.payment_created(payment(&id_of(&paid))).await;
 
     let body = app.list_orders(&buyer).await.json();
 

@@ -4,7 +4,6 @@
 use common::events::TicketCreated;
 use common::money::Money;
 use orders::listeners::{self, Applied};
-use orders::store;
 
 use serde_json::json;
 
@@ -15,10 +14,7 @@ async fn ticket_created_adds_the_ticket_to_the_replica() {
     let app = TestApp::spawn().await;
     let ticket = app.ticket("concert", 1000).await;
 
-    let stored = store::find_ticket(&app.state.db, &ticket.id)
-        .await
-        .expect("readable")
-        .expect("replicated");
+    let stored = app.stored_ticket(&ticket.id).await;
 
     assert_eq!(
         (stored.title.as_str(), stored.price_cents, stored.version),
@@ -40,10 +36,7 @@ async fn a_duplicate_ticket_created_is_applied_once() {
         .expect("applies");
 
     assert_eq!(applied, Applied::Duplicate);
-    let stored = store::find_ticket(&app.state.db, &ticket.id)
-        .await
-        .expect("readable")
-        .expect("replicated");
+    let stored = app.stored_ticket(&ticket.id).await;
     assert_eq!(stored.title, "concert");
 }
 
@@ -52,16 +45,12 @@ async fn ticket_updated_applies_the_next_version() {
     let app = TestApp::spawn().await;
     let ticket = app.ticket("concert", 2000).await;
 
-    let applied =
-        listeners::ticket_updated(&app.state.db, update(&ticket, 1, "new concert", 99900))
-            .await
-            .expect("applies");
+    let applied = app
+        .ticket_updated(update(&ticket, 1, "new concert", 99900))
+        .await;
 
     assert_eq!(applied, Applied::Done);
-    let stored = store::find_ticket(&app.state.db, &ticket.id)
-        .await
-        .expect("readable")
-        .expect("replicated");
+    let stored = app.stored_ticket(&ticket.id).await;
     assert_eq!(
         (stored.title.as_str(), stored.price_cents, stored.version),
         ("new concert", 99900, 1)
@@ -73,16 +62,12 @@ async fn ticket_updated_with_a_skipped_version_is_early_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let ticket = app.ticket("concert", 2000).await;
 
-    let applied =
-        listeners::ticket_updated(&app.state.db, update(&ticket, 10, "new concert", 99900))
-            .await
-            .expect("runs");
+    let applied = app
+        .ticket_updated(update(&ticket, 10, "new concert", 99900))
+        .await;
 
     assert_eq!(applied, Applied::Early);
-    let stored = store::find_ticket(&app.state.db, &ticket.id)
-        .await
-        .expect("readable")
-        .expect("replicated");
+    let stored = app.stored_ticket(&ticket.id).await;
     assert_eq!((stored.title.as_str(), stored.version), ("concert", 0));
 }
 
@@ -96,9 +81,7 @@ async fn ticket_updated_for_an_unknown_ticket_is_early() {
         price: Money::from_cents(100),
         user_id: "u".into(),
     };
-    let applied = listeners::ticket_updated(&app.state.db, update(&unknown, 1, "y", 200))
-        .await
-        .expect("runs");
+    let applied = app.ticket_updated(update(&unknown, 1, "y", 200)).await;
     assert_eq!(applied, Applied::Early);
 }
 
@@ -111,29 +94,11 @@ async fn ticket_updates_arriving_out_of_order_end_at_the_latest_version() {
         update(&ticket, 2, "second", 4000),
     );
 
-    assert_eq!(
-        listeners::ticket_updated(&app.state.db, v2.clone())
-            .await
-            .expect("runs"),
-        Applied::Early
-    );
-    assert_eq!(
-        listeners::ticket_updated(&app.state.db, v1)
-            .await
-            .expect("runs"),
-        Applied::Done
-    );
-    assert_eq!(
-        listeners::ticket_updated(&app.state.db, v2)
-            .await
-            .expect("runs"),
-        Applied::Done
-    );
+    assert_eq!(app.ticket_updated(v2.clone()).await, Applied::Early);
+    assert_eq!(app.ticket_updated(v1).await, Applied::Done);
+    assert_eq!(app.ticket_updated(v2).await, Applied::Done);
 
-    let stored = store::find_ticket(&app.state.db, &ticket.id)
-        .await
-        .expect("readable")
-        .expect("replicated");
+    let stored = app.stored_ticket(&ticket.id).await;
     assert_eq!(
         (stored.title.as_str(), stored.price_cents, stored.version),
         ("second", 4000, 2)
@@ -145,28 +110,16 @@ async fn a_duplicate_ticket_updated_is_applied_once() {
     let app = TestApp::spawn().await;
     let ticket = app.ticket("concert", 2000).await;
     let v1 = update(&ticket, 1, "first", 3000);
+    assert_eq!(app.ticket_updated(v1.clone()).await, Applied::Done);
     assert_eq!(
-        listeners::ticket_updated(&app.state.db, v1.clone())
-            .await
-            .expect("runs"),
-        Applied::Done
-    );
-    assert_eq!(
-        listeners::ticket_updated(&app.state.db, update(&ticket, 2, "second", 4000))
-            .await
-            .expect("runs"),
+        app.ticket_updated(update(&ticket, 2, "second", 4000)).await,
         Applied::Done
     );
 
-    let applied = listeners::ticket_updated(&app.state.db, v1)
-        .await
-        .expect("runs");
+    let applied = app.ticket_updated(v1).await;
 
     assert_eq!(applied, Applied::Duplicate);
-    let stored = store::find_ticket(&app.state.db, &ticket.id)
-        .await
-        .expect("readable")
-        .expect("replicated");
+    let stored = app.stored_ticket(&ticket.id).await;
     assert_eq!((stored.title.as_str(), stored.version), ("second", 2));
 }
 
@@ -174,9 +127,8 @@ async fn a_duplicate_ticket_updated_is_applied_once() {
 async fn a_new_order_embeds_the_updated_ticket() {
     let app = TestApp::spawn().await;
     let ticket = app.ticket("concert", 2000).await;
-    listeners::ticket_updated(&app.state.db, update(&ticket, 1, "new concert", 2500))
-        .await
-        .expect("applies");
+    app.ticket_updated(update(&ticket, 1, "new concert", 2500))
+        .await;
 
     let order = app.ordered(&app.buyer(), &ticket.id).await;
 

@@ -102,13 +102,7 @@ async fn a_cancellation_during_an_in_flight_payment_is_redelivered_later() {
     let app = TestApp::spawn(Kind::TestMode).await;
     let buyer = app.buyer();
     let order_id = app.seed_order(&buyer, 1000).await;
-    let order = store::find_order(&app.state.db, &order_id)
-        .await
-        .expect("read")
-        .expect("there");
-    let payment = store::insert_payment(&app.state.db, &order)
-        .await
-        .expect("inserted");
+    let (_, payment) = app.started_payment(&order_id).await;
     assert_eq!(app.cancel(&order_id, 1).await, Applied::Early);
     // The replica is cancelled already, so no new hold can be captured meanwhile.
     assert_eq!(

@@ -5,7 +5,6 @@ use chrono::Utc;
 use common::dto::PaymentStatus;
 use common::events::{PaymentCreated, PaymentRefunded};
 use payments::routes::webhook::sign;
-use payments::store::{self, Change};
 use serde_json::json;
 
 use crate::helpers::{Kind, Options, TestApp, WEBHOOK_SECRET};
@@ -14,26 +13,9 @@ use crate::helpers::{Kind, Options, TestApp, WEBHOOK_SECRET};
 async fn stuck_in_capturing(app: &TestApp) -> (String, String) {
     let buyer = app.buyer();
     let order_id = app.seed_order(&buyer, 3000).await;
-    let order = store::find_order(&app.state.db, &order_id)
-        .await
-        .expect("read")
-        .expect("there");
-    let payment = store::insert_payment(&app.state.db, &order)
-        .await
-        .expect("inserted");
+    let (_, payment) = app.started_payment(&order_id).await;
     let stripe_id = format!("pi_{}", uuid::Uuid::new_v4().simple());
-    store::transition(
-        &app.state.db,
-        &payment.id,
-        PaymentStatus::Authorizing,
-        PaymentStatus::Capturing,
-        Change {
-            stripe_id: Some(&stripe_id),
-            ..Change::default()
-        },
-    )
-    .await
-    .expect("moved");
+    app.mark_capturing(&payment.id, &stripe_id).await;
     (payment.id, stripe_id)
 }
 
@@ -63,10 +45,7 @@ async fn a_signed_webhook_event_takes_effect_once() {
         assert_eq!(reply.status, 200, "{}", reply.body);
         assert_eq!(reply.json(), json!({"received": true}));
     }
-    let payment = store::find_payment(&app.state.db, &payment_id)
-        .await
-        .expect("read")
-        .expect("there");
+    let payment = app.stored_payment(&payment_id).await;
     assert_eq!(payment.status, PaymentStatus::Captured);
     assert_eq!(app.outbox::<PaymentCreated>().await.len(), 1);
 
@@ -79,10 +58,7 @@ async fn a_signed_webhook_event_takes_effect_once() {
     for _ in 0..2 {
         assert_eq!(app.webhook(&body, signed(&body)).await.status, 200);
     }
-    let payment = store::find_payment(&app.state.db, &payment_id)
-        .await
-        .expect("read")
-        .expect("there");
+    let payment = app.stored_payment(&payment_id).await;
     assert_eq!(payment.status, PaymentStatus::Refunded);
     assert_eq!(app.outbox::<PaymentRefunded>().await.len(), 1);
 
@@ -125,18 +101,12 @@ async fn unsigned_forged_or_stale_webhooks_are_400_and_change_nothing() {
             .await
             .assert_error(400, message);
     }
-    let payment = store::find_payment(&app.state.db, &payment_id)
-        .await
-        .expect("read")
-        .expect("there");
+    let payment = app.stored_payment(&payment_id).await;
     assert_eq!(payment.status, PaymentStatus::Capturing);
     assert!(app.outbox::<PaymentCreated>().await.is_empty());
     // None of them used up the event id: the genuine delivery still works.
     assert_eq!(app.webhook(&body, signed(&body)).await.status, 200);
-    let payment = store::find_payment(&app.state.db, &payment_id)
-        .await
-        .expect("read")
-        .expect("there");
+    let payment = app.stored_payment(&payment_id).await;
     assert_eq!(payment.status, PaymentStatus::Captured);
 }
 

@@ -98,12 +98,7 @@ async fn a_valid_ticket_is_created_at_version_0_and_owned_by_its_seller() {
     assert_eq!(ticket["userId"], "seller");
     assert_eq!(ticket["version"], 0);
     assert!(ticket.get("orderId").is_none());
-    let (status, shown) = app
-        .get(&format!(
-            "/api/tickets/{}",
-            ticket["id"].as_str().expect("id")
-        ))
-        .await;
+    let (status, shown) = app.show(&ticket).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(shown, ticket);
 }

@@ -69,13 +69,7 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request
-            .send()
-            .await
-            .expect("the request reaches the server");
-        let status = response.status();
-        let text = response.text().await.expect("a body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        common::testing::harness::send_for_json(request).await
     }
 
     pub async fn create(&self, user: &str, body: Value) -> (StatusCode, Value) {
@@ -109,6 +103,22 @@ impl TestApp {
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.send(reqwest::Method::GET, path, None, None).await
+    }
+
+    /// How many tickets the listing's first page shows (all of them, in the small cases).
+    pub async fn listed(&self) -> usize {
+        self.get("/api/tickets")
+            .await
+            .1
+            .as_array()
+            .expect("a list")
+            .len()
+    }
+
+    /// `GET /api/tickets/:id` for a ticket the harness created.
+    pub async fn show(&self, ticket: &Value) -> (StatusCode, Value) {
+        let id = ticket["id"].as_str().expect("a ticket id");
+        self.get(&format!("/api/tickets/{id}")).await
     }
 
     pub async fn release(&self, ticket: &Value, order_id: &str) -> Applied {

@@ -13,15 +13,7 @@ async fn the_list_shows_only_tickets_for_sale() {
     let first = app.created("a", "one", 20.0).await;
     app.created("b", "two", 20.0).await;
     app.created("c", "three", 20.0).await;
-    assert_eq!(
-        app.get("/api/tickets")
-            .await
-            .1
-            .as_array()
-            .expect("a list")
-            .len(),
-        3
-    );
+    assert_eq!(app.listed().await, 3);
     assert_eq!(app.reserve(&first, "order-1").await, Applied::Done);
     let titles: Vec<Value> = app
         .get("/api/tickets")

@@ -260,6 +260,44 @@ impl TestApp {
             .await
     }
 
+    /// `order_id`'s replica row and a new payment for it, as the pay flow first records one
+    /// (`authorizing`, nothing asked of the provider yet).
+    pub async fn started_payment(&self, order_id: &str) -> (store::OrderRecord, PaymentRecord) {
+        let order = store::find_order(&self.state.db, order_id)
+            .await
+            .expect("the replica is readable")
+            .expect("the order is replicated");
+        let payment = store::insert_payment(&self.state.db, &order)
+            .await
+            .expect("the payment is inserted");
+        (order, payment)
+    }
+
+    /// A payment as the database holds it.
+    pub async fn stored_payment(&self, payment_id: &str) -> PaymentRecord {
+        store::find_payment(&self.state.db, payment_id)
+            .await
+            .expect("payments are readable")
+            .expect("the payment exists")
+    }
+
+    /// Moves a payment from `authorizing` to `capturing` with the provider's id, as the pay
+    /// flow's claim does.
+    pub async fn mark_capturing(&self, payment_id: &str, provider_id: &str) {
+        store::transition(
+            &self.state.db,
+            payment_id,
+            PaymentStatus::Authorizing,
+            PaymentStatus::Capturing,
+            Change {
+                stripe_id: Some(provider_id),
+                ..Change::default()
+            },
+        )
+        .await
+        .expect("the payment moves to capturing");
+    }
+
     pub async fn cancel(&self, order_id: &str, version: i64) -> Applied {
         listeners::order_cancelled(&self.state, cancelled(order_id, version))
             .await
@@ -449,13 +487,7 @@ pub enum Died {
 /// pay flow asks it, with the same idempotency keys).
 pub async fn abandoned(app: &TestApp, order_id: &str, died: Died) -> store::PaymentRecord {
     use payments::provider::{key_for, ChargeRequest};
-    let order = store::find_order(&app.state.db, order_id)
-        .await
-        .expect("read")
-        .expect("there");
-    let payment = store::insert_payment(&app.state.db, &order)
-        .await
-        .expect("inserted");
+    let (order, payment) = app.started_payment(order_id).await;
     if died != Died::BeforeAuthorizing {
         let charge = ChargeRequest {
             amount: payment.amount,
@@ -467,18 +499,7 @@ pub async fn abandoned(app: &TestApp, order_id: &str, died: Died) -> store::Paym
         };
         let provider_id = app.state.provider.authorize(&charge).await.expect("held");
         if died != Died::AfterAuthorizing {
-            store::transition(
-                &app.state.db,
-                &payment.id,
-                PaymentStatus::Authorizing,
-                PaymentStatus::Capturing,
-                Change {
-                    stripe_id: Some(&provider_id),
-                    ..Change::default()
-                },
-            )
-            .await
-            .expect("claimed");
+            app.mark_capturing(&payment.id, &provider_id).await;
             assert!(store::claim_order(&app.state.db, &order, &payment.id)
                 .await
                 .expect("claim"));
@@ -491,8 +512,5 @@ pub async fn abandoned(app: &TestApp, order_id: &str, died: Died) -> store::Paym
                 .expect("captured");
         }
     }
-    store::find_payment(&app.state.db, &payment.id)
-        .await
-        .expect("read")
-        .expect("there")
+    app.stored_payment(&payment.id).await
 }
