@@ -5,6 +5,8 @@
 use std::sync::{Arc, Mutex};
 
 use common::dto::{ErrorBody, STATUS_TOKEN_EXPIRED};
+use common::wire::header::{FORWARDED_FOR, REQUEST_ID};
+use common::wire::{media, percent_decode};
 use http::header::{COOKIE, LINK, SET_COOKIE};
 use http::HeaderMap;
 use leptos::prelude::use_context;
@@ -145,7 +147,7 @@ async fn send_once(method: Method, path: &str, body: Option<Vec<u8>>) -> Reply<r
     }
     if let Some(body) = body {
         request = request
-            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::CONTENT_TYPE, media::JSON)
             .body(body);
     }
     let response = request.send().await.map_err(ApiError::unreachable)?;
@@ -160,11 +162,6 @@ async fn send_once(method: Method, path: &str, body: Option<Vec<u8>>) -> Reply<r
     }
     Ok(response)
 }
-
-/// The header one request's id travels in (`common::http::REQUEST_ID`).
-const REQUEST_ID: &str = "x-request-id";
-
-const FORWARDED_FOR: &str = "x-forwarded-for";
 
 fn forwarded_for() -> Vec<http::HeaderValue> {
     use_context::<http::request::Parts>()
@@ -203,40 +200,13 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Percent-encodes an id taken from the address bar so it stays one path segment (a dot
 /// segment would be resolved away by URL parsing even when encoded, so it is replaced).
 pub fn segment(id: &str) -> String {
     if id.is_empty() || id.bytes().all(|b| b == b'.') {
         return "-".to_owned();
     }
-    crate::format::encode_component(id)
+    common::wire::percent_encode(id)
 }
 
 /// Applies one `Set-Cookie` header to a `Cookie` request header: replaces, adds, or (when

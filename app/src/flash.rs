@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 
 #[cfg_attr(not(feature = "ssr"), allow(dead_code))]
-const COOKIE: &str = "form_flash";
+const COOKIE: &str = common::wire::cookie::FORM_FLASH;
 /// Longest field value carried back (the cookie must stay well under 4 KB).
 #[cfg_attr(not(feature = "ssr"), allow(dead_code))]
 const MAX_VALUE: usize = 200;
@@ -123,13 +123,12 @@ fn read(form: &str) -> Option<Flash> {
 
 #[cfg(feature = "ssr")]
 fn clear() {
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.append_header(
-            http::header::SET_COOKIE,
-            http::HeaderValue::from_static(
-                "form_flash=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
-            ),
-        );
+    let removal = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    if let (Some(response), Ok(value)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::HeaderValue::from_str(&removal),
+    ) {
+        response.append_header(http::header::SET_COOKIE, value);
     }
 }
 
@@ -142,7 +141,7 @@ pub fn is_plain_form_post() -> bool {
             .headers
             .get(http::header::ACCEPT)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"))
+            .is_some_and(|v| v.contains(common::wire::media::HTML))
     })
 }
 

@@ -89,7 +89,7 @@ async fn authenticate(
     };
     let next = next.as_deref().and_then(crate::format::local_path);
     let back = match next {
-        Some(next) => format!("{back}?next={}", crate::format::encode_component(next)),
+        Some(next) => format!("{back}?next={}", common::wire::percent_encode(next)),
         None => back.to_owned(),
     };
     let reply = crate::api::send(http::Method::POST, path, body).await;
@@ -116,13 +116,13 @@ pub async fn list_tickets(
     q: Option<String>,
     cursor: Option<String>,
 ) -> Result<Reply<TicketPage>, ServerFnError> {
-    use crate::format::encode_component;
+    use common::wire::percent_encode;
     let mut path = "/api/tickets?limit=".to_owned() + &PAGE_SIZE.to_string();
     if let Some(q) = q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        path += &format!("&q={}", encode_component(q));
+        path += &format!("&q={}", percent_encode(q));
     }
     if let Some(cursor) = cursor.as_deref().filter(|c| !c.is_empty()) {
-        path += &format!("&cursor={}", encode_component(cursor));
+        path += &format!("&cursor={}", percent_encode(cursor));
     }
     let reply = crate::api::call::<Vec<Ticket>>(http::Method::GET, &path, None::<()>).await;
     Ok(reply.map(|answer| TicketPage {
@@ -237,7 +237,7 @@ async fn order_info(order: Order, with_receipt: bool) -> OrderInfo {
     let receipt = if with_receipt {
         let path = format!(
             "/api/payments?orderId={}",
-            crate::format::encode_component(&order.id)
+            common::wire::percent_encode(&order.id)
         );
         crate::api::get::<Vec<Payment>>(&path)
             .await

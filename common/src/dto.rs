@@ -50,7 +50,7 @@ pub struct User {
 
 /// The signed-in user as `GET /api/users/currentuser` shows it: the access token's claims.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionUser {
+pub struct SignedInUser {
     pub id: String,
     pub email: String,
     pub iat: i64,
@@ -60,13 +60,9 @@ pub struct SessionUser {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CurrentUserResponse {
-    pub current_user: Option<SessionUser>,
+    pub current_user: Option<SignedInUser>,
 }
 
-/// Name of the cookie holding the access token.
-pub const ACCESS_COOKIE: &str = "session";
-/// Name of the cookie holding the refresh session id.
-pub const REFRESH_COOKIE: &str = "refresh";
 /// Status for a request whose access token has expired: refresh and retry.
 pub const STATUS_TOKEN_EXPIRED: u16 = 498;
 /// Status for a refresh whose session has expired or was revoked: sign in again.

@@ -4,6 +4,7 @@
 pub mod dto;
 pub mod events;
 pub mod money;
+pub mod wire;
 
 #[cfg(feature = "server")]
 pub mod auth;

@@ -11,6 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use common::wire::header::SEC_FETCH_SITE;
 use common::ApiError;
 use leptos::nonce::use_nonce;
 use leptos::prelude::*;
@@ -129,7 +130,7 @@ fn same_origin(headers: &HeaderMap, https: bool) -> bool {
                 .is_some_and(|origin| header(HOST).and_then(site) == Some(origin))
         }
         None => !matches!(
-            header(HeaderName::from_static("sec-fetch-site")),
+            header(HeaderName::from_static(SEC_FETCH_SITE)),
             Some("cross-site" | "same-site")
         ),
     }

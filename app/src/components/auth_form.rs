@@ -7,7 +7,9 @@ use leptos_router::hooks::use_query_map;
 use super::errors::{form_errors, FormError, TextField};
 use crate::error::ApiError;
 use crate::flash;
-use crate::format::{encode_component, local_path};
+use common::wire::percent_encode;
+
+use crate::format::local_path;
 use crate::Session;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -51,7 +53,7 @@ pub fn AuthForm(mode: AuthMode) -> impl IntoView {
         AuthMode::SignIn => ("New to Ticketing?", "/auth/signup", "Create an account"),
     };
     let other_href = match &next {
-        Some(next) => format!("{other_href}?next={}", encode_component(next)),
+        Some(next) => format!("{other_href}?next={}", percent_encode(next)),
         None => other_href.to_owned(),
     };
     let form = match mode {

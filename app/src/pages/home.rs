@@ -1,5 +1,6 @@
 //! The landing page, the explanation of how buying works, and the page for unknown addresses.
 use common::dto::Ticket;
+use common::wire::percent_encode;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Form, A};
@@ -7,7 +8,7 @@ use leptos_router::hooks::use_query_map;
 
 use super::{set_status_not_found, ErrorMessages};
 use crate::error::flatten;
-use crate::format::{encode_component, format_money};
+use crate::format::format_money;
 use crate::functions::{list_tickets, TicketPage};
 use crate::Session;
 
@@ -153,7 +154,7 @@ fn TicketList(page: TicketPage, search: String, after: Option<String>) -> impl I
     let filter = if search.trim().is_empty() {
         String::new()
     } else {
-        format!("q={}&", encode_component(search.trim()))
+        format!("q={}&", percent_encode(search.trim()))
     };
     if page.tickets.is_empty() {
         let message = match (after.is_some(), filter.is_empty()) {
@@ -171,7 +172,7 @@ fn TicketList(page: TicketPage, search: String, after: Option<String>) -> impl I
     let first = format!("/?{}", filter.trim_end_matches('&'));
     let more = page
         .next
-        .map(|cursor| format!("/?{filter}after={}", encode_component(&cursor)));
+        .map(|cursor| format!("/?{filter}after={}", percent_encode(&cursor)));
     view! {
         <ul class="ticket-list">
             {page.tickets.into_iter().map(|ticket| view! { <TicketCard ticket /> }).collect_view()}

@@ -60,7 +60,7 @@ fn SignInPrompt(message: &'static str) -> impl IntoView {
     };
     let href = format!(
         "/auth/signin?next={}",
-        crate::format::encode_component(&here)
+        common::wire::percent_encode(&here)
     );
     view! {
         <div class="empty-state">

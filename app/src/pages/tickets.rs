@@ -9,7 +9,7 @@ use super::{LoadError, SignInPrompt};
 use crate::components::{form_errors, FormError, TicketForm};
 use crate::error::{flatten, ApiError, Reply};
 use crate::flash;
-use crate::format::{encode_component, format_money, format_timestamp};
+use crate::format::{format_money, format_timestamp};
 use crate::functions::{get_ticket, CreateOrder, TicketInfo};
 use crate::Session;
 
@@ -91,7 +91,7 @@ fn TicketView(
     let order_href = ticket
         .order_id
         .as_deref()
-        .map(|order| format!("/orders/{}", encode_component(order)));
+        .map(|order| format!("/orders/{}", percent_encode(order)));
     let badge = match ticket.status {
         TicketStatus::Available => view! { <span class="badge for-sale">"For sale"</span> },
         TicketStatus::Reserved => view! { <span class="badge reserved">"Reserved"</span> },
@@ -157,10 +157,10 @@ fn TicketView(
         }
         .into_any(),
         (TicketStatus::Available, _) => {
-            let next = format!("/tickets/{}", encode_component(&ticket.id));
+            let next = format!("/tickets/{}", percent_encode(&ticket.id));
             view! {
                 <A
-                    href=format!("/auth/signin?next={}", encode_component(&next))
+                    href=format!("/auth/signin?next={}", percent_encode(&next))
                     attr:class="button"
                 >
                     "Sign in to buy"

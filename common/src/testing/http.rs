@@ -8,7 +8,8 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, RETRY_AFTER, SET_COOKIE};
 use reqwest::RequestBuilder;
 use serde_json::Value;
 
-use crate::dto::{ErrorItem, ACCESS_COOKIE, REFRESH_COOKIE};
+use crate::dto::ErrorItem;
+use crate::wire::cookie;
 use crate::service::{Running, Shutdown, Supervisor};
 
 /// A started service serving on `127.0.0.1:<free port>`, its tasks under a supervisor —
@@ -160,13 +161,13 @@ impl Reply {
 
     /// The access cookie this response set; panics if there is none.
     pub fn session_cookie(&self) -> &Cookie<'static> {
-        self.cookie(ACCESS_COOKIE)
+        self.cookie(cookie::ACCESS_TOKEN)
             .unwrap_or_else(|| panic!("no `session` cookie in {:?}", self.raw_set_cookies))
     }
 
     /// The refresh cookie this response set; panics if there is none.
     pub fn refresh_cookie(&self) -> &Cookie<'static> {
-        self.cookie(REFRESH_COOKIE)
+        self.cookie(cookie::REFRESH_SESSION)
             .unwrap_or_else(|| panic!("no `refresh` cookie in {:?}", self.raw_set_cookies))
     }
 
