@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 
 #[cfg_attr(not(feature = "ssr"), allow(dead_code))]
 const COOKIE: &str = common::wire::cookie::FORM_FLASH;
@@ -14,11 +14,25 @@ const COOKIE: &str = common::wire::cookie::FORM_FLASH;
 #[cfg_attr(not(feature = "ssr"), allow(dead_code))]
 const MAX_VALUE: usize = 200;
 
+/// The forms that post to a server function: the function names the form its errors go
+/// back to, and the page asks for the errors of the form it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FormId {
+    SignUp,
+    SignIn,
+    /// Listing a new ticket or editing one.
+    Ticket,
+    /// The Purchase button, which creates an order.
+    Purchase,
+    Pay,
+    Cancel,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flash {
-    /// Which form it belongs to: `sign_in`, `ticket`, `purchase`, …
-    pub form: String,
-    pub error: ApiError,
+    pub form: FormId,
+    pub error: ServiceError,
     pub values: Vec<(String, String)>,
 }
 
@@ -84,17 +98,17 @@ fn mac_with(key: &[u8], parts: &[&[u8]]) -> Mac {
 
 /// The errors left for `form` by a post without JavaScript: read (and cleared) on the
 /// server, carried to the browser with the page so hydration sees the same form.
-pub fn take(form: &'static str) -> Option<Flash> {
+pub fn take(form: FormId) -> Option<Flash> {
     SharedValue::new(move || read(form)).into_inner()
 }
 
 #[cfg(not(feature = "ssr"))]
-fn read(_form: &str) -> Option<Flash> {
+fn read(_form: FormId) -> Option<Flash> {
     None
 }
 
 #[cfg(feature = "ssr")]
-fn read(form: &str) -> Option<Flash> {
+fn read(form: FormId) -> Option<Flash> {
     let parts = use_context::<http::request::Parts>()?;
     let raw = parts
         .headers
@@ -147,9 +161,9 @@ pub fn is_plain_form_post() -> bool {
 
 /// Keeps `error` and `values` for the next page `form` is rendered on.
 #[cfg(feature = "ssr")]
-pub fn store(form: &str, error: &ApiError, values: &[(&str, &str)]) {
+pub fn store(form: FormId, error: &ServiceError, values: &[(&str, &str)]) {
     let flash = Flash {
-        form: form.to_owned(),
+        form,
         error: error.clone(),
         values: values
             .iter()

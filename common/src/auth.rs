@@ -12,8 +12,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::dto::SignedInUser;
-use crate::wire::cookie::ACCESS_TOKEN as ACCESS_TOKEN_COOKIE;
 use crate::settings::Settings;
+use crate::wire::cookie::ACCESS_TOKEN as ACCESS_TOKEN_COOKIE;
 use crate::ApiError;
 
 /// The access token's payload.

@@ -65,7 +65,7 @@ pub struct CurrentUserResponse {
 
 /// Status for a request whose access token has expired: refresh and retry.
 pub const STATUS_TOKEN_EXPIRED: u16 = 498;
-/// Status for a refresh whose session has expired or was revoked: sign in again.
+/// Status for a refresh whose refresh session has expired or was revoked: sign in again.
 pub const STATUS_SESSION_EXPIRED: u16 = 499;
 
 /// A ticket as the API shows it; `orderId` while it is reserved and once it is sold,

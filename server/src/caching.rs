@@ -90,7 +90,8 @@ fn has_credentials(headers: &HeaderMap) -> bool {
         .filter_map(|pair| pair.split_once('='))
         .any(|(name, value)| {
             let name = name.trim();
-            (name == cookie::ACCESS_TOKEN || name == cookie::REFRESH_SESSION) && !value.trim().is_empty()
+            (name == cookie::ACCESS_TOKEN || name == cookie::REFRESH_SESSION)
+                && !value.trim().is_empty()
         })
 }
 

@@ -7,15 +7,14 @@ use leptos_router::components::{Form, A};
 use leptos_router::hooks::use_query_map;
 
 use super::{set_status_not_found, ErrorMessages};
-use crate::error::flatten;
 use crate::format::format_money;
 use crate::functions::{list_tickets, TicketPage};
-use crate::Session;
+use crate::Viewer;
 
 #[component]
 pub fn Landing() -> impl IntoView {
-    let session = expect_context::<Session>();
-    let signed_in = move || session.signed_in().is_some();
+    let viewer = expect_context::<Viewer>();
+    let signed_in = move || viewer.signed_in().is_some();
     view! {
         <Title text="" />
         <section class="hero">
@@ -77,8 +76,8 @@ pub fn Landing() -> impl IntoView {
 /// searching and paging work the same with and without JavaScript.
 #[component]
 fn TicketsForSale() -> impl IntoView {
-    let session = expect_context::<Session>();
-    let signed_in = move || session.signed_in().is_some();
+    let viewer = expect_context::<Viewer>();
+    let signed_in = move || viewer.signed_in().is_some();
     let query = use_query_map();
     let search = move || query.read().get("q").unwrap_or_default();
     let after = move || query.read().get("after");
@@ -86,7 +85,7 @@ fn TicketsForSale() -> impl IntoView {
         move || (search(), after()),
         |(q, cursor)| async move {
             let q = (!q.trim().is_empty()).then_some(q);
-            flatten(list_tickets(q, cursor).await)
+            list_tickets(q, cursor).await
         },
     );
     view! {

@@ -9,8 +9,8 @@ use reqwest::RequestBuilder;
 use serde_json::Value;
 
 use crate::dto::ErrorItem;
-use crate::wire::cookie;
 use crate::service::{Running, Shutdown, Supervisor};
+use crate::wire::cookie;
 
 /// A started service serving on `127.0.0.1:<free port>`, its tasks under a supervisor —
 /// as the binary runs it. Dropping it shuts it down.
