@@ -5,30 +5,42 @@ use serde::{Deserialize, Serialize};
 
 use crate::money::Money;
 
-/// Where an event is published. The wire names are the course app's.
+/// Where an event is published: the name a bus routes it by and the outbox stores it under.
+/// The wire names are the course app's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Subject {
+    /// `ticket:created`, carrying [`TicketCreated`]: tickets → orders.
     #[serde(rename = "ticket:created")]
     TicketCreated,
+    /// `ticket:updated`, carrying [`TicketUpdated`]: tickets → orders.
     #[serde(rename = "ticket:updated")]
     TicketUpdated,
+    /// `order:created`, carrying [`OrderCreated`]: orders → tickets, expiration, payments.
     #[serde(rename = "order:created")]
     OrderCreated,
+    /// `order:cancelled`, carrying [`OrderCancelled`]: orders → tickets, payments.
     #[serde(rename = "order:cancelled")]
     OrderCancelled,
+    /// `order:completed`, carrying [`OrderCompleted`]: orders → tickets, payments.
     #[serde(rename = "order:completed")]
     OrderCompleted,
+    /// `expiration:complete`, carrying [`ExpirationComplete`]: expiration → orders.
     #[serde(rename = "expiration:complete")]
     ExpirationComplete,
+    /// `payment:created`, carrying [`PaymentCreated`]: payments → orders.
     #[serde(rename = "payment:created")]
     PaymentCreated,
+    /// `payment:refunded`, carrying [`PaymentRefunded`]: payments → nobody yet (operators).
     #[serde(rename = "payment:refunded")]
     PaymentRefunded,
+    /// `user:banned`: the course app's name, kept reserved; no event type, publisher or
+    /// consumer uses it yet.
     #[serde(rename = "user:banned")]
     UserBanned,
 }
 
 impl Subject {
+    /// Every subject, for turning a stored or received name back into one ([`Subject::parse`]).
     pub const ALL: [Subject; 9] = [
         Self::TicketCreated,
         Self::TicketUpdated,
@@ -41,6 +53,7 @@ impl Subject {
         Self::UserBanned,
     ];
 
+    /// The wire name (`ticket:created`), as in JSON, NATS subjects and outbox rows.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::TicketCreated => "ticket:created",
@@ -55,6 +68,7 @@ impl Subject {
         }
     }
 
+    /// The subject with wire name `name` (from an outbox row or a NATS subject); None if unknown.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == name)
     }
@@ -66,25 +80,36 @@ impl std::fmt::Display for Subject {
     }
 }
 
-/// A typed event payload that knows its subject.
+/// A typed event payload that knows its subject: what the outbox enqueues and a listener
+/// decodes, so publisher and consumer can't disagree on where it travels.
 pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The subject every event of this type is published on.
     const SUBJECT: Subject;
 }
 
-/// Order statuses as they appear on the wire and in SQL.
+/// Where an order stands, as on the wire (events, API) and in the orders and payments
+/// services' SQL. `created` and `awaiting:payment` are live (the order holds its ticket);
+/// `cancelled` and `complete` are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum OrderStatus {
+    /// Placed and holding its ticket until `expiresAt`, not paid yet: every new order.
     #[serde(rename = "created")]
     Created,
+    /// The course app's live status while a payment is under way; nothing here sets it, but
+    /// every service treats it as live like `created`.
     #[serde(rename = "awaiting:payment")]
     AwaitingPayment,
+    /// Ended without a sale (by its buyer, by expiry or by a newer buyer after it lapsed); the
+    /// ticket is released and a captured payment refunded.
     #[serde(rename = "cancelled")]
     Cancelled,
+    /// Paid: the ticket is sold to the buyer.
     #[serde(rename = "complete")]
     Complete,
 }
 
 impl OrderStatus {
+    /// The wire and SQL spelling (`awaiting:payment`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
@@ -94,6 +119,7 @@ impl OrderStatus {
         }
     }
 
+    /// The status spelled `name` (a stored column); None if it is none of the four.
     pub fn parse(name: &str) -> Option<Self> {
         [
             Self::Created,
@@ -106,13 +132,20 @@ impl OrderStatus {
     }
 }
 
+/// A seller listed a ticket. Published by tickets (`POST /api/tickets`); orders adds it to
+/// its replica of tickets so buyers can order it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TicketCreated {
+    /// The ticket's id (a UUID), as in its URL.
     pub id: String,
+    /// Always 0: the first version; each later change is announced by a [`TicketUpdated`].
     pub version: i64,
+    /// What the ticket is for, as the seller typed it.
     pub title: String,
+    /// The asking price, which an order for it is charged.
     pub price: Money,
+    /// The seller's user id; orders refuses a seller's order for their own ticket.
     pub user_id: String,
 }
 
@@ -120,14 +153,23 @@ impl Event for TicketCreated {
     const SUBJECT: Subject = Subject::TicketCreated;
 }
 
+/// A ticket changed: its seller edited it, or an order reserved or released it. Published by
+/// tickets; orders applies it to its replica, in version order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TicketUpdated {
+    /// The ticket's id (a UUID), as in its URL.
     pub id: String,
+    /// The ticket's version after this change: consumers apply versions in order, each only
+    /// on top of the one before (an older one is a duplicate, a newer one waits).
     pub version: i64,
+    /// The title after this change.
     pub title: String,
+    /// The price after this change.
     pub price: Money,
+    /// The seller's user id (never changes).
     pub user_id: String,
+    /// The order holding or having bought the ticket; absent while it is free.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
 }
@@ -136,21 +178,34 @@ impl Event for TicketUpdated {
     const SUBJECT: Subject = Subject::TicketUpdated;
 }
 
+/// The ticket an [`OrderCreated`] is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderTicket {
+    /// The ticket's id; tickets reserves this ticket for the order.
     pub id: String,
+    /// The ticket's price when the order was placed: what payments charges for the order.
     pub price: Money,
 }
 
+/// A buyer placed an order (`POST /api/orders`). Published by orders; tickets reserves the
+/// ticket until `expiresAt`, expiration schedules the order's expiry, payments keeps a replica
+/// of the order to charge it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderCreated {
+    /// The order's id (a UUID), as in its URL.
     pub id: String,
+    /// Always 0: the first version; its end (cancelled or completed) is the next.
     pub version: i64,
+    /// Always `created`.
     pub status: OrderStatus,
+    /// The buyer's user id; only they may pay for the order.
     pub user_id: String,
-    /// ISO-8601, UTC.
+    /// When the order stops holding the ticket unless paid: ISO-8601 in UTC with milliseconds
+    /// (`2026-01-01T12:00:00.000Z`). The timestamp is the truth, whether or not the expiry
+    /// event has arrived.
     pub expires_at: String,
+    /// The ticket ordered and its price.
     pub ticket: OrderTicket,
 }
 
@@ -158,15 +213,24 @@ impl Event for OrderCreated {
     const SUBJECT: Subject = Subject::OrderCreated;
 }
 
+/// The ticket an ended order was for (in [`OrderCancelled`] and [`OrderCompleted`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketRef {
+    /// The ticket's id.
     pub id: String,
 }
 
+/// An order ended without a sale: its buyer cancelled it, it expired, or a newer buyer's order
+/// found it lapsed. Published by orders; tickets releases the ticket, payments marks its
+/// replica cancelled and refunds a captured charge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderCancelled {
+    /// The cancelled order's id.
     pub id: String,
+    /// The order's version after cancelling (one more than in its `order:created`): payments
+    /// applies it only on top of the version before.
     pub version: i64,
+    /// The ticket to release, if this order still holds it.
     pub ticket: TicketRef,
 }
 
@@ -174,10 +238,16 @@ impl Event for OrderCancelled {
     const SUBJECT: Subject = Subject::OrderCancelled;
 }
 
+/// An order was paid. Published by orders on [`PaymentCreated`]; tickets marks the ticket
+/// sold, payments marks its replica complete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderCompleted {
+    /// The completed order's id.
     pub id: String,
+    /// The order's version after completing (one more than in its `order:created`): payments
+    /// applies it only on top of the version before.
     pub version: i64,
+    /// The ticket now sold to the buyer.
     pub ticket: TicketRef,
 }
 
@@ -185,9 +255,12 @@ impl Event for OrderCompleted {
     const SUBJECT: Subject = Subject::OrderCompleted;
 }
 
+/// An order's reservation window has closed. Published by expiration at the order's
+/// `expiresAt`; orders cancels the order unless it is complete (and waits if it came early).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExpirationComplete {
+    /// The order whose window closed.
     pub order_id: String,
 }
 
@@ -195,11 +268,17 @@ impl Event for ExpirationComplete {
     const SUBJECT: Subject = Subject::ExpirationComplete;
 }
 
+/// A payment was captured: the buyer has paid. Published by payments; orders completes the
+/// order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentCreated {
+    /// The payment's id (a UUID), as `GET /api/payments` shows it.
     pub id: String,
+    /// The order paid for.
     pub order_id: String,
+    /// The provider's id for the charge: a Stripe PaymentIntent id (`pi_…`; `pi_test_…` in
+    /// test mode).
     pub stripe_id: String,
 }
 
@@ -208,13 +287,18 @@ impl Event for PaymentCreated {
 }
 
 /// A captured payment was given back (its order ended cancelled, or it was refunded at the
-/// provider); `amount` is what was refunded.
+/// provider). Published by payments; no service consumes it yet (it is for operators and a
+/// future notification service).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRefunded {
+    /// The refunded payment's id.
     pub id: String,
+    /// The order it paid for.
     pub order_id: String,
+    /// The provider's id for the charge (a Stripe PaymentIntent id, `pi_…`).
     pub stripe_id: String,
+    /// What was given back: the payment's whole amount.
     pub amount: Money,
 }
 

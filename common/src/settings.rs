@@ -1,4 +1,4 @@
-//! Typed configuration, read once from the environment (the table in ARCHITECTURE.md).
+//! Typed configuration, read once from the environment (the README's Configuration table).
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,10 +11,12 @@ use anyhow::Context;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret read from the environment or a file.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
+    /// The secret itself, for the one call that needs it (signing, hashing, an API key).
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -26,6 +28,8 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Every setting of a Ticketing process, one field per environment variable; `main` loads
+/// it once ([`Settings::from_env`]) and every service gets a copy.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `LEPTOS_SITE_ADDR`: where the web process (and all-in-one) listens.

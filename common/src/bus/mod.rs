@@ -47,11 +47,16 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<EventBus> {
 /// A message as it travels: its id is the event id, the key duplicates are dropped by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
+    /// The event id (a UUID given when it entered the outbox); JetStream's `Nats-Msg-Id`.
     pub id: String,
+    /// Which event it is, and so which groups receive it.
     pub subject: Subject,
+    /// The event serialized as JSON.
     pub payload: Vec<u8>,
 }
 
+/// What services publish events on and consume them from; the outbox relay publishes, the
+/// listeners subscribe. Implemented by [`InProcessBus`] and [`JetStreamBus`].
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
     /// Publishes one message; Ok means the bus has it (JetStream: the stream acknowledged it).
@@ -94,6 +99,7 @@ pub trait Bus: Send + Sync + 'static {
     }
 }
 
+/// A group's stream of deliveries, from [`Bus::subscribe`]; the listener loop drains it.
 #[async_trait]
 pub trait Subscription: Send {
     /// The next delivery; None when the bus has shut down.
@@ -103,6 +109,7 @@ pub trait Subscription: Send {
 /// What the consumer does with a delivery, settled exactly once.
 #[async_trait]
 pub trait Settle: Send {
+    /// Handled (or a duplicate): never deliver again.
     async fn ack(self: Box<Self>) -> anyhow::Result<()>;
     /// Not now: deliver again after `delay`.
     async fn retry(self: Box<Self>, delay: Duration) -> anyhow::Result<()>;
@@ -114,11 +121,15 @@ pub trait Settle: Send {
     }
 }
 
+/// One message handed to one member of a group, to be settled once.
 pub struct Delivery {
+    /// The message delivered.
     pub message: Message,
     /// 1 on first delivery.
     pub attempt: u32,
+    /// How to tell the bus what became of it.
     pub settle: Box<dyn Settle>,
 }
 
+/// The bus as services hold it: shared, behind the [`Bus`] seam ([`connect`] picks which).
 pub type EventBus = Arc<dyn Bus>;
