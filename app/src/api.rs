@@ -5,6 +5,8 @@
 use std::sync::{Arc, Mutex};
 
 use common::dto::{ErrorBody, STATUS_TOKEN_EXPIRED};
+use common::wire::header::{FORWARDED_FOR, REQUEST_ID};
+use common::wire::{media, percent_decode};
 use http::header::{COOKIE, LINK, SET_COOKIE};
 use http::HeaderMap;
 use leptos::prelude::use_context;
@@ -12,7 +14,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::{ApiError, Reply};
+use crate::error::ServiceError;
 
 /// Per-request context the server provides: where the API is, whether cookies the web
 /// tier sets itself are `Secure`, and the visitor's cookies as they stand after any
@@ -68,7 +70,7 @@ pub struct Answer<T> {
     pub next: Option<String>,
 }
 
-pub async fn get<T: DeserializeOwned>(path: &str) -> Reply<T> {
+pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ServiceError> {
     call(Method::GET, path, None::<()>).await.map(|a| a.body)
 }
 
@@ -76,7 +78,7 @@ pub async fn send<T: DeserializeOwned>(
     method: Method,
     path: &str,
     body: impl Serialize,
-) -> Reply<T> {
+) -> Result<T, ServiceError> {
     call(method, path, Some(body)).await.map(|a| a.body)
 }
 
@@ -85,11 +87,11 @@ pub async fn call<T: DeserializeOwned>(
     method: Method,
     path: &str,
     body: Option<impl Serialize>,
-) -> Reply<Answer<T>> {
+) -> Result<Answer<T>, ServiceError> {
     let body = body
         .map(|b| serde_json::to_vec(&b))
         .transpose()
-        .map_err(|e| ApiError::new(0, format!("Could not encode the request ({e})")))?;
+        .map_err(|e| ServiceError::new(0, format!("Could not encode the request ({e})")))?;
     let mut response = send_once(method.clone(), path, body.clone()).await?;
     if response.status().as_u16() == STATUS_TOKEN_EXPIRED {
         let refreshed = send_once(Method::POST, "/api/users/refresh", Some(b"{}".to_vec())).await?;
@@ -101,16 +103,16 @@ pub async fn call<T: DeserializeOwned>(
     }
     let status = response.status().as_u16();
     let next = next_link(response.headers());
-    let bytes = response.bytes().await.map_err(ApiError::unreachable)?;
+    let bytes = response.bytes().await.map_err(ServiceError::unreachable)?;
     if (200..300).contains(&status) {
         let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
         let body = serde_json::from_slice(bytes)
-            .map_err(|e| ApiError::new(status, format!("Unexpected response: {e}")))?;
+            .map_err(|e| ServiceError::new(status, format!("Unexpected response: {e}")))?;
         Ok(Answer { body, next })
     } else {
         Err(serde_json::from_slice::<ErrorBody>(&bytes).map_or_else(
-            |_| ApiError::new(status, format!("Request failed with status {status}")),
-            |b| ApiError {
+            |_| ServiceError::new(status, format!("Request failed with status {status}")),
+            |b| ServiceError {
                 status,
                 errors: b.errors,
             },
@@ -128,8 +130,12 @@ pub fn client() -> reqwest::Client {
         .expect("a client with default TLS settings always builds")
 }
 
-async fn send_once(method: Method, path: &str, body: Option<Vec<u8>>) -> Reply<reqwest::Response> {
-    let api = use_context::<SsrApi>().ok_or_else(|| ApiError::unreachable("no API context"))?;
+async fn send_once(
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<reqwest::Response, ServiceError> {
+    let api = use_context::<SsrApi>().ok_or_else(|| ServiceError::unreachable("no API context"))?;
     let mut request = api.client.request(method, format!("{}{path}", api.base));
     let cookies = api.cookie_header();
     if !cookies.is_empty() {
@@ -145,10 +151,10 @@ async fn send_once(method: Method, path: &str, body: Option<Vec<u8>>) -> Reply<r
     }
     if let Some(body) = body {
         request = request
-            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::CONTENT_TYPE, media::JSON)
             .body(body);
     }
-    let response = request.send().await.map_err(ApiError::unreachable)?;
+    let response = request.send().await.map_err(ServiceError::unreachable)?;
     let options = use_context::<leptos_axum::ResponseOptions>();
     for value in response.headers().get_all(SET_COOKIE) {
         if let Ok(text) = value.to_str() {
@@ -160,11 +166,6 @@ async fn send_once(method: Method, path: &str, body: Option<Vec<u8>>) -> Reply<r
     }
     Ok(response)
 }
-
-/// The header one request's id travels in (`common::http::REQUEST_ID`).
-const REQUEST_ID: &str = "x-request-id";
-
-const FORWARDED_FOR: &str = "x-forwarded-for";
 
 fn forwarded_for() -> Vec<http::HeaderValue> {
     use_context::<http::request::Parts>()
@@ -203,40 +204,13 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Percent-encodes an id taken from the address bar so it stays one path segment (a dot
 /// segment would be resolved away by URL parsing even when encoded, so it is replaced).
 pub fn segment(id: &str) -> String {
     if id.is_empty() || id.bytes().all(|b| b == b'.') {
         return "-".to_owned();
     }
-    crate::format::encode_component(id)
+    common::wire::percent_encode(id)
 }
 
 /// Applies one `Set-Cookie` header to a `Cookie` request header: replaces, adds, or (when

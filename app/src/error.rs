@@ -1,22 +1,21 @@
-//! What a failed call to a service looks like in the web app: its HTTP status and the
-//! service's error envelope, so forms can show each message next to its field.
+//! `ServiceError`: what a server function fails with — a service's refusal (its HTTP status
+//! and error envelope, so forms can show each message next to its field), or no answer at
+//! all. Named apart from `common::ApiError`, which is what a service's handler answers *with*;
+//! this is that answer as the web app received it.
 use common::dto::ErrorItem;
-use leptos::prelude::ServerFnError;
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
-/// A service's answer to a server function: the value, or the service's errors. Expected
-/// failures (a field error, a ticket someone else reserved) travel as data with status 200,
-/// so the browser never logs them as failed requests.
-pub type Reply<T> = Result<T, ApiError>;
-
-/// A failed call: the HTTP status (0 when the service could not be reached) and the envelope.
+/// A failed call: the HTTP status (0 when the service, or the web process, could not be
+/// reached) and the envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiError {
+pub struct ServiceError {
     pub status: u16,
     pub errors: Vec<ErrorItem>,
 }
 
-impl ApiError {
+impl ServiceError {
     pub fn new(status: u16, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -60,8 +59,20 @@ impl ApiError {
     }
 }
 
-/// One result from a server function call: a transport failure (the web process could
-/// not be reached, or answered nonsense) reads like any other error.
-pub fn flatten<T>(result: Result<Reply<T>, ServerFnError>) -> Reply<T> {
-    result.unwrap_or_else(|err| Err(ApiError::unreachable(err)))
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.messages().join("; "))
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+/// A server function that could not run (the web process unreachable, an answer that
+/// doesn't decode) fails like a service that could not be reached.
+impl FromServerFnError for ServiceError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(error: ServerFnErrorErr) -> Self {
+        Self::unreachable(error)
+    }
 }

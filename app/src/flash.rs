@@ -6,19 +6,33 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 
 #[cfg_attr(not(feature = "ssr"), allow(dead_code))]
-const COOKIE: &str = "form_flash";
+const COOKIE: &str = common::wire::cookie::FORM_FLASH;
 /// Longest field value carried back (the cookie must stay well under 4 KB).
 #[cfg_attr(not(feature = "ssr"), allow(dead_code))]
 const MAX_VALUE: usize = 200;
 
+/// The forms that post to a server function: the function names the form its errors go
+/// back to, and the page asks for the errors of the form it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FormId {
+    SignUp,
+    SignIn,
+    /// Listing a new ticket or editing one.
+    Ticket,
+    /// The Purchase button, which creates an order.
+    Purchase,
+    Pay,
+    Cancel,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flash {
-    /// Which form it belongs to: `sign_in`, `ticket`, `purchase`, …
-    pub form: String,
-    pub error: ApiError,
+    pub form: FormId,
+    pub error: ServiceError,
     pub values: Vec<(String, String)>,
 }
 
@@ -84,17 +98,17 @@ fn mac_with(key: &[u8], parts: &[&[u8]]) -> Mac {
 
 /// The errors left for `form` by a post without JavaScript: read (and cleared) on the
 /// server, carried to the browser with the page so hydration sees the same form.
-pub fn take(form: &'static str) -> Option<Flash> {
+pub fn take(form: FormId) -> Option<Flash> {
     SharedValue::new(move || read(form)).into_inner()
 }
 
 #[cfg(not(feature = "ssr"))]
-fn read(_form: &str) -> Option<Flash> {
+fn read(_form: FormId) -> Option<Flash> {
     None
 }
 
 #[cfg(feature = "ssr")]
-fn read(form: &str) -> Option<Flash> {
+fn read(form: FormId) -> Option<Flash> {
     let parts = use_context::<http::request::Parts>()?;
     let raw = parts
         .headers
@@ -123,13 +137,12 @@ fn read(form: &str) -> Option<Flash> {
 
 #[cfg(feature = "ssr")]
 fn clear() {
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.append_header(
-            http::header::SET_COOKIE,
-            http::HeaderValue::from_static(
-                "form_flash=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
-            ),
-        );
+    let removal = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    if let (Some(response), Ok(value)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        http::HeaderValue::from_str(&removal),
+    ) {
+        response.append_header(http::header::SET_COOKIE, value);
     }
 }
 
@@ -142,15 +155,15 @@ pub fn is_plain_form_post() -> bool {
             .headers
             .get(http::header::ACCEPT)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"))
+            .is_some_and(|v| v.contains(common::wire::media::HTML))
     })
 }
 
 /// Keeps `error` and `values` for the next page `form` is rendered on.
 #[cfg(feature = "ssr")]
-pub fn store(form: &str, error: &ApiError, values: &[(&str, &str)]) {
+pub fn store(form: FormId, error: &ServiceError, values: &[(&str, &str)]) {
     let flash = Flash {
-        form: form.to_owned(),
+        form,
         error: error.clone(),
         values: values
             .iter()

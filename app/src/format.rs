@@ -11,20 +11,6 @@ pub fn format_money(money: Money) -> String {
     }
 }
 
-/// Percent-encodes text for one URL path segment or query value (RFC 3986 unreserved
-/// characters stay as they are).
-pub fn encode_component(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// Text safe to place between tags or in a quoted attribute.
 pub fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -225,12 +211,6 @@ mod tests {
             escape_html(r#"</title><img src=x onerror="a('1')">&"#),
             "&lt;/title&gt;&lt;img src=x onerror=&quot;a(&#39;1&#39;)&quot;&gt;&amp;"
         );
-    }
-
-    #[test]
-    fn components_are_percent_encoded() {
-        assert_eq!(encode_component("a b&c/é"), "a%20b%26c%2F%C3%A9");
-        assert_eq!(encode_component("Az09-_.~"), "Az09-_.~");
     }
 
     #[test]

@@ -1,14 +1,19 @@
 //! The server functions: the web app's whole data layer. During server rendering they run
 //! in the web process; after hydration the browser calls the same functions with a POST to
 //! `/_fn/…` on the public origin. Either way the body runs on the server and calls the
-//! owning service's HTTP API as the visitor (see `api`). Mutations end with a redirect to
-//! the page that shows the outcome; a plain HTML post (no JavaScript) that fails is sent
-//! back to its form with the errors (see `flash`).
-use common::dto::{Order, Payment, PaymentCreatedResponse, SessionUser, Ticket, User};
+//! owning service's HTTP API as the visitor (see `api`). Each returns `Result<T, ServiceError>`:
+//! a service's refusal is the function's error, which reaches the browser as data (see
+//! `transport`). Mutations end with a redirect to the page that shows the outcome; a plain
+//! HTML post (no JavaScript) that fails is sent back to its form with the errors (see
+//! `flash`).
+use common::dto::{Order, Payment, PaymentCreatedResponse, SignedInUser, Ticket, User};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Reply;
+use crate::error::ServiceError;
+#[cfg(feature = "ssr")]
+use crate::flash::FormId;
+use crate::transport::AnswerClient;
 
 /// Under `/_fn`, never under the services' `/api/…` routes.
 pub const PREFIX: &str = "/_fn";
@@ -31,45 +36,45 @@ pub struct OrderInfo {
     pub expired: bool,
 }
 
-#[server(prefix = "/_fn", endpoint = "current_user")]
-pub async fn current_user() -> Result<Reply<Option<SessionUser>>, ServerFnError> {
-    let reply: Reply<common::dto::CurrentUserResponse> =
-        crate::api::get("/api/users/currentuser").await;
-    Ok(reply.map(|r| r.current_user))
+#[server(prefix = "/_fn", endpoint = "current_user", client = AnswerClient)]
+pub async fn current_user() -> Result<Option<SignedInUser>, ServiceError> {
+    let answer: common::dto::CurrentUserResponse =
+        crate::api::get("/api/users/currentuser").await?;
+    Ok(answer.current_user)
 }
 
-#[server(prefix = "/_fn", endpoint = "sign_up")]
+#[server(prefix = "/_fn", endpoint = "sign_up", client = AnswerClient)]
 pub async fn sign_up(
     email: String,
     password: String,
     next: Option<String>,
-) -> Result<Reply<User>, ServerFnError> {
-    Ok(authenticate(
+) -> Result<User, ServiceError> {
+    authenticate(
         "/api/users/signup",
-        "sign_up",
+        FormId::SignUp,
         "/auth/signup",
         email,
         password,
         next,
     )
-    .await)
+    .await
 }
 
-#[server(prefix = "/_fn", endpoint = "sign_in")]
+#[server(prefix = "/_fn", endpoint = "sign_in", client = AnswerClient)]
 pub async fn sign_in(
     email: String,
     password: String,
     next: Option<String>,
-) -> Result<Reply<User>, ServerFnError> {
-    Ok(authenticate(
+) -> Result<User, ServiceError> {
+    authenticate(
         "/api/users/signin",
-        "sign_in",
+        FormId::SignIn,
         "/auth/signin",
         email,
         password,
         next,
     )
-    .await)
+    .await
 }
 
 /// Signs up or in through `path`, then goes to `next` (a page of this site) or the start
@@ -77,58 +82,59 @@ pub async fn sign_in(
 #[cfg(feature = "ssr")]
 async fn authenticate(
     path: &str,
-    form: &str,
+    form: FormId,
     back: &str,
     email: String,
     password: String,
     next: Option<String>,
-) -> Reply<User> {
+) -> Result<User, ServiceError> {
     let body = common::dto::Credentials {
         email: email.clone(),
         password,
     };
     let next = next.as_deref().and_then(crate::format::local_path);
     let back = match next {
-        Some(next) => format!("{back}?next={}", crate::format::encode_component(next)),
+        Some(next) => format!("{back}?next={}", common::wire::percent_encode(next)),
         None => back.to_owned(),
     };
-    let reply = crate::api::send(http::Method::POST, path, body).await;
-    done(reply, form, &back, &[("email", &email)], |_| {
+    let result = crate::api::send(http::Method::POST, path, body).await;
+    done(result, form, &back, &[("email", &email)], |_| {
         next.unwrap_or("/").to_owned()
     })
 }
 
-#[server(prefix = "/_fn", endpoint = "sign_out")]
-pub async fn sign_out() -> Result<Reply<()>, ServerFnError> {
-    let reply: Reply<serde_json::Value> = crate::api::send(
+#[server(prefix = "/_fn", endpoint = "sign_out", client = AnswerClient)]
+pub async fn sign_out() -> Result<(), ServiceError> {
+    let _: Result<serde_json::Value, ServiceError> = crate::api::send(
         http::Method::POST,
         "/api/users/signout",
         serde_json::json!({}),
     )
     .await;
-    // Signed out or not, the visitor lands on the start page.
+    // Signed out or not, the visitor lands on the start page, whose header shows which. A
+    // refusal is not returned: the browser would then not follow the redirect.
     leptos_axum::redirect("/");
-    Ok(reply.map(|_| ()))
+    Ok(())
 }
 
-#[server(prefix = "/_fn", endpoint = "list_tickets")]
+#[server(prefix = "/_fn", endpoint = "list_tickets", client = AnswerClient)]
 pub async fn list_tickets(
     q: Option<String>,
     cursor: Option<String>,
-) -> Result<Reply<TicketPage>, ServerFnError> {
-    use crate::format::encode_component;
+) -> Result<TicketPage, ServiceError> {
+    use common::wire::percent_encode;
     let mut path = "/api/tickets?limit=".to_owned() + &PAGE_SIZE.to_string();
     if let Some(q) = q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        path += &format!("&q={}", encode_component(q));
+        path += &format!("&q={}", percent_encode(q));
     }
     if let Some(cursor) = cursor.as_deref().filter(|c| !c.is_empty()) {
-        path += &format!("&cursor={}", encode_component(cursor));
+        path += &format!("&cursor={}", percent_encode(cursor));
     }
-    let reply = crate::api::call::<Vec<Ticket>>(http::Method::GET, &path, None::<()>).await;
-    Ok(reply.map(|answer| TicketPage {
+    let answer = crate::api::call::<Vec<Ticket>>(http::Method::GET, &path, None::<()>).await?;
+    Ok(TicketPage {
         tickets: answer.body,
         next: answer.next,
-    }))
+    })
 }
 
 /// Tickets per page of the landing page.
@@ -143,13 +149,10 @@ pub struct TicketInfo {
     pub yours: bool,
 }
 
-#[server(prefix = "/_fn", endpoint = "get_ticket")]
-pub async fn get_ticket(id: String) -> Result<Reply<TicketInfo>, ServerFnError> {
+#[server(prefix = "/_fn", endpoint = "get_ticket", client = AnswerClient)]
+pub async fn get_ticket(id: String) -> Result<TicketInfo, ServiceError> {
     let ticket: Ticket =
-        match crate::api::get(&format!("/api/tickets/{}", crate::api::segment(&id))).await {
-            Ok(ticket) => ticket,
-            Err(error) => return Ok(Err(error)),
-        };
+        crate::api::get(&format!("/api/tickets/{}", crate::api::segment(&id))).await?;
     // Only the order's owner may read it: anyone else (or nobody signed in) is refused.
     let yours = match &ticket.order_id {
         Some(order) => {
@@ -159,73 +162,66 @@ pub async fn get_ticket(id: String) -> Result<Reply<TicketInfo>, ServerFnError> 
         }
         _ => false,
     };
-    Ok(Ok(TicketInfo { ticket, yours }))
+    Ok(TicketInfo { ticket, yours })
 }
 
-#[server(prefix = "/_fn", endpoint = "create_ticket")]
-pub async fn create_ticket(title: String, price: String) -> Result<Reply<Ticket>, ServerFnError> {
+#[server(prefix = "/_fn", endpoint = "create_ticket", client = AnswerClient)]
+pub async fn create_ticket(title: String, price: String) -> Result<Ticket, ServiceError> {
     let body = ticket_body(&title, &price);
-    let reply = crate::api::send(http::Method::POST, "/api/tickets", body).await;
+    let result = crate::api::send(http::Method::POST, "/api/tickets", body).await;
     let values = [("title", title.as_str()), ("price", price.as_str())];
-    Ok(done(reply, "ticket", "/tickets/new", &values, ticket_page))
+    done(result, FormId::Ticket, "/tickets/new", &values, ticket_page)
 }
 
-#[server(prefix = "/_fn", endpoint = "update_ticket")]
+#[server(prefix = "/_fn", endpoint = "update_ticket", client = AnswerClient)]
 pub async fn update_ticket(
     id: String,
     title: String,
     price: String,
-) -> Result<Reply<Ticket>, ServerFnError> {
+) -> Result<Ticket, ServiceError> {
     let page = format!("/tickets/{}", crate::api::segment(&id));
     let body = ticket_body(&title, &price);
-    let reply = crate::api::send(http::Method::PUT, &format!("/api{page}"), body).await;
+    let result = crate::api::send(http::Method::PUT, &format!("/api{page}"), body).await;
     let values = [("title", title.as_str()), ("price", price.as_str())];
-    Ok(done(
-        reply,
-        "ticket",
+    done(
+        result,
+        FormId::Ticket,
         &format!("{page}/edit"),
         &values,
         ticket_page,
-    ))
+    )
 }
 
-#[server(prefix = "/_fn", endpoint = "create_order")]
-pub async fn create_order(ticket_id: String) -> Result<Reply<Order>, ServerFnError> {
+#[server(prefix = "/_fn", endpoint = "create_order", client = AnswerClient)]
+pub async fn create_order(ticket_id: String) -> Result<Order, ServiceError> {
     let body = common::dto::CreateOrderBody {
         ticket_id: serde_json::Value::String(ticket_id.clone()),
     };
-    let reply = crate::api::send(http::Method::POST, "/api/orders", body).await;
+    let result = crate::api::send(http::Method::POST, "/api/orders", body).await;
     let back = format!("/tickets/{}", crate::api::segment(&ticket_id));
-    Ok(done(reply, "purchase", &back, &[], |order: &Order| {
+    done(result, FormId::Purchase, &back, &[], |order: &Order| {
         format!("/orders/{}", crate::api::segment(&order.id))
-    }))
+    })
 }
 
 /// The visitor's orders; the completed ones with their receipts.
-#[server(prefix = "/_fn", endpoint = "list_orders")]
-pub async fn list_orders() -> Result<Reply<Vec<OrderInfo>>, ServerFnError> {
-    let orders: Vec<Order> = match crate::api::get("/api/orders").await {
-        Ok(orders) => orders,
-        Err(error) => return Ok(Err(error)),
-    };
+#[server(prefix = "/_fn", endpoint = "list_orders", client = AnswerClient)]
+pub async fn list_orders() -> Result<Vec<OrderInfo>, ServiceError> {
+    let orders: Vec<Order> = crate::api::get("/api/orders").await?;
     let infos = orders.into_iter().map(|order| {
         let paid = order.status == common::events::OrderStatus::Complete;
         order_info(order, paid)
     });
-    Ok(Ok(futures::future::join_all(infos).await))
+    Ok(futures::future::join_all(infos).await)
 }
 
 /// One order, with its receipt (or the payment awaiting confirmation).
-#[server(prefix = "/_fn", endpoint = "get_order")]
-pub async fn get_order(id: String) -> Result<Reply<OrderInfo>, ServerFnError> {
+#[server(prefix = "/_fn", endpoint = "get_order", client = AnswerClient)]
+pub async fn get_order(id: String) -> Result<OrderInfo, ServiceError> {
     let path = format!("/api/orders/{}", crate::api::segment(&id));
-    Ok(match crate::api::get::<Order>(&path).await {
-        Ok(order) => {
-            let maybe_paid = order.status != common::events::OrderStatus::Cancelled;
-            Ok(order_info(order, maybe_paid).await)
-        }
-        Err(error) => Err(error),
-    })
+    let order: Order = crate::api::get(&path).await?;
+    let maybe_paid = order.status != common::events::OrderStatus::Cancelled;
+    Ok(order_info(order, maybe_paid).await)
 }
 
 /// `order` with, when `with_receipt`, its captured payment. The receipt is best effort: an
@@ -237,7 +233,7 @@ async fn order_info(order: Order, with_receipt: bool) -> OrderInfo {
     let receipt = if with_receipt {
         let path = format!(
             "/api/payments?orderId={}",
-            crate::format::encode_component(&order.id)
+            common::wire::percent_encode(&order.id)
         );
         crate::api::get::<Vec<Payment>>(&path)
             .await
@@ -263,25 +259,28 @@ async fn order_info(order: Order, with_receipt: bool) -> OrderInfo {
 
 /// Pays for an order with a card token (test mode: `tok_visa`, `tok_chargeDeclined`; Stripe
 /// mode: the Payment Element's payment method), then shows the order.
-#[server(prefix = "/_fn", endpoint = "pay_order")]
+#[server(prefix = "/_fn", endpoint = "pay_order", client = AnswerClient)]
 pub async fn pay_order(
     order_id: String,
     token: String,
-) -> Result<Reply<PaymentCreatedResponse>, ServerFnError> {
+) -> Result<PaymentCreatedResponse, ServiceError> {
     let page = format!("/orders/{}", crate::api::segment(&order_id));
-    let reply = pay_when_known(&order_id, &token).await;
-    if reply.is_ok() {
+    let result = pay_when_known(&order_id, &token).await;
+    if result.is_ok() {
         until_settled(&format!("/api{page}")).await;
     }
-    Ok(done(reply, "pay", &page, &[("token", &token)], |_| {
+    done(result, FormId::Pay, &page, &[("token", &token)], |_| {
         page.clone()
-    }))
+    })
 }
 
 /// The payments service learns of an order from `order:created` a moment after it exists,
 /// so a 404 is retried for a short while.
 #[cfg(feature = "ssr")]
-async fn pay_when_known(order_id: &str, token: &str) -> Reply<PaymentCreatedResponse> {
+async fn pay_when_known(
+    order_id: &str,
+    token: &str,
+) -> Result<PaymentCreatedResponse, ServiceError> {
     use std::time::Duration;
     let body = common::dto::CreatePaymentBody {
         order_id: order_id.into(),
@@ -293,7 +292,7 @@ async fn pay_when_known(order_id: &str, token: &str) -> Reply<PaymentCreatedResp
             Err(error) if error.is_not_found() && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            reply => return reply,
+            result => return result,
         }
     }
 }
@@ -321,30 +320,30 @@ async fn until_settled(order_path: &str) {
     }
 }
 
-#[server(prefix = "/_fn", endpoint = "cancel_order")]
-pub async fn cancel_order(order_id: String) -> Result<Reply<()>, ServerFnError> {
+#[server(prefix = "/_fn", endpoint = "cancel_order", client = AnswerClient)]
+pub async fn cancel_order(order_id: String) -> Result<(), ServiceError> {
     let page = format!("/orders/{}", crate::api::segment(&order_id));
-    let reply: Reply<serde_json::Value> = crate::api::send(
+    let result = crate::api::send::<serde_json::Value>(
         http::Method::DELETE,
         &format!("/api{page}"),
         serde_json::json!({}),
     )
-    .await;
-    let reply = reply.map(|_| ());
-    Ok(done(reply, "cancel", &page, &[], |()| page.clone()))
+    .await
+    .map(|_| ());
+    done(result, FormId::Cancel, &page, &[], |()| page.clone())
 }
 
 /// Ends a mutation: on success, redirect to the page that shows it; on failure of a plain
 /// form post, back to the form with its errors (a hydrated form shows them in place).
 #[cfg(feature = "ssr")]
 fn done<T>(
-    reply: Reply<T>,
-    form: &str,
+    result: Result<T, ServiceError>,
+    form: FormId,
     back: &str,
     values: &[(&str, &str)],
     next: impl FnOnce(&T) -> String,
-) -> Reply<T> {
-    match &reply {
+) -> Result<T, ServiceError> {
+    match &result {
         Ok(value) => leptos_axum::redirect(&next(value)),
         Err(error) if crate::flash::is_plain_form_post() => {
             crate::flash::store(form, error, values);
@@ -352,7 +351,7 @@ fn done<T>(
         }
         Err(_) => {}
     }
-    reply
+    result
 }
 
 #[cfg(feature = "ssr")]

@@ -1,9 +1,10 @@
 //! Ticketing's web app: rendered on the server, hydrated in the browser.
 //!
-//! `functions` holds the server functions (the only way pages reach data), `api` the HTTP
-//! client they call the services with (server only), `flash` carries a no-JavaScript form's
-//! errors across its redirect, `session` the signed-in user; `pages` and `components` are
-//! the views.
+//! `functions` holds the server functions (the only way pages reach data) and `error` what
+//! they fail with; `api` is the HTTP client they call the services with (server only),
+//! `transport` the one the browser calls them with; `flash` carries a no-JavaScript form's
+//! errors across its redirect, `viewer` who is looking at the page (signed in or not);
+//! `pages` compose the views of `components`.
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "ssr")]
@@ -15,22 +16,23 @@ mod flash;
 mod format;
 pub mod functions;
 mod pages;
-mod session;
+pub mod transport;
+mod viewer;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
+pub use components::StripeMode;
 use components::{Footer, Header};
 #[cfg(feature = "ssr")]
 pub use flash::FlashKey;
-pub use pages::StripeMode;
 use pages::{
     EditTicket, HowItWorks, Landing, NewTicket, NotFound, OrderDetails, Orders, SignIn, SignOut,
     SignUp, TicketDetails,
 };
-pub use session::Session;
+pub use viewer::Viewer;
 
 /// How long a reservation lasts, in seconds (`EXPIRATION_WINDOW_SECONDS`), provided by the
 /// server; the browser learns it from the page.
@@ -70,7 +72,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    provide_context(Session::new());
+    provide_context(Viewer::new());
     // Effects only run in the browser: this marks the page as hydrated (tests wait on it).
     Effect::new(|_| mark_hydrated());
 

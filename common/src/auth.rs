@@ -11,8 +11,9 @@ use fred::prelude::{Expiration, KeysInterface, Pool};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::dto::{SessionUser, ACCESS_COOKIE};
+use crate::dto::SignedInUser;
 use crate::settings::Settings;
+use crate::wire::cookie::ACCESS_TOKEN as ACCESS_TOKEN_COOKIE;
 use crate::ApiError;
 
 /// The access token's payload.
@@ -32,7 +33,7 @@ pub struct Claims {
     pub sid: String,
 }
 
-impl From<Claims> for SessionUser {
+impl From<Claims> for SignedInUser {
     fn from(c: Claims) -> Self {
         Self {
             id: c.id,
@@ -178,7 +179,7 @@ impl JwtKeys {
     /// The `session` cookie carrying a fresh access token. It outlives the token itself so
     /// an expired token still reaches the server, which answers 498 and lets the client refresh.
     pub fn access_cookie(&self, token: String, lifetime: Duration) -> Cookie<'static> {
-        let mut cookie = base_cookie(ACCESS_COOKIE, token, self.cookie_secure);
+        let mut cookie = base_cookie(ACCESS_TOKEN_COOKIE, token, self.cookie_secure);
         cookie.set_max_age(time::Duration::seconds(
             i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX),
         ));
@@ -187,7 +188,7 @@ impl JwtKeys {
 
     /// A `session` cookie that makes the browser drop the access token.
     pub fn expired_access_cookie(&self) -> Cookie<'static> {
-        let mut cookie = base_cookie(ACCESS_COOKIE, String::new(), self.cookie_secure);
+        let mut cookie = base_cookie(ACCESS_TOKEN_COOKIE, String::new(), self.cookie_secure);
         cookie.make_removal();
         cookie
     }
@@ -214,7 +215,7 @@ impl JwtKeys {
     async fn state_of(&self, parts: &Parts) -> TokenState {
         let jar = CookieJar::from_headers(&parts.headers);
         match jar
-            .get(ACCESS_COOKIE)
+            .get(ACCESS_TOKEN_COOKIE)
             .map(Cookie::value)
             .filter(|v| !v.is_empty())
         {

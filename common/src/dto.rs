@@ -60,7 +60,7 @@ pub struct User {
 
 /// The signed-in user as `GET /api/users/currentuser` shows it: the access token's claims.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionUser {
+pub struct SignedInUser {
     /// The signed-in user's id (a UUID), from the token's `id` claim.
     pub id: String,
     /// The signed-in user's email address, as the token carries it.
@@ -76,16 +76,12 @@ pub struct SessionUser {
 #[serde(rename_all = "camelCase")]
 pub struct CurrentUserResponse {
     /// The signed-in user; null for a visitor without a valid access token.
-    pub current_user: Option<SessionUser>,
+    pub current_user: Option<SignedInUser>,
 }
 
-/// Name of the cookie holding the access token.
-pub const ACCESS_COOKIE: &str = "session";
-/// Name of the cookie holding the refresh session id.
-pub const REFRESH_COOKIE: &str = "refresh";
 /// Status for a request whose access token has expired: refresh and retry.
 pub const STATUS_TOKEN_EXPIRED: u16 = 498;
-/// Status for a refresh whose session has expired or was revoked: sign in again.
+/// Status for a refresh whose refresh session has expired or was revoked: sign in again.
 pub const STATUS_SESSION_EXPIRED: u16 = 499;
 
 /// A ticket as the API shows it; `orderId` while it is reserved and once it is sold,

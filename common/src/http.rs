@@ -13,6 +13,7 @@ use axum::routing::any;
 use axum::Router;
 use tower_http::trace::TraceLayer;
 
+use crate::wire::{header, media};
 use crate::ApiError;
 
 /// Largest request body any endpoint accepts.
@@ -56,11 +57,11 @@ async fn api_errors_in_envelope(request: Request<Body>, next: Next) -> Response 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    if content_type.starts_with("application/json") {
+    if content_type.starts_with(media::JSON) {
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    let text = if content_type.starts_with("text/plain") {
+    let text = if content_type.starts_with(media::PLAIN_TEXT) {
         axum::body::to_bytes(body, MAX_ERROR_TEXT)
             .await
             .ok()
@@ -105,7 +106,7 @@ pub async fn security_headers(request: Request<Body>, next: Next) -> Response {
     let html = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+        .is_some_and(|v| v.starts_with(media::HTML));
     if html && !headers.contains_key(CONTENT_SECURITY_POLICY) {
         headers.insert(
             CONTENT_SECURITY_POLICY,
@@ -131,7 +132,7 @@ pub async fn strict_transport_security(request: Request<Body>, next: Next) -> Re
 
 /// The header a request's id travels in: from the gateway to the web tier, from the web tier
 /// to the services it calls, and back in every response.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const REQUEST_ID: HeaderName = HeaderName::from_static(header::REQUEST_ID);
 
 /// The longest caller-given request id kept.
 const MAX_REQUEST_ID: usize = 128;
@@ -258,7 +259,7 @@ fn internal(ip: std::net::IpAddr) -> bool {
 
 /// The header a proxy we run (and the web tier, calling the services for a visitor)
 /// carries the client's address in.
-pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static(header::FORWARDED_FOR);
 
 /// Longer than any id this system hands out (UUIDs).
 const MAX_ID: usize = 64;

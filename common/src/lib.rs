@@ -8,7 +8,8 @@
 //! * [`dto`] — request and response bodies of the HTTP API, shared by the services and the
 //!   web app's client;
 //! * [`events`] — the events the services exchange, each knowing its subject;
-//! * [`money`] — money as whole cents, a number with at most two decimals in JSON.
+//! * [`money`] — money as whole cents, a number with at most two decimals in JSON;
+//! * [`wire`] — header, cookie and media-type names, and URL percent-encoding.
 //!
 //! # The server machinery (feature `server`)
 //!
@@ -31,6 +32,7 @@
 pub mod dto;
 pub mod events;
 pub mod money;
+pub mod wire;
 
 #[cfg(feature = "server")]
 pub mod auth;

@@ -8,7 +8,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE, VARY};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
-use common::dto::{ACCESS_COOKIE, REFRESH_COOKIE};
+use common::wire::{cookie, media};
 use leptos::prelude::LeptosOptions;
 use tower_http::services::ServeDir;
 
@@ -46,14 +46,14 @@ pub fn pkg_files(options: &LeptosOptions) -> ServeDir {
 /// Sets `Cache-Control` by kind of response (ARCHITECTURE.md, "Caching and compression").
 pub async fn cache_control(request: Request<Body>, next: Next) -> Response {
     let path = request.uri().path().to_owned();
-    let signed_in = has_session(request.headers());
+    let signed_in = has_credentials(request.headers());
     let mut response = next.run(request).await;
     let ok = response.status().is_success() || response.status().as_u16() == 304;
     let headers = response.headers_mut();
     let html = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
+        .is_some_and(|v| v.starts_with(media::HTML));
     let value = if path.starts_with(&format!("{}/", app::functions::PREFIX)) {
         PRIVATE
     } else if html {
@@ -80,8 +80,8 @@ pub async fn cache_control(request: Request<Body>, next: Next) -> Response {
     response
 }
 
-/// Whether the request carries a session (or the cookie that renews one).
-fn has_session(headers: &HeaderMap) -> bool {
+/// Whether the request carries an access token (or the refresh session that renews one).
+fn has_credentials(headers: &HeaderMap) -> bool {
     headers
         .get_all(COOKIE)
         .iter()
@@ -90,7 +90,8 @@ fn has_session(headers: &HeaderMap) -> bool {
         .filter_map(|pair| pair.split_once('='))
         .any(|(name, value)| {
             let name = name.trim();
-            (name == ACCESS_COOKIE || name == REFRESH_COOKIE) && !value.trim().is_empty()
+            (name == cookie::ACCESS_TOKEN || name == cookie::REFRESH_SESSION)
+                && !value.trim().is_empty()
         })
 }
 
@@ -106,7 +107,7 @@ fn is_hashed(path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{has_session, is_hashed};
+    use super::{has_credentials, is_hashed};
     use axum::http::{HeaderMap, HeaderValue};
 
     #[test]
@@ -119,15 +120,15 @@ mod tests {
     }
 
     #[test]
-    fn a_session_or_refresh_cookie_means_signed_in() {
+    fn an_access_token_or_refresh_session_cookie_means_signed_in() {
         let cookies = |value: &'static str| {
             let mut headers = HeaderMap::new();
             headers.insert("cookie", HeaderValue::from_static(value));
             headers
         };
-        assert!(has_session(&cookies("a=1; session=abc")));
-        assert!(has_session(&cookies("refresh=xyz")));
-        assert!(!has_session(&cookies("session=; form_flash=1")));
-        assert!(!has_session(&HeaderMap::new()));
+        assert!(has_credentials(&cookies("a=1; session=abc")));
+        assert!(has_credentials(&cookies("refresh=xyz")));
+        assert!(!has_credentials(&cookies("session=; form_flash=1")));
+        assert!(!has_credentials(&HeaderMap::new()));
     }
 }

@@ -1,16 +1,17 @@
 //! The web tier's own routes — pages, the server functions under `/_fn`, `/pkg`, the icon —
 //! and what protects them: a per-response CSP nonce and a same-origin check on server
-//! function posts.
+//! function posts; and a server function's error sent as the answer it is.
 use std::sync::OnceLock;
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, ORIGIN};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use common::wire::header::SEC_FETCH_SITE;
 use common::ApiError;
 use leptos::nonce::use_nonce;
 use leptos::prelude::*;
@@ -58,6 +59,7 @@ pub fn router(
         ))
         .with_state(leptos_options)
         .layer(middleware::from_fn(crate::caching::cache_control))
+        .layer(middleware::from_fn(errors_as_answers))
         .layer(middleware::from_fn(move |request, next| {
             same_origin_server_functions(secure_cookies, request, next)
         }))
@@ -100,15 +102,37 @@ fn content_security_policy(stripe: bool) {
 /// the browser's `Origin` (or, without one, `Sec-Fetch-Site`) must name this site. Clients
 /// that send neither (curl, tests) are not browsers carrying someone's cookies.
 async fn same_origin_server_functions(https: bool, request: Request<Body>, next: Next) -> Response {
-    let is_call = request.method() != Method::GET
-        && request
-            .uri()
-            .path()
-            .starts_with(&format!("{}/", app::functions::PREFIX));
-    if is_call && !same_origin(request.headers(), https) {
+    if is_server_function_call(&request) && !same_origin(request.headers(), https) {
         return ApiError::Forbidden("Cross-site request refused".into()).into_response();
     }
     next.run(request).await
+}
+
+/// A server function's error — mostly a service's refusal: a field error, a ticket someone
+/// else reserved — is an answer for the page, not a failed request. It goes out with status
+/// 200, so the browser logs no failed request, and keeps server_fn's error header, by which
+/// the app's client (`app::transport`) reads it back as the error. A plain form post's
+/// redirect is left as it is.
+async fn errors_as_answers(request: Request<Body>, next: Next) -> Response {
+    let call = is_server_function_call(&request);
+    let mut response = next.run(request).await;
+    if call
+        && response.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && response
+            .headers()
+            .contains_key(app::transport::ERROR_HEADER)
+    {
+        *response.status_mut() = StatusCode::OK;
+    }
+    response
+}
+
+fn is_server_function_call(request: &Request<Body>) -> bool {
+    request.method() != Method::GET
+        && request
+            .uri()
+            .path()
+            .starts_with(&format!("{}/", app::functions::PREFIX))
 }
 
 /// Whether `Origin` is this site: scheme, host and port. The scheme is `https` exactly when
@@ -129,7 +153,7 @@ fn same_origin(headers: &HeaderMap, https: bool) -> bool {
                 .is_some_and(|origin| header(HOST).and_then(site) == Some(origin))
         }
         None => !matches!(
-            header(HeaderName::from_static("sec-fetch-site")),
+            header(HeaderName::from_static(SEC_FETCH_SITE)),
             Some("cross-site" | "same-site")
         ),
     }

@@ -5,10 +5,12 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
 use super::errors::{form_errors, FormError, TextField};
-use crate::error::ApiError;
-use crate::flash;
-use crate::format::{encode_component, local_path};
-use crate::Session;
+use crate::error::ServiceError;
+use crate::flash::{self, FormId};
+use common::wire::percent_encode;
+
+use crate::format::local_path;
+use crate::Viewer;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {
@@ -24,17 +26,17 @@ impl AuthMode {
         }
     }
 
-    fn form(self) -> &'static str {
+    fn form(self) -> FormId {
         match self {
-            Self::SignUp => "sign_up",
-            Self::SignIn => "sign_in",
+            Self::SignUp => FormId::SignUp,
+            Self::SignIn => FormId::SignIn,
         }
     }
 }
 
 #[component]
 pub fn AuthForm(mode: AuthMode) -> impl IntoView {
-    let session = expect_context::<Session>();
+    let viewer = expect_context::<Viewer>();
     let flash = flash::take(mode.form());
     let email = flash
         .as_ref()
@@ -51,12 +53,12 @@ pub fn AuthForm(mode: AuthMode) -> impl IntoView {
         AuthMode::SignIn => ("New to Ticketing?", "/auth/signup", "Create an account"),
     };
     let other_href = match &next {
-        Some(next) => format!("{other_href}?next={}", encode_component(next)),
+        Some(next) => format!("{other_href}?next={}", percent_encode(next)),
         None => other_href.to_owned(),
     };
     let form = match mode {
         AuthMode::SignUp => {
-            let action = session.sign_up;
+            let action = viewer.sign_up;
             let error = form_errors(action.value(), flash.as_ref());
             let pending = action.pending();
             view! {
@@ -67,7 +69,7 @@ pub fn AuthForm(mode: AuthMode) -> impl IntoView {
             .into_any()
         }
         AuthMode::SignIn => {
-            let action = session.sign_in;
+            let action = viewer.sign_in;
             let error = form_errors(action.value(), flash.as_ref());
             let pending = action.pending();
             view! {
@@ -94,7 +96,7 @@ fn AuthFields(
     mode: AuthMode,
     email: String,
     next: Option<String>,
-    error: Signal<Option<ApiError>>,
+    error: Signal<Option<ServiceError>>,
     pending: Memo<bool>,
 ) -> impl IntoView {
     let password_autocomplete = match mode {

@@ -2,21 +2,20 @@
 //! currently has, from its last submission or carried over a no-JavaScript redirect.
 use leptos::prelude::*;
 
-use crate::error::{ApiError, Reply};
+use crate::error::ServiceError;
 use crate::flash::Flash;
 
 /// The errors of a form whose action's latest value is `value`; until it is submitted
 /// (with JavaScript), those `flash` brought back from a post without it.
 pub fn form_errors<T: 'static>(
-    value: impl With<Value = Option<Result<Reply<T>, ServerFnError>>> + Send + Sync + 'static,
+    value: impl With<Value = Option<Result<T, ServiceError>>> + Send + Sync + 'static,
     flash: Option<&Flash>,
-) -> Signal<Option<ApiError>> {
+) -> Signal<Option<ServiceError>> {
     let carried = flash.map(|f| f.error.clone());
     Signal::derive(move || {
         value.with(|latest| match latest {
-            Some(Ok(Ok(_))) => None,
-            Some(Ok(Err(error))) => Some(error.clone()),
-            Some(Err(error)) => Some(ApiError::unreachable(error)),
+            Some(Ok(_)) => None,
+            Some(Err(error)) => Some(error.clone()),
             None => carried.clone(),
         })
     })
@@ -28,7 +27,7 @@ pub fn form_errors<T: 'static>(
 pub fn TextField(
     name: &'static str,
     label: &'static str,
-    error: Signal<Option<ApiError>>,
+    error: Signal<Option<ServiceError>>,
     #[prop(default = "text")] kind: &'static str,
     #[prop(optional)] value: Option<String>,
     #[prop(optional)] autocomplete: Option<&'static str>,
@@ -63,7 +62,7 @@ pub fn TextField(
 
 /// The message for one field, as `p.field-error[data-field=…]`.
 #[component]
-pub fn FieldError(error: Signal<Option<ApiError>>, field: &'static str) -> impl IntoView {
+pub fn FieldError(error: Signal<Option<ServiceError>>, field: &'static str) -> impl IntoView {
     move || {
         error
             .with(|e| e.as_ref().and_then(|e| e.field(field)))
@@ -74,7 +73,7 @@ pub fn FieldError(error: Signal<Option<ApiError>>, field: &'static str) -> impl 
 /// Messages not tied to a field (or, with `all`, every message) as `div.form-error`.
 #[component]
 pub fn FormError(
-    error: Signal<Option<ApiError>>,
+    error: Signal<Option<ServiceError>>,
     /// Also show field messages: for actions that have no fields of their own.
     #[prop(optional)]
     all: bool,

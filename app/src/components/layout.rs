@@ -2,44 +2,41 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::Session;
+use crate::Viewer;
 
 #[component]
 pub fn Header() -> impl IntoView {
-    let session = expect_context::<Session>();
-    let sign_out = session.sign_out;
+    let viewer = expect_context::<Viewer>();
+    let sign_out = viewer.sign_out;
     let account = move || {
-        session
-            .user
-            .get()
-            .map(|result| match result.ok().flatten() {
-                Some(user) => view! {
-                    <A href="/tickets/new" attr:class="nav-link">
-                        "Sell a ticket"
-                    </A>
-                    <A href="/orders" attr:class="nav-link">
-                        "My orders"
-                    </A>
-                    <span class="user-email" data-testid="user-email" title=user.email.clone()>
-                        {user.email.clone()}
-                    </span>
-                    <ActionForm action=sign_out attr:class="nav-form">
-                        <button type="submit" class="nav-link link-button">
-                            "Sign out"
-                        </button>
-                    </ActionForm>
-                }
-                .into_any(),
-                None => view! {
-                    <A href="/auth/signup" attr:class="nav-link">
-                        "Sign up"
-                    </A>
-                    <A href="/auth/signin" attr:class="nav-link button">
-                        "Sign in"
-                    </A>
-                }
-                .into_any(),
-            })
+        viewer.user.get().map(|result| match result.ok().flatten() {
+            Some(user) => view! {
+                <A href="/tickets/new" attr:class="nav-link">
+                    "Sell a ticket"
+                </A>
+                <A href="/orders" attr:class="nav-link">
+                    "My orders"
+                </A>
+                <span class="user-email" data-testid="user-email" title=user.email.clone()>
+                    {user.email.clone()}
+                </span>
+                <ActionForm action=sign_out attr:class="nav-form">
+                    <button type="submit" class="nav-link link-button">
+                        "Sign out"
+                    </button>
+                </ActionForm>
+            }
+            .into_any(),
+            None => view! {
+                <A href="/auth/signup" attr:class="nav-link">
+                    "Sign up"
+                </A>
+                <A href="/auth/signin" attr:class="nav-link button">
+                    "Sign in"
+                </A>
+            }
+            .into_any(),
+        })
     };
     view! {
         <header class="site-header">

@@ -3,8 +3,8 @@ use common::dto::Ticket;
 use leptos::prelude::*;
 
 use super::errors::{form_errors, FormError, TextField};
-use crate::error::ApiError;
-use crate::flash;
+use crate::error::ServiceError;
+use crate::flash::{self, FormId};
 use crate::functions::{CreateTicket, UpdateTicket};
 
 #[component]
@@ -13,7 +13,7 @@ pub fn TicketForm(
     #[prop(optional)]
     ticket: Option<Ticket>,
 ) -> impl IntoView {
-    let flash = flash::take("ticket");
+    let flash = flash::take(FormId::Ticket);
     let carried = |name: &str| flash.as_ref().and_then(|f| f.value(name));
     let title = carried("title")
         .or_else(|| ticket.as_ref().map(|t| t.title.clone()))
@@ -52,7 +52,7 @@ pub fn TicketForm(
 fn TicketFields(
     title: String,
     price: String,
-    error: Signal<Option<ApiError>>,
+    error: Signal<Option<ServiceError>>,
     pending: Memo<bool>,
     label: &'static str,
 ) -> impl IntoView {

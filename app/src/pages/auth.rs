@@ -3,7 +3,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::{AuthForm, AuthMode};
-use crate::Session;
+use crate::Viewer;
 
 #[component]
 pub fn SignUp() -> impl IntoView {
@@ -24,12 +24,12 @@ pub fn SignIn() -> impl IntoView {
 /// Signing out changes state, so it is a POST (a link could be followed by anyone's page).
 #[component]
 pub fn SignOut() -> impl IntoView {
-    let session = expect_context::<Session>();
+    let viewer = expect_context::<Viewer>();
     view! {
         <Title text="Sign out" />
         <div class="card auth-card">
             <h1>"Sign out"</h1>
-            <ActionForm action=session.sign_out attr:class="form">
+            <ActionForm action=viewer.sign_out attr:class="form">
                 <p class="muted">"Sign out of Ticketing on this browser?"</p>
                 <button type="submit" class="button">
                     "Sign out"

@@ -1,20 +1,20 @@
 //! The landing page, the explanation of how buying works, and the page for unknown addresses.
 use common::dto::Ticket;
+use common::wire::percent_encode;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{Form, A};
 use leptos_router::hooks::use_query_map;
 
 use super::{set_status_not_found, ErrorMessages};
-use crate::error::flatten;
-use crate::format::{encode_component, format_money};
+use crate::format::format_money;
 use crate::functions::{list_tickets, TicketPage};
-use crate::Session;
+use crate::Viewer;
 
 #[component]
 pub fn Landing() -> impl IntoView {
-    let session = expect_context::<Session>();
-    let signed_in = move || session.signed_in().is_some();
+    let viewer = expect_context::<Viewer>();
+    let signed_in = move || viewer.signed_in().is_some();
     view! {
         <Title text="" />
         <section class="hero">
@@ -76,8 +76,8 @@ pub fn Landing() -> impl IntoView {
 /// searching and paging work the same with and without JavaScript.
 #[component]
 fn TicketsForSale() -> impl IntoView {
-    let session = expect_context::<Session>();
-    let signed_in = move || session.signed_in().is_some();
+    let viewer = expect_context::<Viewer>();
+    let signed_in = move || viewer.signed_in().is_some();
     let query = use_query_map();
     let search = move || query.read().get("q").unwrap_or_default();
     let after = move || query.read().get("after");
@@ -85,7 +85,7 @@ fn TicketsForSale() -> impl IntoView {
         move || (search(), after()),
         |(q, cursor)| async move {
             let q = (!q.trim().is_empty()).then_some(q);
-            flatten(list_tickets(q, cursor).await)
+            list_tickets(q, cursor).await
         },
     );
     view! {
@@ -153,7 +153,7 @@ fn TicketList(page: TicketPage, search: String, after: Option<String>) -> impl I
     let filter = if search.trim().is_empty() {
         String::new()
     } else {
-        format!("q={}&", encode_component(search.trim()))
+        format!("q={}&", percent_encode(search.trim()))
     };
     if page.tickets.is_empty() {
         let message = match (after.is_some(), filter.is_empty()) {
@@ -171,7 +171,7 @@ fn TicketList(page: TicketPage, search: String, after: Option<String>) -> impl I
     let first = format!("/?{}", filter.trim_end_matches('&'));
     let more = page
         .next
-        .map(|cursor| format!("/?{filter}after={}", encode_component(&cursor)));
+        .map(|cursor| format!("/?{filter}after={}", percent_encode(&cursor)));
     view! {
         <ul class="ticket-list">
             {page.tickets.into_iter().map(|ticket| view! { <TicketCard ticket /> }).collect_view()}

@@ -8,17 +8,17 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_location;
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 
 pub use auth::{SignIn, SignOut, SignUp};
 pub use home::{HowItWorks, Landing, NotFound};
-pub use orders::{OrderDetails, Orders, StripeMode};
+pub use orders::{OrderDetails, Orders};
 pub use tickets::{EditTicket, NewTicket, TicketDetails};
 
 /// A load that failed: "not found" (answered with 404 on the server) or the API's messages.
 #[component]
 fn LoadError(
-    error: ApiError,
+    error: ServiceError,
     /// What was being loaded, capitalised: "Ticket".
     what: &'static str,
 ) -> impl IntoView {
@@ -41,7 +41,7 @@ fn LoadError(
 
 /// Every message of a failed call.
 #[component]
-fn ErrorMessages(error: ApiError) -> impl IntoView {
+fn ErrorMessages(error: ServiceError) -> impl IntoView {
     view! {
         <div class="form-error" role="alert">
             {error.messages().into_iter().map(|m| view! { <p>{m}</p> }).collect_view()}
@@ -58,10 +58,7 @@ fn SignInPrompt(message: &'static str) -> impl IntoView {
         "" => location.pathname.get_untracked(),
         query => format!("{}?{query}", location.pathname.get_untracked()),
     };
-    let href = format!(
-        "/auth/signin?next={}",
-        crate::format::encode_component(&here)
-    );
+    let href = format!("/auth/signin?next={}", common::wire::percent_encode(&here));
     view! {
         <div class="empty-state">
             <p>{message}</p>

@@ -1,8 +1,8 @@
-//! The signed-in user's orders, and one order: the time left to pay for it, the payment form,
-//! and the receipt once it is paid.
+//! The orders pages: the signed-in user's orders, and one order — the time left to pay for
+//! it, the payment form, and the receipt once it is paid (their parts are in
+//! `crate::components`).
 use std::time::Duration;
 
-use common::dto::Payment;
 use common::events::OrderStatus;
 use common::money::Money;
 use leptos::prelude::*;
@@ -11,21 +11,17 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use super::{LoadError, SignInPrompt};
-use crate::components::{form_errors, Countdown, FormError};
-use crate::error::{flatten, ApiError, Reply};
-use crate::flash;
-use crate::format::{format_money, format_timestamp, status_class, status_label};
+use crate::components::{
+    CancelButton, Countdown, Expired, PayForm, Receipt, ReceiptLine, StatusPill, TEST_CARDS,
+};
+use crate::error::ServiceError;
+use crate::flash::{self, FormId};
+use crate::format::format_money;
 use crate::functions::{get_order, list_orders, CancelOrder, OrderInfo, PayOrder};
-
-/// The test-mode provider's cards (Stripe's test tokens) the buyer chooses from.
-const TEST_CARDS: [(&str, &str); 2] = [
-    ("tok_visa", "Visa •••• 4242 — succeeds"),
-    ("tok_chargeDeclined", "Visa •••• 0002 — declined"),
-];
 
 #[component]
 pub fn Orders() -> impl IntoView {
-    let orders = Resource::new(|| (), |_| async { flatten(list_orders().await) });
+    let orders = Resource::new(|| (), |_| list_orders());
     view! {
         <Title text="My orders" />
         <h1>"My orders"</h1>
@@ -100,14 +96,9 @@ fn OrderTable(orders: Vec<OrderInfo>) -> impl IntoView {
     }
 }
 
-#[component]
-fn StatusPill(status: OrderStatus) -> impl IntoView {
-    view! { <span class=status_class(status)>{status_label(status)}</span> }
-}
-
 /// Orders are private: a visitor is asked to sign in.
 #[component]
-fn OrdersError(error: ApiError) -> impl IntoView {
+fn OrdersError(error: ServiceError) -> impl IntoView {
     if error.is_unauthorized() {
         view! { <SignInPrompt message="Sign in to see your orders." /> }.into_any()
     } else {
@@ -122,7 +113,7 @@ struct OrderActions {
     cancel: ServerAction<CancelOrder>,
     /// The chosen test card, kept when the order reloads after a declined payment.
     card: RwSignal<String>,
-    order: Resource<Reply<OrderInfo>>,
+    order: Resource<Result<OrderInfo, ServiceError>>,
 }
 
 #[component]
@@ -139,10 +130,10 @@ pub fn OrderDetails() -> impl IntoView {
                 cancel.version().get(),
             )
         },
-        |(id, _, _)| async move { flatten(get_order(id).await) },
+        |(id, _, _)| get_order(id),
     );
     // A payment that failed without JavaScript comes back here with the card it used.
-    let pay_flash = flash::take("pay");
+    let pay_flash = flash::take(FormId::Pay);
     let card = pay_flash
         .as_ref()
         .and_then(|f| f.value("token"))
@@ -284,184 +275,5 @@ fn PayOrCancel(
                     .into_any()
             }
         }}
-    }
-}
-
-#[component]
-fn Expired() -> impl IntoView {
-    view! {
-        <div class="notice warning order-expired" role="status">
-            <p>"This order expired: the time to pay ran out, and the ticket is for sale again."</p>
-            <p>
-                <A href="/">"Back to the listing"</A>
-            </p>
-        </div>
-    }
-}
-
-/// Stripe's publishable key when the site takes real cards (`STRIPE_PUBLISHABLE_KEY`),
-/// provided by the server; the browser learns it from the page.
-#[derive(Debug, Clone, Default)]
-pub struct StripeMode(pub Option<String>);
-
-/// The publishable key, read on the server and carried to the browser with the page, so
-/// hydration renders the same form.
-fn stripe_key() -> Option<String> {
-    SharedValue::new(|| use_context::<StripeMode>().and_then(|mode| mode.0)).into_inner()
-}
-
-/// Stripe mode: Stripe's Payment Element collects the card in its own frame; the glue
-/// script (`/stripe-pay.js`) turns it into a PaymentMethod id in `token` before the form
-/// posts, so the same server function charges it.
-#[component]
-fn StripePayForm(
-    order_id: String,
-    price: Money,
-    key: String,
-    action: ServerAction<PayOrder>,
-    flash: Option<flash::Flash>,
-) -> impl IntoView {
-    let error = form_errors(action.value(), flash.as_ref());
-    let pending = action.pending();
-    let nonce = leptos::nonce::use_nonce();
-    view! {
-        <ActionForm
-            action
-            attr:class="pay-form stripe-pay-form"
-            attr:data-stripe-key=key
-            attr:data-amount=price.cents().to_string()
-        >
-            <input type="hidden" name="order_id" value=order_id />
-            <input type="hidden" name="token" value="" />
-            <div class="payment-element" data-payment-element=""></div>
-            <p class="form-error stripe-error" role="alert" hidden=""></p>
-            <FormError error all=true />
-            <button type="submit" class="button" disabled=move || pending.get()>
-                {move || {
-                    if pending.get() {
-                        "Paying…".to_owned()
-                    } else {
-                        format!("Pay {}", format_money(price))
-                    }
-                }}
-            </button>
-        </ActionForm>
-        <script nonce=nonce.clone() src="https://js.stripe.com/v3/" async=""></script>
-        <script nonce=nonce src="/stripe-pay.js" async=""></script>
-    }
-}
-
-/// Test mode: the buyer picks one of Stripe's test cards; no real money moves.
-#[component]
-fn PayForm(
-    order_id: String,
-    price: Money,
-    action: ServerAction<PayOrder>,
-    card: RwSignal<String>,
-    flash: Option<flash::Flash>,
-) -> impl IntoView {
-    if let Some(key) = stripe_key() {
-        return view! { <StripePayForm order_id price key action flash /> }.into_any();
-    }
-    let error = form_errors(action.value(), flash.as_ref());
-    let pending = action.pending();
-    view! {
-        <ActionForm action attr:class="pay-form">
-            <input type="hidden" name="order_id" value=order_id />
-            <fieldset class="test-cards">
-                <legend>"Pay with a test card"</legend>
-                <p class="muted">"Test mode: no real money moves."</p>
-                {TEST_CARDS
-                    .into_iter()
-                    .map(|(token, label)| {
-                        view! {
-                            <label class="choice">
-                                <input
-                                    type="radio"
-                                    name="token"
-                                    value=token
-                                    checked=move || card.get() == token
-                                    on:change=move |_| card.set(token.to_owned())
-                                />
-                                <span>{label}</span>
-                            </label>
-                        }
-                    })
-                    .collect_view()}
-            </fieldset>
-            <FormError error all=true />
-            <button type="submit" class="button" disabled=move || pending.get()>
-                {move || {
-                    if pending.get() {
-                        "Paying…".to_owned()
-                    } else {
-                        format!("Pay {}", format_money(price))
-                    }
-                }}
-            </button>
-        </ActionForm>
-    }
-    .into_any()
-}
-
-/// What was paid, when, and the payment's id.
-#[component]
-fn Receipt(payment: Payment) -> impl IntoView {
-    view! {
-        <section class="receipt" aria-label="Receipt">
-            <h2>"Receipt"</h2>
-            <dl class="details">
-                <dt>"Amount paid"</dt>
-                <dd class="receipt-amount">{amount(&payment)}</dd>
-                <dt>"Paid at"</dt>
-                <dd>
-                    <time datetime=payment.created_at.clone()>
-                        {format_timestamp(&payment.created_at)}
-                    </time>
-                </dd>
-                <dt>"Payment id"</dt>
-                <dd>
-                    <code class="payment-id">{payment.id}</code>
-                </dd>
-            </dl>
-        </section>
-    }
-}
-
-/// The receipt in a row of "My orders".
-#[component]
-fn ReceiptLine(payment: Payment) -> impl IntoView {
-    view! {
-        <span class="receipt-amount">{amount(&payment)}</span>
-        " · "
-        <time datetime=payment.created_at.clone()>{format_timestamp(&payment.created_at)}</time>
-        " · "
-        <code class="payment-id">{payment.id}</code>
-    }
-}
-
-/// `$20.50 USD`.
-fn amount(payment: &Payment) -> String {
-    format!(
-        "{} {}",
-        format_money(payment.amount),
-        payment.currency.to_uppercase()
-    )
-}
-
-/// Cancels the order (releasing the ticket); the page then shows it cancelled.
-#[component]
-fn CancelButton(order_id: String, action: ServerAction<CancelOrder>) -> impl IntoView {
-    let flash = flash::take("cancel");
-    let error = form_errors(action.value(), flash.as_ref());
-    let pending = action.pending();
-    view! {
-        <ActionForm action attr:class="order-actions">
-            <input type="hidden" name="order_id" value=order_id />
-            <FormError error all=true />
-            <button type="submit" class="button secondary" disabled=move || pending.get()>
-                "Cancel order"
-            </button>
-        </ActionForm>
     }
 }

@@ -1,5 +1,6 @@
 //! Selling a ticket, a ticket's page (where buying starts), and editing one's own ticket.
-use common::dto::{SessionUser, Ticket, TicketStatus};
+use common::dto::{SignedInUser, Ticket, TicketStatus};
+use common::wire::percent_encode;
 use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
 use leptos_router::components::A;
@@ -7,22 +8,22 @@ use leptos_router::hooks::use_params_map;
 
 use super::{LoadError, SignInPrompt};
 use crate::components::{form_errors, FormError, TicketForm};
-use crate::error::{flatten, ApiError, Reply};
-use crate::flash;
-use crate::format::{encode_component, format_money, format_timestamp};
+use crate::error::ServiceError;
+use crate::flash::{self, FormId};
+use crate::format::{format_money, format_timestamp};
 use crate::functions::{get_ticket, CreateOrder, TicketInfo};
-use crate::Session;
+use crate::Viewer;
 
 #[component]
 pub fn NewTicket() -> impl IntoView {
-    let session = expect_context::<Session>();
+    let viewer = expect_context::<Viewer>();
     view! {
         <Title text="Sell a ticket" />
         <div class="card form-card">
             <h1>"Sell a ticket"</h1>
             <Transition fallback=|| view! { <p class="loading"></p> }>
                 {move || {
-                    session
+                    viewer
                         .user
                         .get()
                         .map(|result| match result.ok().flatten() {
@@ -39,17 +40,17 @@ pub fn NewTicket() -> impl IntoView {
 }
 
 /// The ticket named by the `:id` route parameter, reloaded when it changes.
-fn ticket_from_route() -> Resource<Reply<TicketInfo>> {
+fn ticket_from_route() -> Resource<Result<TicketInfo, ServiceError>> {
     let params = use_params_map();
     Resource::new(
         move || params.read().get("id").unwrap_or_default(),
-        |id| async move { flatten(get_ticket(id).await) },
+        get_ticket,
     )
 }
 
 #[component]
 pub fn TicketDetails() -> impl IntoView {
-    let session = expect_context::<Session>();
+    let viewer = expect_context::<Viewer>();
     let ticket = ticket_from_route();
     // Above the view, so its answer outlives the re-render a failed purchase causes.
     let purchase = ServerAction::<CreateOrder>::new();
@@ -58,7 +59,7 @@ pub fn TicketDetails() -> impl IntoView {
     Effect::new(move |_| {
         let failed = purchase
             .value()
-            .with(|latest| latest.as_ref().is_some_and(|r| !matches!(r, Ok(Ok(_)))));
+            .with(|latest| latest.as_ref().is_some_and(Result::is_err));
         if failed {
             ticket.refetch();
         }
@@ -67,7 +68,7 @@ pub fn TicketDetails() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading"></p> }>
             {move || {
                 // Both resources are read on every run, so rendering waits for both.
-                let user = session.user.get().map(|r| r.ok().flatten());
+                let user = viewer.user.get().map(|r| r.ok().flatten());
                 ticket
                     .get()
                     .zip(user)
@@ -83,7 +84,7 @@ pub fn TicketDetails() -> impl IntoView {
 #[component]
 fn TicketView(
     info: TicketInfo,
-    user: Option<SessionUser>,
+    user: Option<SignedInUser>,
     purchase: ServerAction<CreateOrder>,
 ) -> impl IntoView {
     let TicketInfo { ticket, yours } = info;
@@ -91,7 +92,7 @@ fn TicketView(
     let order_href = ticket
         .order_id
         .as_deref()
-        .map(|order| format!("/orders/{}", encode_component(order)));
+        .map(|order| format!("/orders/{}", percent_encode(order)));
     let badge = match ticket.status {
         TicketStatus::Available => view! { <span class="badge for-sale">"For sale"</span> },
         TicketStatus::Reserved => view! { <span class="badge reserved">"Reserved"</span> },
@@ -106,7 +107,7 @@ fn TicketView(
         }
     };
     // A purchase that failed without JavaScript comes back here, whatever the ticket's state.
-    let flash = flash::take("purchase");
+    let flash = flash::take(FormId::Purchase);
     let error = form_errors(purchase.value(), flash.as_ref());
     let held_until = ticket
         .reserved_until
@@ -157,10 +158,10 @@ fn TicketView(
         }
         .into_any(),
         (TicketStatus::Available, _) => {
-            let next = format!("/tickets/{}", encode_component(&ticket.id));
+            let next = format!("/tickets/{}", percent_encode(&ticket.id));
             view! {
                 <A
-                    href=format!("/auth/signin?next={}", encode_component(&next))
+                    href=format!("/auth/signin?next={}", percent_encode(&next))
                     attr:class="button"
                 >
                     "Sign in to buy"
@@ -187,7 +188,7 @@ fn TicketView(
 fn PurchaseButton(
     ticket_id: String,
     action: ServerAction<CreateOrder>,
-    error: Signal<Option<ApiError>>,
+    error: Signal<Option<ServiceError>>,
 ) -> impl IntoView {
     let pending = action.pending();
     view! {
@@ -203,14 +204,14 @@ fn PurchaseButton(
 
 #[component]
 pub fn EditTicket() -> impl IntoView {
-    let session = expect_context::<Session>();
+    let viewer = expect_context::<Viewer>();
     let ticket = ticket_from_route();
     view! {
         <Title text="Edit ticket" />
         <Transition fallback=|| view! { <p class="loading"></p> }>
             {move || {
                 // Both resources are read on every run, so rendering waits for both.
-                let user = session.user.get().map(|r| r.ok().flatten());
+                let user = viewer.user.get().map(|r| r.ok().flatten());
                 ticket
                     .get()
                     .zip(user)
@@ -224,7 +225,7 @@ pub fn EditTicket() -> impl IntoView {
 }
 
 #[component]
-fn EditTicketCard(ticket: Ticket, user: Option<SessionUser>) -> impl IntoView {
+fn EditTicketCard(ticket: Ticket, user: Option<SignedInUser>) -> impl IntoView {
     let back = format!("/tickets/{}", ticket.id);
     let body = match user {
         None => view! { <SignInPrompt message="Sign in to edit your ticket." /> }.into_any(),

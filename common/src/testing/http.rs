@@ -8,9 +8,10 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, RETRY_AFTER, SET_COOKIE};
 use reqwest::RequestBuilder;
 use serde_json::Value;
 
-use crate::dto::{ErrorItem, ACCESS_COOKIE, REFRESH_COOKIE};
+use crate::dto::ErrorItem;
 use crate::service::Running;
 use crate::task::{Shutdown, Supervisor};
+use crate::wire::cookie;
 
 /// A started service serving on `127.0.0.1:<free port>`, its tasks under a supervisor —
 /// as the binary runs it. Dropping it shuts it down.
@@ -161,13 +162,13 @@ impl Reply {
 
     /// The access cookie this response set; panics if there is none.
     pub fn session_cookie(&self) -> &Cookie<'static> {
-        self.cookie(ACCESS_COOKIE)
+        self.cookie(cookie::ACCESS_TOKEN)
             .unwrap_or_else(|| panic!("no `session` cookie in {:?}", self.raw_set_cookies))
     }
 
     /// The refresh cookie this response set; panics if there is none.
     pub fn refresh_cookie(&self) -> &Cookie<'static> {
-        self.cookie(REFRESH_COOKIE)
+        self.cookie(cookie::REFRESH_SESSION)
             .unwrap_or_else(|| panic!("no `refresh` cookie in {:?}", self.raw_set_cookies))
     }
 

@@ -173,7 +173,7 @@ async fn drop_stale_streams(url: &str) {
 /// and nothing else, non-empty, with a JSON content type. Panics (failing the test) otherwise.
 pub fn error_envelope(content_type: Option<&str>, body: &str) -> Vec<ErrorItem> {
     assert!(
-        content_type.is_some_and(|t| t.starts_with("application/json")),
+        content_type.is_some_and(|t| t.starts_with(crate::wire::media::JSON)),
         "an error must be JSON, got content type {:?} for {:?}",
         content_type,
         body

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::helpers::{cookie_header, eventually, location, unique_email, with_cookies, TestServer};
+use app::transport::ERROR_HEADER;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
@@ -302,10 +303,12 @@ async fn the_hydrated_app_gets_data_and_errors_as_values() {
 
     let listing = app.post_form("list_tickets", "", &[], true).await;
     assert_eq!(listing.status(), 200);
+    assert!(!listing.headers().contains_key(ERROR_HEADER));
     let body: Value = listing.json().await.expect("JSON");
-    assert_eq!(body["Ok"]["tickets"][0]["title"], "Jazz trio");
+    assert_eq!(body["tickets"][0]["title"], "Jazz trio");
 
-    // A rejected form is data (200), so the browser logs no failed request, and no redirect.
+    // A rejected form is data (200), so the browser logs no failed request, and no redirect;
+    // the error header tells the app's client it is the function's error.
     let rejected = app
         .post_form(
             "sign_in",
@@ -315,13 +318,14 @@ async fn the_hydrated_app_gets_data_and_errors_as_values() {
         )
         .await;
     assert_eq!(rejected.status(), 200);
+    assert!(rejected.headers().contains_key(ERROR_HEADER));
     assert!(rejected.headers().get("location").is_none());
     assert!(
         cookie_header(&rejected).is_empty(),
         "no flash with JavaScript"
     );
     let body: Value = rejected.json().await.expect("JSON");
-    assert_eq!(body["Err"]["errors"][0]["message"], "Invalid credentials");
+    assert_eq!(body["errors"][0]["message"], "Invalid credentials");
 
     let accepted = app
         .post_form(
@@ -668,7 +672,7 @@ async fn paying_without_javascript_completes_the_order_and_shows_the_receipt() {
     // Paying again is refused, and says why.
     let again = app.pay_order(&buyer, &order_id, "tok_visa", true).await;
     let body: Value = again.json().await.expect("JSON");
-    assert_eq!(body["Err"]["errors"][0]["message"], "Order is already paid");
+    assert_eq!(body["errors"][0]["message"], "Order is already paid");
     assert_eq!(app.payments_of(&buyer, &order_id).await.len(), 1);
 }
 
@@ -698,11 +702,8 @@ async fn a_declined_card_shows_the_providers_message_and_a_good_card_then_works(
     assert_eq!(declined.status(), 200);
     assert!(declined.headers().get("location").is_none());
     let body: Value = declined.json().await.expect("JSON");
-    assert_eq!(body["Err"]["status"], 402);
-    assert_eq!(
-        body["Err"]["errors"][0]["message"],
-        "Your card was declined."
-    );
+    assert_eq!(body["status"], 402);
+    assert_eq!(body["errors"][0]["message"], "Your card was declined.");
 
     let paid = app.pay_order(&buyer, &order_id, "tok_visa", false).await;
     assert_eq!(location(&paid), order_page);

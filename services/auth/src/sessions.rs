@@ -10,7 +10,7 @@ use tower_sessions::{session_store, Expiry, SessionManagerLayer, SessionStore};
 use tower_sessions_redis_store::RedisStore;
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
-use common::dto::REFRESH_COOKIE;
+use common::wire::cookie::REFRESH_SESSION as REFRESH_SESSION_COOKIE;
 
 /// Whichever store the configuration chose, behind one type.
 #[derive(Clone, Debug)]
@@ -56,7 +56,7 @@ impl SessionBackend {
         let lifetime =
             time::Duration::seconds(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX));
         SessionManagerLayer::new(self.clone())
-            .with_name(REFRESH_COOKIE)
+            .with_name(REFRESH_SESSION_COOKIE)
             .with_path("/")
             .with_http_only(true)
             .with_same_site(SameSite::Lax)

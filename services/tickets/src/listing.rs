@@ -183,23 +183,10 @@ impl PageQuery {
         );
         if let Some(q) = &self.q {
             target.push_str("&q=");
-            target.push_str(&percent_encode(q.as_str()));
+            target.push_str(&common::wire::percent_encode(q.as_str()));
         }
         format!("<{target}>; rel=\"next\"")
     }
-}
-
-/// Everything but RFC 3986's unreserved characters as `%XX`, so the target is safe both in
-/// a query string and between the `<>` of a Link header.
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

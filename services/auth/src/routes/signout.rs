@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use tower_sessions::Session;
 
 use common::auth::TokenState;
-use common::dto::ACCESS_COOKIE;
+use common::wire::cookie::ACCESS_TOKEN as ACCESS_TOKEN_COOKIE;
 use common::{ApiError, Json};
 
 use crate::AuthState;
@@ -20,7 +20,7 @@ pub async fn sign_out(
     // The tokens first: were the refresh session gone and they not, they would outlive the
     // sign-out unnoticed. The presented one, and every other one of this sign-in.
     let token = jar
-        .get(ACCESS_COOKIE)
+        .get(ACCESS_TOKEN_COOKIE)
         .and_then(|c| match state.keys.verify(c.value()) {
             TokenState::Valid(claims) => Some(claims),
             _ => None,

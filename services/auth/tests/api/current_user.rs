@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use common::auth::{JwtKeys, TokenState};
-use common::dto::REFRESH_COOKIE;
+use common::wire::cookie::REFRESH_SESSION as REFRESH_COOKIE;
 use serde_json::json;
 
 use crate::helpers::{

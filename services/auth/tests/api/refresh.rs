@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use common::auth::TokenState;
-use common::dto::REFRESH_COOKIE;
+use common::wire::cookie::REFRESH_SESSION as REFRESH_COOKIE;
 
 use crate::helpers::{
     assert_anonymous_and_cleared, assert_cookie_attributes, is_removal, session, unique_email,

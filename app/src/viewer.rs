@@ -1,27 +1,30 @@
-//! Who is signed in: loaded once per page on the server, and again after each sign-in,
-//! sign-up or sign-out (the actions live here so the header and the forms share them).
-use common::dto::SessionUser;
+//! The viewer: who is looking at the page, signed in or not. Loaded once per page on the
+//! server, and again after each sign-in, sign-up or sign-out (the actions live here so the
+//! header and the forms share them).
+use common::dto::SignedInUser;
 use leptos::prelude::*;
 
-use crate::error::{flatten, Reply};
+use crate::error::ServiceError;
 use crate::functions::{current_user, SignIn, SignOut, SignUp};
 
+/// The page's context of who is signed in, provided by `App` to every page.
 #[derive(Clone, Copy)]
-pub struct Session {
-    pub user: Resource<Reply<Option<SessionUser>>>,
+pub struct Viewer {
+    /// The signed-in user, `None` for a visitor.
+    pub user: Resource<Result<Option<SignedInUser>, ServiceError>>,
     pub sign_in: ServerAction<SignIn>,
     pub sign_up: ServerAction<SignUp>,
     pub sign_out: ServerAction<SignOut>,
 }
 
-impl Session {
+impl Viewer {
     pub fn new() -> Self {
         let sign_in = ServerAction::<SignIn>::new();
         let sign_up = ServerAction::<SignUp>::new();
         let sign_out = ServerAction::<SignOut>::new();
         // Loaded once per page; the browser reloads it after each sign-in, sign-up or
         // sign-out (effects only run there), so rendering on the server tracks nothing.
-        let user = Resource::new(|| (), |_| async { flatten(current_user().await) });
+        let user = Resource::new(|| (), |_| current_user());
         Effect::new(move |seen: Option<(usize, usize, usize)>| {
             let versions = (
                 sign_in.version().get(),
@@ -42,12 +45,12 @@ impl Session {
     }
 
     /// The signed-in user, once loaded (tracks the resource).
-    pub fn signed_in(&self) -> Option<SessionUser> {
+    pub fn signed_in(&self) -> Option<SignedInUser> {
         self.user.get().and_then(|r| r.ok().flatten())
     }
 }
 
-impl Default for Session {
+impl Default for Viewer {
     fn default() -> Self {
         Self::new()
     }
