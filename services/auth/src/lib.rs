@@ -1,6 +1,6 @@
-//! The auth service: users, sign-up/in/out, access tokens, refresh sessions (rotated on
-//! every refresh, a replayed one ending its sign-in: `routes`), their store (`sessions`) and
-//! the sign-in throttle (`throttle`).
+//! The auth service: users, sign-up/in/out and access tokens (`routes`), refresh sessions
+//! (rotated on every refresh, a replayed one ending its sign-in: `sessions`) and the sign-in
+//! throttle (`throttle`).
 #![forbid(unsafe_code)]
 
 mod domain;
@@ -21,7 +21,7 @@ use common::settings::Settings;
 use sea_orm::DatabaseConnection;
 
 pub use routes::router;
-pub use sessions::SessionBackend;
+pub use sessions::RefreshSessions;
 pub use throttle::Throttle;
 
 /// Everything the auth handlers need.
@@ -29,10 +29,10 @@ pub use throttle::Throttle;
 pub struct AuthState {
     pub db: DatabaseConnection,
     pub keys: JwtKeys,
-    pub sessions: SessionBackend,
+    pub refresh_sessions: RefreshSessions,
     pub throttle: Throttle,
     pub settings: Arc<Settings>,
-    /// The pool behind the sessions and the throttle when `REDIS_URL` is set.
+    /// The pool behind the refresh sessions and the throttle when `REDIS_URL` is set.
     pub redis: Option<fred::prelude::Pool>,
 }
 
@@ -43,15 +43,17 @@ impl AuthState {
             .await?
             .write;
         let redis = common::redis::connect_configured(settings).await?;
-        let sessions = SessionBackend::build(&db, redis.clone()).await?;
+        let keys = JwtKeys::with_deny_list(settings, redis.clone());
+        let refresh_sessions =
+            RefreshSessions::build(&db, redis.clone(), keys.clone(), settings).await?;
         let throttle = match redis.clone() {
             Some(pool) => Throttle::redis(pool, &settings.redis_prefix),
             None => Throttle::memory(),
         };
         Ok(Self {
             db,
-            keys: JwtKeys::with_deny_list(settings, redis.clone()),
-            sessions,
+            keys,
+            refresh_sessions,
             throttle,
             settings: Arc::new(settings.clone()),
             redis,
