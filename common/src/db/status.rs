@@ -91,7 +91,10 @@ mod tests {
         );
         for status in PaymentStatus::ALL {
             let stored = Value::from(status);
-            assert_eq!(<PaymentStatus as ValueType>::try_from(stored).ok(), Some(status));
+            assert_eq!(
+                <PaymentStatus as ValueType>::try_from(stored).ok(),
+                Some(status)
+            );
         }
         assert!(<OrderStatus as ValueType>::try_from(Value::from("shipped")).is_err());
     }

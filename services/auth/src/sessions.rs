@@ -192,8 +192,7 @@ impl RefreshSessions {
         retired: Retired,
     ) -> Result<Option<(UserRow, String)>, ApiError> {
         let age = chrono::Utc::now().timestamp_millis() - retired.at;
-        let within_grace =
-            u128::try_from(age).is_ok_and(|age| age <= self.reuse_grace.as_millis());
+        let within_grace = u128::try_from(age).is_ok_and(|age| age <= self.reuse_grace.as_millis());
         if !within_grace {
             tracing::warn!(
                 user_id = %retired.user_id,
@@ -213,7 +212,12 @@ impl RefreshSessions {
     }
 
     /// Moves the refresh session to a new id and leaves a [`Retired`] record under the old one.
-    async fn retire(&self, current: &Session, user: &UserRow, sign_in: &str) -> Result<(), ApiError> {
+    async fn retire(
+        &self,
+        current: &Session,
+        user: &UserRow,
+        sign_in: &str,
+    ) -> Result<(), ApiError> {
         let old = current.id();
         current.cycle_id().await.map_err(session_error)?;
         let Some(old) = old else {

@@ -1,4 +1,5 @@
-//! The auth service's HTTP routes (`/api/users/*`).
+//! The auth service's HTTP routes (`/api/users/*`): each handler parses its input, then
+//! asks `RefreshSessions` (`crate::sessions`) and the access-token keys.
 mod current_user;
 mod refresh;
 mod signin;
