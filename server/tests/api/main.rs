@@ -1,0 +1,27 @@
+//! The `ticketing` binary's own suite, in one test binary: the services and the web tier
+//! together in one process, driven over HTTP as a browser or another process would.
+//!
+//! * `ssr`: pages render on the server as the visitor, through the API.
+//! * `web`: server functions, forms without JavaScript, hostile text kept inert.
+//! * `caching`: what a browser or a cache between may keep, and how `/pkg` travels.
+//! * `flow`: a ticket reaches the orders replica over the bus; orders reserve and release it.
+//! * `purchase`: a reservation ends paid or expired, also in races and across a restart.
+//! * `roles`: `ticketing <service>` serves only its part and needs a shared `JWT_KEY`.
+//!
+//! `helpers` starts the whole system on port 0 with a database and a bus of its own per test.
+//! The same cases run on both backend sets: SQLite, in-process bus and stores by default;
+//! PostgreSQL, JetStream and Redis with `DATABASE_URL=postgres://…`, `NATS_URL=nats://…` and
+//! `REDIS_URL=redis://…`.
+//!
+//! Named `api` like every crate's suite (`cargo test -p <crate> --test api`), not "system":
+//! that word names the fault test of the distributed cluster (`cargo xtask test`). One
+//! process now runs what were six: only `roles` sets an environment variable (`JWT_KEY`),
+//! which only a non-all-in-one role reads, so the other modules never see it change.
+
+mod caching;
+mod flow;
+mod helpers;
+mod purchase;
+mod roles;
+mod ssr;
+mod web;
