@@ -159,7 +159,7 @@ impl TestResponse {
     }
 
     /// The access token's cookie this response set; panics if there is none.
-    pub fn session_cookie(&self) -> &Cookie<'static> {
+    pub fn access_cookie(&self) -> &Cookie<'static> {
         self.cookie(ACCESS_COOKIE)
             .unwrap_or_else(|| panic!("no `session` cookie in {:?}", self.raw_set_cookies))
     }
