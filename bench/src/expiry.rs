@@ -7,9 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use common::bus::{decode, encode, EventBus, InProcessBus, JetStreamBus};
-use common::events::{ExpirationComplete, OrderCreated, OrderStatus, OrderTicket, Subject};
+use common::events::{
+    timestamp, ExpirationComplete, OrderCreated, OrderStatus, OrderTicket, Subject,
+};
 use common::money::Money;
 use common::service::{Shutdown, Supervisor};
 use common::settings::Settings;
@@ -202,8 +204,7 @@ async fn publish_order(
     let id = uuid::Uuid::new_v4().to_string();
     let expires = Utc::now() + WINDOW;
     // Truncated to what the wire carries, so lateness is measured against the same instant.
-    let wire = expires.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let expires = DateTime::parse_from_rfc3339(&wire)?.with_timezone(&Utc);
+    let expires = timestamp::parse(&timestamp::format(&expires))?;
     due.lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(id.clone(), expires);
@@ -212,7 +213,7 @@ async fn publish_order(
         version: 0,
         status: OrderStatus::Created,
         user_id: "bench".to_owned(),
-        expires_at: wire,
+        expires_at: expires,
         ticket: OrderTicket {
             id: format!("ticket-{id}"),
             price: Money::from_cents(1_000),

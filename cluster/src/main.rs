@@ -1,14 +1,17 @@
-//! `cluster up <ticketing> <nginx>`: the distributed system on this machine until Ctrl-C
-//! (what `cargo xtask cluster` runs); `cluster faults <ticketing> <nginx>`: the
-//! fault-injection system test (run by `cargo xtask test` when PostgreSQL, NATS and Redis
-//! are configured). Both run from the workspace root.
+//! The `cluster` command, run from the workspace root:
+//! - `cluster up <ticketing> <nginx>`: the distributed system on this machine until Ctrl-C
+//!   (what `cargo xtask cluster` runs);
+//! - `cluster serve <ticketing> <nginx> [--kill <process>]…`: a throwaway cluster for the
+//!   browser tests (`cargo xtask test`'s distributed e2e run);
+//! - `cluster faults <ticketing> <nginx>`: the fault-injection system test (run by
+//!   `cargo xtask test` when PostgreSQL, NATS and Redis are configured).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use cluster::{faults, Cluster, Databases, Nats, Options, Ports, PARTS};
+use cluster::{faults, parts, Cluster, Databases, Nats, Options, Ports, Stopped};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -62,11 +65,7 @@ async fn serve(
     let mut sink = Vec::new();
     tokio::io::stdin().read_to_end(&mut sink).await?;
     let stopped = cluster.stop().await;
-    let unclean: Vec<&str> = stopped
-        .iter()
-        .filter(|s| !s.clean() && !killed.contains(&s.name) && s.name != "nats-server")
-        .map(|s| s.name.as_str())
-        .collect();
+    let unclean = Stopped::unclean(&stopped, &killed);
     if !unclean.is_empty() {
         eprintln!(
             "(cluster logs kept in {})",
@@ -107,7 +106,7 @@ async fn up(binary: PathBuf, root: PathBuf, nginx: PathBuf) -> anyhow::Result<()
     let began = Instant::now();
     println!(
         "Starting nginx, {} processes, on {} …",
-        PARTS.len(),
+        parts().len(),
         common::db::redact(&database)
     );
     let cluster = Cluster::start(Options {
@@ -131,10 +130,10 @@ async fn up(binary: PathBuf, root: PathBuf, nginx: PathBuf) -> anyhow::Result<()
         cluster.url(),
         began.elapsed().as_secs_f64()
     );
-    for part in PARTS {
+    for part in parts() {
         println!(
             "  {:<11} ticketing {:<10} http://127.0.0.1:{}/readyz",
-            part.name, part.role, part.port
+            part.name, part.service.name, part.port
         );
     }
     println!(
@@ -154,28 +153,18 @@ async fn up(binary: PathBuf, root: PathBuf, nginx: PathBuf) -> anyhow::Result<()
         }
         for (name, status) in cluster.exited() {
             println!("{name} exited ({status}); starting it again");
-            match cluster.restart(name).await {
+            match cluster.restart(&name).await {
                 Ok(took) => println!("{name} is ready again ({:.1} s)", took.as_secs_f64()),
                 Err(error) => println!("{name} did not come back: {error:#}"),
             }
         }
     }
     println!("\nStopping (SIGTERM to each process) …");
-    let mut clean = true;
-    for stopped in cluster.stop().await {
-        clean &= stopped.clean();
-        if stopped.already {
-            println!("  {:<11} had already exited", stopped.name);
-            continue;
-        }
-        println!(
-            "  {:<11} exit {:?} in {:.2} s",
-            stopped.name,
-            stopped.code,
-            stopped.took.as_secs_f64()
-        );
+    let stopped = cluster.stop().await;
+    for s in &stopped {
+        println!("  {s}");
     }
-    if !clean {
+    if !Stopped::unclean(&stopped, &[]).is_empty() {
         bail!("some process did not exit cleanly within 10 s");
     }
     Ok(())

@@ -58,9 +58,14 @@ pub fn pool_size(settings: &crate::settings::Settings) -> u32 {
 /// (where the one writer is shared anyway).
 #[derive(Clone, Debug)]
 pub struct ServiceDb {
+    /// Writes and transactions: SQLite's one sqlx writer connection, or the PostgreSQL pool.
     pub write: DatabaseConnection,
+    /// Plain reads: SQLite's query-only readers (`write` for an in-memory file), or the same
+    /// PostgreSQL pool as `write`.
     pub read: DatabaseConnection,
+    /// The SQLite file's writer thread for the hot writes; None on PostgreSQL and in memory.
     pub writer: Option<crate::sqlite::Writer>,
+    /// Listeners' and the outbox relay's connections, kept apart from the requests'.
     pub background: DatabaseConnection,
 }
 
@@ -234,6 +239,7 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
 /// (or index) name, SQLite only the columns ("UNIQUE constraint failed: orders.ticket_id").
 #[derive(Debug, Clone, Copy)]
 pub struct UniqueKey {
+    /// The constraint or unique index name, as PostgreSQL reports it.
     pub name: &'static str,
     /// `table.column[, table.column…]`, as SQLite lists them.
     pub columns: &'static str,

@@ -4,12 +4,16 @@ use serde::{Deserialize, Serialize};
 /// One entry of the error envelope `{"errors":[{"message","field"?}]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorItem {
+    /// What is wrong, in words a user can read (`"Title is required"`).
     pub message: String,
+    /// The request field it concerns, as spelled in the body (`"ticketId"`); absent when the
+    /// error is about the request as a whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
 
 impl ErrorItem {
+    /// An error about the request as a whole.
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
@@ -17,6 +21,7 @@ impl ErrorItem {
         }
     }
 
+    /// An error about one field of the request body or query (`field` as the client spells it).
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
@@ -28,6 +33,7 @@ impl ErrorItem {
 /// The one error shape every endpoint answers with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// Every problem found, so a form can show them all at once; never empty.
     pub errors: Vec<ErrorItem>,
 }
 
@@ -35,31 +41,41 @@ pub struct ErrorBody {
 /// reported as field errors rather than as a malformed body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Credentials {
+    /// The account's email address, as typed.
     #[serde(default)]
     pub email: String,
+    /// The password in clear text; auth keeps only its hash.
     #[serde(default)]
     pub password: String,
 }
 
-/// A user as the API shows it.
+/// A user as the API shows it: what sign-up, sign-in and refresh answer with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
+    /// The user's id (a UUID): the `userId` on their tickets and orders.
     pub id: String,
+    /// The email address they signed up with.
     pub email: String,
 }
 
 /// The signed-in user as `GET /api/users/currentuser` shows it: the access token's claims.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionUser {
+    /// The signed-in user's id (a UUID), from the token's `id` claim.
     pub id: String,
+    /// The signed-in user's email address, as the token carries it.
     pub email: String,
+    /// When the access token was issued, in seconds since the Unix epoch.
     pub iat: i64,
+    /// When the access token expires, in seconds since the Unix epoch.
     pub exp: i64,
 }
 
+/// What `GET /api/users/currentuser` answers with: `{"currentUser": …}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CurrentUserResponse {
+    /// The signed-in user; null for a visitor without a valid access token.
     pub current_user: Option<SessionUser>,
 }
 
@@ -77,15 +93,23 @@ pub const STATUS_SESSION_EXPIRED: u16 = 499;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ticket {
+    /// The ticket's id (a UUID), as in `/api/tickets/:id`.
     pub id: String,
+    /// What the ticket is for, as its seller typed it (trimmed, at most 120 characters).
     pub title: String,
+    /// The asking price.
     pub price: crate::money::Money,
+    /// The seller's user id.
     pub user_id: String,
+    /// Bumped by every change (edit, reservation, release), as in `ticket:updated`.
     pub version: i64,
+    /// The order holding the ticket or that bought it; absent while it is available.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
+    /// Available, reserved or sold; read as available when absent.
     #[serde(default)]
     pub status: TicketStatus,
+    /// When the holder's reservation ends (ISO-8601, UTC), while it is reserved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reserved_until: Option<String>,
 }
@@ -94,9 +118,12 @@ pub struct Ticket {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TicketStatus {
+    /// Nobody holds it: it can be ordered, and its seller can edit it.
     #[default]
     Available,
+    /// A live order holds it until `reservedUntil`; others can't order it meanwhile.
     Reserved,
+    /// Its order was paid; it stays with the buyer.
     Sold,
 }
 
@@ -104,8 +131,10 @@ pub enum TicketStatus {
 /// type is reported against its field rather than as a malformed body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TicketBody {
+    /// The title: a non-empty single line of text, at most 120 characters.
     #[serde(default)]
     pub title: serde_json::Value,
+    /// The price: a number or decimal string above 0 with at most two decimals.
     #[serde(default)]
     pub price: serde_json::Value,
 }
@@ -113,22 +142,31 @@ pub struct TicketBody {
 /// The ticket embedded in an order: the orders service's replica of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderTicketView {
+    /// The ticket's id, as in `/api/tickets/:id`.
     pub id: String,
+    /// The ticket's title, as the orders service's replica last heard it.
     pub title: String,
+    /// The ticket's price: what paying for the order charges.
     pub price: crate::money::Money,
+    /// The replica's version of the ticket (the last `ticket:*` event applied).
     pub version: i64,
 }
 
-/// An order as the API shows it.
+/// An order as the API shows it (`POST /api/orders`, `GET /api/orders`, `GET /api/orders/:id`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
+    /// The order's id (a UUID), as in `/api/orders/:id`.
     pub id: String,
+    /// Where the order stands: live (`created`) until it is paid or cancelled.
     pub status: crate::events::OrderStatus,
+    /// The buyer's user id.
     pub user_id: String,
-    /// ISO-8601, UTC.
+    /// When the order stops holding its ticket unless paid (ISO-8601, UTC, milliseconds).
     pub expires_at: String,
+    /// The ticket ordered.
     pub ticket: OrderTicketView,
+    /// The order's version: 0 when placed, one more when it ended, as in its events.
     pub version: i64,
 }
 
@@ -136,6 +174,7 @@ pub struct Order {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateOrderBody {
+    /// The id of the ticket to reserve: a non-empty string.
     #[serde(default)]
     pub ticket_id: serde_json::Value,
 }
@@ -144,8 +183,10 @@ pub struct CreateOrderBody {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePaymentBody {
+    /// The id of the order to pay: a non-empty string.
     #[serde(default)]
     pub order_id: serde_json::Value,
+    /// The card: a Stripe token or payment method id (`tok_visa`, `pm_card_visa` in test mode).
     #[serde(default)]
     pub token: serde_json::Value,
 }
@@ -153,6 +194,7 @@ pub struct CreatePaymentBody {
 /// What `POST /api/payments` answers with (201).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentCreatedResponse {
+    /// The new payment's id, as `GET /api/payments?orderId=…` lists it.
     pub id: String,
 }
 
@@ -161,16 +203,24 @@ pub struct PaymentCreatedResponse {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PaymentStatus {
+    /// Asking the provider for a hold on the card; no money has moved yet.
     Authorizing,
+    /// The hold is granted and the order claimed; capturing the held amount.
     Capturing,
+    /// Paid: the money is taken and `payment:created` published.
     Captured,
+    /// Was captured, then given back (its order ended cancelled, or a refund at the provider).
     Refunded,
+    /// The provider declined the card; the buyer may try again.
     Declined,
+    /// A hold was released uncaptured (the order was no longer payable).
     Voided,
+    /// Authorizing or capturing failed at the provider, or it held nothing; no money was taken.
     Failed,
 }
 
 impl PaymentStatus {
+    /// Every status, for turning a stored one back into a value ([`PaymentStatus::parse`]).
     pub const ALL: [PaymentStatus; 7] = [
         Self::Authorizing,
         Self::Capturing,
@@ -181,6 +231,7 @@ impl PaymentStatus {
         Self::Failed,
     ];
 
+    /// The wire and SQL spelling (`authorizing`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Authorizing => "authorizing",
@@ -193,23 +244,29 @@ impl PaymentStatus {
         }
     }
 
+    /// The status spelled `name` (a stored column); None if it is none of these.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == name)
     }
 }
 
-/// A payment as `GET /api/payments?orderId=…` shows it (the receipt).
+/// A payment as `GET /api/payments?orderId=…` lists it (the receipt), oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Payment {
+    /// The payment's id (a UUID).
     pub id: String,
+    /// The order it pays for.
     pub order_id: String,
+    /// What is charged: the order's ticket price.
     pub amount: crate::money::Money,
+    /// ISO 4217 code, lowercase as Stripe writes it (`usd`).
     pub currency: String,
+    /// Where the payment is in its life; only `captured` means paid.
     pub status: PaymentStatus,
     /// The provider's id for the charge (a PaymentIntent id); absent until it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_id: Option<String>,
-    /// ISO-8601, UTC.
+    /// When the payment was started (ISO-8601, UTC).
     pub created_at: String,
 }

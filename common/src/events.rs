@@ -1,34 +1,47 @@
 //! The events the services exchange: each type knows its subject; payloads follow the course
 //! app's fields, with `version` on every ticket and order event.
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::money::Money;
 
-/// Where an event is published. The wire names are the course app's.
+/// Where an event is published: the name a bus routes it by and the outbox stores it under.
+/// The wire names are the course app's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Subject {
+    /// `ticket:created`, carrying [`TicketCreated`]: tickets → orders.
     #[serde(rename = "ticket:created")]
     TicketCreated,
+    /// `ticket:updated`, carrying [`TicketUpdated`]: tickets → orders.
     #[serde(rename = "ticket:updated")]
     TicketUpdated,
+    /// `order:created`, carrying [`OrderCreated`]: orders → tickets, expiration, payments.
     #[serde(rename = "order:created")]
     OrderCreated,
+    /// `order:cancelled`, carrying [`OrderCancelled`]: orders → tickets, payments.
     #[serde(rename = "order:cancelled")]
     OrderCancelled,
+    /// `order:completed`, carrying [`OrderCompleted`]: orders → tickets, payments.
     #[serde(rename = "order:completed")]
     OrderCompleted,
+    /// `expiration:complete`, carrying [`ExpirationComplete`]: expiration → orders.
     #[serde(rename = "expiration:complete")]
     ExpirationComplete,
+    /// `payment:created`, carrying [`PaymentCreated`]: payments → orders.
     #[serde(rename = "payment:created")]
     PaymentCreated,
+    /// `payment:refunded`, carrying [`PaymentRefunded`]: payments → nobody yet (operators).
     #[serde(rename = "payment:refunded")]
     PaymentRefunded,
+    /// `user:banned`: the course app's name, kept reserved; no event type, publisher or
+    /// consumer uses it yet.
     #[serde(rename = "user:banned")]
     UserBanned,
 }
 
 impl Subject {
+    /// Every subject, for turning a stored or received name back into one ([`Subject::parse`]).
     pub const ALL: [Subject; 9] = [
         Self::TicketCreated,
         Self::TicketUpdated,
@@ -41,6 +54,7 @@ impl Subject {
         Self::UserBanned,
     ];
 
+    /// The wire name (`ticket:created`), as in JSON, NATS subjects and outbox rows.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::TicketCreated => "ticket:created",
@@ -55,6 +69,7 @@ impl Subject {
         }
     }
 
+    /// The subject with wire name `name` (from an outbox row or a NATS subject); None if unknown.
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == name)
     }
@@ -66,25 +81,36 @@ impl std::fmt::Display for Subject {
     }
 }
 
-/// A typed event payload that knows its subject.
+/// A typed event payload that knows its subject: what the outbox enqueues and a listener
+/// decodes, so publisher and consumer can't disagree on where it travels.
 pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The subject every event of this type is published on.
     const SUBJECT: Subject;
 }
 
-/// Order statuses as they appear on the wire and in SQL.
+/// Where an order stands, as on the wire (events, API) and in the orders and payments
+/// services' SQL. `created` and `awaiting:payment` are live (the order holds its ticket);
+/// `cancelled` and `complete` are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum OrderStatus {
+    /// Placed and holding its ticket until `expiresAt`, not paid yet: every new order.
     #[serde(rename = "created")]
     Created,
+    /// The course app's live status while a payment is under way; nothing here sets it, but
+    /// every service treats it as live like `created`.
     #[serde(rename = "awaiting:payment")]
     AwaitingPayment,
+    /// Ended without a sale (by its buyer, by expiry or by a newer buyer after it lapsed); the
+    /// ticket is released and a captured payment refunded.
     #[serde(rename = "cancelled")]
     Cancelled,
+    /// Paid: the ticket is sold to the buyer.
     #[serde(rename = "complete")]
     Complete,
 }
 
 impl OrderStatus {
+    /// The wire and SQL spelling (`awaiting:payment`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
@@ -94,6 +120,7 @@ impl OrderStatus {
         }
     }
 
+    /// The status spelled `name` (a stored column); None if it is none of the four.
     pub fn parse(name: &str) -> Option<Self> {
         [
             Self::Created,
@@ -106,13 +133,20 @@ impl OrderStatus {
     }
 }
 
+/// A seller listed a ticket. Published by tickets (`POST /api/tickets`); orders adds it to
+/// its replica of tickets so buyers can order it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TicketCreated {
+    /// The ticket's id (a UUID), as in its URL.
     pub id: String,
+    /// Always 0: the first version; each later change is announced by a [`TicketUpdated`].
     pub version: i64,
+    /// What the ticket is for, as the seller typed it.
     pub title: String,
+    /// The asking price, which an order for it is charged.
     pub price: Money,
+    /// The seller's user id; orders refuses a seller's order for their own ticket.
     pub user_id: String,
 }
 
@@ -120,14 +154,23 @@ impl Event for TicketCreated {
     const SUBJECT: Subject = Subject::TicketCreated;
 }
 
+/// A ticket changed: its seller edited it, or an order reserved or released it. Published by
+/// tickets; orders applies it to its replica, in version order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TicketUpdated {
+    /// The ticket's id (a UUID), as in its URL.
     pub id: String,
+    /// The ticket's version after this change: consumers apply versions in order, each only
+    /// on top of the one before (an older one is a duplicate, a newer one waits).
     pub version: i64,
+    /// The title after this change.
     pub title: String,
+    /// The price after this change.
     pub price: Money,
+    /// The seller's user id (never changes).
     pub user_id: String,
+    /// The order holding or having bought the ticket; absent while it is free.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
 }
@@ -136,21 +179,35 @@ impl Event for TicketUpdated {
     const SUBJECT: Subject = Subject::TicketUpdated;
 }
 
+/// The ticket an [`OrderCreated`] is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderTicket {
+    /// The ticket's id; tickets reserves this ticket for the order.
     pub id: String,
+    /// The ticket's price when the order was placed: what payments charges for the order.
     pub price: Money,
 }
 
+/// A buyer placed an order (`POST /api/orders`). Published by orders; tickets reserves the
+/// ticket until `expiresAt`, expiration schedules the order's expiry, payments keeps a replica
+/// of the order to charge it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderCreated {
+    /// The order's id (a UUID), as in its URL.
     pub id: String,
+    /// Always 0: the first version; its end (cancelled or completed) is the next.
     pub version: i64,
+    /// Always `created`.
     pub status: OrderStatus,
+    /// The buyer's user id; only they may pay for the order.
     pub user_id: String,
-    /// ISO-8601, UTC.
-    pub expires_at: String,
+    /// When the order stops holding the ticket unless paid; on the wire as [`timestamp`]
+    /// writes it (`2026-01-01T12:00:00.000Z`). The timestamp is the truth, whether or not the
+    /// expiry event has arrived.
+    #[serde(with = "timestamp")]
+    pub expires_at: DateTime<Utc>,
+    /// The ticket ordered and its price.
     pub ticket: OrderTicket,
 }
 
@@ -158,15 +215,24 @@ impl Event for OrderCreated {
     const SUBJECT: Subject = Subject::OrderCreated;
 }
 
+/// The ticket an ended order was for (in [`OrderCancelled`] and [`OrderCompleted`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketRef {
+    /// The ticket's id.
     pub id: String,
 }
 
+/// An order ended without a sale: its buyer cancelled it, it expired, or a newer buyer's order
+/// found it lapsed. Published by orders; tickets releases the ticket, payments marks its
+/// replica cancelled and refunds a captured charge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderCancelled {
+    /// The cancelled order's id.
     pub id: String,
+    /// The order's version after cancelling (one more than in its `order:created`): payments
+    /// applies it only on top of the version before.
     pub version: i64,
+    /// The ticket to release, if this order still holds it.
     pub ticket: TicketRef,
 }
 
@@ -174,10 +240,16 @@ impl Event for OrderCancelled {
     const SUBJECT: Subject = Subject::OrderCancelled;
 }
 
+/// An order was paid. Published by orders on [`PaymentCreated`]; tickets marks the ticket
+/// sold, payments marks its replica complete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderCompleted {
+    /// The completed order's id.
     pub id: String,
+    /// The order's version after completing (one more than in its `order:created`): payments
+    /// applies it only on top of the version before.
     pub version: i64,
+    /// The ticket now sold to the buyer.
     pub ticket: TicketRef,
 }
 
@@ -185,9 +257,12 @@ impl Event for OrderCompleted {
     const SUBJECT: Subject = Subject::OrderCompleted;
 }
 
+/// An order's reservation window has closed. Published by expiration at the order's
+/// `expiresAt`; orders cancels the order unless it is complete (and waits if it came early).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExpirationComplete {
+    /// The order whose window closed.
     pub order_id: String,
 }
 
@@ -195,11 +270,17 @@ impl Event for ExpirationComplete {
     const SUBJECT: Subject = Subject::ExpirationComplete;
 }
 
+/// A payment was captured: the buyer has paid. Published by payments; orders completes the
+/// order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentCreated {
+    /// The payment's id (a UUID), as `GET /api/payments` shows it.
     pub id: String,
+    /// The order paid for.
     pub order_id: String,
+    /// The provider's id for the charge: a Stripe PaymentIntent id (`pi_…`; `pi_test_…` in
+    /// test mode).
     pub stripe_id: String,
 }
 
@@ -208,18 +289,54 @@ impl Event for PaymentCreated {
 }
 
 /// A captured payment was given back (its order ended cancelled, or it was refunded at the
-/// provider); `amount` is what was refunded.
+/// provider). Published by payments; no service consumes it yet (it is for operators and a
+/// future notification service).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentRefunded {
+    /// The refunded payment's id.
     pub id: String,
+    /// The order it paid for.
     pub order_id: String,
+    /// The provider's id for the charge (a Stripe PaymentIntent id, `pi_…`).
     pub stripe_id: String,
+    /// What was given back: the payment's whole amount.
     pub amount: Money,
 }
 
 impl Event for PaymentRefunded {
     const SUBJECT: Subject = Subject::PaymentRefunded;
+}
+
+/// Instants as events carry them: RFC 3339 in UTC with milliseconds and a `Z`
+/// (`2026-01-01T12:00:00.000Z`, as JavaScript's `toISOString` writes them); read back from
+/// any RFC 3339 offset. For `#[serde(with = "timestamp")]`.
+pub mod timestamp {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// `at` as the wire writes it (below a millisecond is cut off).
+    pub fn format(at: &DateTime<Utc>) -> String {
+        at.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    /// An RFC 3339 instant, in UTC.
+    pub fn parse(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
+        DateTime::parse_from_rfc3339(text).map(|at| at.with_timezone(&Utc))
+    }
+
+    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format(at))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse(&text).map_err(|err| {
+            serde::de::Error::custom(format!("a malformed timestamp {text:?}: {err}"))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -252,5 +369,49 @@ mod tests {
             json,
             serde_json::json!({"id":"t1","version":2,"title":"concert","price":20.5,"userId":"u1"})
         );
+    }
+
+    fn order_created(expires_at: DateTime<Utc>) -> OrderCreated {
+        OrderCreated {
+            id: "o1".into(),
+            version: 0,
+            status: OrderStatus::Created,
+            user_id: "u1".into(),
+            expires_at,
+            ticket: OrderTicket {
+                id: "t1".into(),
+                price: Money::from_cents(2050),
+            },
+        }
+    }
+
+    /// The bytes other services (and the course app's) read: milliseconds and a `Z`.
+    #[test]
+    fn an_order_created_carries_expires_at_as_rfc_3339_with_milliseconds() {
+        let at = DateTime::from_timestamp_millis(1_767_268_800_250).expect("in range");
+        let wire = serde_json::to_string(&order_created(at)).expect("serializes");
+        assert_eq!(
+            wire,
+            r#"{"id":"o1","version":0,"status":"created","userId":"u1","expiresAt":"2026-01-01T12:00:00.250Z","ticket":{"id":"t1","price":20.5}}"#
+        );
+        let read: OrderCreated = serde_json::from_str(&wire).expect("deserializes");
+        assert_eq!(read.expires_at, at);
+        let whole = DateTime::from_timestamp(1_767_268_800, 0).expect("in range");
+        assert_eq!(timestamp::format(&whole), "2026-01-01T12:00:00.000Z");
+    }
+
+    #[test]
+    fn expires_at_is_read_from_any_rfc_3339_offset_and_nothing_else() {
+        let at = |text: &str| {
+            let mut json =
+                serde_json::to_value(order_created(DateTime::UNIX_EPOCH)).expect("serializes");
+            json["expiresAt"] = serde_json::Value::from(text);
+            serde_json::from_value::<OrderCreated>(json).map(|e| e.expires_at)
+        };
+        let noon = DateTime::from_timestamp(1_767_268_800, 0).expect("in range");
+        assert_eq!(at("2026-01-01T12:00:00Z").expect("parses"), noon);
+        assert_eq!(at("2026-01-01T13:00:00+01:00").expect("parses"), noon);
+        let err = at("next tuesday").expect_err("not a timestamp");
+        assert!(err.to_string().contains("next tuesday"), "{err}");
     }
 }

@@ -152,6 +152,7 @@ impl RequestId {
             .map_or_else(Self::fresh, |id| Self(id.to_owned()))
     }
 
+    /// A new id (a UUID) for a request that came without a usable one.
     pub fn fresh() -> Self {
         Self(uuid::Uuid::new_v4().to_string())
     }
@@ -165,6 +166,7 @@ impl RequestId {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     }
 
+    /// The id as it appears in the `x-request-id` header and the log span.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -267,6 +269,7 @@ pub fn could_exist(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_ID && !id.chars().any(char::is_control)
 }
 
+/// The handler for an unknown `/api/…` route: 404 in the error envelope.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound
 }

@@ -1,4 +1,31 @@
-//! What every Ticketing service and the web app share.
+//! What every Ticketing service and the web app share: the words on the wire, and the
+//! machinery every service runs on. It depends on no other crate of this workspace.
+//!
+//! # The wire vocabulary (also in the browser build)
+//!
+//! Built with `default-features = false` by the web app, so it compiles to wasm:
+//!
+//! * [`dto`] — request and response bodies of the HTTP API, shared by the services and the
+//!   web app's client;
+//! * [`events`] — the events the services exchange, each knowing its subject;
+//! * [`money`] — money as whole cents, a number with at most two decimals in JSON.
+//!
+//! # The server machinery (feature `server`)
+//!
+//! * [`auth`] — access tokens: signing, local verification, the deny-list, the extractors;
+//! * [`bus`] — the event bus seam (in-process or JetStream) and the listener loop;
+//! * [`db`] — connecting and migrating a service's database, SQLite or PostgreSQL by URL;
+//! * [`error`] — [`ApiError`], every failure a handler answers with, as the error envelope;
+//! * [`extract`] — a `Path` extractor that rejects in the envelope;
+//! * [`http`] — what every process's HTTP stack does: limits, 404/405, headers, request ids;
+//! * [`json`] — the [`Json`] extractor that rejects in the envelope;
+//! * [`metrics`] — counters of database work, served as `GET /metrics`;
+//! * [`outbox`] — the transactional outbox and its relay to the bus;
+//! * [`redis`] — the Redis connection, when `REDIS_URL` is set;
+//! * [`service`] — the shape of a service: `Service`, `Running`, the supervisor, readiness;
+//! * [`settings`] — the configuration, read once from the environment;
+//! * [`sqlite`] — the SQLite writer thread that runs a database file's hot writes;
+//! * `testing` (feature `testing`) — helpers the services' tests share.
 #![forbid(unsafe_code)]
 
 pub mod dto;

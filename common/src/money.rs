@@ -1,14 +1,18 @@
 //! Money as whole cents; JSON carries it as a number with at most two decimals (`20.5`).
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// An amount in whole cents (of the one currency, USD): ticket prices, order and payment
+/// amounts. Exact arithmetic and comparison, never `f64`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Money(i64);
 
 impl Money {
+    /// The amount of `cents` cents, as stored in the `*_cents` columns.
     pub const fn from_cents(cents: i64) -> Self {
         Self(cents)
     }
 
+    /// The amount in cents, for SQL columns and the payment provider.
     pub const fn cents(self) -> i64 {
         self.0
     }

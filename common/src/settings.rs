@@ -1,4 +1,6 @@
-//! Typed configuration, read once from the environment (the table in ARCHITECTURE.md).
+//! Typed configuration, read once from the environment. The variables are listed once for
+//! people, in the README's configuration table; [`VARIABLES`] is their `ticketing --help`
+//! text, and a test keeps the table, this list and what is read in step.
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,10 +13,12 @@ use anyhow::Context;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret read from the environment or a file.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
+    /// The secret itself, for the one call that needs it (signing, hashing, an API key).
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -26,6 +30,8 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Every setting of a Ticketing process, one field per environment variable; `main` loads
+/// it once ([`Settings::from_env`]) and every service gets a copy.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `LEPTOS_SITE_ADDR`: where the web process (and all-in-one) listens.
@@ -79,6 +85,45 @@ pub struct Settings {
     /// `REFRESH_REUSE_GRACE_SECONDS` (default 10): how long a refresh id retired by rotation
     /// still answers (tabs refreshing at once) before presenting it revokes its sign-in.
     pub refresh_reuse_grace: Duration,
+}
+
+/// Every environment variable the `ticketing` binary reads, in the README table's order: a
+/// name, then its line in `ticketing --help` (see [`usage`]).
+pub const VARIABLES: &str = "\
+LEPTOS_SITE_ADDR             listen address (default 127.0.0.1:3000)
+DATA_DIR                     SQLite files and generated secrets of all-in-one (default ./data)
+DATABASE_URL                 postgres://... for the service (one database, or schema, per service)
+DATABASE_MAX_CONNECTIONS     most connections per service (default 8)
+NATS_URL                     JetStream server (required when services run as separate processes)
+NATS_PREFIX                  this deployment's subject prefix on JetStream (default ticketing)
+REDIS_URL                    refresh sessions, sign-in throttling, signed-out tokens, expiry queue
+REDIS_PREFIX                 start of this deployment's Redis keys (default ticketing)
+JWT_KEY                      access-token key; required outside all-in-one (same in every process)
+EXPIRATION_WINDOW_SECONDS    how long a reservation lasts (default 900)
+COOKIE_SECURE                true behind HTTPS: Secure cookies, HSTS (default false)
+TRUST_PROXY                  true when your proxy appends the client to X-Forwarded-For
+ACCESS_TOKEN_SECONDS         lifetime of an access token (default 900)
+REFRESH_SESSION_SECONDS      lifetime of a refresh session (default 30 days)
+REFRESH_REUSE_GRACE_SECONDS  how long a retired refresh id still answers (default 10)
+STRIPE_SECRET_KEY            use the real Stripe API (default: the test-mode provider)
+STRIPE_API_BASE              where the Stripe adapter sends requests
+STRIPE_WEBHOOK_SECRET        verifies POST /api/payments/webhook (unset: no such route)
+STRIPE_PUBLISHABLE_KEY       lets the pay page use Stripe's Payment Element
+PAYMENT_STALE_SECONDS        how long a payment may stay in flight (default 90)
+INTERNAL_API_URL             where `web` calls the services (required for `web`)
+RUST_LOG                     log filter (default info)
+LOG_FORMAT                   json for one JSON object per log line (default: text)
+";
+
+/// The `Environment:` part of `ticketing --help`: [`VARIABLES`], indented.
+pub fn usage() -> String {
+    let mut text = String::from("Environment (README.md, \"Configuration\", says more):\n");
+    for line in VARIABLES.lines() {
+        text.push_str("  ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
 }
 
 const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
@@ -246,6 +291,8 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[test]
@@ -276,5 +323,102 @@ mod tests {
     #[test]
     fn secrets_never_print() {
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+    }
+
+    /// The names in the README's configuration table: its rows' first cells.
+    fn readme_variables() -> BTreeSet<String> {
+        let readme = std::fs::read_to_string(repo_file("README.md")).expect("README.md");
+        let section = readme
+            .split("\n## Configuration\n")
+            .nth(1)
+            .expect("a Configuration section in README.md");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        section
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|row| row.split_once('`'))
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+
+    /// The names read by string literal in `source`, as the first argument of one of `calls`.
+    fn names_read(source: &str, calls: &[&str]) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        for call in calls {
+            let opening = format!("{call}(\"");
+            for (at, _) in source.match_indices(&opening) {
+                let rest = &source[at + opening.len()..];
+                let name = rest.split('"').next().unwrap_or_default();
+                let is_variable = !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+                if is_variable {
+                    names.insert(name.to_owned());
+                }
+            }
+        }
+        names
+    }
+
+    /// Fails naming the variables only one side has.
+    fn same(names: &BTreeSet<String>, what: &str, listed: &BTreeSet<String>) {
+        let missing: Vec<_> = names.difference(listed).collect();
+        let extra: Vec<_> = listed.difference(names).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{what} and settings::VARIABLES differ: only in {what}: {missing:?}; \
+             only in VARIABLES: {extra:?}"
+        );
+    }
+
+    fn repo_file(path: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+    }
+
+    /// What the binary reads: [`Settings::from_env`], and the few variables the server crate
+    /// reads itself (logging, the key check). A new variable must reach the README table and
+    /// `--help` too, or this fails.
+    #[test]
+    fn the_readme_table_the_help_text_and_the_settings_name_the_same_variables() {
+        let names: Vec<&str> = VARIABLES
+            .lines()
+            .filter_map(|line| line.split_whitespace().next())
+            .collect();
+        let listed: BTreeSet<String> = names.iter().map(|name| (*name).to_owned()).collect();
+        assert_eq!(listed.len(), names.len(), "a variable listed twice");
+        assert_eq!(
+            names.len(),
+            VARIABLES.lines().count(),
+            "a blank line in VARIABLES"
+        );
+        same(
+            &readme_variables(),
+            "the README's configuration table",
+            &listed,
+        );
+
+        let mut read = names_read(include_str!("settings.rs"), &["var", "seconds", "flag"]);
+        let server = repo_file("server/src");
+        for entry in std::fs::read_dir(&server).expect("server/src") {
+            let path = entry.expect("a directory entry").path();
+            if path.extension().is_some_and(|ext| ext == "rs") {
+                let source = std::fs::read_to_string(&path).expect("a source file");
+                read.extend(names_read(&source, &["env::var", "env::var_os"]));
+                // tracing's filter reads RUST_LOG itself.
+                if source.contains("EnvFilter::try_from_default_env") {
+                    read.insert("RUST_LOG".to_owned());
+                }
+            }
+        }
+        same(&read, "what the binary reads", &listed);
+
+        let help = usage();
+        for name in names {
+            assert!(
+                help.contains(&format!("  {name} ")),
+                "{name} missing from --help"
+            );
+        }
     }
 }

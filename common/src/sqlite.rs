@@ -35,7 +35,9 @@ const WAL_AUTOCHECKPOINT: u32 = 100_000;
 /// An outbox row a committed group wrote: its `seq` and the message it carries.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
+    /// The row's `seq` in the outbox table: what [`Tx::mark_sent`] marks it sent by.
     pub seq: i64,
+    /// The event as the bus carries it (its id is the row's id).
     pub message: Message,
 }
 

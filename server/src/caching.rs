@@ -43,7 +43,7 @@ pub fn pkg_files(options: &LeptosOptions) -> ServeDir {
         .precompressed_gzip()
 }
 
-/// Sets `Cache-Control` by kind of response (README, "Caching and compression").
+/// Sets `Cache-Control` by kind of response (ARCHITECTURE.md, "Caching and compression").
 pub async fn cache_control(request: Request<Body>, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let signed_in = has_session(request.headers());

@@ -9,7 +9,13 @@ use server::Role;
 use tracing::Instrument as _;
 use tracing_subscriber::EnvFilter;
 
-const USAGE: &str = "\
+/// `ticketing --help`: the roles, then the environment as `common::settings::VARIABLES`
+/// lists it (the README's configuration table, checked by a test in `common`).
+fn usage() -> String {
+    format!("{USAGE_ROLES}\n{}", common::settings::usage())
+}
+
+const USAGE_ROLES: &str = "\
 usage: ticketing [auth | tickets | orders | expiration | payments | web]
 
 With no argument, every service and the web app run in one process (SQLite under DATA_DIR,
@@ -19,34 +25,19 @@ With one, this process runs only that part of the distributed system:
   expiration                        the expiry scheduler (no API)
   web                               pages, server functions (/_fn) and /pkg
 Every process also serves GET /healthz (alive) and GET /readyz (its dependencies answer).
-
-Environment:
-  LEPTOS_SITE_ADDR   listen address (default 127.0.0.1:3000)
-  DATABASE_URL       postgres://... for the service (one database, or schema, per service)
-  DATABASE_MAX_CONNECTIONS  pool size per service (default 6 on PostgreSQL, 8 on SQLite)
-  NATS_URL           JetStream server (required when services run as separate processes)
-  REDIS_URL          refresh sessions, sign-in throttling, the expiration queue
-  REDIS_PREFIX       start of this deployment's Redis keys (default ticketing)
-  JWT_KEY            access-token key; required outside all-in-one (same in every process)
-  INTERNAL_API_URL   where `web` calls the services (required for `web`)
-  EXPIRATION_WINDOW_SECONDS, ACCESS_TOKEN_SECONDS, REFRESH_SESSION_SECONDS, COOKIE_SECURE,
-  STRIPE_SECRET_KEY, STRIPE_API_BASE, STRIPE_WEBHOOK_SECRET, STRIPE_PUBLISHABLE_KEY,
-  PAYMENT_STALE_SECONDS,
-  DATA_DIR, RUST_LOG   (see README.md)
-  LOG_FORMAT         json for one JSON object per log line (default: text)
 ";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        print!("{USAGE}");
+        print!("{}", usage());
         return ExitCode::SUCCESS;
     }
     let role = match (args.len(), Role::parse(args.first().map(String::as_str))) {
         (0 | 1, Some(role)) => role,
         _ => {
-            eprint!("ticketing: unknown arguments {args:?}\n\n{USAGE}");
+            eprint!("ticketing: unknown arguments {args:?}\n\n{}", usage());
             return ExitCode::from(2);
         }
     };

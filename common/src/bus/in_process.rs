@@ -22,7 +22,10 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// A message parked on the dead-letter list, with why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
+    /// The message as it was delivered.
     pub message: Message,
+    /// Why the listener parked it: it failed or stayed early through every attempt, or was
+    /// rejected outright (a payload it can't decode).
     pub reason: String,
 }
 
@@ -82,6 +85,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl InProcessBus {
+    /// A new, empty bus behind the [`EventBus`] seam: what [`super::connect`] picks without
+    /// `NATS_URL`.
     #[allow(clippy::new_ret_no_self)]
     pub fn new() -> EventBus {
         Self::shared()
@@ -119,7 +124,7 @@ impl InProcessBus {
         settled
     }
 
-    /// The concrete bus, for callers (tests, an admin page) that inspect dead letters.
+    /// A new bus as its concrete type, for callers (tests) that inspect its dead letters.
     pub fn shared() -> Arc<Self> {
         Arc::new(Self::default())
     }

@@ -24,6 +24,8 @@ const PULL_BATCH: usize = 256;
 const MAX_AGE: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 const REASON_HEADER: &str = "Ticketing-Dead-Reason";
 
+/// The bus on NATS JetStream (when `NATS_URL` is set): one stream per deployment, named after
+/// its prefix, holding every event subject and the dead letters.
 pub struct JetStreamBus {
     context: jetstream::Context,
     prefix: String,

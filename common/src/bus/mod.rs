@@ -8,15 +8,16 @@ use async_trait::async_trait;
 use crate::events::Subject;
 use crate::settings::Settings;
 
+mod codec;
 mod in_process;
 mod jetstream;
 mod listener;
 
+pub use codec::{decode, encode};
 pub use in_process::{DeadLetter, InProcessBus};
 pub use jetstream::{dead_letter_subject, nats_subject, stream_name, JetStreamBus, ACK_WAIT};
 pub use listener::{
-    decode, encode, run_listener, run_listener_with, Applied, ListenerOptions, Listeners, Outcome,
-    SetOutcome, Txn, Unprocessable, MAX_ATTEMPTS,
+    Applied, ListenerOptions, Listeners, Outcome, SetOutcome, Txn, Unprocessable, MAX_ATTEMPTS,
 };
 
 /// The subject prefix (and, uppercased, the stream name) of a deployment on JetStream unless
@@ -47,11 +48,16 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<EventBus> {
 /// A message as it travels: its id is the event id, the key duplicates are dropped by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
+    /// The event id (a UUID given when it entered the outbox); JetStream's `Nats-Msg-Id`.
     pub id: String,
+    /// Which event it is, and so which groups receive it.
     pub subject: Subject,
+    /// The event serialized as JSON.
     pub payload: Vec<u8>,
 }
 
+/// What services publish events on and consume them from; the outbox relay publishes, the
+/// listeners subscribe. Implemented by [`InProcessBus`] and [`JetStreamBus`].
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
     /// Publishes one message; Ok means the bus has it (JetStream: the stream acknowledged it).
@@ -94,6 +100,7 @@ pub trait Bus: Send + Sync + 'static {
     }
 }
 
+/// A group's stream of deliveries, from [`Bus::subscribe`]; the listener loop drains it.
 #[async_trait]
 pub trait Subscription: Send {
     /// The next delivery; None when the bus has shut down.
@@ -103,6 +110,7 @@ pub trait Subscription: Send {
 /// What the consumer does with a delivery, settled exactly once.
 #[async_trait]
 pub trait Settle: Send {
+    /// Handled (or a duplicate): never deliver again.
     async fn ack(self: Box<Self>) -> anyhow::Result<()>;
     /// Not now: deliver again after `delay`.
     async fn retry(self: Box<Self>, delay: Duration) -> anyhow::Result<()>;
@@ -114,11 +122,15 @@ pub trait Settle: Send {
     }
 }
 
+/// One message handed to one member of a group, to be settled once.
 pub struct Delivery {
+    /// The message delivered.
     pub message: Message,
     /// 1 on first delivery.
     pub attempt: u32,
+    /// How to tell the bus what became of it.
     pub settle: Box<dyn Settle>,
 }
 
+/// The bus as services hold it: shared, behind the [`Bus`] seam ([`connect`] picks which).
 pub type EventBus = Arc<dyn Bus>;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::bus::{
-    self, decode, encode, run_listener_with, Applied, Bus, EventBus, InProcessBus, JetStreamBus,
-    ListenerOptions, Listeners, Message, Outcome, Subscription,
+    self, decode, encode, Applied, Bus, EventBus, InProcessBus, JetStreamBus, ListenerOptions,
+    Listeners, Message, Outcome, Subscription,
 };
 use common::events::{OrderCancelled, Subject, TicketCreated, TicketRef};
 use common::money::Money;
@@ -115,6 +115,22 @@ impl TestBus {
 struct Recording {
     inner: EventBus,
     dead: mpsc::UnboundedSender<(Message, String)>,
+    /// Subjects every subscription takes on top of those asked for.
+    also: Vec<Subject>,
+}
+
+/// `bus` recording its dead letters (see [`Recording`]), subscribing to `also` as well.
+fn recording(
+    bus: &TestBus,
+    also: &[Subject],
+) -> (EventBus, mpsc::UnboundedReceiver<(Message, String)>) {
+    let (dead_tx, dead) = mpsc::unbounded_channel();
+    let recording = Recording {
+        inner: bus.bus.clone(),
+        dead: dead_tx,
+        also: also.to_vec(),
+    };
+    (Arc::new(recording), dead)
 }
 
 #[async_trait]
@@ -128,7 +144,13 @@ impl Bus for Recording {
         group: &str,
         subjects: &[Subject],
     ) -> anyhow::Result<Box<dyn Subscription>> {
-        self.inner.subscribe(group, subjects).await
+        let mut subjects = subjects.to_vec();
+        for also in &self.also {
+            if !subjects.contains(also) {
+                subjects.push(*also);
+            }
+        }
+        self.inner.subscribe(group, &subjects).await
     }
 
     async fn dead_letter(&self, message: &Message, reason: &str) -> anyhow::Result<()> {
@@ -304,33 +326,42 @@ async fn a_message_published_twice_with_one_id_is_delivered_once() {
     bus.cleanup().await;
 }
 
+/// Subscribes `listeners` on `bus` and runs them under a supervisor until `shutdown`.
+async fn run<S: Clone + Send + Sync + 'static>(
+    listeners: Listeners<S>,
+    bus: &EventBus,
+    shutdown: &Shutdown,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let task = listeners
+        .subscribe(bus, shutdown.clone())
+        .await
+        .expect("subscribes");
+    supervise(task, shutdown)
+}
+
 #[tokio::test]
 async fn a_handled_message_is_acked_once() {
     let bus = TestBus::new().await;
-    let sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
     let (calls_tx, mut calls) = mpsc::unbounded_channel();
-    tokio::spawn(run_listener_with(
-        sub,
-        bus.bus.clone(),
-        "test",
-        fast_retries(3),
-        Shutdown::new(),
-        move |message: Message| {
-            let calls_tx = calls_tx.clone();
-            async move {
-                let _ = calls_tx.send(decode::<TicketCreated>(&message).map(|t| t.id).ok());
-                Outcome::Done
-            }
-        },
-    ));
+    let listeners = Listeners::new("test", calls_tx)
+        .with_options(fast_retries(3))
+        .on(
+            |calls: mpsc::UnboundedSender<String>, event: TicketCreated| async move {
+                let _ = calls.send(event.id);
+                Ok(Applied::Done)
+            },
+        );
+    let shutdown = Shutdown::new();
+    let running = run(listeners, &bus.bus, &shutdown).await;
     bus.publish(&ticket(7)).await;
 
     let handled = timeout(ARRIVES, calls.recv())
         .await
         .expect("handled in time")
         .expect("listener runs");
-    assert_eq!(handled.as_deref(), Some("ticket-7"));
+    assert_eq!(handled, "ticket-7");
     assert!(timeout(QUIET, calls.recv()).await.is_err(), "handled twice");
+    stop(&shutdown, running).await;
     bus.cleanup().await;
 }
 
@@ -339,24 +370,19 @@ async fn a_handled_message_is_acked_once() {
 #[tokio::test]
 async fn a_handler_slower_than_the_ack_wait_is_not_raced_by_a_redelivery() {
     let bus = TestBus::new().await;
-    let sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
     let (calls_tx, mut calls) = mpsc::unbounded_channel();
     let slow = bus::ACK_WAIT + Duration::from_secs(2);
-    tokio::spawn(run_listener_with(
-        sub,
-        bus.bus.clone(),
-        "test",
-        fast_retries(3),
-        Shutdown::new(),
-        move |_message: Message| {
-            let calls_tx = calls_tx.clone();
-            async move {
-                let _ = calls_tx.send(());
+    let listeners = Listeners::new("test", calls_tx)
+        .with_options(fast_retries(3))
+        .on(
+            move |calls: mpsc::UnboundedSender<()>, _event: TicketCreated| async move {
+                let _ = calls.send(());
                 tokio::time::sleep(slow).await;
-                Outcome::Done
-            }
-        },
-    ));
+                Ok(Applied::Done)
+            },
+        );
+    let shutdown = Shutdown::new();
+    let running = run(listeners, &bus.bus, &shutdown).await;
     bus.publish(&ticket(8)).await;
     timeout(ARRIVES, calls.recv())
         .await
@@ -366,73 +392,58 @@ async fn a_handler_slower_than_the_ack_wait_is_not_raced_by_a_redelivery() {
         timeout(slow + QUIET, calls.recv()).await.is_err(),
         "redelivered while its handler was still at work"
     );
+    stop(&shutdown, running).await;
     bus.cleanup().await;
 }
+
+/// Each call of the step asks the test what it made of the event.
+type Ask = mpsc::UnboundedSender<tokio::sync::oneshot::Sender<Applied>>;
 
 #[tokio::test]
 async fn an_early_event_is_redelivered_until_it_can_be_applied() {
     let bus = TestBus::new().await;
-    let sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
-    let (dead_tx, mut dead) = mpsc::unbounded_channel();
-    let recording: EventBus = Arc::new(Recording {
-        inner: bus.bus.clone(),
-        dead: dead_tx,
-    });
+    let (recording, mut dead) = recording(&bus, &[]);
     let (calls_tx, mut calls) = mpsc::unbounded_channel();
-    tokio::spawn(run_listener_with(
-        sub,
-        recording,
-        "test",
-        fast_retries(5),
-        Shutdown::new(),
-        move |_: Message| {
-            let calls_tx = calls_tx.clone();
-            async move {
-                let (reply, done) = tokio::sync::oneshot::channel();
-                let _ = calls_tx.send(reply);
-                done.await.unwrap_or(Outcome::Done)
-            }
-        },
-    ));
+    let listeners = Listeners::new("test", calls_tx)
+        .with_options(fast_retries(5))
+        .on(|calls: Ask, _event: TicketCreated| async move {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let _ = calls.send(reply);
+            Ok(answer.await.unwrap_or(Applied::Done))
+        });
+    let shutdown = Shutdown::new();
+    let running = run(listeners, &recording, &shutdown).await;
     bus.publish(&ticket(1)).await;
 
-    for outcome in [Outcome::Retry, Outcome::Retry, Outcome::Done] {
+    for applied in [Applied::Early, Applied::Early, Applied::Done] {
         let reply = timeout(ARRIVES, calls.recv())
             .await
             .expect("delivered again")
             .expect("listener runs");
-        let _ = reply.send(outcome);
+        let _ = reply.send(applied);
     }
     assert!(
         timeout(QUIET, calls.recv()).await.is_err(),
         "delivered after it was done"
     );
     assert!(dead.try_recv().is_err(), "nothing was dead-lettered");
+    stop(&shutdown, running).await;
     bus.cleanup().await;
 }
 
 #[tokio::test]
 async fn a_handler_that_always_fails_ends_on_the_dead_letter_subject() {
     let bus = TestBus::new().await;
-    let sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
-    let (dead_tx, mut dead) = mpsc::unbounded_channel();
-    let recording: EventBus = Arc::new(Recording {
-        inner: bus.bus.clone(),
-        dead: dead_tx,
-    });
+    let (recording, mut dead) = recording(&bus, &[]);
     let calls = Arc::new(AtomicU32::new(0));
-    let counted = calls.clone();
-    tokio::spawn(run_listener_with(
-        sub,
-        recording,
-        "test",
-        fast_retries(3),
-        Shutdown::new(),
-        move |_: Message| {
-            let attempt = counted.fetch_add(1, Ordering::SeqCst) + 1;
-            async move { Outcome::Failed(anyhow::anyhow!("boom on attempt {attempt}")) }
-        },
-    ));
+    let listeners = Listeners::new("test", calls.clone())
+        .with_options(fast_retries(3))
+        .on(|calls: Arc<AtomicU32>, _event: TicketCreated| async move {
+            let attempt = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            Err(anyhow::anyhow!("boom on attempt {attempt}"))
+        });
+    let shutdown = Shutdown::new();
+    let running = run(listeners, &recording, &shutdown).await;
     let message = ticket(1);
     bus.publish(&message).await;
 
@@ -455,26 +466,19 @@ async fn a_handler_that_always_fails_ends_on_the_dead_letter_subject() {
         3,
         "handled after it was parked"
     );
+    stop(&shutdown, running).await;
     bus.cleanup().await;
 }
 
 #[tokio::test]
 async fn a_message_that_is_never_ready_is_dead_lettered_too() {
     let bus = TestBus::new().await;
-    let sub = bus.subscribe("orders", &[Subject::TicketCreated]).await;
-    let (dead_tx, mut dead) = mpsc::unbounded_channel();
-    let recording: EventBus = Arc::new(Recording {
-        inner: bus.bus.clone(),
-        dead: dead_tx,
-    });
-    tokio::spawn(run_listener_with(
-        sub,
-        recording,
-        "test",
-        fast_retries(2),
-        Shutdown::new(),
-        |_: Message| async { Outcome::Retry },
-    ));
+    let (recording, mut dead) = recording(&bus, &[]);
+    let listeners = Listeners::new("test", ())
+        .with_options(fast_retries(2))
+        .on(|(), _event: TicketCreated| async { Ok(Applied::Early) });
+    let shutdown = Shutdown::new();
+    let running = run(listeners, &recording, &shutdown).await;
     let message = ticket(1);
     bus.publish(&message).await;
 
@@ -484,6 +488,68 @@ async fn a_message_that_is_never_ready_is_dead_lettered_too() {
         .expect("listener runs");
     assert_eq!(parked, message);
     assert!(reason.contains("not ready"), "reason: {reason}");
+    stop(&shutdown, running).await;
+    bus.cleanup().await;
+}
+
+/// A payload that can't decode as its subject's event is parked at once, without retries.
+#[tokio::test]
+async fn a_payload_that_does_not_decode_is_dead_lettered_at_once() {
+    let bus = TestBus::new().await;
+    let (recording, mut dead) = recording(&bus, &[]);
+    let calls = Arc::new(AtomicU32::new(0));
+    let listeners = Listeners::new("test", calls.clone())
+        .with_options(fast_retries(5))
+        .on(|calls: Arc<AtomicU32>, _event: TicketCreated| async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok(Applied::Done)
+        });
+    let shutdown = Shutdown::new();
+    let running = run(listeners, &recording, &shutdown).await;
+    let garbled = Message {
+        payload: b"{\"id\":".to_vec(),
+        ..ticket(1)
+    };
+    bus.publish(&garbled).await;
+
+    let (parked, reason) = timeout(ARRIVES, dead.recv())
+        .await
+        .expect("dead-lettered in time")
+        .expect("listener runs");
+    assert_eq!(parked, garbled);
+    assert!(reason.contains("malformed ticket:created"), "{reason}");
+    assert!(timeout(QUIET, dead.recv()).await.is_err(), "parked twice");
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "the step never ran");
+    stop(&shutdown, running).await;
+    bus.cleanup().await;
+}
+
+/// A step that finds its event applied already answers `Duplicate`: acked, never redelivered.
+#[tokio::test]
+async fn a_duplicate_is_acked_like_a_done_event() {
+    let bus = TestBus::new().await;
+    let (recording, mut dead) = recording(&bus, &[]);
+    let calls = Arc::new(AtomicU32::new(0));
+    let listeners = Listeners::new("test", calls.clone())
+        .with_options(fast_retries(3))
+        .on(|calls: Arc<AtomicU32>, _event: TicketCreated| async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok(Applied::Duplicate)
+        });
+    let shutdown = Shutdown::new();
+    let running = run(listeners, &recording, &shutdown).await;
+    bus.publish(&ticket(1)).await;
+
+    common::testing::eventually(ARRIVES, || {
+        let calls = calls.load(Ordering::SeqCst);
+        async move { (calls > 0).then_some(()) }
+    })
+    .await
+    .expect("handled in time");
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "delivered again");
+    assert!(dead.try_recv().is_err(), "nothing was dead-lettered");
+    stop(&shutdown, running).await;
     bus.cleanup().await;
 }
 
@@ -534,41 +600,19 @@ fn cancellation() -> Message {
 async fn a_subject_without_a_registered_listener_is_dead_lettered_at_once() {
     let bus = TestBus::new().await;
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
-    let listeners = Arc::new(
-        Listeners::new("registry", seen_tx)
-            .with_options(fast_retries(5))
-            .on(
-                |seen: mpsc::UnboundedSender<String>, event: TicketCreated| async move {
-                    let _ = seen.send(event.id);
-                    Ok(Applied::Done)
-                },
-            ),
-    );
+    let listeners = Listeners::new("registry", seen_tx)
+        .with_options(fast_retries(5))
+        .on(
+            |seen: mpsc::UnboundedSender<String>, event: TicketCreated| async move {
+                let _ = seen.send(event.id);
+                Ok(Applied::Done)
+            },
+        );
     assert_eq!(listeners.subjects(), [Subject::TicketCreated]);
     // A subscription wider than the registry, as after a deploy that dropped a listener.
-    let sub = bus
-        .subscribe(
-            "registry",
-            &[Subject::TicketCreated, Subject::OrderCancelled],
-        )
-        .await;
-    let (dead_tx, mut dead) = mpsc::unbounded_channel();
-    let recording: EventBus = Arc::new(Recording {
-        inner: bus.bus.clone(),
-        dead: dead_tx,
-    });
-    let dispatcher = listeners.clone();
-    tokio::spawn(run_listener_with(
-        sub,
-        recording,
-        "registry",
-        fast_retries(5),
-        Shutdown::new(),
-        move |message: Message| {
-            let dispatcher = dispatcher.clone();
-            async move { dispatcher.dispatch(message).await }
-        },
-    ));
+    let (recording, mut dead) = recording(&bus, &[Subject::OrderCancelled]);
+    let shutdown = Shutdown::new();
+    let running = run(listeners, &recording, &shutdown).await;
 
     let stray = cancellation();
     bus.publish(&stray).await;
@@ -590,6 +634,7 @@ async fn a_subject_without_a_registered_listener_is_dead_lettered_at_once() {
         Some("ticket-7".to_owned())
     );
     assert!(timeout(QUIET, dead.recv()).await.is_err(), "parked twice");
+    stop(&shutdown, running).await;
     bus.cleanup().await;
 }
 

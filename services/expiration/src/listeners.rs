@@ -1,45 +1,42 @@
 //! The `order:created` step: queue the order's expiry at its `expiresAt`.
-use chrono::{DateTime, Utc};
-use common::bus::{Applied, SetOutcome, Txn, Unprocessable};
+use common::bus::{Applied, SetOutcome, Txn};
 use common::events::OrderCreated;
 use common::sqlite::Tx;
 
-use crate::queue::to_millis;
+use crate::queue::{to_millis, Millis};
 use crate::{store, ExpirationState};
 
 /// Schedules the expiries of a batch of created orders: which fired already in one query (a
 /// late redelivery is a duplicate), the rest queued in one call to the queue (one round
-/// trip on Redis). A malformed `expiresAt` can never succeed, so that event is
-/// unprocessable: parked on the dead-letter subject at once.
+/// trip on Redis). (A malformed `expiresAt` never gets here: its event doesn't decode, and
+/// is parked on the dead-letter subject at once.)
 pub async fn schedule_expiries(
     state: &ExpirationState,
     db: &Txn,
     events: Vec<OrderCreated>,
 ) -> anyhow::Result<SetOutcome> {
-    let dues: Vec<anyhow::Result<crate::queue::Millis>> = events.iter().map(due_at).collect();
     let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
     let fired = store::fired_among(&**db, &ids).await?;
-    let entries: Vec<(String, crate::queue::Millis)> = events
+    let entries: Vec<(String, Millis)> = events
         .iter()
-        .zip(&dues)
-        .filter(|(event, due)| due.is_ok() && !fired.contains(&event.id))
-        .filter_map(|(event, due)| due.as_ref().ok().map(|due| (event.id.clone(), *due)))
+        .filter(|event| !fired.contains(&event.id))
+        .map(|event| (event.id.clone(), due_at(event)))
         .collect();
     let mut added = state.queue.schedule_all(&entries).await?.into_iter();
     let mut applied = Vec::with_capacity(events.len());
-    for (event, due) in events.iter().zip(dues) {
-        applied.push(match due {
-            Err(err) => Err(err),
+    for event in &events {
+        applied.push(if fired.contains(&event.id) {
             // Fired already (a late redelivery): queuing it again would only be a no-op fire.
-            Ok(_) if fired.contains(&event.id) => Ok(Applied::Duplicate),
-            Ok(due) => match added.next() {
+            Ok(Applied::Duplicate)
+        } else {
+            match added.next() {
                 Some(true) => {
-                    state.wake.scheduled(due);
+                    state.wake.scheduled(due_at(event));
                     Ok(Applied::Done)
                 }
                 Some(false) => Ok(Applied::Duplicate),
                 None => Err(anyhow::anyhow!("the queue answered for fewer expiries")),
-            },
+            }
         });
     }
     Ok(SetOutcome {
@@ -56,7 +53,7 @@ pub fn schedule_expiry_written(
     tx: &mut Tx<'_>,
     event: OrderCreated,
 ) -> anyhow::Result<Applied> {
-    let due = due_at(&event)?;
+    let due = due_at(&event);
     let queued = tx.execute(
         "INSERT INTO expiries (order_id, due_at, visible_at) SELECT ?1, ?2, ?2 \
          WHERE NOT EXISTS (SELECT 1 FROM fired_expiries WHERE order_id = ?1) \
@@ -70,15 +67,7 @@ pub fn schedule_expiry_written(
     Ok(Applied::Done)
 }
 
-/// When the order's expiry is due; a malformed `expiresAt` is unprocessable.
-fn due_at(event: &OrderCreated) -> anyhow::Result<crate::queue::Millis> {
-    let due = DateTime::parse_from_rfc3339(&event.expires_at)
-        .map_err(|_| {
-            Unprocessable(format!(
-                "order {} has a malformed expiresAt {:?}",
-                event.id, event.expires_at
-            ))
-        })?
-        .with_timezone(&Utc);
-    Ok(to_millis(due))
+/// When the order's expiry is due, in queue time.
+fn due_at(event: &OrderCreated) -> Millis {
+    to_millis(event.expires_at)
 }

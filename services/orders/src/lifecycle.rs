@@ -1,6 +1,6 @@
 //! How a live order ends: cancelled (by its buyer or by expiry) or complete (paid). Each end
 //! is one transaction holding the conditional update and its event in the outbox.
-use common::events::{OrderCancelled, OrderCompleted, OrderStatus, TicketRef};
+use common::events::OrderStatus;
 use common::outbox;
 use sea_orm::{DbErr, TransactionTrait};
 
@@ -68,33 +68,9 @@ async fn end(state: &OrdersState, mut current: OrderRecord, how: End) -> Result<
         // the write lock (waiting its turn) before reading anything that could go stale.
         let txn = state.db.begin().await?;
         if let Some(ended) = store::transition(&txn, &current, how.status()).await? {
-            let ticket = TicketRef {
-                id: ended.ticket_id.clone(),
-            };
-            let (id, version) = (ended.id.clone(), ended.version);
             match how {
-                End::Complete => {
-                    outbox::enqueue(
-                        &txn,
-                        &OrderCompleted {
-                            id,
-                            version,
-                            ticket,
-                        },
-                    )
-                    .await?
-                }
-                End::Cancel => {
-                    outbox::enqueue(
-                        &txn,
-                        &OrderCancelled {
-                            id,
-                            version,
-                            ticket,
-                        },
-                    )
-                    .await?
-                }
+                End::Complete => outbox::enqueue(&txn, &ended.completed_event()).await?,
+                End::Cancel => outbox::enqueue(&txn, &ended.cancelled_event()).await?,
             };
             txn.commit().await?;
             state.relay.poke();

@@ -110,7 +110,7 @@ pub async fn expiration_complete(
     let Some(order) = store::find_order(&state.db, &event.order_id).await? else {
         return Ok(Applied::Early);
     };
-    if order.expires_at > chrono::Utc::now() && store::LIVE.contains(&order.status) {
+    if !order.is_expired(chrono::Utc::now()) && store::LIVE.contains(&order.status) {
         // Fired before the window closed (a clock ahead of ours): the timestamp decides.
         tracing::warn!(expires_at = %order.expires_at, "expiry arrived early; will look again");
         return Ok(Applied::Early);

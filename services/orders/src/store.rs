@@ -1,10 +1,13 @@
 //! Orders and the ticket replica in the service's own database. Status changes are
 //! conditional updates (`… WHERE version = ? AND status IN (live)`), so a concurrent change
 //! makes them miss instead of overwriting it.
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use common::db::UniqueKey;
 use common::dto::{Order, OrderTicketView};
-use common::events::{OrderCreated, OrderStatus, OrderTicket, TicketCreated, TicketUpdated};
+use common::events::{
+    timestamp, OrderCancelled, OrderCompleted, OrderCreated, OrderStatus, OrderTicket,
+    TicketCreated, TicketRef, TicketUpdated,
+};
 use common::money::Money;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -115,7 +118,7 @@ impl OrderRecord {
             id: self.id.clone(),
             status: self.status,
             user_id: self.user_id.clone(),
-            expires_at: iso8601(self.expires_at),
+            expires_at: timestamp::format(&self.expires_at),
             ticket: OrderTicketView {
                 id: ticket.id.clone(),
                 title: ticket.title.clone(),
@@ -147,18 +150,41 @@ impl OrderRecord {
             version: self.version,
             status: self.status,
             user_id: self.user_id.clone(),
-            expires_at: iso8601(self.expires_at),
+            expires_at: self.expires_at,
             ticket: OrderTicket {
                 id: ticket.id.clone(),
                 price: Money::from_cents(ticket.price_cents),
             },
         }
     }
-}
 
-/// `2026-01-01T12:00:00.000Z`, as JavaScript's `toISOString` writes it.
-pub fn iso8601(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+    /// The `order:cancelled` event of this order, as it stands once cancelled.
+    pub fn cancelled_event(&self) -> OrderCancelled {
+        OrderCancelled {
+            id: self.id.clone(),
+            version: self.version,
+            ticket: TicketRef {
+                id: self.ticket_id.clone(),
+            },
+        }
+    }
+
+    /// The `order:completed` event of this order, as it stands once paid.
+    pub fn completed_event(&self) -> OrderCompleted {
+        OrderCompleted {
+            id: self.id.clone(),
+            version: self.version,
+            ticket: TicketRef {
+                id: self.ticket_id.clone(),
+            },
+        }
+    }
+
+    /// Whether the reservation's window has closed by `now`, whatever its status says (the
+    /// expiry event may still be on the way): the timestamp decides.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now
+    }
 }
 
 /// Statuses in which an order holds its ticket and can still be cancelled or paid.

@@ -4,9 +4,7 @@
 //! in one transaction; with one writer per file nothing read inside a job can go stale, so
 //! none of them needs a version guard or a retry.
 use chrono::{DateTime, Utc};
-use common::events::{
-    OrderCancelled, OrderCompleted, OrderStatus, TicketCreated, TicketRef, TicketUpdated,
-};
+use common::events::{OrderStatus, TicketCreated, TicketUpdated};
 use common::sqlite::rusqlite::{self, Row};
 use common::sqlite::{parse_timestamp, timestamp, violates, Tx};
 
@@ -30,7 +28,7 @@ pub enum Reserved {
 pub const CANCEL_LAPSED: &str = "UPDATE orders SET status = 'cancelled', version = version + 1 \
      WHERE ticket_id = ?1 AND status <> 'cancelled' \
      AND status IN ('created', 'awaiting:payment') AND expires_at <= ?2 \
-     RETURNING id, version";
+     RETURNING id, user_id, ticket_id, status, expires_at, version";
 
 /// Reserves `ticket_id` for `user_id` until `expires_at`: cancels the ticket's lapsed live
 /// orders (their `order:cancelled` first), inserts the order — the unique index on live
@@ -53,18 +51,11 @@ pub fn reserve(
         return Ok(Reserved::OwnTicket);
     }
     let now = Utc::now();
-    let lapsed = tx.query_all(CANCEL_LAPSED, (ticket_id, timestamp(now)), |row| {
-        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-    })?;
-    for (id, version) in lapsed {
-        tracing::info!(order.id = %id, "cancelled a lapsed order to reserve its ticket again");
-        tx.enqueue(&OrderCancelled {
-            id,
-            version,
-            ticket: TicketRef {
-                id: ticket_id.to_owned(),
-            },
-        })?;
+    let lapsed = tx.query_all(CANCEL_LAPSED, (ticket_id, timestamp(now)), order_row)?;
+    for lapsed in lapsed {
+        let lapsed = lapsed?;
+        tracing::info!(order.id = %lapsed.id, "cancelled a lapsed order to reserve its ticket again");
+        tx.enqueue(&lapsed.cancelled_event())?;
     }
     let order = OrderRecord::new(user_id, ticket_id, expires_at);
     let inserted = tx.try_execute(
@@ -114,21 +105,9 @@ pub fn end(tx: &mut Tx<'_>, id: &str, to: OrderStatus) -> anyhow::Result<Ended> 
         );
     };
     let ended = ended?;
-    let ticket = TicketRef {
-        id: ended.ticket_id.clone(),
-    };
-    let (id, version) = (ended.id.clone(), ended.version);
     match to {
-        OrderStatus::Complete => tx.enqueue(&OrderCompleted {
-            id,
-            version,
-            ticket,
-        })?,
-        _ => tx.enqueue(&OrderCancelled {
-            id,
-            version,
-            ticket,
-        })?,
+        OrderStatus::Complete => tx.enqueue(&ended.completed_event())?,
+        _ => tx.enqueue(&ended.cancelled_event())?,
     };
     Ok(Ended::Now(ended))
 }

@@ -37,7 +37,7 @@ fn payable(order: &store::OrderRecord, now: DateTime<Utc>) -> Result<(), ApiErro
     match order.status {
         OrderStatus::Cancelled => Err(ApiError::bad_request(CANCELLED)),
         OrderStatus::Complete => Err(ApiError::bad_request(ALREADY_PAID)),
-        _ if order.expires_at <= now => Err(ApiError::bad_request(EXPIRED)),
+        _ if order.is_expired(now) => Err(ApiError::bad_request(EXPIRED)),
         _ => Ok(()),
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use common::bus::{ListenerOptions, Listeners, SetOutcome, Txn, Unprocessable};
+use common::bus::{ListenerOptions, Listeners, SetOutcome, Txn};
 use common::dto::PaymentStatus;
 use common::events::{OrderCancelled, OrderCompleted, OrderCreated, OrderStatus};
 use sea_orm::ConnectionTrait;
@@ -37,10 +37,7 @@ pub fn listeners(state: PaymentsState) -> Listeners<PaymentsState> {
                 listeners
                     .writing(writer.clone(), || {})
                     .on_written(|_, tx, event: OrderCreated| {
-                        let expires_at = expires_at(&event)?;
-                        Ok(applied(store::insert_order_written(
-                            tx, &event, expires_at,
-                        )?))
+                        Ok(applied(store::insert_order_written(tx, &event)?))
                     })
             }
             None => listeners.batching(state.background.clone(), || {}).on_set(
@@ -60,42 +57,21 @@ pub async fn order_created(
     db: &impl ConnectionTrait,
     event: OrderCreated,
 ) -> anyhow::Result<Applied> {
-    let expires_at = expires_at(&event)?;
-    Ok(applied(store::insert_order(db, &event, expires_at).await?))
+    Ok(applied(store::insert_order(db, &event).await?))
 }
 
-/// `order:created` for a batch of orders: the replica's rows in one insert (a malformed
-/// `expiresAt` is that event's error, and it is left out).
+/// `order:created` for a batch of orders: the replica's rows in one insert.
 pub async fn orders_created(db: &Txn, events: Vec<OrderCreated>) -> anyhow::Result<SetOutcome> {
-    let parsed: Vec<anyhow::Result<chrono::DateTime<Utc>>> =
-        events.iter().map(expires_at).collect();
-    let rows: Vec<(&OrderCreated, chrono::DateTime<Utc>)> = events
-        .iter()
-        .zip(&parsed)
-        .filter_map(|(event, at)| at.as_ref().ok().map(|at| (event, *at)))
-        .collect();
+    let rows: Vec<&OrderCreated> = events.iter().collect();
     let inserted = store::insert_orders(&**db, &rows).await?;
     let applied = events
         .iter()
-        .zip(parsed)
-        .map(|(event, at)| at.map(|_| applied(inserted.contains(&event.id))))
+        .map(|event| Ok(applied(inserted.contains(&event.id))))
         .collect();
     Ok(SetOutcome {
         applied,
         staged: Vec::new(),
     })
-}
-
-/// The order's `expiresAt`; a malformed one can never succeed, so it is unprocessable.
-fn expires_at(event: &OrderCreated) -> anyhow::Result<chrono::DateTime<Utc>> {
-    Ok(chrono::DateTime::parse_from_rfc3339(&event.expires_at)
-        .map_err(|err| {
-            Unprocessable(format!(
-                "order {} has a malformed expiresAt {:?}: {err}",
-                event.id, event.expires_at
-            ))
-        })?
-        .with_timezone(&Utc))
 }
 
 fn applied(inserted: bool) -> Applied {

@@ -127,6 +127,14 @@ impl From<order::Model> for OrderRecord {
     }
 }
 
+impl OrderRecord {
+    /// Whether the order's window has closed by `now`: the timestamp is the truth even
+    /// before its `order:cancelled` arrives.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now
+    }
+}
+
 /// A payment as the code sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentRecord {
@@ -184,11 +192,7 @@ pub fn iso8601(at: DateTime<Utc>) -> String {
 
 /// Adds an order to the replica; false when it is already there. No unique violation is
 /// raised for that (one would abort a PostgreSQL transaction shared with other events).
-pub async fn insert_order(
-    db: &impl ConnectionTrait,
-    event: &OrderCreated,
-    expires_at: DateTime<Utc>,
-) -> Result<bool, DbErr> {
+pub async fn insert_order(db: &impl ConnectionTrait, event: &OrderCreated) -> Result<bool, DbErr> {
     use sea_orm::sea_query::OnConflict;
     let inserted = order::Entity::insert(order::ActiveModel {
         id: Set(event.id.clone()),
@@ -196,7 +200,7 @@ pub async fn insert_order(
         price_cents: Set(event.ticket.price.cents()),
         status: Set(event.status),
         version: Set(event.version),
-        expires_at: Set(expires_at),
+        expires_at: Set(event.expires_at),
         payment_id: Set(None),
     })
     .on_conflict(
@@ -214,19 +218,19 @@ pub async fn insert_order(
 /// were in the replica already).
 pub async fn insert_orders(
     db: &impl ConnectionTrait,
-    orders: &[(&OrderCreated, DateTime<Utc>)],
+    orders: &[&OrderCreated],
 ) -> Result<std::collections::HashSet<String>, DbErr> {
     use sea_orm::sea_query::OnConflict;
     if orders.is_empty() {
         return Ok(Default::default());
     }
-    let rows = orders.iter().map(|(event, expires_at)| order::ActiveModel {
+    let rows = orders.iter().map(|event| order::ActiveModel {
         id: Set(event.id.clone()),
         user_id: Set(event.user_id.clone()),
         price_cents: Set(event.ticket.price.cents()),
         status: Set(event.status),
         version: Set(event.version),
-        expires_at: Set(*expires_at),
+        expires_at: Set(event.expires_at),
         payment_id: Set(None),
     });
     let inserted = order::Entity::insert_many(rows)
@@ -250,7 +254,6 @@ pub async fn insert_orders(
 pub fn insert_order_written(
     tx: &mut common::sqlite::Tx<'_>,
     event: &OrderCreated,
-    expires_at: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
     let inserted = tx.execute(
         "INSERT INTO orders (id, user_id, price_cents, status, version, expires_at, payment_id)          VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL) ON CONFLICT (id) DO NOTHING",
@@ -260,7 +263,7 @@ pub fn insert_order_written(
             event.ticket.price.cents(),
             event.status,
             event.version,
-            common::sqlite::timestamp(expires_at),
+            common::sqlite::timestamp(event.expires_at),
         ),
     )?;
     Ok(inserted == 1)

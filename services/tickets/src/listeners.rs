@@ -21,7 +21,7 @@ pub async fn order_created(
     db: &impl ConnectionTrait,
     event: &OrderCreated,
 ) -> anyhow::Result<Applied> {
-    let until = store::hold_end(&event.expires_at);
+    let until = store::hold_end(event.expires_at);
     let reserved = store::reserve_for(db, &event.ticket.id, &event.id, until).await?;
     if let Some(reserved) = reserved {
         outbox::enqueue(db, &reserved.updated_event()).await?;
@@ -50,7 +50,7 @@ pub async fn orders_created(db: &Txn, events: Vec<OrderCreated>) -> anyhow::Resu
         .map(|event| store::Reservation {
             ticket_id: event.ticket.id.clone(),
             order_id: event.id.clone(),
-            until: store::hold_end(&event.expires_at),
+            until: store::hold_end(event.expires_at),
         })
         .collect();
     let reserved = store::reserve_all(&**db, &reservations).await?;

@@ -66,12 +66,9 @@ impl From<TicketRow> for Ticket {
     }
 }
 
-/// An order's `expires_at` as a time to keep; an unreadable one is kept as unknown rather
-/// than holding the event up (the page then shows the hold without its end).
-pub fn hold_end(expires_at: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(expires_at)
-        .ok()
-        .map(|at| at.with_timezone(&Utc).trunc_subsecs(6))
+/// An order's `expires_at` as the time its hold ends, at the precision the column keeps.
+pub fn hold_end(expires_at: DateTime<Utc>) -> DateTime<Utc> {
+    expires_at.trunc_subsecs(6)
 }
 
 impl TicketRow {
@@ -186,7 +183,7 @@ pub async fn reserve_for(
     db: &impl ConnectionTrait,
     ticket_id: &str,
     order_id: &str,
-    until: Option<DateTime<Utc>>,
+    until: DateTime<Utc>,
 ) -> Result<Option<TicketRow>, DbErr> {
     let released = Query::select()
         .expr(Expr::val(1))
@@ -214,7 +211,7 @@ pub async fn reserve_for(
 pub struct Reservation {
     pub ticket_id: String,
     pub order_id: String,
-    pub until: Option<DateTime<Utc>>,
+    pub until: DateTime<Utc>,
 }
 
 /// [`reserve_for`] for many orders in one statement (PostgreSQL): the rows reserved. The

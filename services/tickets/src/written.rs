@@ -23,7 +23,7 @@ pub fn order_created(tx: &mut Tx<'_>, event: &OrderCreated) -> anyhow::Result<Ap
         (
             &event.id,
             &event.ticket.id,
-            store::hold_end(&event.expires_at).map(timestamp),
+            timestamp(store::hold_end(event.expires_at)),
         ),
         ticket_row,
     )?;

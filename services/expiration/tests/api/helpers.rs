@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use common::bus::{decode, encode, EventBus, ListenerOptions};
 use common::events::{ExpirationComplete, OrderCreated, OrderStatus, OrderTicket, Subject};
 use common::money::Money;
@@ -90,24 +90,39 @@ impl Harness {
     /// Publishes `order:created` for `order_id` expiring at `expires_at` (a fresh message id
     /// each time, so a second call is a true duplicate, not one the bus drops).
     pub async fn order_created(&self, order_id: &str, expires_at: DateTime<Utc>) {
-        let expires_at = expires_at.to_rfc3339_opts(SecondsFormat::Millis, true);
-        self.order_created_raw(order_id, &expires_at).await;
+        let message = encode(
+            uuid::Uuid::new_v4().to_string(),
+            &created(order_id, expires_at),
+        )
+        .expect("encodes");
+        self.bus.publish(&message).await.expect("the bus takes it");
     }
 
+    /// [`Harness::order_created`] with `expires_at` as given, timestamp or not.
     pub async fn order_created_raw(&self, order_id: &str, expires_at: &str) {
-        let event = OrderCreated {
-            id: order_id.to_owned(),
-            version: 0,
-            status: OrderStatus::Created,
-            user_id: "buyer".to_owned(),
-            expires_at: expires_at.to_owned(),
-            ticket: OrderTicket {
-                id: format!("ticket-of-{order_id}"),
-                price: Money::from_cents(1000),
-            },
+        let mut payload = serde_json::to_value(created(order_id, Utc::now())).expect("serializes");
+        payload["expiresAt"] = expires_at.into();
+        let message = common::bus::Message {
+            id: uuid::Uuid::new_v4().to_string(),
+            subject: Subject::OrderCreated,
+            payload: serde_json::to_vec(&payload).expect("serializes"),
         };
-        let message = encode(uuid::Uuid::new_v4().to_string(), &event).expect("encodes");
         self.bus.publish(&message).await.expect("the bus takes it");
+    }
+}
+
+/// An `order:created` for `order_id` expiring at `expires_at`.
+fn created(order_id: &str, expires_at: DateTime<Utc>) -> OrderCreated {
+    OrderCreated {
+        id: order_id.to_owned(),
+        version: 0,
+        status: OrderStatus::Created,
+        user_id: "buyer".to_owned(),
+        expires_at,
+        ticket: OrderTicket {
+            id: format!("ticket-of-{order_id}"),
+            price: Money::from_cents(1000),
+        },
     }
 }
 

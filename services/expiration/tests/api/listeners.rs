@@ -64,7 +64,13 @@ async fn a_malformed_expires_at_is_dead_lettered() {
     })
     .await
     .expect("the malformed order:created is dead-lettered");
-    assert!(parked.reason.contains("expiresAt"), "{}", parked.reason);
+    assert!(
+        parked
+            .reason
+            .contains(r#"malformed timestamp "next tuesday""#),
+        "{}",
+        parked.reason
+    );
     assert_eq!(
         queue.next_due().await.expect("the queue answers"),
         None,

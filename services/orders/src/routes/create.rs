@@ -2,7 +2,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use common::auth::RequireAuth;
 use common::dto::{CreateOrderBody, Order};
-use common::events::{OrderCancelled, TicketRef};
 use common::{outbox, ApiError, Json};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 
@@ -115,14 +114,7 @@ async fn replace_lapsed(
     let mut staged = Vec::with_capacity(lapsed.len() + 1);
     for lapsed in lapsed {
         tracing::info!(order.id = %lapsed.id, "cancelled a lapsed order to reserve its ticket again");
-        let cancelled = OrderCancelled {
-            id: lapsed.id.clone(),
-            version: lapsed.version,
-            ticket: TicketRef {
-                id: lapsed.ticket_id.clone(),
-            },
-        };
-        staged.push(outbox::stage(&txn, &cancelled).await?);
+        staged.push(outbox::stage(&txn, &lapsed.cancelled_event()).await?);
     }
     match store::place_order(&txn, order, ticket.version, &created, chrono::Utc::now()).await? {
         Placed::Inserted => {}
@@ -155,17 +147,7 @@ async fn reserve_in_transaction(
     }
     for lapsed in store::cancel_lapsed(&txn, ticket_id, chrono::Utc::now()).await? {
         tracing::info!(order.id = %lapsed.id, "cancelled a lapsed order to reserve its ticket again");
-        outbox::enqueue(
-            &txn,
-            &OrderCancelled {
-                id: lapsed.id.clone(),
-                version: lapsed.version,
-                ticket: TicketRef {
-                    id: lapsed.ticket_id.clone(),
-                },
-            },
-        )
-        .await?;
+        outbox::enqueue(&txn, &lapsed.cancelled_event()).await?;
     }
     let order = match store::insert_order(&txn, user_id, ticket_id, expires_at).await {
         Ok(order) => order,

@@ -37,12 +37,22 @@ async fn order_created_replicates_the_order_and_is_acked() {
 #[tokio::test]
 async fn an_order_created_with_a_malformed_expiry_is_an_error_not_a_payable_order() {
     let app = TestApp::spawn(Kind::TestMode).await;
-    let mut event = crate::helpers::order_created("u1", 1000, Utc::now());
-    event.expires_at = "alskdjf".into();
+    let event = crate::helpers::order_created("u1", 1000, Utc::now());
+    let mut payload = serde_json::to_value(&event).expect("serializes");
+    payload["expiresAt"] = "alskdjf".into();
+    let message = common::bus::Message {
+        id: uuid::Uuid::new_v4().to_string(),
+        subject: common::events::Subject::OrderCreated,
+        payload: serde_json::to_vec(&payload).expect("serializes"),
+    };
+    let outcome =
+        common::bus::Outcome::of_event::<common::events::OrderCreated, _, _>(&message, |event| {
+            payments::listeners::order_created(&app.state.db, event)
+        })
+        .await;
     assert!(
-        payments::listeners::order_created(&app.state.db, event.clone())
-            .await
-            .is_err()
+        matches!(&outcome, common::bus::Outcome::Reject(reason) if reason.contains("alskdjf")),
+        "{outcome:?}"
     );
     assert!(store::find_order(&app.state.db, &event.id)
         .await

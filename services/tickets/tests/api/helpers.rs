@@ -145,7 +145,7 @@ pub fn order_created(ticket: &Value, order_id: &str) -> OrderCreated {
         version: 0,
         status: OrderStatus::Created,
         user_id: "buyer".into(),
-        expires_at: "2030-01-01T00:00:00Z".into(),
+        expires_at: chrono::DateTime::from_timestamp(1_893_456_000, 0).expect("in range"),
         ticket: OrderTicket {
             id: ticket["id"].as_str().expect("an id").into(),
             price: Money::from_cents(1000),

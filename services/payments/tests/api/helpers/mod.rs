@@ -393,7 +393,7 @@ pub fn order_created(user_id: &str, cents: i64, expires_at: chrono::DateTime<Utc
         version: 0,
         status: OrderStatus::Created,
         user_id: user_id.into(),
-        expires_at: store::iso8601(expires_at),
+        expires_at,
         ticket: OrderTicket {
             id: uuid::Uuid::new_v4().to_string(),
             price: Money::from_cents(cents),

@@ -3,7 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use anyhow::Context;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+
+use super::stripe::Money;
+use crate::Cluster;
 
 /// Requests the system acknowledged (a 2xx reached the client), and how many were not.
 #[derive(Default)]
@@ -37,15 +41,28 @@ impl Ledger {
     }
 }
 
-/// One connection per service database.
-pub struct Databases {
+/// One connection per service database the checks read.
+pub struct Connections {
     pub tickets: DatabaseConnection,
     pub orders: DatabaseConnection,
     pub expiration: DatabaseConnection,
     pub payments: DatabaseConnection,
 }
 
-impl Databases {
+impl Connections {
+    pub async fn open(cluster: &Cluster) -> anyhow::Result<Self> {
+        let connect = |service: &str| {
+            let url = cluster.database_url(service).map(str::to_owned);
+            async move { common::db::connect(&url.context("a database")?).await }
+        };
+        Ok(Self {
+            tickets: connect("tickets").await?,
+            orders: connect("orders").await?,
+            expiration: connect("expiration").await?,
+            payments: connect("payments").await?,
+        })
+    }
+
     /// The services with an outbox (auth publishes nothing).
     fn publishers(&self) -> [(&'static str, &DatabaseConnection); 4] {
         [
@@ -83,7 +100,7 @@ const LIVE: [&str; 3] = ["created", "awaiting:payment", "complete"];
 
 /// Everything that must hold once the system has settled; each problem as a line. Empty
 /// means settled and correct.
-pub async fn problems(acks: &Acks, dbs: &Databases) -> anyhow::Result<Vec<String>> {
+pub async fn problems(acks: &Acks, dbs: &Connections) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
     let tickets = rows(
         &dbs.tickets,
@@ -252,13 +269,7 @@ pub async fn problems(acks: &Acks, dbs: &Databases) -> anyhow::Result<Vec<String
 
     // Every outbox is drained.
     for (service, db) in dbs.publishers() {
-        let sql = format!("SELECT count(*)::text FROM {service}.outbox WHERE sent_at IS NULL");
-        let pending = rows(db, &sql, 1).await?;
-        let pending = pending
-            .first()
-            .and_then(|r| r.first())
-            .cloned()
-            .unwrap_or_default();
+        let pending = count(db, &format!("{service}.outbox WHERE sent_at IS NULL")).await?;
         if pending != "0" {
             problems.push(format!("{service}'s outbox holds {pending} unsent events"));
         }
@@ -267,42 +278,32 @@ pub async fn problems(acks: &Acks, dbs: &Databases) -> anyhow::Result<Vec<String
 }
 
 /// How many rows each table holds (for the report).
-pub async fn counts(dbs: &Databases) -> anyhow::Result<String> {
-    let n = |rows: Vec<Row>| {
-        rows.first()
-            .and_then(|r| r.first())
-            .cloned()
-            .unwrap_or_default()
-    };
-    let tickets = n(rows(
-        &dbs.tickets,
-        "SELECT count(*)::text FROM tickets.tickets",
-        1,
-    )
-    .await?);
-    let orders = n(rows(&dbs.orders, "SELECT count(*)::text FROM orders.orders", 1).await?);
-    let complete = n(rows(
-        &dbs.orders,
-        "SELECT count(*)::text FROM orders.orders WHERE status = 'complete'",
-        1,
-    )
-    .await?);
-    let captured = n(rows(
-        &dbs.payments,
-        "SELECT count(*)::text FROM payments.payments WHERE status = 'captured'",
-        1,
-    )
-    .await?);
+pub async fn counts(dbs: &Connections) -> anyhow::Result<String> {
+    let tickets = count(&dbs.tickets, "tickets.tickets").await?;
+    let orders = count(&dbs.orders, "orders.orders").await?;
+    let complete = count(&dbs.orders, "orders.orders WHERE status = 'complete'").await?;
+    let captured = count(&dbs.payments, "payments.payments WHERE status = 'captured'").await?;
     Ok(format!(
         "{tickets} tickets, {orders} orders ({complete} complete), {captured} captured payments"
     ))
 }
 
+/// `SELECT count(*) FROM <from>`, as text.
+async fn count(db: &DatabaseConnection, from: &str) -> anyhow::Result<String> {
+    let sql = format!("SELECT count(*)::text FROM {from}");
+    let rows = rows(db, &sql, 1).await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first())
+        .cloned()
+        .unwrap_or_default())
+}
+
 /// The provider's side: a complete order keeps exactly one charge, a cancelled one none, and
 /// no hold is left open.
 pub async fn provider_problems(
-    dbs: &Databases,
-    money: &BTreeMap<String, crate::stripe::Money>,
+    dbs: &Connections,
+    money: &BTreeMap<String, Money>,
 ) -> anyhow::Result<Vec<String>> {
     let orders = rows(&dbs.orders, "SELECT id::text, status FROM orders.orders", 2).await?;
     let mut problems = Vec::new();
