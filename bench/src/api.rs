@@ -12,7 +12,7 @@ pub async fn sign_up(client: &reqwest::Client, base: &str, name: &str) -> anyhow
         .json(&json!({ "email": email, "password": "secret1" }))
         .send()
         .await?;
-    let reply = common::testing::Reply::read(response).await;
+    let reply = common::testing::TestResponse::read(response).await;
     if reply.status != 201 {
         bail!("signup failed: {}", reply.status);
     }

@@ -27,8 +27,8 @@ pub struct Claims {
     /// tokens carried one (they are never revoked, and expire on their own).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub jti: String,
-    /// The sign-in it was issued under (its refresh session family): revoking that ends
-    /// every token the sign-in was given. Empty for tokens issued outside a sign-in.
+    /// The sign-in it was issued under (the one that started its refresh sessions): revoking
+    /// that ends every token the sign-in was given. Empty for tokens issued outside a sign-in.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sid: String,
 }
@@ -55,7 +55,7 @@ pub struct JwtKeys {
     deny: DenyList,
 }
 
-/// What the `session` cookie of a request amounts to.
+/// What the access token a request carries amounts to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenState {
     Missing,
@@ -176,7 +176,7 @@ impl JwtKeys {
         }
     }
 
-    /// The `session` cookie carrying a fresh access token. It outlives the token itself so
+    /// The cookie carrying a fresh access token. It outlives the token itself so
     /// an expired token still reaches the server, which answers 498 and lets the client refresh.
     pub fn access_cookie(&self, token: String, lifetime: Duration) -> Cookie<'static> {
         let mut cookie = base_cookie(ACCESS_TOKEN_COOKIE, token, self.cookie_secure);
@@ -186,7 +186,7 @@ impl JwtKeys {
         cookie
     }
 
-    /// A `session` cookie that makes the browser drop the access token.
+    /// The access token's cookie, expired: the browser drops the token.
     pub fn expired_access_cookie(&self) -> Cookie<'static> {
         let mut cookie = base_cookie(ACCESS_TOKEN_COOKIE, String::new(), self.cookie_secure);
         cookie.make_removal();
@@ -358,7 +358,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match JwtKeys::from_ref(state).state_of(parts).await {
             TokenState::Valid(claims) => Ok(Self(claims)),
-            TokenState::Expired => Err(ApiError::TokenExpired),
+            TokenState::Expired => Err(ApiError::AccessTokenExpired),
             TokenState::Missing | TokenState::Invalid | TokenState::Revoked => {
                 Err(ApiError::NotAuthorized)
             }

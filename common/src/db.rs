@@ -11,6 +11,8 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, RuntimeErr};
 use sea_orm_migration::MigratorTrait;
 
+mod status;
+
 /// Connections a service's pool opens at most unless `DATABASE_MAX_CONNECTIONS` says: small,
 /// so ten single-service processes stay well under PostgreSQL's default limit of 100 (a
 /// 2-core server gains nothing from more concurrent transactions than a few per core).

@@ -27,10 +27,13 @@ pub enum ApiError {
     /// Throttled: try again after this long (sent as `Retry-After`, whole seconds).
     #[error("too many requests")]
     TooManyRequests(std::time::Duration),
+    /// The access token has expired: refresh and retry (498).
     #[error("access token expired")]
-    TokenExpired,
-    #[error("session expired")]
-    SessionExpired,
+    AccessTokenExpired,
+    /// A refresh found no live refresh session (expired, ended, or never started): sign in
+    /// again (499).
+    #[error("refresh session ended")]
+    RefreshSessionEnded,
     /// The card was declined; the message is the provider's, for the buyer (402).
     #[error("{0}")]
     PaymentDeclined(String),
@@ -61,8 +64,8 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::TokenExpired => custom_status(STATUS_TOKEN_EXPIRED),
-            Self::SessionExpired => custom_status(STATUS_SESSION_EXPIRED),
+            Self::AccessTokenExpired => custom_status(STATUS_TOKEN_EXPIRED),
+            Self::RefreshSessionEnded => custom_status(STATUS_SESSION_EXPIRED),
             Self::PaymentDeclined(_) => StatusCode::PAYMENT_REQUIRED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -87,8 +90,10 @@ impl ApiError {
                 "Too many attempts; try again in {} s",
                 retry_after_seconds(*wait)
             ))],
-            Self::TokenExpired => vec![ErrorItem::new("Access token expired")],
-            Self::SessionExpired => vec![ErrorItem::new("Session expired; please sign in again")],
+            Self::AccessTokenExpired => vec![ErrorItem::new("Access token expired")],
+            Self::RefreshSessionEnded => {
+                vec![ErrorItem::new("Sign-in expired; please sign in again")]
+            }
             Self::Internal(_) => vec![ErrorItem::new("Something went wrong")],
         }
     }

@@ -275,7 +275,7 @@ async fn sign_up(world: &World, name: &str) -> anyhow::Result<Person> {
         .json(&json!({ "email": email, "password": "secret-pass-1" }))
         .send()
         .await?;
-    let reply = common::testing::Reply::read(response).await;
+    let reply = common::testing::TestResponse::read(response).await;
     anyhow::ensure!(reply.status == 201, "signup failed: {}", reply.status);
     let id = reply.json()["id"].as_str().context("a user id")?.to_owned();
     let cookie = reply.cookie_header();

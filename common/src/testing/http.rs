@@ -96,17 +96,17 @@ impl Drop for Served {
 
 /// Everything a test looks at in a response, read in full.
 #[derive(Debug)]
-pub struct Reply {
+pub struct TestResponse {
     pub status: u16,
     pub content_type: Option<String>,
     pub set_cookies: Vec<Cookie<'static>>,
     pub raw_set_cookies: Vec<String>,
-    /// `Retry-After`, when the reply has one.
+    /// `Retry-After`, when the response has one.
     pub retry_after: Option<String>,
     pub body: String,
 }
 
-impl Reply {
+impl TestResponse {
     pub async fn read(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let content_type = response
@@ -140,7 +140,7 @@ impl Reply {
         }
     }
 
-    /// Sends `request` and reads the reply; panics if the server can't be reached.
+    /// Sends `request` and reads the response; panics if the server can't be reached.
     pub async fn of(request: RequestBuilder) -> Self {
         Self::read(
             request
@@ -160,8 +160,8 @@ impl Reply {
         self.set_cookies.iter().find(|c| c.name() == name)
     }
 
-    /// The access cookie this response set; panics if there is none.
-    pub fn session_cookie(&self) -> &Cookie<'static> {
+    /// The access token's cookie this response set; panics if there is none.
+    pub fn access_cookie(&self) -> &Cookie<'static> {
         self.cookie(cookie::ACCESS_TOKEN)
             .unwrap_or_else(|| panic!("no `session` cookie in {:?}", self.raw_set_cookies))
     }

@@ -1,6 +1,6 @@
 //! Test helpers: each integration test gets a database of its own, on SQLite by default or on
 //! PostgreSQL when `DATABASE_URL` points at a server (a fresh database per test), and a bus of
-//! its own; `http` serves a service and reads its replies.
+//! its own; `http` serves a service and reads its responses.
 use anyhow::Context;
 use sea_orm::ConnectionTrait;
 
@@ -11,7 +11,7 @@ mod http;
 
 pub use http::{
     apply_set_cookies, assert_cookie_attributes, eventually, is_removal, unique_email,
-    with_cookies, Reply, Served,
+    with_cookies, Served, TestResponse,
 };
 
 /// A database URL private to one test, and what keeps it alive.

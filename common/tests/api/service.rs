@@ -15,7 +15,7 @@ use common::money::Money;
 use common::outbox::{CreateOutbox, Relay};
 use common::service::{health_router, Builder, Running, Service};
 use common::task::Shutdown;
-use common::testing::{eventually, Reply, Served, TestEnv};
+use common::testing::{eventually, Served, TestEnv, TestResponse};
 use common::ApiError;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use sea_orm_migration::prelude::{Alias, DynIden, IntoIden};
@@ -137,9 +137,9 @@ async fn a_service_built_with_the_builder_is_ready_and_relays_what_it_commits() 
     )
     .await;
     let client = reqwest::Client::new();
-    let readyz = Reply::of(client.get(served.url("/readyz"))).await;
+    let readyz = TestResponse::of(client.get(served.url("/readyz"))).await;
     assert_eq!(readyz.status, 200, "{}", readyz.body);
-    let hello = Reply::of(client.post(served.url("/api/hello"))).await;
+    let hello = TestResponse::of(client.post(served.url("/api/hello"))).await;
     assert_eq!(hello.status, 201, "{}", hello.body);
     let greeted = eventually(Duration::from_secs(10), || {
         let greeted = state.greeted.clone();

@@ -9,7 +9,7 @@ use common::auth::JwtKeys;
 use common::bus::encode;
 use common::events::TicketCreated;
 use common::money::Money;
-use common::testing::{test_bus, Reply, Served, TestEnv};
+use common::testing::{test_bus, Served, TestEnv, TestResponse};
 use futures::future::join_all;
 use reqwest::header::COOKIE;
 use reqwest::Method;
@@ -297,7 +297,7 @@ async fn an_expiry_survives_a_restart_of_the_expiration_service() {
     );
     let client = reqwest::Client::new();
     let order = eventually(EVENTS, || async {
-        let reply = Reply::of(
+        let reply = TestResponse::of(
             client
                 .post(orders.url("/api/orders"))
                 .header(COOKIE, &cookie)
@@ -320,7 +320,7 @@ async fn an_expiry_survives_a_restart_of_the_expiration_service() {
             cookie.clone(),
         );
         async move {
-            Reply::of(client.get(url).header(COOKIE, cookie))
+            TestResponse::of(client.get(url).header(COOKIE, cookie))
                 .await
                 .json()["status"]
                 .as_str()

@@ -4,7 +4,7 @@
 use crate::helpers::TestServer;
 use common::service::{health_router, Readiness};
 use common::task::Shutdown;
-use common::testing::{Reply, Served, TestEnv};
+use common::testing::{Served, TestEnv, TestResponse};
 use server::{Role, Server};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -51,7 +51,7 @@ async fn a_service_process_serves_its_own_api_and_health_only_and_needs_a_shared
     let stop = server.shutdown();
     let running = tokio::spawn(server.run());
     let client = reqwest::Client::new();
-    let get = |path: &str| Reply::of(client.get(format!("{address}{path}")));
+    let get = |path: &str| TestResponse::of(client.get(format!("{address}{path}")));
 
     assert_eq!(get("/healthz").await.status, 200);
     let traced = client
@@ -100,7 +100,7 @@ async fn readyz_names_the_dependency_that_does_not_answer() {
     ]))
     .await;
     let client = reqwest::Client::new();
-    let ready = Reply::of(client.get(served.url("/readyz"))).await;
+    let ready = TestResponse::of(client.get(served.url("/readyz"))).await;
     let messages = ready.assert_enveloped(503);
     assert_eq!(messages.len(), 1);
     assert!(
@@ -108,7 +108,9 @@ async fn readyz_names_the_dependency_that_does_not_answer() {
         "{messages:?}"
     );
     assert_eq!(
-        Reply::of(client.get(served.url("/healthz"))).await.status,
+        TestResponse::of(client.get(served.url("/healthz")))
+            .await
+            .status,
         200
     );
 }
@@ -123,7 +125,7 @@ async fn readyz_names_redis_when_it_does_not_answer() {
     let served = Served::router(health_router(vec![Readiness::redis("auth", pool)])).await;
     let client = reqwest::Client::new();
     let started = std::time::Instant::now();
-    let ready = Reply::of(client.get(served.url("/readyz"))).await;
+    let ready = TestResponse::of(client.get(served.url("/readyz"))).await;
     let messages = ready.assert_enveloped(503);
     assert!(
         messages.len() == 1 && messages[0].contains("auth redis"),
@@ -154,7 +156,7 @@ async fn every_service_asks_redis_exactly_when_it_uses_it() {
         let redis = format!("{} redis", service.name);
         assert_eq!(names.contains(&redis), uses_redis, "{names:?}");
         let served = Served::router(health_router(running.ready)).await;
-        let ready = Reply::of(reqwest::Client::new().get(served.url("/readyz"))).await;
+        let ready = TestResponse::of(reqwest::Client::new().get(served.url("/readyz"))).await;
         assert_eq!(ready.status, 200, "{}", ready.body);
     }
 }

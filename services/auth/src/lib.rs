@@ -1,6 +1,6 @@
-//! The auth service: users, sign-up/in/out, access tokens, refresh sessions (rotated on
-//! every refresh, a replayed one ending its sign-in: `routes`), their store (`sessions`) and
-//! the sign-in throttle (`throttle`).
+//! The auth service: users, sign-up/in/out and access tokens (`routes`), refresh sessions
+//! (rotated on every refresh, a replayed one ending its sign-in: `sessions`) and the sign-in
+//! throttle (`throttle`).
 #![forbid(unsafe_code)]
 
 mod domain;
@@ -20,7 +20,7 @@ use common::settings::Settings;
 use sea_orm::DatabaseConnection;
 
 pub use routes::router;
-pub use sessions::SessionBackend;
+pub use sessions::RefreshSessions;
 pub use throttle::Throttle;
 
 /// It consumes and publishes no events and runs no background task.
@@ -36,29 +36,31 @@ pub const SERVICE: Service = Service::new("auth", |mut service| {
 pub struct AuthState {
     pub db: DatabaseConnection,
     pub keys: JwtKeys,
-    pub sessions: SessionBackend,
+    pub refresh_sessions: RefreshSessions,
     pub throttle: Throttle,
     pub settings: Arc<Settings>,
-    /// The pool behind the sessions and the throttle when `REDIS_URL` is set.
+    /// The pool behind the refresh sessions and the throttle when `REDIS_URL` is set.
     pub redis: Option<fred::prelude::Pool>,
 }
 
 impl AuthState {
     /// Connects to the service's database (migrating it) and to Redis when configured; the
-    /// sessions, the throttle and the token deny-list share that one pool.
+    /// refresh sessions, the throttle and the token deny-list share that one pool.
     pub async fn build(service: &mut Builder) -> anyhow::Result<Self> {
         let db = service.database::<migration::Migrator>().await?.write;
         let settings = service.settings().clone();
         let redis = common::redis::connect_configured(&settings).await?;
-        let sessions = SessionBackend::build(&db, redis.clone()).await?;
+        let keys = service.keys_on(redis.clone());
+        let refresh_sessions =
+            RefreshSessions::build(&db, redis.clone(), keys.clone(), &settings).await?;
         let throttle = match redis.clone() {
             Some(pool) => Throttle::redis(pool, &settings.redis_prefix),
             None => Throttle::memory(),
         };
         Ok(Self {
             db,
-            keys: service.keys_on(redis.clone()),
-            sessions,
+            keys,
+            refresh_sessions,
             throttle,
             settings: Arc::new(settings),
             redis,

@@ -47,6 +47,7 @@ pub mod ticket {
 }
 
 pub mod order {
+    use common::events::OrderStatus;
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -59,7 +60,7 @@ pub mod order {
         pub id: String,
         pub user_id: String,
         pub ticket_id: String,
-        pub status: String,
+        pub status: OrderStatus,
         pub expires_at: ChronoDateTimeUtc,
         pub version: i64,
         pub created_at: ChronoDateTimeUtc,
@@ -86,7 +87,7 @@ pub mod order {
 
 pub use ticket::Model as TicketRow;
 
-/// An order as the code sees it: the status is the enum, not its SQL text.
+/// An order as the code sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRecord {
     pub id: String,
@@ -97,24 +98,16 @@ pub struct OrderRecord {
     pub version: i64,
 }
 
-impl TryFrom<order::Model> for OrderRecord {
-    type Error = DbErr;
-
-    fn try_from(row: order::Model) -> Result<Self, DbErr> {
-        let status = OrderStatus::parse(&row.status).ok_or_else(|| {
-            DbErr::Custom(format!(
-                "order {} has an unknown status {:?}",
-                row.id, row.status
-            ))
-        })?;
-        Ok(Self {
+impl From<order::Model> for OrderRecord {
+    fn from(row: order::Model) -> Self {
+        Self {
             id: row.id,
             user_id: row.user_id,
             ticket_id: row.ticket_id,
-            status,
+            status: row.status,
             expires_at: row.expires_at,
             version: row.version,
-        })
+        }
     }
 }
 
@@ -327,7 +320,7 @@ pub async fn cancel_lapsed(
         ))
         .await?;
     rows.iter()
-        .map(|row| order::Model::from_query_result(row, "").and_then(OrderRecord::try_from))
+        .map(|row| order::Model::from_query_result(row, "").map(OrderRecord::from))
         .collect()
 }
 
@@ -341,7 +334,7 @@ pub fn cancel_lapsed_statement(
     let mut update = Query::update();
     update
         .table(order::Entity)
-        .value(order::Column::Status, OrderStatus::Cancelled.as_str())
+        .value(order::Column::Status, OrderStatus::Cancelled)
         .value(
             order::Column::Version,
             Expr::col(order::Column::Version).add(1),
@@ -350,7 +343,7 @@ pub fn cancel_lapsed_statement(
         // The partial unique index's own condition, as a literal: with it the planner
         // searches that index by ticket; without, it scans every order.
         .and_where(Expr::cust("status <> 'cancelled'"))
-        .and_where(order::Column::Status.is_in(LIVE.map(OrderStatus::as_str)))
+        .and_where(order::Column::Status.is_in(LIVE))
         .and_where(order::Column::ExpiresAt.lte(now))
         .returning_all();
     backend.build(&update)
@@ -397,7 +390,7 @@ pub async fn place_order(
                 order.id.clone().into(),
                 order.user_id.clone().into(),
                 order.ticket_id.clone().into(),
-                order.status.as_str().into(),
+                order.status.into(),
                 order.expires_at.into(),
                 now.into(),
                 seen_version.into(),
@@ -429,24 +422,23 @@ pub async fn insert_order(
         id: Set(uuid::Uuid::new_v4().to_string()),
         user_id: Set(user_id.to_owned()),
         ticket_id: Set(ticket_id.to_owned()),
-        status: Set(OrderStatus::Created.as_str().to_owned()),
+        status: Set(OrderStatus::Created),
         expires_at: Set(expires_at),
         version: Set(0),
         created_at: Set(Utc::now()),
         ..Default::default()
     }
     .insert(db)
-    .await?
-    .try_into()
+    .await
+    .map(OrderRecord::from)
 }
 
 pub async fn find_order(db: &impl ConnectionTrait, id: &str) -> Result<Option<OrderRecord>, DbErr> {
     order::Entity::find()
         .filter(order::Column::Id.eq(id))
         .one(db)
-        .await?
-        .map(OrderRecord::try_from)
-        .transpose()
+        .await
+        .map(|row| row.map(OrderRecord::from))
 }
 
 /// An order and its ticket.
@@ -485,7 +477,7 @@ fn with_ticket(
     let ticket = ticket.ok_or_else(|| {
         DbErr::Custom(format!("order {} has no ticket {}", row.id, row.ticket_id))
     })?;
-    Ok((row.try_into()?, ticket))
+    Ok((row.into(), ticket))
 }
 
 /// Moves a live order to `to` (version + 1) if it is still as `current` describes; None when
@@ -496,11 +488,11 @@ pub async fn transition(
     to: OrderStatus,
 ) -> Result<Option<OrderRecord>, DbErr> {
     let result = order::Entity::update_many()
-        .col_expr(order::Column::Status, Expr::value(to.as_str()))
+        .col_expr(order::Column::Status, Expr::value(to))
         .col_expr(order::Column::Version, Expr::value(current.version + 1))
         .filter(order::Column::Id.eq(current.id.as_str()))
         .filter(order::Column::Version.eq(current.version))
-        .filter(order::Column::Status.is_in(LIVE.map(OrderStatus::as_str)))
+        .filter(order::Column::Status.is_in(LIVE))
         .exec(db)
         .await?;
     if result.rows_affected == 0 {

@@ -65,7 +65,7 @@ pub fn reserve(
             &order.id,
             &order.user_id,
             &order.ticket_id,
-            order.status.as_str(),
+            order.status,
             timestamp(expires_at),
             timestamp(now),
         ),
@@ -88,7 +88,7 @@ pub fn end(tx: &mut Tx<'_>, id: &str, to: OrderStatus) -> anyhow::Result<Ended> 
         "UPDATE orders SET status = ?2, version = version + 1 \
          WHERE id = ?1 AND status <> 'cancelled' AND status IN ('created', 'awaiting:payment') \
          RETURNING id, user_id, ticket_id, status, expires_at, version",
-        (id, to.as_str()),
+        (id, to),
         order_row,
     )?;
     let Some(ended) = ended else {
@@ -174,18 +174,14 @@ fn ticket_row(row: &Row<'_>) -> rusqlite::Result<TicketRow> {
 fn order_row(row: &Row<'_>) -> rusqlite::Result<anyhow::Result<OrderRecord>> {
     let (id, user_id, ticket_id): (String, String, String) =
         (row.get(0)?, row.get(1)?, row.get(2)?);
-    let (status, expires_at, version): (String, String, i64) =
+    let (status, expires_at, version): (OrderStatus, String, i64) =
         (row.get(3)?, row.get(4)?, row.get(5)?);
-    Ok((|| {
-        let status = OrderStatus::parse(&status)
-            .ok_or_else(|| anyhow::anyhow!("order {id} has an unknown status {status:?}"))?;
-        Ok(OrderRecord {
-            expires_at: parse_timestamp(&expires_at)?,
-            id,
-            user_id,
-            ticket_id,
-            status,
-            version,
-        })
-    })())
+    Ok(parse_timestamp(&expires_at).map(|expires_at| OrderRecord {
+        id,
+        user_id,
+        ticket_id,
+        status,
+        expires_at,
+        version,
+    }))
 }

@@ -13,6 +13,7 @@ use sea_orm::{
 };
 
 pub mod order {
+    use common::events::OrderStatus;
     use sea_orm::entity::prelude::*;
 
     /// The payments service's copy of an order, kept current by order events.
@@ -23,7 +24,7 @@ pub mod order {
         pub id: String,
         pub user_id: String,
         pub price_cents: i64,
-        pub status: String,
+        pub status: OrderStatus,
         pub version: i64,
         pub expires_at: ChronoDateTimeUtc,
         /// The payment that passed the "still payable" check, if any.
@@ -37,6 +38,7 @@ pub mod order {
 }
 
 pub mod payment {
+    use common::dto::PaymentStatus;
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -50,7 +52,7 @@ pub mod payment {
         pub user_id: String,
         pub amount_cents: i64,
         pub currency: String,
-        pub status: String,
+        pub status: PaymentStatus,
         pub stripe_id: Option<String>,
         /// Why it was declined or failed, for operators.
         pub failure: Option<String>,
@@ -112,24 +114,16 @@ pub struct OrderRecord {
     pub expires_at: DateTime<Utc>,
 }
 
-impl TryFrom<order::Model> for OrderRecord {
-    type Error = DbErr;
-
-    fn try_from(row: order::Model) -> Result<Self, DbErr> {
-        let status = OrderStatus::parse(&row.status).ok_or_else(|| {
-            DbErr::Custom(format!(
-                "order {} has an unknown status {:?}",
-                row.id, row.status
-            ))
-        })?;
-        Ok(Self {
+impl From<order::Model> for OrderRecord {
+    fn from(row: order::Model) -> Self {
+        Self {
             id: row.id,
             user_id: row.user_id,
             price: Money::from_cents(row.price_cents),
-            status,
+            status: row.status,
             version: row.version,
             expires_at: row.expires_at,
-        })
+        }
     }
 }
 
@@ -156,28 +150,20 @@ pub struct PaymentRecord {
     pub updated_at: DateTime<Utc>,
 }
 
-impl TryFrom<payment::Model> for PaymentRecord {
-    type Error = DbErr;
-
-    fn try_from(row: payment::Model) -> Result<Self, DbErr> {
-        let status = PaymentStatus::parse(&row.status).ok_or_else(|| {
-            DbErr::Custom(format!(
-                "payment {} has an unknown status {:?}",
-                row.id, row.status
-            ))
-        })?;
-        Ok(Self {
+impl From<payment::Model> for PaymentRecord {
+    fn from(row: payment::Model) -> Self {
+        Self {
             id: row.id,
             order_id: row.order_id,
             user_id: row.user_id,
             amount: Money::from_cents(row.amount_cents),
             currency: row.currency,
-            status,
+            status: row.status,
             stripe_id: row.stripe_id,
             failure: row.failure,
             created_at: row.created_at,
             updated_at: row.updated_at,
-        })
+        }
     }
 }
 
@@ -212,7 +198,7 @@ pub async fn insert_order(db: &impl ConnectionTrait, event: &OrderCreated) -> Re
         id: Set(event.id.clone()),
         user_id: Set(event.user_id.clone()),
         price_cents: Set(event.ticket.price.cents()),
-        status: Set(event.status.as_str().to_owned()),
+        status: Set(event.status),
         version: Set(event.version),
         expires_at: Set(event.expires_at),
         payment_id: Set(None),
@@ -242,7 +228,7 @@ pub async fn insert_orders(
         id: Set(event.id.clone()),
         user_id: Set(event.user_id.clone()),
         price_cents: Set(event.ticket.price.cents()),
-        status: Set(event.status.as_str().to_owned()),
+        status: Set(event.status),
         version: Set(event.version),
         expires_at: Set(event.expires_at),
         payment_id: Set(None),
@@ -275,7 +261,7 @@ pub fn insert_order_written(
             &event.id,
             &event.user_id,
             event.ticket.price.cents(),
-            event.status.as_str(),
+            event.status,
             event.version,
             common::sqlite::timestamp(event.expires_at),
         ),
@@ -286,9 +272,8 @@ pub fn insert_order_written(
 pub async fn find_order(db: &impl ConnectionTrait, id: &str) -> Result<Option<OrderRecord>, DbErr> {
     order::Entity::find_by_id(id.to_owned())
         .one(db)
-        .await?
-        .map(OrderRecord::try_from)
-        .transpose()
+        .await
+        .map(|row| row.map(OrderRecord::from))
 }
 
 /// Sets the order's status at `version`, only on top of the version before it; false when
@@ -300,7 +285,7 @@ pub async fn apply_order_change(
     status: OrderStatus,
 ) -> Result<bool, DbErr> {
     let result = order::Entity::update_many()
-        .col_expr(order::Column::Status, Expr::value(status.as_str()))
+        .col_expr(order::Column::Status, Expr::value(status))
         .col_expr(order::Column::Version, Expr::value(version))
         .filter(order::Column::Id.eq(id))
         .filter(order::Column::Version.eq(version.saturating_sub(1)))
@@ -319,7 +304,7 @@ pub async fn claim_order(
         .col_expr(order::Column::PaymentId, Expr::value(payment_id))
         .filter(order::Column::Id.eq(order.id.as_str()))
         .filter(order::Column::Version.eq(order.version))
-        .filter(order::Column::Status.eq(order.status.as_str()))
+        .filter(order::Column::Status.eq(order.status))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
@@ -341,7 +326,7 @@ pub async fn insert_payment(
         user_id: Set(order.user_id.clone()),
         amount_cents: Set(order.price.cents()),
         currency: Set(CURRENCY.to_owned()),
-        status: Set(PaymentStatus::Authorizing.as_str().to_owned()),
+        status: Set(PaymentStatus::Authorizing),
         stripe_id: Set(None),
         failure: Set(None),
         created_at: Set(now),
@@ -349,8 +334,8 @@ pub async fn insert_payment(
         ..Default::default()
     }
     .insert(db)
-    .await?
-    .try_into()
+    .await
+    .map(PaymentRecord::from)
 }
 
 pub async fn find_payment(
@@ -360,9 +345,8 @@ pub async fn find_payment(
     payment::Entity::find()
         .filter(payment::Column::Id.eq(id))
         .one(db)
-        .await?
-        .map(PaymentRecord::try_from)
-        .transpose()
+        .await
+        .map(|row| row.map(PaymentRecord::from))
 }
 
 /// The payment the provider knows as `stripe_id`.
@@ -373,9 +357,8 @@ pub async fn find_by_stripe_id(
     payment::Entity::find()
         .filter(payment::Column::StripeId.eq(stripe_id))
         .one(db)
-        .await?
-        .map(PaymentRecord::try_from)
-        .transpose()
+        .await
+        .map(|row| row.map(PaymentRecord::from))
 }
 
 /// Every payment for `order_id`, oldest first.
@@ -387,10 +370,8 @@ pub async fn payments_for(
         .filter(payment::Column::OrderId.eq(order_id))
         .order_by_asc(payment::Column::Seq)
         .all(db)
-        .await?
-        .into_iter()
-        .map(PaymentRecord::try_from)
-        .collect()
+        .await
+        .map(|rows| rows.into_iter().map(PaymentRecord::from).collect())
 }
 
 /// Payments still in flight whose last change is older than `cutoff`, oldest first (at most
@@ -402,15 +383,13 @@ pub async fn in_flight_before(
 ) -> Result<Vec<PaymentRecord>, DbErr> {
     use sea_orm::QuerySelect;
     payment::Entity::find()
-        .filter(payment::Column::Status.is_in(IN_FLIGHT.map(|s| s.as_str())))
+        .filter(payment::Column::Status.is_in(IN_FLIGHT))
         .filter(payment::Column::UpdatedAt.lt(cutoff))
         .order_by_asc(payment::Column::UpdatedAt)
         .limit(limit)
         .all(db)
-        .await?
-        .into_iter()
-        .map(PaymentRecord::try_from)
-        .collect()
+        .await
+        .map(|rows| rows.into_iter().map(PaymentRecord::from).collect())
 }
 
 /// What changes along with a payment's status.
@@ -430,7 +409,7 @@ pub async fn transition(
     change: Change<'_>,
 ) -> Result<bool, DbErr> {
     let mut update = payment::Entity::update_many()
-        .col_expr(payment::Column::Status, Expr::value(to.as_str()))
+        .col_expr(payment::Column::Status, Expr::value(to))
         .col_expr(payment::Column::UpdatedAt, Expr::value(Utc::now()));
     if let Some(stripe_id) = change.stripe_id {
         update = update.col_expr(payment::Column::StripeId, Expr::value(stripe_id));
@@ -440,7 +419,7 @@ pub async fn transition(
     }
     let result = update
         .filter(payment::Column::Id.eq(id))
-        .filter(payment::Column::Status.eq(from.as_str()))
+        .filter(payment::Column::Status.eq(from))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)

@@ -19,8 +19,8 @@ use sea_orm::DatabaseConnection;
 
 use super::{decode, EventBus, Message};
 use crate::events::{Event, Subject};
-use crate::task::{Shutdown, Task};
 use crate::sqlite::{Tx, Writer};
+use crate::task::{Shutdown, Task};
 
 mod batch;
 mod consume;

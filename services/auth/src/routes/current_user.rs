@@ -11,11 +11,11 @@ use common::Json;
 
 use crate::AuthState;
 
-/// The signed-in user, or `null`; an unusable `session` cookie is cleared on the way.
+/// The signed-in user, or `null`; an unusable access token's cookie is cleared on the way.
 #[tracing::instrument(name = "auth.current_user", skip_all)]
 pub async fn current_user(
     State(state): State<AuthState>,
-    session: Session,
+    refresh_session: Session,
     jar: CookieJar,
     token: TokenState,
 ) -> (CookieJar, Json<CurrentUserResponse>) {
@@ -29,7 +29,7 @@ pub async fn current_user(
         }
         // The deny-list is away: anonymous for now, but an outage signs nobody out.
         TokenState::Unchecked => (jar, None),
-        TokenState::Expired => renew(&state, &session, jar).await,
+        TokenState::Expired => renew(&state, &refresh_session, jar).await,
     };
     (
         jar,
@@ -43,19 +43,19 @@ pub async fn current_user(
 /// session itself is left as it is); without one the stale token is cleared.
 async fn renew(
     state: &AuthState,
-    session: &Session,
+    refresh_session: &Session,
     jar: CookieJar,
 ) -> (CookieJar, Option<Claims>) {
-    let renewed = match super::refresh_session_user(state, session, false).await {
-        Ok(Some((user, family))) => super::access_cookie(state, &user, &family).map(Some),
+    let renewed = match state.refresh_sessions.renew(refresh_session).await {
+        Ok(Some((user, sign_in))) => super::access_token(state, &user, &sign_in).map(Some),
         Ok(None) => Ok(None),
         Err(err) => Err(err),
     };
     match renewed {
         Ok(Some((cookie, claims))) => (jar.add(cookie), Some(claims)),
         Ok(None) => (jar.add(state.keys.expired_access_cookie()), None),
-        // The session store or database is down: answer anonymously but keep the cookies,
-        // so an outage doesn't sign anyone out.
+        // The refresh session store or database is down: answer anonymously but keep the
+        // cookies, so an outage doesn't sign anyone out.
         Err(err) => {
             tracing::error!(error = ?err, "could not renew an expired access token");
             (jar, None)

@@ -8,23 +8,23 @@ use common::{ApiError, Json};
 
 use crate::AuthState;
 
-/// Issues a new access token from a live refresh session, rotating its id; 499 when there is
-/// none, or when a retired id is replayed (which revokes its whole sign-in).
+/// Issues a new access token from the live refresh session, rotating its id; 499 when there
+/// is none, or when a retired id is replayed (which ends its whole sign-in).
 #[tracing::instrument(name = "auth.refresh", skip_all)]
 pub async fn refresh(
     State(state): State<AuthState>,
-    session: Session,
+    refresh_session: Session,
     jar: CookieJar,
 ) -> Result<Response, ApiError> {
-    let Some((user, family)) = super::refresh_session_user(&state, &session, true).await? else {
+    let Some((user, sign_in)) = state.refresh_sessions.rotate(&refresh_session).await? else {
         // The client is signed out: drop its stale access token too.
         return Ok((
             jar.add(state.keys.expired_access_cookie()),
-            ApiError::SessionExpired,
+            ApiError::RefreshSessionEnded,
         )
             .into_response());
     };
-    let jar = jar.add(super::access_cookie(&state, &user, &family)?.0);
+    let jar = jar.add(super::access_token(&state, &user, &sign_in)?.0);
     Ok((
         jar,
         Json(User {

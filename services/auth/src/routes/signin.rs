@@ -19,7 +19,7 @@ pub async fn sign_in(
     // Absent when served without connection info (then there is no address to key by).
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
-    session: Session,
+    refresh_session: Session,
     jar: CookieJar,
     Json(body): Json<Credentials>,
 ) -> Result<(StatusCode, CookieJar, Json<User>), ApiError> {
@@ -46,7 +46,7 @@ pub async fn sign_in(
     match user {
         Some(user) if matches => {
             state.throttle.succeeded(&keys).await?;
-            super::start_session(&state, &session, jar, user, StatusCode::OK).await
+            super::signed_in(&state, &refresh_session, jar, user, StatusCode::OK).await
         }
         _ => Err(ApiError::bad_request("Invalid credentials")),
     }

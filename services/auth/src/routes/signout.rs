@@ -9,12 +9,13 @@ use common::{ApiError, Json};
 
 use crate::AuthState;
 
-/// Ends the access token (on the deny-list until it would have expired), revokes the refresh
-/// session and expires both cookies; fine without any cookie too.
+/// Ends the access token (on the deny-list until it would have expired) and every other one
+/// of its sign-in, ends the refresh session and expires both cookies; fine without any
+/// cookie too.
 #[tracing::instrument(name = "auth.sign_out", skip_all)]
 pub async fn sign_out(
     State(state): State<AuthState>,
-    session: Session,
+    refresh_session: Session,
     jar: CookieJar,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
     // The tokens first: were the refresh session gone and they not, they would outlive the
@@ -25,17 +26,14 @@ pub async fn sign_out(
             TokenState::Valid(claims) => Some(claims),
             _ => None,
         });
-    let family: Option<String> = session
-        .get(super::FAMILY)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let family = family.or_else(|| token.as_ref().map(|c| c.sid.clone()));
+    let sign_in = state.refresh_sessions.sign_in_of(&refresh_session).await?;
+    let sign_in = sign_in.or_else(|| token.as_ref().map(|c| c.sid.clone()));
     let revoked = async {
         if let Some(claims) = &token {
             state.keys.revoke(claims).await?;
         }
-        if let Some(family) = &family {
-            state.keys.revoke_sign_in(family).await?;
+        if let Some(sign_in) = &sign_in {
+            state.keys.revoke_sign_in(sign_in).await?;
         }
         anyhow::Ok(())
     };
@@ -43,9 +41,6 @@ pub async fn sign_out(
         tracing::error!(error = ?err, "could not revoke a sign-in's access tokens");
         ApiError::Unavailable("Could not sign out right now; try again shortly".into())
     })?;
-    session
-        .flush()
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    state.refresh_sessions.end(&refresh_session).await?;
     Ok((jar.add(state.keys.expired_access_cookie()), Json(json!({}))))
 }

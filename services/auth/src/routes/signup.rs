@@ -14,7 +14,7 @@ const EMAIL_IN_USE: &str = "Email in use";
 #[tracing::instrument(name = "auth.sign_up", skip_all)]
 pub async fn sign_up(
     State(state): State<AuthState>,
-    session: Session,
+    refresh_session: Session,
     jar: CookieJar,
     Json(body): Json<Credentials>,
 ) -> Result<(StatusCode, CookieJar, Json<User>), ApiError> {
@@ -35,5 +35,5 @@ pub async fn sign_up(
         Err(err) => return Err(err.into()),
     };
     tracing::info!(user.id = %user.id, "user signed up");
-    super::start_session(&state, &session, jar, user, StatusCode::CREATED).await
+    super::signed_in(&state, &refresh_session, jar, user, StatusCode::CREATED).await
 }

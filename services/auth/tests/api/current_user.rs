@@ -48,7 +48,7 @@ async fn currentuser_with_only_the_session_cookie_needs_no_refresh_session() {
     let signup = app.sign_up(EMAIL, PASSWORD).await;
 
     let reply = app
-        .current_user(&session(signup.session_cookie().value()))
+        .current_user(&session(signup.access_cookie().value()))
         .await;
 
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -76,13 +76,13 @@ async fn a_tampered_token_is_anonymous_on_currentuser() {
     let alice = app
         .sign_up("alice@test.com", PASSWORD)
         .await
-        .session_cookie()
+        .access_cookie()
         .value()
         .to_owned();
     let mallory = app
         .sign_up("mallory@test.com", PASSWORD)
         .await
-        .session_cookie()
+        .access_cookie()
         .value()
         .to_owned();
     let alice_parts: Vec<&str> = alice.split('.').collect();
@@ -126,7 +126,7 @@ async fn an_alg_none_token_is_anonymous_on_currentuser() {
     let genuine = app
         .sign_up(EMAIL, PASSWORD)
         .await
-        .session_cookie()
+        .access_cookie()
         .value()
         .to_owned();
     let claims = genuine.split('.').nth(1).expect("a payload segment");
@@ -146,7 +146,7 @@ async fn currentuser_renews_an_expired_token_from_the_live_refresh_session() {
     let app = TestApp::spawn_with(|s| s.access_token_ttl = Duration::from_secs(1)).await;
     let signup = app.sign_up(EMAIL, PASSWORD).await;
     let cookies = signup.cookie_header();
-    let old = signup.session_cookie().value().to_owned();
+    let old = signup.access_cookie().value().to_owned();
     wait_until_expired(&app, &old).await;
 
     let reply = app.current_user(&cookies).await;
@@ -155,7 +155,7 @@ async fn currentuser_renews_an_expired_token_from_the_live_refresh_session() {
     let current = reply.json()["currentUser"].clone();
     assert_eq!(current["id"], signup.json()["id"], "{current}");
     assert_eq!(current["email"], EMAIL);
-    let access = reply.session_cookie();
+    let access = reply.access_cookie();
     assert_cookie_attributes(access, false);
     assert!(!is_removal(access), "{access}");
     assert_ne!(access.value(), old, "a new token");
@@ -181,7 +181,7 @@ async fn currentuser_renews_an_expired_token_from_the_live_refresh_session() {
     let again = app.current_user(&cookies).await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.json()["currentUser"]["email"], EMAIL);
-    assert!(!is_removal(again.session_cookie()));
+    assert!(!is_removal(again.access_cookie()));
     let refreshed = app.refresh(&cookies).await;
     assert_eq!(refreshed.status, 200, "{}", refreshed.body);
     // With the renewed token nothing needs renewing.
@@ -202,7 +202,7 @@ async fn currentuser_with_an_expired_token_after_signout_is_null_and_clears_the_
     let signup = app.sign_up(EMAIL, PASSWORD).await;
     let cookies = signup.cookie_header();
     assert_eq!(app.sign_out(&cookies).await.status, 200);
-    wait_until_expired(&app, signup.session_cookie().value()).await;
+    wait_until_expired(&app, signup.access_cookie().value()).await;
 
     // The old cookies replayed: an expired token and a revoked refresh session.
     let reply = app.current_user(&cookies).await;
@@ -226,7 +226,7 @@ async fn currentuser_with_an_expired_token_and_no_live_refresh_session_is_null()
     })
     .await;
     let signup = app.sign_up(EMAIL, PASSWORD).await;
-    let token = signup.session_cookie().value().to_owned();
+    let token = signup.access_cookie().value().to_owned();
     wait_until_expired(&app, &token).await;
     // Past the refresh session's lifetime too (the stores expire by the second).
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -67,15 +67,15 @@ impl TestApp {
             .request(method, format!("{}{}", self.address, path))
     }
 
-    pub async fn send(&self, request: RequestBuilder) -> Reply {
-        Reply::of(request).await
+    pub async fn send(&self, request: RequestBuilder) -> TestResponse {
+        TestResponse::of(request).await
     }
 
-    pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
+    pub async fn post_json(&self, path: &str, body: &Value) -> TestResponse {
         self.send(self.request(Method::POST, path).json(body)).await
     }
 
-    pub async fn post_json_with(&self, path: &str, body: &Value, cookies: &str) -> Reply {
+    pub async fn post_json_with(&self, path: &str, body: &Value, cookies: &str) -> TestResponse {
         self.send(with_cookies(
             self.request(Method::POST, path).json(body),
             cookies,
@@ -83,12 +83,12 @@ impl TestApp {
         .await
     }
 
-    pub async fn get_with(&self, path: &str, cookies: &str) -> Reply {
+    pub async fn get_with(&self, path: &str, cookies: &str) -> TestResponse {
         self.send(with_cookies(self.request(Method::GET, path), cookies))
             .await
     }
 
-    pub async fn sign_up(&self, email: &str, password: &str) -> Reply {
+    pub async fn sign_up(&self, email: &str, password: &str) -> TestResponse {
         self.post_json(
             "/api/users/signup",
             &json!({ "email": email, "password": password }),
@@ -96,7 +96,7 @@ impl TestApp {
         .await
     }
 
-    pub async fn sign_in(&self, email: &str, password: &str) -> Reply {
+    pub async fn sign_in(&self, email: &str, password: &str) -> TestResponse {
         self.post_json(
             "/api/users/signin",
             &json!({ "email": email, "password": password }),
@@ -115,22 +115,24 @@ impl TestApp {
         reply.cookie_header()
     }
 
-    pub async fn sign_out(&self, cookies: &str) -> Reply {
+    pub async fn sign_out(&self, cookies: &str) -> TestResponse {
         self.post_json_with("/api/users/signout", &json!({}), cookies)
             .await
     }
 
-    pub async fn current_user(&self, cookies: &str) -> Reply {
+    pub async fn current_user(&self, cookies: &str) -> TestResponse {
         self.get_with("/api/users/currentuser", cookies).await
     }
 
-    pub async fn refresh(&self, cookies: &str) -> Reply {
+    pub async fn refresh(&self, cookies: &str) -> TestResponse {
         self.post_json_with("/api/users/refresh", &json!({}), cookies)
             .await
     }
 }
 
-pub use common::testing::{assert_cookie_attributes, eventually, is_removal, with_cookies, Reply};
+pub use common::testing::{
+    assert_cookie_attributes, eventually, is_removal, with_cookies, TestResponse,
+};
 
 /// A unique email, for state that may be shared between tests (Redis).
 pub fn unique_email() -> String {
@@ -166,10 +168,10 @@ pub async fn wait_until_expired(app: &TestApp, token: &str) {
 }
 
 /// Asserts a 200 `{"currentUser": null}` that clears the `session` cookie.
-pub fn assert_anonymous_and_cleared(reply: &Reply) {
+pub fn assert_anonymous_and_cleared(reply: &TestResponse) {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json(), json!({ "currentUser": null }));
-    let access = reply.session_cookie();
+    let access = reply.access_cookie();
     assert!(
         is_removal(access),
         "the session cookie must be cleared: {access}"
@@ -178,7 +180,7 @@ pub fn assert_anonymous_and_cleared(reply: &Reply) {
 }
 
 /// Asserts `reply` sets neither cookie a sign-in sets (the access token, the refresh session).
-pub fn assert_sets_no_cookie(reply: &Reply) {
+pub fn assert_sets_no_cookie(reply: &TestResponse) {
     for name in ["session", "refresh"] {
         assert!(
             reply.cookie(name).is_none(),

@@ -7,7 +7,7 @@ use common::wire::cookie::REFRESH_SESSION as REFRESH_COOKIE;
 
 use crate::helpers::{
     assert_anonymous_and_cleared, assert_cookie_attributes, is_removal, session, unique_email,
-    wait_until_expired, Reply, TestApp, EMAIL, PASSWORD, SESSION_EXPIRED,
+    wait_until_expired, TestApp, TestResponse, EMAIL, PASSWORD, SESSION_EXPIRED,
 };
 
 #[tokio::test]
@@ -20,17 +20,17 @@ async fn refresh_after_the_access_token_expires_issues_a_working_session_cookie(
         EMAIL
     );
 
-    wait_until_expired(&app, signup.session_cookie().value()).await;
+    wait_until_expired(&app, signup.access_cookie().value()).await;
 
     let reply = app.refresh(&cookies).await;
 
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json(), signup.json(), "refresh answers {{id,email}}");
-    let access = reply.session_cookie();
+    let access = reply.access_cookie();
     assert_cookie_attributes(access, false);
     assert_ne!(
         access.value(),
-        signup.session_cookie().value(),
+        signup.access_cookie().value(),
         "a new token"
     );
     let fresh = format!(
@@ -62,7 +62,7 @@ async fn refresh_with_only_an_access_token_is_499() {
     let app = TestApp::spawn().await;
     let signup = app.sign_up(EMAIL, PASSWORD).await;
 
-    let reply = app.refresh(&session(signup.session_cookie().value())).await;
+    let reply = app.refresh(&session(signup.access_cookie().value())).await;
 
     reply.assert_enveloped(SESSION_EXPIRED);
 }
@@ -84,7 +84,7 @@ async fn refresh_after_the_refresh_session_expired_is_499() {
 }
 
 /// `refresh=<id>` as the reply set it.
-fn refresh_of(reply: &Reply) -> String {
+fn refresh_of(reply: &TestResponse) -> String {
     let refresh = reply.refresh_cookie();
     assert!(!is_removal(refresh), "{:?}", reply.raw_set_cookies);
     format!("refresh={}", refresh.value())
@@ -119,11 +119,11 @@ async fn every_refresh_rotates_the_refresh_id_and_a_replayed_old_one_revokes_the
     );
     // The whole sign-in is over: its current id too, the one before, and its access tokens.
     app.refresh(&third).await.assert_enveloped(SESSION_EXPIRED);
-    let latest = again.session_cookie().value().to_owned();
+    let latest = again.access_cookie().value().to_owned();
     assert_eq!(app.keys.check(&latest).await, TokenState::Revoked);
     app.refresh(&second).await.assert_enveloped(SESSION_EXPIRED);
     // The other device's sign-in is not that family.
-    let token = other_device.session_cookie().value().to_owned();
+    let token = other_device.access_cookie().value().to_owned();
     assert!(matches!(app.keys.check(&token).await, TokenState::Valid(_)));
     let elsewhere = app.refresh(&refresh_of(&other_device)).await;
     assert_eq!(elsewhere.status, 200, "{}", elsewhere.body);
@@ -141,7 +141,7 @@ async fn a_just_retired_refresh_id_still_answers_within_the_grace_window_without
     let late = app.refresh(&first).await;
     assert_eq!(late.status, 200, "{}", late.body);
     assert!(
-        !is_removal(late.session_cookie()),
+        !is_removal(late.access_cookie()),
         "{:?}",
         late.raw_set_cookies
     );
@@ -163,7 +163,7 @@ async fn currentuser_renewing_from_a_replayed_refresh_id_revokes_the_sign_in_too
     })
     .await;
     let signup = app.sign_up(&unique_email(), PASSWORD).await;
-    let token = signup.session_cookie().value().to_owned();
+    let token = signup.access_cookie().value().to_owned();
     let first = refresh_of(&signup);
     let current = refresh_of(&app.refresh(&first).await);
     wait_until_expired(&app, &token).await;
@@ -188,11 +188,11 @@ async fn a_signed_out_access_token_is_refused_at_once_and_so_is_every_token_of_t
     let app = TestApp::spawn().await;
     let email = unique_email();
     let signup = app.sign_up(&email, PASSWORD).await;
-    let first_token = signup.session_cookie().value().to_owned();
+    let first_token = signup.access_cookie().value().to_owned();
     // The same sign-in refreshed: a second token, the first not yet expired.
     let refreshed = app.refresh(&signup.cookie_header()).await;
     assert_eq!(refreshed.status, 200, "{}", refreshed.body);
-    let token = refreshed.session_cookie().value().to_owned();
+    let token = refreshed.access_cookie().value().to_owned();
     let other_device = app.sign_in(&email, PASSWORD).await;
     let keys = &app.keys;
     assert!(matches!(keys.check(&token).await, TokenState::Valid(_)));
@@ -207,6 +207,6 @@ async fn a_signed_out_access_token_is_refused_at_once_and_so_is_every_token_of_t
     assert_anonymous_and_cleared(&app.current_user(&session(&token)).await);
     assert_anonymous_and_cleared(&app.current_user(&session(&first_token)).await);
     // Signing out here is not signing out everywhere.
-    let elsewhere = other_device.session_cookie().value().to_owned();
+    let elsewhere = other_device.access_cookie().value().to_owned();
     assert!(matches!(keys.check(&elsewhere).await, TokenState::Valid(_)));
 }

@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{
-    assert_cookie_attributes, assert_sets_no_cookie, unique_email, Reply, TestApp, EMAIL,
+    assert_cookie_attributes, assert_sets_no_cookie, unique_email, TestApp, TestResponse, EMAIL,
     INVALID_CREDENTIALS, INVALID_EMAIL, MISSING_PASSWORD, PASSWORD, SESSION_EXPIRED,
 };
 
@@ -46,7 +46,7 @@ async fn signin_with_valid_credentials_returns_200_and_sets_both_cookies() {
         signed_up,
         "sign-in answers the same {{id,email}} as sign-up"
     );
-    assert_cookie_attributes(reply.session_cookie(), false);
+    assert_cookie_attributes(reply.access_cookie(), false);
     assert_cookie_attributes(reply.refresh_cookie(), false);
     let me = app.current_user(&reply.cookie_header()).await.json();
     assert_eq!(me["currentUser"]["id"], signed_up["id"]);
@@ -163,7 +163,7 @@ async fn ten_failed_signins_block_the_eleventh_attempt_even_with_the_right_passw
 }
 
 /// A 429's `Retry-After`: whole seconds, within the throttle's one-minute window.
-fn assert_retry_after(reply: &Reply) {
+fn assert_retry_after(reply: &TestResponse) {
     let seconds: u64 = reply
         .retry_after
         .as_deref()
@@ -186,7 +186,7 @@ async fn fifty_concurrent_wrong_signins_get_at_most_ten_password_checks() {
     });
     let replies = futures::future::join_all(guesses).await;
     let checked = replies.iter().filter(|r| r.status == 400).count();
-    let throttled: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
+    let throttled: Vec<&TestResponse> = replies.iter().filter(|r| r.status == 429).collect();
     assert!(
         checked <= 10,
         "{checked} guesses reached the password check"

@@ -14,7 +14,7 @@ async fn signout_without_any_cookie_expires_the_session_cookie() {
 
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json(), json!({}));
-    let access = reply.session_cookie();
+    let access = reply.access_cookie();
     assert!(
         is_removal(access),
         "the session cookie must be expired: {access}"
@@ -43,7 +43,7 @@ async fn signout_expires_both_cookies_and_revokes_the_refresh_session() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json(), json!({}));
     assert!(
-        is_removal(reply.session_cookie()),
+        is_removal(reply.access_cookie()),
         "{:?}",
         reply.raw_set_cookies
     );

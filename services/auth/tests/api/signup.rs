@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{
-    assert_cookie_attributes, is_removal, keys_of, Reply, TestApp, EMAIL, EMAIL_IN_USE,
+    assert_cookie_attributes, is_removal, keys_of, TestApp, TestResponse, EMAIL, EMAIL_IN_USE,
     INVALID_EMAIL, INVALID_PASSWORD, PASSWORD,
 };
 
@@ -32,7 +32,7 @@ async fn signup_sets_an_httponly_lax_session_cookie_and_a_refresh_cookie() {
     let reply = app.sign_up(EMAIL, PASSWORD).await;
 
     assert_eq!(reply.status, 201, "{}", reply.body);
-    let access = reply.session_cookie();
+    let access = reply.access_cookie();
     assert_cookie_attributes(access, false);
     assert!(
         !access.value().is_empty() && !is_removal(access),
@@ -58,7 +58,7 @@ async fn with_cookie_secure_both_cookies_are_marked_secure() {
     let reply = app.sign_up(EMAIL, PASSWORD).await;
 
     assert_eq!(reply.status, 201, "{}", reply.body);
-    assert_cookie_attributes(reply.session_cookie(), true);
+    assert_cookie_attributes(reply.access_cookie(), true);
     assert_cookie_attributes(reply.refresh_cookie(), true);
 }
 
@@ -190,7 +190,7 @@ async fn concurrent_signups_for_one_email_create_exactly_one_user() {
             .request(Method::POST, "/api/users/signup")
             .json(&json!({ "email": email, "password": PASSWORD }));
         requests.spawn(async move {
-            Reply::read(
+            TestResponse::read(
                 request
                     .send()
                     .await

@@ -145,16 +145,16 @@ impl TestApp {
         }
     }
 
-    pub async fn send(&self, request: RequestBuilder) -> Reply {
-        Reply::of(request).await
+    pub async fn send(&self, request: RequestBuilder) -> TestResponse {
+        TestResponse::of(request).await
     }
 
-    pub async fn create_order(&self, buyer: &Buyer, ticket_id: &str) -> Reply {
+    pub async fn create_order(&self, buyer: &Buyer, ticket_id: &str) -> TestResponse {
         self.post_order(Some(&buyer.cookie), &json!({ "ticketId": ticket_id }))
             .await
     }
 
-    pub async fn post_order(&self, cookie: Option<&str>, body: &Value) -> Reply {
+    pub async fn post_order(&self, cookie: Option<&str>, body: &Value) -> TestResponse {
         self.send(self.request(Method::POST, "/api/orders", cookie).json(body))
             .await
     }
@@ -171,12 +171,12 @@ impl TestApp {
         reply.json()
     }
 
-    pub async fn list_orders(&self, buyer: &Buyer) -> Reply {
+    pub async fn list_orders(&self, buyer: &Buyer) -> TestResponse {
         self.send(self.request(Method::GET, "/api/orders", Some(&buyer.cookie)))
             .await
     }
 
-    pub async fn show_order(&self, buyer: &Buyer, id: &str) -> Reply {
+    pub async fn show_order(&self, buyer: &Buyer, id: &str) -> TestResponse {
         self.send(self.request(
             Method::GET,
             &format!("/api/orders/{id}"),
@@ -185,7 +185,7 @@ impl TestApp {
         .await
     }
 
-    pub async fn cancel_order(&self, buyer: &Buyer, id: &str) -> Reply {
+    pub async fn cancel_order(&self, buyer: &Buyer, id: &str) -> TestResponse {
         self.send(self.request(
             Method::DELETE,
             &format!("/api/orders/{id}"),
@@ -259,7 +259,7 @@ impl TestApp {
     }
 }
 
-pub use common::testing::Reply;
+pub use common::testing::TestResponse;
 
 pub const ALREADY_RESERVED: &str = "Ticket is already reserved";
 pub const COMPLETED: &str = "Cannot cancel a completed order";

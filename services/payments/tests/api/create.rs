@@ -4,7 +4,7 @@
 use chrono::Utc;
 use common::dto::{ErrorItem, PaymentStatus};
 use common::events::PaymentCreated;
-use common::testing::Reply;
+use common::testing::TestResponse;
 use payments::charge::{ALREADY_PAID, CANCELLED, EXPIRED};
 use payments::listeners::Applied;
 use serde_json::json;
@@ -28,7 +28,7 @@ on_both_providers!(
 
 async fn paying_requires_a_signed_in_user_before_anything_else(kind: Kind) {
     let app = TestApp::spawn(kind).await;
-    let reply = Reply::of(app.client.post(app.url("/api/payments")).json(&json!({}))).await;
+    let reply = TestResponse::of(app.client.post(app.url("/api/payments")).json(&json!({}))).await;
     reply.assert_error(401, "Not authorized");
 }
 
@@ -242,7 +242,7 @@ async fn hostile_input_never_causes_a_server_error(kind: Kind) {
         reply.errors();
     }
     for raw in ["{", "", "null", "{\"orderId\": \"\\ud800\"}"] {
-        let reply = Reply::of(
+        let reply = TestResponse::of(
             app.client
                 .post(app.url("/api/payments"))
                 .header("cookie", &buyer.cookie)
@@ -265,7 +265,7 @@ async fn hostile_input_never_causes_a_server_error(kind: Kind) {
         "orderId=1&orderId=2",
         "x=%zz",
     ] {
-        let reply = Reply::of(
+        let reply = TestResponse::of(
             app.client
                 .get(app.url(&format!("/api/payments?{query}")))
                 .header("cookie", &buyer.cookie),

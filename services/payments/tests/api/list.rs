@@ -1,7 +1,7 @@
 //! `GET /api/payments?orderId=…`: the receipt, to the order's owner only.
 
 use common::dto::ErrorItem;
-use common::testing::Reply;
+use common::testing::TestResponse;
 use serde_json::json;
 
 use crate::helpers::{Kind, TestApp};
@@ -41,7 +41,7 @@ async fn the_receipt_lists_an_orders_payments_to_its_owner_only(kind: Kind) {
     app.receipt(&buyer, &uuid::Uuid::new_v4().to_string())
         .await
         .assert_error(404, "Not Found");
-    Reply::of(
+    TestResponse::of(
         app.client
             .get(app.url("/api/payments"))
             .header("cookie", &buyer.cookie),
@@ -51,7 +51,7 @@ async fn the_receipt_lists_an_orders_payments_to_its_owner_only(kind: Kind) {
         400,
         &[ErrorItem::field("orderId", "OrderId must be provided once")],
     );
-    Reply::of(
+    TestResponse::of(
         app.client
             .get(app.url(&format!("/api/payments?orderId={order}"))),
     )

@@ -7,7 +7,7 @@ use chrono::Utc;
 use common::bus::encode;
 use common::dto::PaymentStatus;
 use common::events::OrderStatus;
-use common::testing::{eventually, Reply};
+use common::testing::{eventually, TestResponse};
 use payments::listeners::Applied;
 use payments::store::{self, Change};
 use serde_json::json;
@@ -163,7 +163,7 @@ async fn the_service_starts_from_settings_alone() {
         .expect("starts");
     assert_eq!(payments::SERVICE.name, "payments");
     let served = common::testing::Served::start(running, shutdown).await;
-    let reply = Reply::of(
+    let reply = TestResponse::of(
         reqwest::Client::new()
             .post(served.url("/api/payments"))
             .json(&json!({})),

@@ -20,7 +20,7 @@ use common::events::{
 use common::money::Money;
 use common::outbox::entity as outbox;
 use common::task::Shutdown;
-use common::testing::{Reply, Served, TestEnv};
+use common::testing::{Served, TestEnv, TestResponse};
 use payments::listeners::{self, Applied};
 use payments::provider::{
     ChargeRequest, Found, PaymentProvider, Provider, ProviderError, TestChargeStatus,
@@ -317,8 +317,8 @@ impl TestApp {
         .expect("the completion step runs")
     }
 
-    pub async fn pay_with(&self, buyer: &Buyer, body: Value) -> Reply {
-        Reply::of(
+    pub async fn pay_with(&self, buyer: &Buyer, body: Value) -> TestResponse {
+        TestResponse::of(
             self.client
                 .post(self.url("/api/payments"))
                 .header("cookie", &buyer.cookie)
@@ -327,13 +327,13 @@ impl TestApp {
         .await
     }
 
-    pub async fn pay(&self, buyer: &Buyer, order_id: &str, token: &str) -> Reply {
+    pub async fn pay(&self, buyer: &Buyer, order_id: &str, token: &str) -> TestResponse {
         self.pay_with(buyer, json!({"orderId": order_id, "token": token}))
             .await
     }
 
-    pub async fn receipt(&self, buyer: &Buyer, order_id: &str) -> Reply {
-        Reply::of(
+    pub async fn receipt(&self, buyer: &Buyer, order_id: &str) -> TestResponse {
+        TestResponse::of(
             self.client
                 .get(self.url("/api/payments"))
                 .query(&[("orderId", order_id)])
@@ -413,7 +413,7 @@ impl TestApp {
     }
 
     /// Posts a webhook body with the given `Stripe-Signature` (none when `None`).
-    pub async fn webhook(&self, body: &str, signature: Option<String>) -> Reply {
+    pub async fn webhook(&self, body: &str, signature: Option<String>) -> TestResponse {
         let mut request = self
             .client
             .post(self.url("/api/payments/webhook"))
@@ -422,7 +422,7 @@ impl TestApp {
         if let Some(signature) = signature {
             request = request.header("stripe-signature", signature);
         }
-        Reply::of(request).await
+        TestResponse::of(request).await
     }
 }
 
