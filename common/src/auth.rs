@@ -19,9 +19,13 @@ use crate::ApiError;
 /// The access token's payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
+    /// The signed-in user's id, which the services key that user's data by.
     pub id: String,
+    /// The user's email at sign-in, for showing who is signed in.
     pub email: String,
+    /// When the token was issued (Unix seconds).
     pub iat: i64,
+    /// When the token stops verifying (Unix seconds); a revocation lasts until then.
     pub exp: i64,
     /// The token's own id, what a revocation names. Empty only in tokens issued before
     /// tokens carried one (they are never revoked, and expire on their own).
@@ -58,8 +62,11 @@ pub struct JwtKeys {
 /// What the access token a request carries amounts to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenState {
+    /// The request carries no access token.
     Missing,
+    /// Well signed and unexpired (and, from [`JwtKeys::check`], not revoked): its claims.
     Valid(Claims),
+    /// Well signed but past its expiry: the client should refresh and retry.
     Expired,
     /// Tampered, signed with another key, another algorithm, or not a JWT at all.
     Invalid,
@@ -71,6 +78,7 @@ pub enum TokenState {
 }
 
 impl JwtKeys {
+    /// Keys for `secret` issuing tokens that live `ttl`, in cookies `Secure` if `cookie_secure`.
     pub fn new(secret: &[u8], ttl: Duration, cookie_secure: bool) -> Self {
         // Only HS256, `exp` required and checked with no leeway: a token is valid until
         // the second it expires, and `alg: none` or RS/ES tokens never verify.
@@ -131,6 +139,7 @@ impl JwtKeys {
         self.deny.add(DenyList::sign_in_key(sid), until).await
     }
 
+    /// A fresh access token for the user `id`, issued outside any sign-in.
     pub fn issue(&self, id: &str, email: &str) -> anyhow::Result<String> {
         Ok(self.issue_with_claims(id, email)?.0)
     }
@@ -161,6 +170,7 @@ impl JwtKeys {
         Ok((token, claims))
     }
 
+    /// `token` by its signature and expiry alone; [`check`](Self::check) asks the deny-list too.
     pub fn verify(&self, token: &str) -> TokenState {
         match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
             Ok(data) => TokenState::Valid(data.claims),
@@ -193,6 +203,7 @@ impl JwtKeys {
         cookie
     }
 
+    /// Whether the cookies it makes are marked `Secure` (sent over HTTPS only).
     pub fn cookie_secure(&self) -> bool {
         self.cookie_secure
     }

@@ -4,24 +4,31 @@ use axum::response::{IntoResponse, Response};
 
 use crate::dto::{ErrorBody, ErrorItem, STATUS_SESSION_EXPIRED, STATUS_TOKEN_EXPIRED};
 
+/// Every failure a handler answers with: a status, and the one error envelope as the body.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// One or more fields failed validation (400, one entry per field).
     #[error("validation failed")]
     Validation(Vec<ErrorItem>),
+    /// The request makes no sense as a whole; the message says why (400).
     #[error("{0}")]
     BadRequest(String),
+    /// No usable access token, or the user may not touch what they asked for (401).
     #[error("not authorized")]
     NotAuthorized,
     /// Refused whoever asks (e.g. a cross-site form post), 403.
     #[error("{0}")]
     Forbidden(String),
+    /// No such path or resource (404).
     #[error("not found")]
     NotFound,
+    /// The path exists, but not with this method (405).
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The body is over the size limit (413).
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The body's `Content-Type` is not one the route reads; the message says what is (415).
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// Throttled: try again after this long (sent as `Retry-After`, whole seconds).
@@ -46,14 +53,17 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A validation error for one field, with the message shown next to it.
     pub fn field(field: &str, message: &str) -> Self {
         Self::Validation(vec![ErrorItem::field(field, message)])
     }
 
+    /// A 400 whose message says what is wrong with the request.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::BadRequest(message.into())
     }
 
+    /// The HTTP status this error is answered with.
     pub fn status_code(&self) -> StatusCode {
         match self {
             Self::Validation(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,

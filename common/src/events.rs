@@ -337,10 +337,12 @@ pub mod timestamp {
         DateTime::parse_from_rfc3339(text).map(|at| at.with_timezone(&Utc))
     }
 
+    /// Writes `at` as [`format()`] does: serde's half of `#[serde(with = "timestamp")]`.
     pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&format(at))
     }
 
+    /// Reads an instant as [`parse()`] does, refusing a malformed one: serde's other half.
     pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<DateTime<Utc>, D::Error> {

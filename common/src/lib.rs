@@ -15,7 +15,8 @@
 //!
 //! * [`auth`] — access tokens: signing, local verification, the deny-list, the extractors;
 //! * [`bus`] — the event bus seam (in-process or JetStream) and the listener loop;
-//! * [`db`] — connecting and migrating a service's database, SQLite or PostgreSQL by URL;
+//! * [`db`] — connecting and migrating a service's database, SQLite or PostgreSQL by URL,
+//!   and statuses as typed columns;
 //! * [`error`] — [`ApiError`], every failure a handler answers with, as the error envelope;
 //! * [`extract`] — a `Path` extractor that rejects in the envelope;
 //! * [`http`] — what every process's HTTP stack does: limits, 404/405, headers, request ids;
@@ -23,11 +24,13 @@
 //! * [`metrics`] — counters of database work, served as `GET /metrics`;
 //! * [`outbox`] — the transactional outbox and its relay to the bus;
 //! * [`redis`] — the Redis connection, when `REDIS_URL` is set;
-//! * [`service`] — the shape of a service: `Service`, `Running`, the supervisor, readiness;
+//! * [`service`] — the shape of a service: `Service`, its `Builder`, `Running`, readiness;
 //! * [`settings`] — the configuration, read once from the environment;
 //! * [`sqlite`] — the SQLite writer thread that runs a database file's hot writes;
+//! * [`task`] — `Shutdown`, `Task` and the `Supervisor` that drains them; the event thread;
 //! * `testing` (feature `testing`) — helpers the services' tests share.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod dto;
 pub mod events;

@@ -24,22 +24,31 @@ use crate::events::{Event, Subject};
 use crate::sqlite::{Outgoing, Writer};
 use crate::task::{Shutdown, Task};
 
+/// The outbox table as a SeaORM entity: one row per event to publish.
 pub mod entity {
     use sea_orm::entity::prelude::*;
 
+    /// One event in the outbox, pending until `sent_at` is set.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "outbox")]
     pub struct Model {
+        /// Write order: the relay publishes pending rows by it.
         #[sea_orm(primary_key, auto_increment = true)]
         pub seq: i64,
+        /// The event's id, sent as the message id so a republished event is recognised.
         #[sea_orm(unique)]
         pub id: String,
+        /// The event's subject, by its wire name.
         pub subject: String,
+        /// The event as JSON, published as is.
         pub payload: String,
+        /// When the event was written.
         pub created_at: ChronoDateTimeUtc,
+        /// When the relay marked it published; none while pending.
         pub sent_at: Option<ChronoDateTimeUtc>,
     }
 
+    /// The outbox relates to no other table.
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
@@ -207,6 +216,7 @@ const MARK_EVERY: Duration = Duration::from_millis(100);
 const MARK_BATCH: usize = 1000;
 
 impl Relay {
+    /// A relay publishing `db`'s outbox to `bus`, read and marked on `db` alone.
     pub fn new(db: DatabaseConnection, bus: EventBus) -> Self {
         Self {
             read: db.clone(),

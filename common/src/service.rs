@@ -26,8 +26,11 @@ use crate::task::{Shutdown, Task};
 /// A started service: what it serves, what must keep running for it, and what must answer
 /// for it to be ready.
 pub struct Running {
+    /// The service's API routes, merged into the process's router.
     pub router: Router,
+    /// What must keep running for it (listeners, relays, schedulers), for a supervisor.
     pub tasks: Vec<Task>,
+    /// What `GET /readyz` asks before it calls the process ready.
     pub ready: Vec<Readiness>,
 }
 
@@ -36,6 +39,7 @@ type CheckFn = dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync;
 /// One dependency `GET /readyz` asks: its name (shown when it fails) and how to ask it.
 #[derive(Clone)]
 pub struct Readiness {
+    /// What the check is called in a failing `/readyz` answer.
     pub name: String,
     check: std::sync::Arc<CheckFn>,
 }
@@ -44,6 +48,7 @@ pub struct Readiness {
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Readiness {
+    /// A check called `name` that passes when `check` answers `Ok` in time.
     pub fn new<F, Fut>(name: impl Into<String>, check: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -138,6 +143,7 @@ type StartFn = fn(Builder) -> BoxFuture<'static, anyhow::Result<Running>>;
 /// A service as the binary sees it: its name and how to start it.
 #[derive(Clone, Copy)]
 pub struct Service {
+    /// What the binary's argument, the logs and the database file call it (`orders`…).
     pub name: &'static str,
     start: StartFn,
 }
@@ -158,6 +164,7 @@ impl PartialEq for Service {
 impl Eq for Service {}
 
 impl Service {
+    /// A service called `name`, started by `start` (each service crate's `SERVICE`).
     pub const fn new(name: &'static str, start: StartFn) -> Self {
         Self { name, start }
     }
@@ -179,6 +186,7 @@ impl Service {
         }
     }
 
+    /// Builds the service's [`Running`] on a fresh builder; nothing runs until its tasks spawn.
     pub async fn start(
         &self,
         settings: &Settings,
@@ -211,14 +219,17 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// The service's name, for naming its own tasks and checks.
     pub fn name(&self) -> &'static str {
         self.name
     }
 
+    /// The process's configuration, to read the service's own settings from.
     pub fn settings(&self) -> &Settings {
         &self.settings
     }
 
+    /// The event bus, for what a service runs on it beyond its listeners and relay.
     pub fn bus(&self) -> &EventBus {
         &self.bus
     }

@@ -14,14 +14,17 @@ use tracing::Instrument as _;
 pub struct Shutdown(CancellationToken);
 
 impl Shutdown {
+    /// A stop signal not yet fired.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Fires the signal: every task and server holding a clone starts stopping.
     pub fn trigger(&self) {
         self.0.cancel();
     }
 
+    /// Whether shutdown has begun, for loops that check between steps.
     pub fn is_triggered(&self) -> bool {
         self.0.is_cancelled()
     }
@@ -40,11 +43,13 @@ impl Shutdown {
 /// A named background job. It should run until shutdown and then return `Ok`; returning
 /// earlier, or with an error, counts as the task dying.
 pub struct Task {
+    /// What the logs, and the error when it dies, call it.
     pub name: String,
     future: BoxFuture<'static, anyhow::Result<()>>,
 }
 
 impl Task {
+    /// A task called `name` that runs `future`.
     pub fn new(
         name: impl Into<String>,
         future: impl Future<Output = anyhow::Result<()>> + Send + 'static,
@@ -95,6 +100,7 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
+    /// A supervisor with no tasks yet, stopping them all on `shutdown`.
     pub fn new(shutdown: Shutdown) -> Self {
         Self {
             shutdown,
@@ -102,6 +108,7 @@ impl Supervisor {
         }
     }
 
+    /// Adds `tasks` to those [`run`](Self::run) spawns.
     pub fn add(&mut self, tasks: impl IntoIterator<Item = Task>) {
         self.tasks.extend(tasks);
     }

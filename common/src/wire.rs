@@ -28,8 +28,11 @@ pub mod cookie {
 /// Media types, as `Content-Type` and `Accept` spell them (compare with `starts_with` or
 /// `contains`: a header may add parameters or list several).
 pub mod media {
+    /// API request and response bodies, the error envelope included.
     pub const JSON: &str = "application/json";
+    /// Rendered pages: what gets a locked-down CSP, and what a no-JavaScript form accepts.
     pub const HTML: &str = "text/html";
+    /// A bare error text, which the API's error layer rewraps in the envelope.
     pub const PLAIN_TEXT: &str = "text/plain";
 }
 

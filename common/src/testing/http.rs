@@ -16,7 +16,9 @@ use crate::wire::cookie;
 /// A started service serving on `127.0.0.1:<free port>`, its tasks under a supervisor —
 /// as the binary runs it. Dropping it shuts it down.
 pub struct Served {
+    /// Where it serves: `http://127.0.0.1:<port>`.
     pub address: String,
+    /// Its stop signal, to stop it mid-test or share with what runs beside it.
     pub shutdown: Shutdown,
     supervisor: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -61,6 +63,7 @@ impl Served {
         .await
     }
 
+    /// The full URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -97,16 +100,22 @@ impl Drop for Served {
 /// Everything a test looks at in a response, read in full.
 #[derive(Debug)]
 pub struct TestResponse {
+    /// The status code, as a number to compare with.
     pub status: u16,
+    /// `Content-Type`, when the response has one.
     pub content_type: Option<String>,
+    /// Every `Set-Cookie`, parsed.
     pub set_cookies: Vec<Cookie<'static>>,
+    /// Every `Set-Cookie` as sent, for attribute checks and failure messages.
     pub raw_set_cookies: Vec<String>,
     /// `Retry-After`, when the response has one.
     pub retry_after: Option<String>,
+    /// The body as text (see [`json`](Self::json)).
     pub body: String,
 }
 
 impl TestResponse {
+    /// Reads `response` in full.
     pub async fn read(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let content_type = response
@@ -151,11 +160,13 @@ impl TestResponse {
         .await
     }
 
+    /// The body parsed as JSON; panics if it is not JSON.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
     }
 
+    /// The cookie called `name` that this response set, if any.
     pub fn cookie(&self, name: &str) -> Option<&Cookie<'static>> {
         self.set_cookies.iter().find(|c| c.name() == name)
     }

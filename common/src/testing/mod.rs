@@ -16,11 +16,13 @@ pub use http::{
 
 /// A database URL private to one test, and what keeps it alive.
 pub struct TestDatabase {
+    /// The database's URL, for the test's settings.
     pub url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl TestDatabase {
+    /// A fresh database on `DATABASE_URL`'s PostgreSQL server, else a temporary SQLite file.
     pub async fn new() -> anyhow::Result<Self> {
         match std::env::var("DATABASE_URL")
             .ok()
@@ -64,6 +66,7 @@ impl TestDatabase {
         }
     }
 
+    /// Whether it is on PostgreSQL, for tests whose SQL or expectations differ there.
     pub fn is_postgres(&self) -> bool {
         self.url.starts_with("postgres")
     }
@@ -100,12 +103,16 @@ async fn drop_stale_databases(admin: &sea_orm::DatabaseConnection, now: i64) {
 /// Settings for one test: its own data directory and database, and Redis when the suite
 /// runs against it. Keep the value alive for the test's duration.
 pub struct TestEnv {
+    /// The settings to start the service under test with.
     pub settings: crate::settings::Settings,
+    /// The test's database, which `settings` points at.
     pub db: TestDatabase,
+    /// The data directory `settings` names; removed when the value is dropped.
     pub dir: tempfile::TempDir,
 }
 
 impl TestEnv {
+    /// Settings on a fresh data directory and database (and Redis if `REDIS_URL` is set).
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().expect("a temporary data directory");
         let db = TestDatabase::new().await.expect("a fresh test database");

@@ -77,6 +77,7 @@ pub struct Listeners<S> {
 }
 
 impl<S: Clone + Send + Sync + 'static> Listeners<S> {
+    /// An empty registry for the durable subscription `group`; every step gets a clone of `state`.
     pub fn new(group: &'static str, state: S) -> Self {
         Self {
             group,
@@ -142,6 +143,7 @@ impl<S: Clone + Send + Sync + 'static> Listeners<S> {
         self
     }
 
+    /// Sets the retry limits and backoff, [bounded](ListenerOptions::bounded) by the broker's.
     pub fn with_options(mut self, options: ListenerOptions) -> Self {
         self.options = options.bounded();
         self

@@ -8,9 +8,11 @@ pub struct ListenerOptions {
     pub max_attempts: u32,
     /// Delay before the second delivery; doubles on each later one.
     pub base_backoff: Duration,
+    /// The longest delay between deliveries, however many came before.
     pub max_backoff: Duration,
 }
 
+/// Deliveries a listener makes by default before it dead-letters a message.
 pub const MAX_ATTEMPTS: u32 = 8;
 
 impl Default for ListenerOptions {
@@ -40,7 +42,7 @@ impl ListenerOptions {
             .min(self.max_backoff)
     }
 
-    /// These options with `max_attempts` between 1 and [`MAX_LISTENER_ATTEMPTS`]; a higher
+    /// These options with `max_attempts` between 1 and `MAX_LISTENER_ATTEMPTS`; a higher
     /// limit is lowered (and logged), since the broker would drop the message before it.
     pub fn bounded(self) -> Self {
         let max_attempts = self.max_attempts.clamp(1, MAX_LISTENER_ATTEMPTS);

@@ -21,6 +21,7 @@ pub enum Outcome {
 /// What one listener step did with its event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
+    /// Its effect is written: acknowledged.
     Done,
     /// Seen before (or made moot by a later event): acknowledged, nothing changed.
     Duplicate,
@@ -74,6 +75,8 @@ impl Outcome {
 /// that event changed nothing), and the outbox messages its writes staged
 /// (`outbox::stage_all`), handed to the relay once the batch commits.
 pub struct SetOutcome {
+    /// One result per event, in the events' order (an `Err` changed nothing).
     pub applied: Vec<anyhow::Result<Applied>>,
+    /// The outbox messages its writes staged, for the relay once the batch commits.
     pub staged: Vec<Message>,
 }
