@@ -34,15 +34,17 @@ pub enum Subject {
     /// `payment:refunded`, carrying [`PaymentRefunded`]: payments → nobody yet (operators).
     #[serde(rename = "payment:refunded")]
     PaymentRefunded,
-    /// `user:banned`: the course app's name, kept reserved; no event type, publisher or
-    /// consumer uses it yet.
+    /// `user:banned`, carrying [`UserBanned`]: auth → every service and the web tier.
     #[serde(rename = "user:banned")]
     UserBanned,
+    /// `user:unbanned`, carrying [`UserUnbanned`]: auth → every service and the web tier.
+    #[serde(rename = "user:unbanned")]
+    UserUnbanned,
 }
 
 impl Subject {
     /// Every subject, for turning a stored or received name back into one ([`Subject::parse`]).
-    pub const ALL: [Subject; 9] = [
+    pub const ALL: [Subject; 10] = [
         Self::TicketCreated,
         Self::TicketUpdated,
         Self::OrderCreated,
@@ -52,6 +54,7 @@ impl Subject {
         Self::PaymentCreated,
         Self::PaymentRefunded,
         Self::UserBanned,
+        Self::UserUnbanned,
     ];
 
     /// The wire name (`ticket:created`), as in JSON, NATS subjects and outbox rows.
@@ -66,6 +69,7 @@ impl Subject {
             Self::PaymentCreated => "payment:created",
             Self::PaymentRefunded => "payment:refunded",
             Self::UserBanned => "user:banned",
+            Self::UserUnbanned => "user:unbanned",
         }
     }
 
@@ -185,6 +189,10 @@ pub struct TicketUpdated {
     /// The order holding or having bought the ticket; absent while it is free.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
+    /// Taken off the market (its seller was banned) until the seller relists it: nobody can
+    /// order it meanwhile. Absent (false) otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withdrawn: bool,
 }
 
 impl Event for TicketUpdated {
@@ -246,6 +254,10 @@ pub struct OrderCancelled {
     pub version: i64,
     /// The ticket to release, if this order still holds it.
     pub ticket: TicketRef,
+    /// The buyer's user id (who the live pages tell). Empty in events published before it
+    /// was carried.
+    #[serde(default, rename = "userId", skip_serializing_if = "String::is_empty")]
+    pub user_id: String,
 }
 
 impl Event for OrderCancelled {
@@ -263,6 +275,10 @@ pub struct OrderCompleted {
     pub version: i64,
     /// The ticket now sold to the buyer.
     pub ticket: TicketRef,
+    /// The buyer's user id (who the live pages tell). Empty in events published before it
+    /// was carried.
+    #[serde(default, rename = "userId", skip_serializing_if = "String::is_empty")]
+    pub user_id: String,
 }
 
 impl Event for OrderCompleted {
@@ -318,6 +334,35 @@ pub struct PaymentRefunded {
 
 impl Event for PaymentRefunded {
     const SUBJECT: Subject = Subject::PaymentRefunded;
+}
+
+/// An admin banned a user. Published by auth; every service refuses the user's access tokens
+/// from then on, orders cancels their live orders, tickets withdraws their tickets for sale,
+/// and the web tier signs their open pages out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserBanned {
+    /// The banned user's id.
+    pub user_id: String,
+    /// Why, as the admin wrote it (for operators; never shown to other users).
+    pub reason: String,
+}
+
+impl Event for UserBanned {
+    const SUBJECT: Subject = Subject::UserBanned;
+}
+
+/// An admin lifted a user's ban. Published by auth; the services accept the user's tokens
+/// again (their withdrawn tickets stay withdrawn until relisted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserUnbanned {
+    /// The user's id.
+    pub user_id: String,
+}
+
+impl Event for UserUnbanned {
+    const SUBJECT: Subject = Subject::UserUnbanned;
 }
 
 /// Instants as events carry them: RFC 3339 in UTC with milliseconds and a `Z`
@@ -377,6 +422,7 @@ mod tests {
             price: Money::from_cents(2050),
             user_id: "u1".into(),
             order_id: None,
+            withdrawn: false,
         };
         let json = serde_json::to_value(&event).expect("serializes");
         assert_eq!(

@@ -8,6 +8,7 @@
 //! * [`dto`] — request and response bodies of the HTTP API, shared by the services and the
 //!   web app's client;
 //! * [`events`] — the events the services exchange, each knowing its subject;
+//! * [`live`] — the messages of the web tier's WebSocket (live pages);
 //! * [`money`] — money as whole cents, a number with at most two decimals in JSON;
 //! * [`wire`] — header, cookie and media-type names, and URL percent-encoding.
 //!
@@ -34,6 +35,7 @@
 
 pub mod dto;
 pub mod events;
+pub mod live;
 pub mod money;
 pub mod wire;
 

@@ -561,6 +561,7 @@ fn events_round_trip_through_encode_and_decode() {
         ticket: TicketRef {
             id: "ticket-1".into(),
         },
+        user_id: "buyer-1".into(),
     };
     let message = encode("event-1".into(), &event).expect("encodes");
     assert_eq!(message.subject, Subject::OrderCancelled);
@@ -592,6 +593,7 @@ fn cancellation() -> Message {
         ticket: TicketRef {
             id: "ticket-1".into(),
         },
+        user_id: "buyer-1".into(),
     };
     encode(format!("event-{}", uuid::Uuid::new_v4()), &event).expect("encodes")
 }

@@ -290,6 +290,7 @@ fn cancelled(id: &str) -> common::events::OrderCancelled {
         id: id.to_owned(),
         version: 1,
         ticket: TicketRef { id: "t".into() },
+        user_id: String::new(),
     }
 }
 

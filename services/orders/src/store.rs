@@ -166,6 +166,7 @@ impl OrderRecord {
             ticket: TicketRef {
                 id: self.ticket_id.clone(),
             },
+            user_id: self.user_id.clone(),
         }
     }
 
@@ -177,6 +178,7 @@ impl OrderRecord {
             ticket: TicketRef {
                 id: self.ticket_id.clone(),
             },
+            user_id: self.user_id.clone(),
         }
     }
 

@@ -80,6 +80,7 @@ impl TicketRow {
             price: Money::from_cents(self.price_cents),
             user_id: self.user_id.clone(),
             order_id: self.order_id.clone(),
+            withdrawn: false,
         }
     }
 

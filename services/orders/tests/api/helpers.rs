@@ -298,6 +298,7 @@ pub fn update(
         price: Money::from_cents(price_cents),
         user_id: ticket.user_id.clone(),
         order_id: None,
+        withdrawn: false,
     }
 }
 

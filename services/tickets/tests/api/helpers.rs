@@ -140,6 +140,7 @@ impl TestApp {
             ticket: TicketRef {
                 id: ticket["id"].as_str().expect("an id").into(),
             },
+            user_id: String::new(),
         };
         listeners::complete(&self.state, event)
             .await
@@ -172,6 +173,7 @@ pub fn order_cancelled(ticket: &Value, order_id: &str) -> OrderCancelled {
         ticket: TicketRef {
             id: ticket["id"].as_str().expect("an id").into(),
         },
+        user_id: String::new(),
     }
 }
 

@@ -311,6 +311,7 @@ impl TestApp {
                 id: order_id.into(),
                 version,
                 ticket: TicketRef { id: "t".into() },
+                user_id: String::new(),
             },
         )
         .await
@@ -445,6 +446,7 @@ pub fn cancelled(order_id: &str, version: i64) -> OrderCancelled {
         id: order_id.into(),
         version,
         ticket: TicketRef { id: "t".into() },
+        user_id: String::new(),
     }
 }
 
