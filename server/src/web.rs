@@ -76,6 +76,8 @@ fn routes() -> Vec<AxumRouteListing> {
 /// A page's policy: scripts only with this response's nonce (and what they load), the
 /// wasm module, and nothing from elsewhere. Leptos puts the nonce on its own scripts. In
 /// Stripe mode, Stripe's frames and API too (its script comes in with the nonce).
+/// `connect-src 'self'` also admits the live socket: CSP 3 matches `ws:`/`wss:` on the
+/// page's own host and port to `'self'` (Chrome 71+, Firefox, Safari 16+).
 fn content_security_policy(stripe: bool) {
     let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>()) else {
         return; // not a page: a server function call, or a static file
