@@ -142,7 +142,7 @@ fn is_server_function_call(request: &Request<Body>) -> bool {
 /// itself can't tell, since TLS ends at the ingress and our gateway's `X-Forwarded-Proto`
 /// names its own plain-HTTP hop. Host and port are the `Host` header's (the gateway passes
 /// the browser's on); an absent port is the scheme's default.
-fn same_origin(headers: &HeaderMap, https: bool) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap, https: bool) -> bool {
     let header = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let (scheme, default_port) = if https { ("https", 443) } else { ("http", 80) };
     match header(ORIGIN) {
