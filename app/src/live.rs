@@ -15,8 +15,9 @@ use common::live::{OrderChange, TicketChange, Topic};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-/// What a page hears.
+/// What a page hears (only the browser's socket says anything).
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 pub enum Change {
     /// A ticket of a watched topic changed (or was listed).
     Ticket(TicketChange),

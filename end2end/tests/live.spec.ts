@@ -161,7 +161,7 @@ test.describe('live pages', () => {
     await seller.context().close();
   });
 
-  test('the buyer’s other tabs see the order complete, receipt and all, and the ticket sold', async ({
+  test('the buyer’s other tabs see the order complete, receipt and all, and the ticket bought', async ({
     browser,
     browserErrors,
   }, testInfo) => {
@@ -176,16 +176,16 @@ test.describe('live pages', () => {
     browserErrors.watch(order);
     const { tab: orders, sent: ordersSent } = await openTab(buyer, '/orders');
     browserErrors.watch(orders);
-    const { tab: sellerTicket, sent: sellerSent } = await openTab(seller, ticketPath);
-    browserErrors.watch(sellerTicket);
+    const { tab: bought, sent: boughtSent } = await openTab(buyer, ticketPath);
+    browserErrors.watch(bought);
     for (const sent of [orderSent, ordersSent]) {
       await expect.poll(() => sent.some((m) => m.type === 'watch')).toBe(true);
     }
-    await watching(sellerSent, 'ticket', idOf(ticketPath));
+    await watching(boughtSent, 'ticket', idOf(ticketPath));
     await expect(order.locator('.status.status-created')).toBeVisible();
     const row = orders.locator('table.table tbody tr').filter({ hasText: title });
     await expect(row.locator('.status')).toHaveText('Created');
-    await expect(sellerTicket.locator('.ticket-details .badge')).toHaveText('Reserved');
+    await expect(bought.getByRole('link', { name: 'Pay for your order', exact: true })).toBeVisible();
 
     await buyer.getByRole('button', { name: 'Pay $40.00', exact: true }).click();
     await expect(buyer.locator('.status.status-complete')).toHaveText('Complete');
@@ -196,9 +196,11 @@ test.describe('live pages', () => {
     await expect(order.getByRole('button', { name: /^Pay / })).toHaveCount(0);
     await expect(row.locator('.status')).toHaveText('Complete');
     await expect(row.locator('.receipt-amount')).toHaveText('$40.00 USD');
-    await expect(sellerTicket.locator('.ticket-details .badge')).toHaveText('Sold');
+    // The buyer's page of the ticket says it is theirs.
+    await expect(bought.locator('.ticket-details .badge')).toHaveText('Sold');
+    await expect(bought.getByRole('status')).toHaveText('You bought this ticket.');
 
-    for (const tab of [order, orders, sellerTicket]) await expectNotReloaded(tab);
+    for (const tab of [order, orders, bought]) await expectNotReloaded(tab);
     await seller.context().close();
     await buyer.context().close();
   });

@@ -52,8 +52,8 @@ fn ticket_id() -> impl Fn() -> String + Copy + Send + Sync + 'static {
     move || params.read().get("id").unwrap_or_default()
 }
 
-/// Keeps the ticket page current: a newer version of the ticket (reserved, released, sold,
-/// edited) fetches it again, as does a reconnect. What it shows besides the ticket (whose
+/// Keeps the ticket page current: a newer version of the ticket (reserved, released,
+/// edited) fetches it again, as do a change of the viewer's own order for it and a reconnect. What it shows besides the ticket (whose
 /// order holds it, until when) comes from the server, so the page is fetched, not patched.
 fn follow_ticket(ticket: Resource<Result<TicketInfo, ServiceError>>) {
     let id = ticket_id();
@@ -74,6 +74,8 @@ fn follow_ticket(ticket: Resource<Result<TicketInfo, ServiceError>>) {
                     refresh.run(());
                 }
             }
+            // The viewer's own order for it (a sale sends no ticket change).
+            Change::Order(order) if order.ticket_id == untrack(id) => refresh.run(()),
             Change::CatchUp => refresh.run(()),
             Change::Order(_) => {}
         },
