@@ -196,13 +196,19 @@ where
                 let asked = untrack(|| key());
                 spawn_local(async move {
                     let fresh = fetch(asked.clone()).await;
-                    let latest = state.try_with_value(|(_, started)| *started) == Some(number);
-                    let same_key = untrack(|| key()) == asked;
-                    let differs = resource
-                        .try_with_untracked(|shown| shown.as_ref() != Some(&fresh))
-                        .unwrap_or(false);
-                    if latest && same_key && differs {
-                        resource.set(Some(fresh));
+                    // In this order: a page left meanwhile took `state` with it, and then
+                    // `key`'s signals must not be read.
+                    let wanted = state.try_with_value(|(_, started)| *started == number)
+                        == Some(true)
+                        && untrack(|| key()) == asked;
+                    if wanted {
+                        resource.try_maybe_update(|shown| {
+                            let differs = shown.as_ref() != Some(&fresh);
+                            if differs {
+                                *shown = Some(fresh);
+                            }
+                            (differs, ())
+                        });
                     }
                 });
             },

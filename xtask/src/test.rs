@@ -95,12 +95,15 @@ fn cargo_test(release: bool) -> Command {
 
 fn end_to_end(server_bin: &Path) -> Result {
     util::step("End-to-end tests (Playwright driving Chromium)");
-    let (server, addr, log_path) = start_server(server_bin, "e2e", &[])?;
+    // Every page of every browser context the suite opens is a live socket from 127.0.0.1;
+    // the per-address cap has its own tests (server), and a refused socket is a console error.
+    let sockets = ("LIVE_SOCKETS_PER_ADDRESS", "1000");
+    let (server, addr, log_path) = start_server(server_bin, "e2e", &[sockets])?;
     // Reservations that lapse in seconds, for watching one expire.
     let (short_server, short_addr, short_log) = start_server(
         server_bin,
         "e2e-short-window",
-        &[("EXPIRATION_WINDOW_SECONDS", "6")],
+        &[("EXPIRATION_WINDOW_SECONDS", "6"), sockets],
     )?;
     let result = playwright(&[
         ("BASE_URL", format!("http://{addr}")),
