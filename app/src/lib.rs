@@ -3,8 +3,9 @@
 //! `functions` holds the server functions (the only way pages reach data) and `error` what
 //! they fail with; `api` is the HTTP client they call the services with (server only),
 //! `transport` the one the browser calls them with; `flash` carries a no-JavaScript form's
-//! errors across its redirect, `viewer` who is looking at the page (signed in or not);
-//! `pages` compose the views of `components`.
+//! errors across its redirect, `viewer` who is looking at the page (signed in or not),
+//! `live` the socket that tells a hydrated page what changed; `pages` compose the views of
+//! `components`.
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "ssr")]
@@ -15,6 +16,7 @@ pub mod error;
 mod flash;
 mod format;
 pub mod functions;
+mod live;
 mod pages;
 pub mod transport;
 mod viewer;
@@ -73,6 +75,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_context(Viewer::new());
+    // One socket per tab, opened once hydrated; the pages say what they show.
+    provide_context(live::Live::new());
     // Effects only run in the browser: this marks the page as hydrated (tests wait on it).
     Effect::new(|_| mark_hydrated());
 

@@ -89,7 +89,14 @@ pub struct Settings {
     /// `REFRESH_REUSE_GRACE_SECONDS` (default 10): how long a refresh id retired by rotation
     /// still answers (tabs refreshing at once) before presenting it revokes its sign-in.
     pub refresh_reuse_grace: Duration,
+    /// `LIVE_SOCKETS_PER_ADDRESS` (default [`DEFAULT_LIVE_SOCKETS_PER_ADDRESS`]): the most
+    /// live-channel WebSockets one client address may hold open on a web process.
+    pub live_sockets_per_address: usize,
 }
+
+/// How many live sockets one client address may hold unless `LIVE_SOCKETS_PER_ADDRESS`
+/// says otherwise: a browser's tabs, with room for a household behind one address.
+pub const DEFAULT_LIVE_SOCKETS_PER_ADDRESS: usize = 16;
 
 /// Every environment variable the `ticketing` binary reads, in the README table's order: a
 /// name, then its line in `ticketing --help` (see [`usage`]).
@@ -115,6 +122,7 @@ STRIPE_WEBHOOK_SECRET        verifies POST /api/payments/webhook (unset: no such
 STRIPE_PUBLISHABLE_KEY       lets the pay page use Stripe's Payment Element
 PAYMENT_STALE_SECONDS        how long a payment may stay in flight (default 90)
 INTERNAL_API_URL             where `web` calls the services (required for `web`)
+LIVE_SOCKETS_PER_ADDRESS     most live WebSockets per client address (default 16)
 RUST_LOG                     log filter (default info)
 LOG_FORMAT                   json for one JSON object per log line (default: text)
 ";
@@ -201,6 +209,15 @@ impl Settings {
             access_token_ttl: seconds("ACCESS_TOKEN_SECONDS", 15 * 60)?,
             refresh_ttl: seconds("REFRESH_SESSION_SECONDS", 30 * 24 * 60 * 60)?,
             refresh_reuse_grace: seconds("REFRESH_REUSE_GRACE_SECONDS", 10)?,
+            live_sockets_per_address: match var("LIVE_SOCKETS_PER_ADDRESS") {
+                None => DEFAULT_LIVE_SOCKETS_PER_ADDRESS,
+                Some(v) => v
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .context("LIVE_SOCKETS_PER_ADDRESS must be a whole number from 1 to 1000000")?,
+            },
         })
     }
 
@@ -228,6 +245,7 @@ impl Settings {
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
             refresh_reuse_grace: Duration::from_secs(10),
+            live_sockets_per_address: DEFAULT_LIVE_SOCKETS_PER_ADDRESS,
         }
     }
 

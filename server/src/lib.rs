@@ -6,6 +6,8 @@
 //!   and runs their background tasks under one [`Supervisor`] (a task that dies stops the
 //!   process; on shutdown listeners finish their message and relays flush).
 //! * `web.rs` holds the web tier's routes and protections.
+//! * `live.rs` is the web tier's live channel: the `/live` WebSocket and the hub that
+//!   pushes bus events to it.
 //!
 //! A service is a crate under `services/` exporting a `common::service::Service` built with
 //! `common::service::Builder`; this binary runs it once it is listed in [`SERVICES`] (see
@@ -13,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod caching;
+pub mod live;
 mod web;
 
 use std::net::SocketAddr;
@@ -118,6 +121,12 @@ impl Server {
                 role.name()
             );
         }
+        if role == Role::Web && settings.nats_url.is_none() {
+            tracing::warn!(
+                "no NATS_URL: `ticketing web` watches an in-process bus, so its live pages \
+                 never hear of the services' events"
+            );
+        }
         if role == Role::Web {
             anyhow::ensure!(
                 settings.internal_api_url.is_some(),
@@ -133,7 +142,8 @@ impl Server {
         } else {
             None
         };
-        let bus = if role.services().is_empty() {
+        // The web tier watches the bus for its live channel, so it connects too.
+        let bus = if role.services().is_empty() && !role.serves_web() {
             None
         } else {
             Some(
@@ -204,6 +214,15 @@ impl Server {
         }
 
         if let Some(mut leptos_options) = leptos_options {
+            let bus = bus
+                .clone()
+                .context("the web tier needs the event bus for its live channel")?;
+            let keys = common::auth::JwtKeys::connect(&settings)
+                .await
+                .context("connecting the live channel's token checks")?;
+            let hub = live::Hub::new(&settings, keys, live::Limits::from_settings(&settings));
+            supervisor.add([hub.feed(&bus, shutdown.clone()).await?]);
+            api = api.merge(live::router(hub));
             leptos_options.site_addr = settings.site_addr;
             let internal_api = settings
                 .internal_api_url

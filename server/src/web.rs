@@ -76,6 +76,8 @@ fn routes() -> Vec<AxumRouteListing> {
 /// A page's policy: scripts only with this response's nonce (and what they load), the
 /// wasm module, and nothing from elsewhere. Leptos puts the nonce on its own scripts. In
 /// Stripe mode, Stripe's frames and API too (its script comes in with the nonce).
+/// `connect-src 'self'` also admits the live socket: CSP 3 matches `ws:`/`wss:` on the
+/// page's own host and port to `'self'` (Chrome 71+, Firefox, Safari 16+).
 fn content_security_policy(stripe: bool) {
     let (Some(nonce), Some(response)) = (use_nonce(), use_context::<ResponseOptions>()) else {
         return; // not a page: a server function call, or a static file
@@ -140,7 +142,7 @@ fn is_server_function_call(request: &Request<Body>) -> bool {
 /// itself can't tell, since TLS ends at the ingress and our gateway's `X-Forwarded-Proto`
 /// names its own plain-HTTP hop. Host and port are the `Host` header's (the gateway passes
 /// the browser's on); an absent port is the scheme's default.
-fn same_origin(headers: &HeaderMap, https: bool) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap, https: bool) -> bool {
     let header = |name: HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let (scheme, default_port) = if https { ("https", 443) } else { ("http", 80) };
     match header(ORIGIN) {

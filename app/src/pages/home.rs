@@ -1,5 +1,6 @@
 //! The landing page, the explanation of how buying works, and the page for unknown addresses.
-use common::dto::Ticket;
+use common::dto::{Ticket, TicketStatus};
+use common::live::{TicketChange, Topic};
 use common::wire::percent_encode;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -7,8 +8,10 @@ use leptos_router::components::{Form, A};
 use leptos_router::hooks::use_query_map;
 
 use super::{set_status_not_found, ErrorMessages};
+use crate::error::ServiceError;
 use crate::format::format_money;
 use crate::functions::{list_tickets, TicketPage};
+use crate::live::{refresher, use_live, Change};
 use crate::Viewer;
 
 #[component]
@@ -73,7 +76,9 @@ pub fn Landing() -> impl IntoView {
 
 /// One page of the tickets nobody has reserved, newest first, optionally filtered by title
 /// (`?q=`); `?after=` continues after the previous page. Plain links and a GET form, so
-/// searching and paging work the same with and without JavaScript.
+/// searching and paging work the same with and without JavaScript. Hydrated, it follows
+/// the listing live: a change is applied to the page where that is certain, else the page
+/// is fetched again.
 #[component]
 fn TicketsForSale() -> impl IntoView {
     let viewer = expect_context::<Viewer>();
@@ -81,11 +86,29 @@ fn TicketsForSale() -> impl IntoView {
     let query = use_query_map();
     let search = move || query.read().get("q").unwrap_or_default();
     let after = move || query.read().get("after");
-    let tickets = Resource::new(
-        move || (search(), after()),
-        |(q, cursor)| async move {
-            let q = (!q.trim().is_empty()).then_some(q);
-            list_tickets(q, cursor).await
+    let tickets = Resource::new(move || (search(), after()), fetch_page);
+    let refresh = refresher(tickets, move || (search(), after()), fetch_page);
+    use_live().watch(
+        || vec![Topic::Listing],
+        move |change| match change {
+            Change::Ticket(ticket) => {
+                let shown = untrack(|| Shown {
+                    searching: !search().trim().is_empty(),
+                    first: after().is_none(),
+                });
+                let outcome = tickets.try_maybe_update(|page| {
+                    let outcome = match page {
+                        Some(Ok(page)) => apply(page, ticket, shown),
+                        _ => Outcome::Refetch,
+                    };
+                    (outcome == Outcome::Applied, outcome)
+                });
+                if outcome == Some(Outcome::Refetch) {
+                    refresh.run(());
+                }
+            }
+            Change::CatchUp => refresh.run(()),
+            Change::Order(_) => {}
         },
     );
     view! {
@@ -139,6 +162,76 @@ fn TicketsForSale() -> impl IntoView {
                 }}
             </Transition>
         </section>
+    }
+}
+
+async fn fetch_page((q, cursor): (String, Option<String>)) -> Result<TicketPage, ServiceError> {
+    let q = (!q.trim().is_empty()).then_some(q);
+    list_tickets(q, cursor).await
+}
+
+/// What a ticket's change did to the page of the listing shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Applied to the page.
+    Applied,
+    /// Not about this page, or older than what it shows.
+    Unchanged,
+    /// Where it goes depends on what only the server knows (its place in the order, a
+    /// search): fetch the page again.
+    Refetch,
+}
+
+/// Which page of the listing is shown.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    /// A title search is applied (`?q=`).
+    searching: bool,
+    /// The first page (no `?after=`): where a new ticket goes.
+    first: bool,
+}
+
+/// Applies `change` to `page` where the result is certain: a ticket that left the market
+/// leaves the page, an edit shows in place, a new ticket heads the first page. Where only
+/// the server knows (does an edited or new title match the search? where does a released
+/// ticket go? it has its place by when it was listed), the page is fetched again.
+fn apply(page: &mut TicketPage, change: &TicketChange, shown: Shown) -> Outcome {
+    match page.tickets.iter().position(|t| t.id == change.id) {
+        Some(at) if page.tickets[at].version >= change.version => Outcome::Unchanged,
+        Some(at) if !change.is_for_sale() => {
+            page.tickets.remove(at);
+            Outcome::Applied
+        }
+        Some(_) if shown.searching => Outcome::Refetch,
+        Some(at) => {
+            let ticket = &mut page.tickets[at];
+            ticket.title.clone_from(&change.title);
+            ticket.price = change.price;
+            ticket.version = change.version;
+            Outcome::Applied
+        }
+        None if !change.is_for_sale() => Outcome::Unchanged,
+        // New: the newest of all, so it belongs on the first page only.
+        None if change.version == 0 && !shown.first => Outcome::Unchanged,
+        None if change.version == 0 && !shown.searching => {
+            page.tickets.insert(0, listed(change));
+            Outcome::Applied
+        }
+        None => Outcome::Refetch,
+    }
+}
+
+/// A ticket just listed, as the listing shows it.
+fn listed(change: &TicketChange) -> Ticket {
+    Ticket {
+        id: change.id.clone(),
+        title: change.title.clone(),
+        price: change.price,
+        user_id: change.user_id.clone(),
+        version: change.version,
+        order_id: None,
+        status: TicketStatus::Available,
+        reserved_until: None,
     }
 }
 
@@ -250,5 +343,126 @@ pub fn NotFound() -> impl IntoView {
                 "Back to the start"
             </A>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use common::money::Money;
+
+    use super::*;
+
+    const PLAIN: Shown = Shown {
+        searching: false,
+        first: true,
+    };
+
+    fn change(id: &str, version: i64, order_id: Option<&str>) -> TicketChange {
+        TicketChange {
+            id: id.into(),
+            version,
+            title: format!("{id} v{version}"),
+            price: Money::from_cents(1_000 + version),
+            user_id: "seller".into(),
+            order_id: order_id.map(Into::into),
+            withdrawn: false,
+        }
+    }
+
+    fn page(ids: &[&str]) -> TicketPage {
+        TicketPage {
+            tickets: ids.iter().map(|id| listed(&change(id, 1, None))).collect(),
+            next: None,
+        }
+    }
+
+    fn ids(page: &TicketPage) -> Vec<&str> {
+        page.tickets.iter().map(|t| t.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_reserved_sold_or_withdrawn_ticket_leaves_the_page() {
+        let mut shown = page(&["a", "b", "c"]);
+        assert_eq!(
+            apply(&mut shown, &change("b", 2, Some("o")), PLAIN),
+            Outcome::Applied
+        );
+        let mut withdrawn = change("c", 2, None);
+        withdrawn.withdrawn = true;
+        assert_eq!(apply(&mut shown, &withdrawn, PLAIN), Outcome::Applied);
+        assert_eq!(ids(&shown), ["a"]);
+        // Not shown and not for sale: nothing to do, on any page.
+        assert_eq!(
+            apply(&mut shown, &change("z", 3, Some("o")), PLAIN),
+            Outcome::Unchanged
+        );
+    }
+
+    #[test]
+    fn an_edit_shows_in_place_unless_a_search_might_now_exclude_it() {
+        let mut shown = page(&["a", "b"]);
+        let edit = change("b", 2, None);
+        assert_eq!(apply(&mut shown, &edit, PLAIN), Outcome::Applied);
+        assert_eq!(shown.tickets[1].title, "b v2");
+        assert_eq!(shown.tickets[1].price, Money::from_cents(1_002));
+        assert_eq!(shown.tickets[1].version, 2);
+        let searching = Shown {
+            searching: true,
+            first: true,
+        };
+        assert_eq!(
+            apply(&mut shown, &change("a", 2, None), searching),
+            Outcome::Refetch
+        );
+    }
+
+    #[test]
+    fn a_change_not_newer_than_the_page_is_ignored() {
+        let mut shown = page(&["a"]);
+        assert_eq!(
+            apply(&mut shown, &change("a", 1, Some("o")), PLAIN),
+            Outcome::Unchanged
+        );
+        assert_eq!(
+            apply(&mut shown, &change("a", 0, None), PLAIN),
+            Outcome::Unchanged
+        );
+        assert_eq!(ids(&shown), ["a"]);
+    }
+
+    #[test]
+    fn a_new_ticket_heads_the_first_page_and_nothing_else() {
+        let mut shown = page(&["a"]);
+        assert_eq!(
+            apply(&mut shown, &change("new", 0, None), PLAIN),
+            Outcome::Applied
+        );
+        assert_eq!(ids(&shown), ["new", "a"]);
+        let later = Shown {
+            searching: false,
+            first: false,
+        };
+        assert_eq!(
+            apply(&mut shown, &change("n2", 0, None), later),
+            Outcome::Unchanged
+        );
+        let searching = Shown {
+            searching: true,
+            first: true,
+        };
+        assert_eq!(
+            apply(&mut shown, &change("n3", 0, None), searching),
+            Outcome::Refetch
+        );
+    }
+
+    #[test]
+    fn a_released_ticket_is_fetched_again_to_find_its_place() {
+        let mut shown = page(&["a"]);
+        assert_eq!(
+            apply(&mut shown, &change("r", 3, None), PLAIN),
+            Outcome::Refetch
+        );
+        assert_eq!(ids(&shown), ["a"]);
     }
 }

@@ -1,6 +1,6 @@
 //! The orders pages: the signed-in user's orders, and one order — the time left to pay for
 //! it, the payment form, and the receipt once it is paid (their parts are in
-//! `crate::components`).
+//! `crate::components`). Hydrated, both follow the viewer's orders live.
 use std::time::Duration;
 
 use common::events::OrderStatus;
@@ -18,10 +18,17 @@ use crate::error::ServiceError;
 use crate::flash::{self, FormId};
 use crate::format::format_money;
 use crate::functions::{get_order, list_orders, CancelOrder, OrderInfo, PayOrder};
+use crate::live::{refresher, use_live, Change};
 
 #[component]
 pub fn Orders() -> impl IntoView {
     let orders = Resource::new(|| (), |_| list_orders());
+    // Any change of the viewer's orders (one placed in another tab, one that ended).
+    let refresh = refresher(orders, || (), |_| list_orders());
+    use_live().watch(Vec::new, move |change| match change {
+        Change::Order(_) | Change::CatchUp => refresh.run(()),
+        Change::Ticket(_) => {}
+    });
     view! {
         <Title text="My orders" />
         <h1>"My orders"</h1>
@@ -132,6 +139,7 @@ pub fn OrderDetails() -> impl IntoView {
         },
         |(id, _, _)| get_order(id),
     );
+    follow_order(order, pay, cancel);
     // A payment that failed without JavaScript comes back here with the card it used.
     let pay_flash = flash::take(FormId::Pay);
     let card = pay_flash
@@ -159,6 +167,43 @@ pub fn OrderDetails() -> impl IntoView {
             }}
         </Transition>
     }
+}
+
+/// Keeps the order page current: a newer version of this order (paid, cancelled, expired)
+/// fetches it again, receipt and all, as does a reconnect.
+fn follow_order(
+    order: Resource<Result<OrderInfo, ServiceError>>,
+    pay: ServerAction<PayOrder>,
+    cancel: ServerAction<CancelOrder>,
+) {
+    let params = use_params_map();
+    // The actions' versions are part of the key: an answer fetched before a payment
+    // landed must not replace the one fetched after it.
+    let key = move || {
+        (
+            params.read().get("id").unwrap_or_default(),
+            pay.version().get(),
+            cancel.version().get(),
+        )
+    };
+    let refresh = refresher(order, key, |(id, _, _)| get_order(id));
+    use_live().watch(Vec::new, move |change| match change {
+        Change::Order(change) => {
+            let newer = order
+                .try_with_untracked(|shown| match shown {
+                    Some(Ok(info)) => {
+                        info.order.id == change.id && info.order.version < change.version
+                    }
+                    _ => false,
+                })
+                .unwrap_or(false);
+            if newer {
+                refresh.run(());
+            }
+        }
+        Change::CatchUp => refresh.run(()),
+        Change::Ticket(_) => {}
+    });
 }
 
 #[component]

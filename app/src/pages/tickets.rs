@@ -1,5 +1,6 @@
 //! Selling a ticket, a ticket's page (where buying starts), and editing one's own ticket.
 use common::dto::{SignedInUser, Ticket, TicketStatus};
+use common::live::Topic;
 use common::wire::percent_encode;
 use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
@@ -12,6 +13,7 @@ use crate::error::ServiceError;
 use crate::flash::{self, FormId};
 use crate::format::{format_money, format_timestamp};
 use crate::functions::{get_ticket, CreateOrder, TicketInfo};
+use crate::live::{refresher, use_live, Change};
 use crate::Viewer;
 
 #[component]
@@ -41,17 +43,48 @@ pub fn NewTicket() -> impl IntoView {
 
 /// The ticket named by the `:id` route parameter, reloaded when it changes.
 fn ticket_from_route() -> Resource<Result<TicketInfo, ServiceError>> {
+    Resource::new(ticket_id(), get_ticket)
+}
+
+/// The `:id` route parameter.
+fn ticket_id() -> impl Fn() -> String + Copy + Send + Sync + 'static {
     let params = use_params_map();
-    Resource::new(
-        move || params.read().get("id").unwrap_or_default(),
-        get_ticket,
-    )
+    move || params.read().get("id").unwrap_or_default()
+}
+
+/// Keeps the ticket page current: a newer version of the ticket (reserved, released, sold,
+/// edited) fetches it again, as does a reconnect. What it shows besides the ticket (whose
+/// order holds it, until when) comes from the server, so the page is fetched, not patched.
+fn follow_ticket(ticket: Resource<Result<TicketInfo, ServiceError>>) {
+    let id = ticket_id();
+    let refresh = refresher(ticket, id, get_ticket);
+    use_live().watch(
+        move || vec![Topic::Ticket(id())],
+        move |change| match change {
+            Change::Ticket(change) => {
+                let newer = ticket
+                    .try_with_untracked(|shown| match shown {
+                        Some(Ok(info)) => {
+                            info.ticket.id != change.id || info.ticket.version < change.version
+                        }
+                        _ => true,
+                    })
+                    .unwrap_or(false);
+                if newer {
+                    refresh.run(());
+                }
+            }
+            Change::CatchUp => refresh.run(()),
+            Change::Order(_) => {}
+        },
+    );
 }
 
 #[component]
 pub fn TicketDetails() -> impl IntoView {
     let viewer = expect_context::<Viewer>();
     let ticket = ticket_from_route();
+    follow_ticket(ticket);
     // Above the view, so its answer outlives the re-render a failed purchase causes.
     let purchase = ServerAction::<CreateOrder>::new();
     // A purchase that failed usually means someone else got the ticket first: show the

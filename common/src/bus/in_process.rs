@@ -4,9 +4,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::{Bus, Delivery, EventBus, Message, Settle, Subscription};
+use super::{Bus, Delivery, EventBus, Message, Settle, Subscription, Watch, WATCH_CAPACITY};
 use crate::events::Subject;
 
 /// How long `publish` waits for the subscribed groups to settle a message. The outbox marks a
@@ -32,11 +32,23 @@ pub struct DeadLetter {
 /// Messages reach every group that subscribed to their subject *before* they were published;
 /// nothing is retained for groups that subscribe later — in embedded mode each service's outbox
 /// re-publishes until the publish succeeds, which is where durability comes from.
-#[derive(Default)]
 pub struct InProcessBus {
     groups: Mutex<HashMap<String, Group>>,
     recent: Mutex<Recent>,
     dead: Mutex<Vec<DeadLetter>>,
+    /// Every message handed to the groups, for the watchers ([`Bus::watch`]).
+    watchers: broadcast::Sender<Message>,
+}
+
+impl Default for InProcessBus {
+    fn default() -> Self {
+        Self {
+            groups: Mutex::default(),
+            recent: Mutex::default(),
+            dead: Mutex::default(),
+            watchers: broadcast::channel(WATCH_CAPACITY).0,
+        }
+    }
 }
 
 struct Group {
@@ -98,6 +110,10 @@ impl InProcessBus {
         if !lock(&self.recent).insert(&message.id, Instant::now()) {
             tracing::debug!(message.id = %message.id, "duplicate publish dropped");
             return Vec::new();
+        }
+        if self.watchers.receiver_count() > 0 {
+            // Fails only when the last watcher has just gone: nobody to tell.
+            let _ = self.watchers.send(message.clone());
         }
         let mut settled = Vec::new();
         {
@@ -187,6 +203,10 @@ impl Bus for InProcessBus {
             // Weak, so the channel closes (and `next` ends) when the bus is dropped.
             sender: entry.sender.downgrade(),
         }))
+    }
+
+    async fn watch(&self, subjects: &[Subject]) -> anyhow::Result<Watch> {
+        Ok(Watch::new(self.watchers.subscribe(), subjects))
     }
 
     async fn dead_letter(&self, message: &Message, reason: &str) -> anyhow::Result<()> {

@@ -7,7 +7,7 @@ use async_nats::jetstream::{self, consumer, stream, AckKind};
 use async_trait::async_trait;
 use futures::StreamExt;
 
-use super::{Bus, Delivery, EventBus, Message, Settle, Subscription};
+use super::{Bus, Delivery, EventBus, Message, Settle, Subscription, Watch, WATCH_CAPACITY};
 use crate::events::Subject;
 
 /// JetStream stops redelivering after this many attempts; the listener parks a message on the
@@ -27,6 +27,8 @@ const REASON_HEADER: &str = "Ticketing-Dead-Reason";
 /// The bus on NATS JetStream (when `NATS_URL` is set): one stream per deployment, named after
 /// its prefix, holding every event subject and the dead letters.
 pub struct JetStreamBus {
+    /// The core connection, for watchers' plain subscriptions.
+    client: async_nats::Client,
     context: jetstream::Context,
     prefix: String,
     stream: String,
@@ -73,7 +75,7 @@ impl JetStreamBus {
             .await
             // The URL may carry credentials, so it stays out of the error.
             .context("cannot connect to NATS (NATS_URL)")?;
-        let context = jetstream::new(client);
+        let context = jetstream::new(client.clone());
         let stream = stream_name(prefix);
         let subjects = format!("{prefix}.>");
         let existing = context
@@ -91,6 +93,7 @@ impl JetStreamBus {
             "the JetStream stream {stream} exists but does not capture {subjects}"
         );
         Ok(std::sync::Arc::new(Self {
+            client,
             context,
             prefix: prefix.to_string(),
             stream,
@@ -246,6 +249,58 @@ impl Bus for JetStreamBus {
             .await
             .map(|_| ())
             .with_context(|| format!("JetStream stream {}", self.stream))
+    }
+
+    /// A core subscription per subject: the stream captures `{prefix}.>` from ordinary
+    /// publishes, so a plain subscriber sees each one as it is stored (a re-send too; the
+    /// watcher's consumers tell by version). Forwarded until the last watcher is dropped.
+    async fn watch(&self, subjects: &[Subject]) -> anyhow::Result<Watch> {
+        let mut subscriptions = Vec::with_capacity(subjects.len());
+        for subject in subjects {
+            let name = nats_subject(&self.prefix, *subject);
+            subscriptions.push(
+                self.client
+                    .subscribe(name.clone())
+                    .await
+                    .with_context(|| format!("cannot subscribe to {name}"))?,
+            );
+        }
+        // Once the server has the subscriptions, every later publish reaches them.
+        self.client
+            .flush()
+            .await
+            .context("cannot reach NATS to watch")?;
+        let (sender, receiver) = tokio::sync::broadcast::channel(WATCH_CAPACITY);
+        let prefix = self.prefix.clone();
+        tokio::spawn(async move {
+            let mut messages = futures::stream::select_all(subscriptions);
+            while let Some(message) = messages.next().await {
+                let Some(subject) = message
+                    .subject
+                    .as_str()
+                    .strip_prefix(prefix.as_str())
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .and_then(Subject::parse)
+                else {
+                    continue;
+                };
+                let id = message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+                    .map(|v| v.as_str().to_string())
+                    .unwrap_or_default();
+                let message = Message {
+                    id,
+                    subject,
+                    payload: message.payload.to_vec(),
+                };
+                if sender.send(message).is_err() {
+                    break; // every watcher is gone: unsubscribe
+                }
+            }
+        });
+        Ok(Watch::new(receiver, subjects))
     }
 
     async fn dead_letter(&self, message: &Message, reason: &str) -> anyhow::Result<()> {

@@ -13,6 +13,7 @@ mod codec;
 mod in_process;
 mod jetstream;
 mod listener;
+mod watch;
 
 pub use codec::{decode, encode};
 pub use in_process::{DeadLetter, InProcessBus};
@@ -21,6 +22,7 @@ pub use listener::{
     Applied, Committer, ListenerOptions, Listeners, Outcome, SetOutcome, Txn, Unprocessable,
     MAX_ATTEMPTS,
 };
+pub use watch::{Watch, Watched, WATCH_CAPACITY};
 
 /// JetStream when `NATS_URL` is set, else the in-process bus.
 pub async fn connect(settings: &Settings) -> anyhow::Result<EventBus> {
@@ -77,6 +79,15 @@ pub trait Bus: Send + Sync + 'static {
         group: &str,
         subjects: &[Subject],
     ) -> anyhow::Result<Box<dyn Subscription>>;
+
+    /// Every message on `subjects` published from now on, to this caller alone: not a group
+    /// (nothing is shared or load-balanced, nothing is acked or retained), so each web
+    /// process sees every event. In-process it is fed where messages are handed to the
+    /// groups; on JetStream it is a core NATS subscription to the subjects the stream
+    /// captures. A watcher that falls behind learns how much it missed ([`Watched::Missed`]).
+    async fn watch(&self, _subjects: &[Subject]) -> anyhow::Result<Watch> {
+        anyhow::bail!("this bus cannot be watched")
+    }
 
     /// Parks a message nobody could handle, with why, where an operator can find it
     /// (JetStream: `{prefix}.dead.{subject}`; in-process: [`InProcessBus::dead_letters`]).
