@@ -1,5 +1,5 @@
 //! The distributed system on one machine: each part its own `ticketing <service>` process
-//! (two replicas of orders and of payments), a PostgreSQL database per service, NATS
+//! (two replicas of orders, of payments and of web), a PostgreSQL database per service, NATS
 //! JetStream, Redis, and real nginx in front running `deploy/nginx.conf`.
 //!
 //! - `lib.rs` (here): [`Cluster`] starts the processes, kills and restarts any one of them,
@@ -31,7 +31,7 @@ mod postgres;
 mod process;
 mod services;
 
-pub use nginx::gateway_config;
+pub use nginx::{gateway_config, UPSTREAM_HEADER};
 pub use options::{random_key, Databases, Nats, Options, Ports};
 pub use process::{free_port, which, Stopped, STOP_WITHIN};
 pub use services::{parts, Part, Service, GATEWAY_PORT, SERVICES};

@@ -43,7 +43,12 @@ async fn serve(
 ) -> anyhow::Result<()> {
     use tokio::io::AsyncReadExt;
     let dir = tempfile::tempdir()?;
-    let options = Options::throwaway(&binary, &root, &nginx, dir.path(), "serve")?;
+    let mut options = Options::throwaway(&binary, &root, &nginx, dir.path(), "serve")?;
+    // Every browser of a test run comes from 127.0.0.1: the per-address cap on live sockets
+    // would count them all as one household.
+    options
+        .env
+        .push(("LIVE_SOCKETS_PER_ADDRESS".into(), "1000".into()));
     let mut cluster = Cluster::start(options).await?;
     let mut killed = Vec::new();
     for pair in args.chunks(2) {

@@ -54,9 +54,15 @@ pub(crate) async fn start(
     child.context("nginx is not running")
 }
 
-/// deploy/nginx.conf with its upstream ports moved (`from` → `to`) and listening on
-/// 127.0.0.1:`gateway`. Every port must be found, so the file and
-/// [`crate::services::SERVICES`] stay in step.
+/// The response header naming the replica (`127.0.0.1:<port>`) that answered through the
+/// cluster's gateway, WebSocket upgrades included: how a test knows which web replica
+/// served a page or holds a socket. Only in the cluster's copy: a real gateway does not
+/// tell clients its upstream addresses.
+pub const UPSTREAM_HEADER: &str = "X-Upstream";
+
+/// deploy/nginx.conf with its upstream ports moved (`from` → `to`), listening on
+/// 127.0.0.1:`gateway`, and answering [`UPSTREAM_HEADER`]. Every port must be found, so
+/// the file and [`crate::services::SERVICES`] stay in step.
 pub fn gateway_config(
     template: &str,
     moves: &[(u16, u16)],
@@ -75,6 +81,16 @@ pub fn gateway_config(
     anyhow::ensure!(
         config.contains(&listen),
         "deploy/nginx.conf does not `{listen}`"
+    );
+    // Beside the server's other add_header (no location has its own, which would drop it).
+    let request_id = "add_header X-Request-Id $req_id always;";
+    anyhow::ensure!(
+        config.matches(request_id).count() == 1,
+        "deploy/nginx.conf does not `{request_id}` once"
+    );
+    let config = config.replace(
+        request_id,
+        &format!("{request_id}\n        add_header {UPSTREAM_HEADER} $upstream_addr always;"),
     );
     Ok(config.replace(&listen, &format!("listen 127.0.0.1:{gateway};")))
 }
@@ -109,6 +125,7 @@ mod tests {
             );
         }
         assert!(config.contains("listen 127.0.0.1:19999;"));
+        assert!(config.contains("add_header X-Upstream $upstream_addr always;"));
     }
 
     #[test]

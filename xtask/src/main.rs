@@ -20,6 +20,11 @@ commands:
   test    run every test: unit, integration on SQLite, the same suite on
           PostgreSQL + Redis when DATABASE_URL / REDIS_URL point at them,
           and the Playwright end-to-end tests in a real Chromium
+  e2e [--cluster] [<playwright argument>...]
+          build, then only the Playwright tests, against the all-in-one
+          servers or, with --cluster, through nginx against a fresh
+          distributed cluster (needs REDIS_URL; the web tier runs two
+          replicas), e.g. `cargo xtask e2e --cluster live-replicas`
   bench reserve [--buyers N] [--cluster]
           start the system and have N buyers (default 200) each order a
           distinct ticket at once; prints orders/s and p50/p99 latency for
@@ -58,7 +63,7 @@ commands:
           PostgreSQL + JetStream + the Redis queue
   cluster start the distributed system on this machine: nginx (installed
           with apt if missing) on http://127.0.0.1:8080 in front of one
-          process per service (two of orders and of payments), a database
+          process per service (two of orders, payments and web), a database
           per service on PostgreSQL (DATABASE_URL, default the local server),
           NATS JetStream (NATS_URL) and Redis (REDIS_URL); Ctrl-C stops it
   setup   only install what is missing (wasm32 target, wasm-bindgen CLI, ...)
@@ -146,6 +151,7 @@ fn main() -> ExitCode {
         Some("run") => build::run(release),
         Some("build") => build::build(release).map(|_| ()),
         Some("test") => test::run(release),
+        Some("e2e") => test::e2e(&args[1..], release),
         Some("cluster") => cluster::up(release),
         Some("setup") => setup::ensure_tools(release),
         Some("lint-deploy") => deploy::validate(),

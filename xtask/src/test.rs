@@ -54,7 +54,7 @@ pub fn run(release: bool) -> Result {
         ));
     }
 
-    end_to_end(&server)?;
+    end_to_end(&server, &[])?;
     summary.push("end-to-end (Playwright, Chromium): passed".into());
 
     // The distributed system needs all three; CI has them.
@@ -63,8 +63,8 @@ pub fn run(release: bool) -> Result {
     if postgres && configured("NATS_URL") && configured("REDIS_URL") {
         cluster::faults(&server, release)?;
         summary.push("system test: faults in the distributed cluster (nginx, PostgreSQL, NATS, Redis): passed".into());
-        end_to_end_distributed(&server, release)?;
-        summary.push("end-to-end through nginx, distributed, a replica of orders and of payments down: passed".into());
+        end_to_end_distributed(&server, release, &[])?;
+        summary.push("end-to-end through nginx, distributed, two web replicas, a replica of orders and of payments down: passed".into());
     } else {
         summary.push(
             "system test (faults in the distributed cluster): skipped (needs DATABASE_URL=postgres://…, NATS_URL and REDIS_URL)"
@@ -93,7 +93,24 @@ fn cargo_test(release: bool) -> Command {
     cargo
 }
 
-fn end_to_end(server_bin: &Path) -> Result {
+/// `cargo xtask e2e [--cluster] [<playwright argument>…]`: only the browser tests, on the
+/// all-in-one servers or through nginx against the cluster, with Playwright's own arguments
+/// (a spec file's name, `-g <title>`) passed on.
+pub fn e2e(args: &[String], release: bool) -> Result {
+    let server = build::build(release)?;
+    let passed: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !matches!(*a, "--cluster" | "--release"))
+        .collect();
+    if args.iter().any(|a| a == "--cluster") {
+        end_to_end_distributed(&server, release, &passed)
+    } else {
+        end_to_end(&server, &passed)
+    }
+}
+
+fn end_to_end(server_bin: &Path, args: &[&str]) -> Result {
     util::step("End-to-end tests (Playwright driving Chromium)");
     // Every page of every browser context the suite opens is a live socket from 127.0.0.1;
     // the per-address cap has its own tests (server), and a refused socket is a console error.
@@ -105,10 +122,13 @@ fn end_to_end(server_bin: &Path) -> Result {
         "e2e-short-window",
         &[("EXPIRATION_WINDOW_SECONDS", "6"), sockets],
     )?;
-    let result = playwright(&[
-        ("BASE_URL", format!("http://{addr}")),
-        ("SHORT_WINDOW_URL", format!("http://{short_addr}")),
-    ]);
+    let result = playwright(
+        &[
+            ("BASE_URL", format!("http://{addr}")),
+            ("SHORT_WINDOW_URL", format!("http://{short_addr}")),
+        ],
+        args,
+    );
     drop(server);
     drop(short_server);
     if result.is_err() {
@@ -122,17 +142,26 @@ fn end_to_end(server_bin: &Path) -> Result {
 }
 
 /// The same browser tests through nginx against the distributed cluster, with one orders
-/// and one payments replica killed first: the site must keep working on the others.
-fn end_to_end_distributed(server_bin: &Path, release: bool) -> Result {
+/// and one payments replica killed first: the site must keep working on the others. Both
+/// web replicas run, and the cluster's nginx names the replica that answered in
+/// `X-Upstream` (cluster::UPSTREAM_HEADER), so the live-replicas spec can put two pages'
+/// sockets on different replicas.
+fn end_to_end_distributed(server_bin: &Path, release: bool, args: &[&str]) -> Result {
     util::step("End-to-end tests through nginx, distributed, with orders-1 and payments-1 killed");
     let served = cluster::serve(server_bin, release, &["orders-1", "payments-1"])?;
-    let result = playwright(&[("BASE_URL", served.url.clone())]);
+    let result = playwright(
+        &[
+            ("BASE_URL", served.url.clone()),
+            ("UPSTREAM_HEADER", "x-upstream".to_owned()),
+        ],
+        args,
+    );
     served.stop()?;
     result
 }
 
-/// `npx playwright test` in end2end/ with `env`, driving the system Chromium.
-fn playwright(env: &[(&str, String)]) -> Result {
+/// `npx playwright test [args]` in end2end/ with `env`, driving the system Chromium.
+fn playwright(env: &[(&str, String)], args: &[&str]) -> Result {
     let chromium = chromium()?;
     let e2e = util::root().join("end2end");
     // Installed again when package-lock.json is newer than the last install (a package added).
@@ -149,6 +178,7 @@ fn playwright(env: &[(&str, String)]) -> Result {
     util::run(
         Command::new("npx")
             .args(["playwright", "test"])
+            .args(args)
             .current_dir(&e2e)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("CHROMIUM_PATH", &chromium),
