@@ -280,3 +280,33 @@ async fn a_batch_of_bans_withdraws_each_sellers_tickets_once() {
         assert_eq!(app.show(ticket).await.1["status"], "withdrawn");
     }
 }
+
+#[tokio::test]
+async fn a_ban_on_the_bus_reaches_the_listener() {
+    use common::task::{Shutdown, Supervisor};
+    let app = TestApp::spawn().await;
+    let ticket = app.created(SELLER, "concert", 10.0).await;
+    let shutdown = Shutdown::new();
+    let task = listeners::listeners(app.state.clone())
+        .subscribe(&app.bus, shutdown.clone())
+        .await
+        .expect("subscribes");
+    let mut supervisor = Supervisor::new(shutdown.clone());
+    supervisor.add([task]);
+    let running = tokio::spawn(supervisor.run());
+    let message =
+        common::bus::encode(uuid::Uuid::new_v4().to_string(), &banned(SELLER)).expect("encodes");
+
+    app.bus.publish(&message).await.expect("published");
+
+    let withdrawn = common::testing::eventually(std::time::Duration::from_secs(10), || {
+        let app = &app;
+        let ticket = &ticket;
+        async move { (app.show(ticket).await.1["status"] == "withdrawn").then_some(()) }
+    })
+    .await;
+    shutdown.trigger();
+    let _ = running.await;
+    assert!(withdrawn.is_some(), "the listener withdrew the ticket");
+    assert_eq!(app.listed().await, 0);
+}
