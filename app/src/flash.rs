@@ -27,6 +27,8 @@ pub enum FormId {
     Purchase,
     Pay,
     Cancel,
+    /// The seller's Relist button on a withdrawn ticket.
+    Relist,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

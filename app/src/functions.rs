@@ -192,6 +192,15 @@ pub async fn update_ticket(
     )
 }
 
+/// The seller puts their withdrawn ticket back on sale, then sees it.
+#[server(prefix = "/_fn", endpoint = "relist_ticket", client = AnswerClient)]
+pub async fn relist_ticket(id: String) -> Result<Ticket, ServiceError> {
+    let page = format!("/tickets/{}", crate::api::segment(&id));
+    let path = format!("/api{page}/relist");
+    let result = crate::api::send(http::Method::POST, &path, serde_json::json!({})).await;
+    done(result, FormId::Relist, &page, &[], ticket_page)
+}
+
 #[server(prefix = "/_fn", endpoint = "create_order", client = AnswerClient)]
 pub async fn create_order(ticket_id: String) -> Result<Order, ServiceError> {
     let body = common::dto::CreateOrderBody {

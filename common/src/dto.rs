@@ -102,7 +102,7 @@ pub struct Ticket {
     /// The order holding the ticket or that bought it; absent while it is available.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
-    /// Available, reserved or sold; read as available when absent.
+    /// Available, reserved, sold or withdrawn; read as available when absent.
     #[serde(default)]
     pub status: TicketStatus,
     /// When the holder's reservation ends (ISO-8601, UTC), while it is reserved.
@@ -110,7 +110,8 @@ pub struct Ticket {
     pub reserved_until: Option<String>,
 }
 
-/// Where a ticket stands: on the market, held by a buyer who is paying, or paid for.
+/// Where a ticket stands: on the market, held by a buyer who is paying, paid for, or
+/// withdrawn.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TicketStatus {
@@ -121,6 +122,9 @@ pub enum TicketStatus {
     Reserved,
     /// Its order was paid; it stays with the buyer.
     Sold,
+    /// Taken off the market when its seller was banned, until the seller relists it
+    /// (`POST /api/tickets/:id/relist`). A buyer already holding it may still pay.
+    Withdrawn,
 }
 
 /// `POST /api/tickets` and `PUT /api/tickets/:id`. Fields stay loose JSON so that a wrong

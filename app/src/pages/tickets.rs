@@ -12,7 +12,7 @@ use crate::components::{form_errors, FormError, TicketForm};
 use crate::error::ServiceError;
 use crate::flash::{self, FormId};
 use crate::format::{format_money, format_timestamp};
-use crate::functions::{get_ticket, CreateOrder, TicketInfo};
+use crate::functions::{get_ticket, CreateOrder, RelistTicket, TicketInfo};
 use crate::live::{refresher, use_live, Change};
 use crate::Viewer;
 
@@ -89,6 +89,13 @@ pub fn TicketDetails() -> impl IntoView {
     follow_ticket(ticket);
     // Above the view, so its answer outlives the re-render a failed purchase causes.
     let purchase = ServerAction::<CreateOrder>::new();
+    let relist = ServerAction::<RelistTicket>::new();
+    // A relisted ticket redirects to its own page: show it as it now stands.
+    Effect::new(move |_| {
+        if relist.value().with(|latest| latest.is_some()) {
+            ticket.refetch();
+        }
+    });
     // A purchase that failed usually means someone else got the ticket first: show the
     // ticket as it stands now, beside the reason.
     Effect::new(move |_| {
@@ -108,7 +115,7 @@ pub fn TicketDetails() -> impl IntoView {
                     .get()
                     .zip(user)
                     .map(|(result, user)| match result {
-                        Ok(info) => view! { <TicketView info user purchase /> }.into_any(),
+                        Ok(info) => view! { <TicketView info user purchase relist /> }.into_any(),
                         Err(error) => view! { <LoadError error what="Ticket" /> }.into_any(),
                     })
             }}
@@ -121,6 +128,7 @@ fn TicketView(
     info: TicketInfo,
     user: Option<SignedInUser>,
     purchase: ServerAction<CreateOrder>,
+    relist: ServerAction<RelistTicket>,
 ) -> impl IntoView {
     let TicketInfo { ticket, yours } = info;
     let is_owner = user.as_ref().is_some_and(|u| u.id == ticket.user_id);
@@ -132,9 +140,14 @@ fn TicketView(
         TicketStatus::Available => view! { <span class="badge for-sale">"For sale"</span> },
         TicketStatus::Reserved => view! { <span class="badge reserved">"Reserved"</span> },
         TicketStatus::Sold => view! { <span class="badge sold">"Sold"</span> },
+        TicketStatus::Withdrawn => view! { <span class="badge withdrawn">"Withdrawn"</span> },
     };
     let seller_note = match (is_owner, ticket.status) {
         (true, TicketStatus::Sold) => "You sold this ticket.",
+        (true, TicketStatus::Withdrawn) => {
+            "This ticket was taken off sale. Relist it to sell it again."
+        }
+        (false, TicketStatus::Withdrawn) => "Its seller has taken this ticket off sale.",
         (true, _) => "You are selling this ticket. You can change it until someone reserves it.",
         (false, TicketStatus::Sold) => "Sold by a Ticketing member.",
         (false, _) => {
@@ -162,7 +175,8 @@ fn TicketView(
             <p class="muted">"This ticket has been sold."</p>
         }
         .into_any(),
-        (TicketStatus::Reserved, Some(href)) if yours => view! {
+        // A buyer holding a ticket its seller lost may still pay for it.
+        (TicketStatus::Reserved | TicketStatus::Withdrawn, Some(href)) if yours => view! {
             <p class="notice" role="status">
                 "You are holding this ticket until "
                 <time datetime=ticket.reserved_until.clone()>{held_until}</time>
@@ -180,6 +194,15 @@ fn TicketView(
                 <time datetime=ticket.reserved_until.clone()>{held_until}</time>
                 " to pay; if they don't, it goes back on sale."
             </p>
+        }
+        .into_any(),
+        (TicketStatus::Withdrawn, _) if is_owner => view! {
+            <RelistButton ticket_id=ticket.id.clone() action=relist />
+        }
+        .into_any(),
+        (TicketStatus::Withdrawn, _) => view! {
+            <FormError error all=true />
+            <p class="muted">"This ticket is not for sale."</p>
         }
         .into_any(),
         (TicketStatus::Available, _) if is_owner => view! {
@@ -237,6 +260,23 @@ fn PurchaseButton(
     }
 }
 
+/// Puts the seller's withdrawn ticket back on sale; works without JavaScript too.
+#[component]
+fn RelistButton(ticket_id: String, action: ServerAction<RelistTicket>) -> impl IntoView {
+    let pending = action.pending();
+    let flash = flash::take(FormId::Relist);
+    let error = form_errors(action.value(), flash.as_ref());
+    view! {
+        <ActionForm action attr:class="relist">
+            <input type="hidden" name="id" value=ticket_id />
+            <FormError error all=true />
+            <button type="submit" class="button" disabled=move || pending.get()>
+                "Relist"
+            </button>
+        </ActionForm>
+    }
+}
+
 #[component]
 pub fn EditTicket() -> impl IntoView {
     let viewer = expect_context::<Viewer>();
@@ -279,6 +319,15 @@ fn EditTicketCard(ticket: Ticket, user: Option<SignedInUser>) -> impl IntoView {
                         "Cannot edit a reserved ticket"
                     }}
                 </p>
+            </div>
+            <A href=back.clone() attr:class="button secondary">
+                "Back to the ticket"
+            </A>
+        }
+        .into_any(),
+        Some(_) if ticket.status == TicketStatus::Withdrawn => view! {
+            <div class="notice" role="status">
+                <p>"Cannot edit a withdrawn ticket; relist it first"</p>
             </div>
             <A href=back.clone() attr:class="button secondary">
                 "Back to the ticket"

@@ -5,9 +5,10 @@ use std::collections::HashSet;
 
 use common::bus::{Listeners, SetOutcome, Txn};
 use common::events::{
-    ExpirationComplete, OrderStatus, PaymentCreated, TicketCreated, TicketUpdated,
+    ExpirationComplete, OrderStatus, PaymentCreated, TicketCreated, TicketUpdated, UserBanned,
 };
-use sea_orm::ConnectionTrait;
+use common::outbox;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 
 use crate::lifecycle::{self, Ended};
 use crate::{store, written, OrdersState};
@@ -145,19 +146,66 @@ pub async fn payment_created(
     })
 }
 
+/// `user:banned` through sea-orm, in the given transaction: cancels each of the buyer's
+/// live orders ([`store::transition`]) with its `order:cancelled`, as any cancellation
+/// (tickets releases the ticket, payments voids or refunds). Completed orders stand. An
+/// order that changes under it (paid, cancelled meanwhile) makes the whole step early: it
+/// is undone and comes again, when that order is no longer live or can be cancelled.
+#[tracing::instrument(name = "orders.user_banned", skip_all, fields(user.id = %event.user_id))]
+pub async fn user_banned_in(
+    db: &impl ConnectionTrait,
+    event: &UserBanned,
+) -> anyhow::Result<Applied> {
+    let live = store::live_orders_of(db, &event.user_id).await?;
+    if live.is_empty() {
+        return Ok(Applied::Duplicate);
+    }
+    for order in &live {
+        let Some(cancelled) = store::transition(db, order, OrderStatus::Cancelled).await? else {
+            return Ok(Applied::Early);
+        };
+        outbox::enqueue(db, &cancelled.cancelled_event()).await?;
+    }
+    tracing::info!(
+        orders = live.len(),
+        "a banned buyer's live orders cancelled"
+    );
+    Ok(Applied::Done)
+}
+
+/// The `user:banned` step alone, as the listener runs it (on the writer thread, or in a
+/// transaction of its own); for tests and tools.
+pub async fn user_banned(state: &OrdersState, event: UserBanned) -> anyhow::Result<Applied> {
+    if let Some(writer) = &state.writer {
+        return writer
+            .write(move |tx| written::user_banned(tx, &event))
+            .await;
+    }
+    let txn = state.db.begin().await?;
+    let applied = user_banned_in(&txn, &event).await?;
+    match applied {
+        Applied::Early => txn.rollback().await?,
+        _ => state.relay.commit(txn).await?,
+    }
+    Ok(applied)
+}
+
 /// The durable subscription every replica of the service shares.
 pub const GROUP: &str = "orders-service";
 
 /// The service's listeners: the ticket replica's steps (on the writer thread on SQLite, else
-/// in the listener's transaction) and the order's expiry and payment.
+/// in the listener's transaction), a ban's cancellations (on the writer thread, else in a
+/// transaction of their own) and the order's expiry and payment.
 pub fn listeners(state: OrdersState) -> Listeners<OrdersState> {
-    // Replica updates write no events: nothing to wake after a commit.
+    // Replica updates write no events, and the writer thread hands its commits' events on
+    // itself: nothing to wake after a commit.
     let listeners = Listeners::new(GROUP, state.clone());
     let listeners = match &state.writer {
         Some(writer) => listeners
             .writing(writer.clone(), || {})
             .on_written(|_, tx, event: TicketCreated| written::ticket_created(tx, event))
-            .on_written(|_, tx, event: TicketUpdated| written::ticket_updated(tx, event)),
+            .on_written(|_, tx, event: TicketUpdated| written::ticket_updated(tx, event))
+            .on_written(|_, tx, event: UserBanned| written::user_banned(tx, &event)),
         None => listeners
             .batching(state.background.clone(), || {})
             .on_batched(|_, txn: Txn, event: TicketCreated| async move {
@@ -166,6 +214,13 @@ pub fn listeners(state: OrdersState) -> Listeners<OrdersState> {
             .on_set(|_, txn: Txn, events: Vec<TicketUpdated>| async move {
                 tickets_updated(&txn, events).await
             }),
+    };
+    let listeners = match &state.writer {
+        Some(_) => listeners,
+        // Bans are rare: a transaction of their own, committed through the relay.
+        None => listeners.on(|state: OrdersState, event: UserBanned| async move {
+            user_banned(&state, event).await
+        }),
     };
     listeners
         .on(|state: OrdersState, event: ExpirationComplete| async move {

@@ -11,6 +11,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateTickets),
             Box::new(CreateOrders),
             Box::new(AddTicketSeller),
+            Box::new(AddTicketWithdrawn),
         ]
     }
 
@@ -27,6 +28,7 @@ enum Tickets {
     PriceCents,
     Version,
     SellerId,
+    Withdrawn,
 }
 
 #[derive(DeriveIden)]
@@ -181,6 +183,46 @@ impl MigrationTrait for AddTicketSeller {
                 Table::alter()
                     .table(Tickets::Table)
                     .drop_column(Tickets::SellerId)
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Whether each replicated ticket is withdrawn (its seller was banned), so a reservation
+/// can refuse it. Existing rows are listed.
+struct AddTicketWithdrawn;
+
+impl MigrationName for AddTicketWithdrawn {
+    fn name(&self) -> &str {
+        "m0004_ticket_replica_withdrawn"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddTicketWithdrawn {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Tickets::Table)
+                    .add_column(
+                        ColumnDef::new(Tickets::Withdrawn)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Tickets::Table)
+                    .drop_column(Tickets::Withdrawn)
                     .to_owned(),
             )
             .await

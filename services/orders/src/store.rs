@@ -29,6 +29,8 @@ pub mod ticket {
         pub version: i64,
         /// The seller's user id; None on rows replicated before it was kept.
         pub seller_id: Option<String>,
+        /// Taken off the market (its seller was banned) until relisted: nobody can order it.
+        pub withdrawn: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -219,6 +221,7 @@ pub async fn insert_ticket(
         price_cents: Set(event.price.cents()),
         version: Set(event.version),
         seller_id: Set(Some(event.user_id.clone())),
+        withdrawn: Set(false),
     })
     .on_conflict(
         OnConflict::column(ticket::Column::Id)
@@ -235,7 +238,8 @@ pub async fn find_ticket(db: &impl ConnectionTrait, id: &str) -> Result<Option<T
     ticket::Entity::find_by_id(id.to_owned()).one(db).await
 }
 
-/// Applies `event` only if the replica holds the version just before it; false otherwise.
+/// Applies `event` (title, price, seller, withdrawn) only if the replica holds the version
+/// just before it; false otherwise.
 pub async fn apply_ticket_update(
     db: &impl ConnectionTrait,
     event: &TicketUpdated,
@@ -245,6 +249,7 @@ pub async fn apply_ticket_update(
         .col_expr(ticket::Column::PriceCents, Expr::value(event.price.cents()))
         .col_expr(ticket::Column::Version, Expr::value(event.version))
         .col_expr(ticket::Column::SellerId, Expr::value(event.user_id.clone()))
+        .col_expr(ticket::Column::Withdrawn, Expr::value(event.withdrawn))
         .filter(ticket::Column::Id.eq(event.id.as_str()))
         .filter(ticket::Column::Version.eq(event.version - 1))
         .exec(db)
@@ -266,6 +271,7 @@ pub async fn apply_ticket_updates(
         price_cents: i64,
         version: i64,
         seller_id: &'a str,
+        withdrawn: bool,
     }
     let rows: Vec<Row> = events
         .iter()
@@ -275,6 +281,7 @@ pub async fn apply_ticket_updates(
             price_cents: e.price.cents(),
             version: e.version,
             seller_id: &e.user_id,
+            withdrawn: e.withdrawn,
         })
         .collect();
     let input = serde_json::to_string(&rows)
@@ -283,9 +290,11 @@ pub async fn apply_ticket_updates(
         .query_all(sea_orm::Statement::from_sql_and_values(
             sea_orm::DbBackend::Postgres,
             "UPDATE tickets AS t \
-             SET title = u.title, price_cents = u.price_cents, version = u.version, seller_id = u.seller_id \
+             SET title = u.title, price_cents = u.price_cents, version = u.version, \
+               seller_id = u.seller_id, withdrawn = u.withdrawn \
              FROM jsonb_to_recordset($1::jsonb) \
-               AS u(id text, title text, price_cents bigint, version bigint, seller_id text) \
+               AS u(id text, title text, price_cents bigint, version bigint, seller_id text, \
+                    withdrawn boolean) \
              WHERE t.id = u.id AND t.version = u.version - 1 \
              RETURNING t.id, t.version",
             [input.into()],
@@ -454,6 +463,20 @@ pub async fn find_order_with_ticket(
         .one(db)
         .await?;
     found.map(with_ticket).transpose()
+}
+
+/// The live orders of `user_id`, oldest first (what a ban cancels).
+pub async fn live_orders_of(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<OrderRecord>, DbErr> {
+    order::Entity::find()
+        .filter(order::Column::UserId.eq(user_id))
+        .filter(order::Column::Status.is_in(LIVE))
+        .order_by_asc(order::Column::Seq)
+        .all(db)
+        .await
+        .map(|rows| rows.into_iter().map(OrderRecord::from).collect())
 }
 
 /// Every order of `user_id`, all statuses, oldest first, each with its ticket.

@@ -1,12 +1,12 @@
 //! The orders service's hot writes as jobs for the SQLite writer thread: a reservation, the
-//! end of an order, and the ticket-replica steps. They make the same decisions as the sea-orm
+//! end of an order (one, or a banned buyer's live ones), and the ticket-replica steps. They make the same decisions as the sea-orm
 //! code in `store`, `lifecycle` and `listeners` (which PostgreSQL runs), as plain statements
 //! in one transaction; with one writer per file nothing read inside a job can go stale, so
 //! none of them needs a version guard or a retry.
 use chrono::{DateTime, Utc};
 use common::bus::Applied;
 use common::db::violates_written;
-use common::events::{OrderStatus, TicketCreated, TicketUpdated};
+use common::events::{OrderStatus, TicketCreated, TicketUpdated, UserBanned};
 use common::sqlite::rusqlite::{self, Row};
 use common::sqlite::{parse_timestamp, timestamp, Tx};
 
@@ -21,6 +21,8 @@ pub enum Reserved {
     Taken,
     /// The buyer is the ticket's seller.
     OwnTicket,
+    /// The ticket is off the market (its seller was banned).
+    Withdrawn,
 }
 
 /// Lapsed live orders of a ticket, cancelled. `status <> 'cancelled'` is the partial unique
@@ -40,13 +42,16 @@ pub fn reserve(
     expires_at: DateTime<Utc>,
 ) -> anyhow::Result<Reserved> {
     let Some(ticket) = tx.query_opt(
-        "SELECT id, title, price_cents, version, seller_id FROM tickets WHERE id = ?1",
+        "SELECT id, title, price_cents, version, seller_id, withdrawn FROM tickets WHERE id = ?1",
         [ticket_id],
         ticket_row,
     )?
     else {
         return Ok(Reserved::NoTicket);
     };
+    if ticket.withdrawn {
+        return Ok(Reserved::Withdrawn);
+    }
     if ticket.is_sold_by(user_id) {
         return Ok(Reserved::OwnTicket);
     }
@@ -112,6 +117,29 @@ pub fn end(tx: &mut Tx<'_>, id: &str, to: OrderStatus) -> anyhow::Result<Ended> 
     Ok(Ended::Now(ended))
 }
 
+/// `user:banned`: cancels each of the buyer's live orders as [`end`] does, each with its
+/// `order:cancelled` (tickets releases the ticket, payments voids or refunds). Completed
+/// orders stand; none left live (a redelivery) is a duplicate.
+pub fn user_banned(tx: &mut Tx<'_>, event: &UserBanned) -> anyhow::Result<Applied> {
+    let live = tx.query_all(
+        "SELECT id FROM orders WHERE user_id = ?1 \
+         AND status IN ('created', 'awaiting:payment') ORDER BY seq",
+        [&event.user_id],
+        |row| row.get::<_, String>(0),
+    )?;
+    let mut cancelled = 0;
+    for id in live {
+        if let Ended::Now(_) = end(tx, &id, OrderStatus::Cancelled)? {
+            cancelled += 1;
+        }
+    }
+    if cancelled == 0 {
+        return Ok(Applied::Duplicate);
+    }
+    tracing::info!(user.id = %event.user_id, orders = cancelled, "a banned buyer's live orders cancelled");
+    Ok(Applied::Done)
+}
+
 /// `ticket:created`: adds the ticket to the replica; already there is a duplicate.
 pub fn ticket_created(tx: &mut Tx<'_>, event: TicketCreated) -> anyhow::Result<Applied> {
     let added = tx.execute(
@@ -135,14 +163,15 @@ pub fn ticket_created(tx: &mut Tx<'_>, event: TicketCreated) -> anyhow::Result<A
 /// `ticket:updated`: applies only on top of the version before it.
 pub fn ticket_updated(tx: &mut Tx<'_>, event: TicketUpdated) -> anyhow::Result<Applied> {
     let applied = tx.execute(
-        "UPDATE tickets SET title = ?2, price_cents = ?3, version = ?4, seller_id = ?5 \
-         WHERE id = ?1 AND version = ?4 - 1",
+        "UPDATE tickets SET title = ?2, price_cents = ?3, version = ?4, seller_id = ?5, \
+         withdrawn = ?6 WHERE id = ?1 AND version = ?4 - 1",
         (
             &event.id,
             &event.title,
             event.price.cents(),
             event.version,
             &event.user_id,
+            event.withdrawn,
         ),
     )?;
     if applied == 1 {
@@ -167,6 +196,7 @@ fn ticket_row(row: &Row<'_>) -> rusqlite::Result<TicketRow> {
         price_cents: row.get(2)?,
         version: row.get(3)?,
         seller_id: row.get(4)?,
+        withdrawn: row.get(5)?,
     })
 }
 

@@ -1,12 +1,13 @@
 //! Reservations arrive as order events: `order:created` reserves, `order:cancelled` releases,
-//! `order:completed` marks the ticket sold.
+//! `order:completed` marks the ticket sold; `user:banned` withdraws the seller's tickets.
 //! Each step is a savepoint of the listener's batch transaction that also writes the
 //! resulting `ticket:updated` (on SQLite the batch is one writer-thread job, see `written`).
 pub use common::bus::Applied;
 use std::collections::HashSet;
 
+use chrono::SubsecRound;
 use common::bus::{Listeners, SetOutcome, Txn};
-use common::events::{OrderCancelled, OrderCompleted, OrderCreated};
+use common::events::{OrderCancelled, OrderCompleted, OrderCreated, UserBanned};
 use common::outbox;
 use common::sqlite::Tx;
 use futures::future::BoxFuture;
@@ -130,6 +131,62 @@ pub async fn order_completed(
     })
 }
 
+/// `user:banned` through sea-orm: withdraws the seller's unsold tickets (see
+/// [`written::user_banned`]) and writes their `ticket:updated`.
+pub async fn user_banned(db: &impl ConnectionTrait, event: &UserBanned) -> anyhow::Result<Applied> {
+    let now = chrono::Utc::now().trunc_subsecs(6);
+    let withdrawn = store::withdraw_all(db, &[event.user_id.as_str()], now).await?;
+    if withdrawn.is_empty() {
+        return Ok(Applied::Duplicate);
+    }
+    let updates: Vec<_> = withdrawn
+        .iter()
+        .map(store::TicketRow::updated_event)
+        .collect();
+    outbox::stage_all(db, &updates).await?;
+    tracing::info!(user.id = %event.user_id, tickets = withdrawn.len(), "a banned seller's tickets withdrawn");
+    Ok(Applied::Done)
+}
+
+/// `user:banned` for a batch of bans (PostgreSQL): every banned seller's tickets withdrawn in
+/// one statement and their `ticket:updated` rows in one insert. A ban with nothing left to
+/// withdraw (a redelivery, or a repeat within the batch) is a duplicate.
+pub async fn users_banned(db: &Txn, events: Vec<UserBanned>) -> anyhow::Result<SetOutcome> {
+    let users: Vec<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
+    let now = chrono::Utc::now().trunc_subsecs(6);
+    let withdrawn = store::withdraw_all(&**db, &users, now).await?;
+    let updates: Vec<_> = withdrawn
+        .iter()
+        .map(store::TicketRow::updated_event)
+        .collect();
+    let staged = outbox::stage_all(&**db, &updates).await?;
+    let mut sellers: HashSet<&str> = withdrawn.iter().map(|row| row.user_id.as_str()).collect();
+    let applied = events
+        .iter()
+        .map(|event| {
+            Ok(if sellers.remove(event.user_id.as_str()) {
+                Applied::Done
+            } else {
+                Applied::Duplicate
+            })
+        })
+        .collect();
+    tracing::info!(
+        bans = events.len(),
+        tickets = withdrawn.len(),
+        "banned sellers' tickets withdrawn"
+    );
+    Ok(SetOutcome { applied, staged })
+}
+
+/// The `user:banned` step alone (see [`reserve`]).
+pub async fn withdraw(state: &TicketsState, event: UserBanned) -> anyhow::Result<Applied> {
+    alone(state, event, written::user_banned, |db, event| {
+        Box::pin(async move { user_banned(db, &event).await })
+    })
+    .await
+}
+
 /// The `order:created` step alone, as the listener runs it (on the writer thread, or in a
 /// transaction of its own); for tests and tools.
 pub async fn reserve(state: &TicketsState, event: OrderCreated) -> anyhow::Result<Applied> {
@@ -186,7 +243,8 @@ pub fn listeners(state: TicketsState) -> Listeners<TicketsState> {
             .writing(writer.clone(), || {})
             .on_written(|_, tx, event: OrderCreated| written::order_created(tx, &event))
             .on_written(|_, tx, event: OrderCancelled| written::order_cancelled(tx, &event))
-            .on_written(|_, tx, event: OrderCompleted| written::order_completed(tx, &event)),
+            .on_written(|_, tx, event: OrderCompleted| written::order_completed(tx, &event))
+            .on_written(|_, tx, event: UserBanned| written::user_banned(tx, &event)),
         None => listeners
             .batching(state.background.clone(), || {})
             .relaying(state.relay.clone())
@@ -198,6 +256,9 @@ pub fn listeners(state: TicketsState) -> Listeners<TicketsState> {
             })
             .on_batched(|_, txn: Txn, event: OrderCompleted| async move {
                 order_completed(&*txn, &event).await
+            })
+            .on_set(|_, txn: Txn, events: Vec<UserBanned>| async move {
+                users_banned(&txn, events).await
             }),
     }
 }

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateReleasedOrders),
             Box::new(IndexForSaleNewestFirst),
             Box::new(AddSaleState),
+            Box::new(AddWithdrawn),
         ]
     }
 
@@ -32,6 +33,7 @@ enum Tickets {
     CreatedAt,
     ReservedUntil,
     Sold,
+    WithdrawnAt,
 }
 
 struct CreateTickets;
@@ -242,5 +244,65 @@ impl MigrationTrait for AddSaleState {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// When a ticket was taken off the market (its seller was banned); null while it is listed.
+/// With an index by seller, so a ban finds the seller's tickets without a scan.
+struct AddWithdrawn;
+
+const BY_SELLER: &str = "tickets_by_seller";
+
+impl MigrationName for AddWithdrawn {
+    fn name(&self) -> &str {
+        "m0005_add_withdrawn"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddWithdrawn {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Tickets::Table)
+                    .add_column(
+                        ColumnDef::new(Tickets::WithdrawnAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name(BY_SELLER)
+                    .table(Tickets::Table)
+                    .col(Tickets::UserId)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .if_exists()
+                    .name(BY_SELLER)
+                    .table(Tickets::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Tickets::Table)
+                    .drop_column(Tickets::WithdrawnAt)
+                    .to_owned(),
+            )
+            .await
     }
 }

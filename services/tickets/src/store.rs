@@ -30,6 +30,8 @@ pub mod ticket {
         pub reserved_until: Option<ChronoDateTimeUtc>,
         /// The holder paid: `order_id` bought it.
         pub sold: bool,
+        /// When it was taken off the market (its seller was banned); None while listed.
+        pub withdrawn_at: Option<ChronoDateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -42,13 +44,16 @@ pub use ticket::Model as TicketRow;
 
 impl From<TicketRow> for Ticket {
     fn from(row: TicketRow) -> Self {
-        let status = match (&row.order_id, row.sold) {
-            (Some(_), true) => TicketStatus::Sold,
-            (Some(_), false) => TicketStatus::Reserved,
-            (None, _) => TicketStatus::Available,
+        // A sale stands whatever happened to the listing; a withdrawn ticket someone holds
+        // shows as withdrawn (its hold still shows in `orderId` and `reservedUntil`).
+        let status = match (&row.order_id, row.sold, row.withdrawn_at.is_some()) {
+            (Some(_), true, _) => TicketStatus::Sold,
+            (_, _, true) => TicketStatus::Withdrawn,
+            (Some(_), false, false) => TicketStatus::Reserved,
+            (None, _, false) => TicketStatus::Available,
         };
-        let reserved_until = match status {
-            TicketStatus::Reserved => row
+        let reserved_until = match (&row.order_id, row.sold) {
+            (Some(_), false) => row
                 .reserved_until
                 .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true)),
             _ => None,
@@ -80,7 +85,7 @@ impl TicketRow {
             price: Money::from_cents(self.price_cents),
             user_id: self.user_id.clone(),
             order_id: self.order_id.clone(),
-            withdrawn: false,
+            withdrawn: self.withdrawn_at.is_some(),
         }
     }
 
@@ -111,6 +116,7 @@ pub async fn insert(
         created_at: Set(chrono::Utc::now().trunc_subsecs(6)),
         reserved_until: Set(None),
         sold: Set(false),
+        withdrawn_at: Set(None),
     }
     .insert(db)
     .await
@@ -120,15 +126,18 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<TicketRo
     ticket::Entity::find_by_id(id.to_owned()).one(db).await
 }
 
-/// One page of tickets nobody has reserved, newest first by (created_at, id): the `limit`
-/// rows strictly after `after`, whose titles contain `title` ignoring case.
+/// One page of tickets nobody has reserved and nobody withdrew, newest first by
+/// (created_at, id): the `limit` rows strictly after `after`, whose titles contain `title`
+/// ignoring case.
 pub async fn for_sale(
     db: &impl ConnectionTrait,
     after: Option<&Cursor>,
     title: Option<&TitleSearch>,
     limit: u64,
 ) -> Result<Vec<TicketRow>, DbErr> {
-    let mut query = ticket::Entity::find().filter(ticket::Column::OrderId.is_null());
+    let mut query = ticket::Entity::find()
+        .filter(ticket::Column::OrderId.is_null())
+        .filter(ticket::Column::WithdrawnAt.is_null());
     if let Some(after) = after {
         // (created_at, id) < after, spelled so that both planners start the index scan at
         // the cursor: the `<=` bounds the range, the rest only sorts out equal timestamps.
@@ -163,8 +172,8 @@ pub async fn for_sale(
         .await
 }
 
-/// Sets title and price if the ticket is still at `version` and not reserved; None when
-/// someone else changed it first.
+/// Sets title and price if the ticket is still at `version`, not reserved and not
+/// withdrawn; None when someone else changed it first.
 pub async fn update_details(
     db: &impl ConnectionTrait,
     current: &TicketRow,
@@ -178,6 +187,7 @@ pub async fn update_details(
         .filter(ticket::Column::Id.eq(current.id.as_str()))
         .filter(ticket::Column::Version.eq(current.version))
         .filter(ticket::Column::OrderId.is_null())
+        .filter(ticket::Column::WithdrawnAt.is_null())
         .exec(db)
         .await?;
     if result.rows_affected == 0 {
@@ -250,7 +260,8 @@ pub async fn reserve_all(
         .collect()
 }
 
-/// Frees the ticket if `order_id` holds it (version + 1); None when it doesn't.
+/// Frees the ticket if `order_id` holds it (version + 1); None when it doesn't. A withdrawn
+/// ticket stays withdrawn: freed, but not back on the market.
 pub async fn release_from(
     db: &impl ConnectionTrait,
     ticket_id: &str,
@@ -291,6 +302,54 @@ pub async fn mark_sold(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Withdraws (version + 1, `withdrawn_at` = `at`) every unsold ticket of the sellers
+/// `user_ids` that is still listed, reserved ones too, in one statement; the rows withdrawn.
+pub async fn withdraw_all(
+    db: &impl ConnectionTrait,
+    user_ids: &[&str],
+    at: DateTime<Utc>,
+) -> Result<Vec<TicketRow>, DbErr> {
+    let mut update = Query::update();
+    update
+        .table(ticket::Entity)
+        .value(ticket::Column::WithdrawnAt, at)
+        .value(
+            ticket::Column::Version,
+            Expr::col(ticket::Column::Version).add(1),
+        )
+        .and_where(ticket::Column::UserId.is_in(user_ids.iter().copied()))
+        .and_where(ticket::Column::WithdrawnAt.is_null())
+        .and_where(ticket::Column::Sold.eq(false))
+        .returning_all();
+    let rows = db
+        .query_all(db.get_database_backend().build(&update))
+        .await?;
+    rows.iter()
+        .map(|row| ticket::Model::from_query_result(row, ""))
+        .collect()
+}
+
+/// Puts a withdrawn ticket back on the market (version + 1) if it is still as `current`
+/// describes; None when it changed first.
+pub async fn relist(
+    db: &impl ConnectionTrait,
+    current: &TicketRow,
+) -> Result<Option<TicketRow>, DbErr> {
+    let mut update = Query::update();
+    update
+        .table(ticket::Entity)
+        .value(ticket::Column::WithdrawnAt, Option::<DateTime<Utc>>::None)
+        .value(
+            ticket::Column::Version,
+            Expr::col(ticket::Column::Version).add(1),
+        )
+        .and_where(ticket::Column::Id.eq(current.id.as_str()))
+        .and_where(ticket::Column::Version.eq(current.version))
+        .and_where(ticket::Column::WithdrawnAt.is_not_null())
+        .returning_all();
+    returned(db, &update).await
 }
 
 /// Whether `order_id` was cancelled (its ticket released).

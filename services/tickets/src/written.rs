@@ -1,10 +1,11 @@
 //! The service's writes as jobs for the SQLite writer thread, so the file has one writer:
-//! listing and editing a ticket, and the reservation steps — each one guarded
-//! `UPDATE … RETURNING` and its `ticket:updated` outbox row, with a read only to tell why the
-//! update found nothing to do. Same decisions as the sea-orm code in `routes` and `listeners`.
+//! listing, editing and relisting a ticket, the reservation steps and a ban's withdrawal —
+//! each one guarded `UPDATE … RETURNING` and its `ticket:updated` outbox row, with a read only
+//! to tell why the update found nothing to do. Same decisions as the sea-orm code in `routes`
+//! and `listeners`.
 use chrono::{SubsecRound, Utc};
 use common::bus::Applied;
-use common::events::{OrderCancelled, OrderCompleted, OrderCreated, TicketCreated};
+use common::events::{OrderCancelled, OrderCompleted, OrderCreated, TicketCreated, UserBanned};
 use common::money::Money;
 use common::sqlite::rusqlite::{self, Row};
 use common::sqlite::{parse_timestamp, timestamp, Tx};
@@ -19,7 +20,7 @@ pub fn order_created(tx: &mut Tx<'_>, event: &OrderCreated) -> anyhow::Result<Ap
          WHERE id = ?2 AND order_id IS NULL \
          AND NOT EXISTS (SELECT 1 FROM released_orders WHERE order_id = ?1) \
          RETURNING id, title, price_cents, user_id, version, order_id, created_at, \
-         reserved_until, sold",
+         reserved_until, sold, withdrawn_at",
         (
             &event.id,
             &event.ticket.id,
@@ -59,7 +60,7 @@ pub fn order_cancelled(tx: &mut Tx<'_>, event: &OrderCancelled) -> anyhow::Resul
          version = version + 1 \
          WHERE id = ?1 AND order_id = ?2 \
          RETURNING id, title, price_cents, user_id, version, order_id, created_at, \
-         reserved_until, sold",
+         reserved_until, sold, withdrawn_at",
         (&event.ticket.id, &event.id),
         ticket_row,
     )?;
@@ -130,6 +131,7 @@ pub fn list(
         order_id: None,
         reserved_until: None,
         sold: false,
+        withdrawn_at: None,
         // Microseconds, as PostgreSQL keeps them (see `store::insert`).
         created_at: Utc::now().trunc_subsecs(6),
     };
@@ -160,10 +162,12 @@ pub enum Edited {
     NotFound,
     Reserved,
     NotOwner,
+    /// Off the market: only relisting changes it.
+    Withdrawn,
 }
 
-/// The owner's edit of title and price, never while the ticket is reserved; checked in the
-/// order the API promises (reservation before ownership).
+/// The owner's edit of title and price, never while the ticket is reserved or withdrawn;
+/// checked in the order the API promises (reservation before ownership).
 pub fn edit(
     tx: &mut Tx<'_>,
     id: &str,
@@ -173,7 +177,7 @@ pub fn edit(
 ) -> anyhow::Result<Edited> {
     let current = tx.query_opt(
         "SELECT id, title, price_cents, user_id, version, order_id, created_at, \
-         reserved_until, sold FROM tickets WHERE id = ?1",
+         reserved_until, sold, withdrawn_at FROM tickets WHERE id = ?1",
         [id],
         ticket_row,
     )?;
@@ -186,6 +190,9 @@ pub fn edit(
     }
     if current.user_id != user_id {
         return Ok(Edited::NotOwner);
+    }
+    if current.withdrawn_at.is_some() {
+        return Ok(Edited::Withdrawn);
     }
     tx.execute(
         "UPDATE tickets SET title = ?2, price_cents = ?3, version = version + 1 WHERE id = ?1",
@@ -201,10 +208,73 @@ pub fn edit(
     Ok(Edited::Done(updated))
 }
 
+/// `user:banned`: withdraws the seller's unsold tickets still listed (held ones too: their
+/// buyer may still pay), each with its `ticket:updated`. Nothing left to withdraw (a
+/// redelivery) is a duplicate.
+pub fn user_banned(tx: &mut Tx<'_>, event: &UserBanned) -> anyhow::Result<Applied> {
+    let withdrawn = tx.query_all(
+        "UPDATE tickets SET withdrawn_at = ?2, version = version + 1 \
+         WHERE user_id = ?1 AND withdrawn_at IS NULL AND NOT sold \
+         RETURNING id, title, price_cents, user_id, version, order_id, created_at, \
+         reserved_until, sold, withdrawn_at",
+        (&event.user_id, timestamp(Utc::now().trunc_subsecs(6))),
+        ticket_row,
+    )?;
+    if withdrawn.is_empty() {
+        return Ok(Applied::Duplicate);
+    }
+    let count = withdrawn.len();
+    for row in withdrawn {
+        tx.enqueue(&row?.updated_event())?;
+    }
+    tracing::info!(user.id = %event.user_id, tickets = count, "a banned seller's tickets withdrawn");
+    Ok(Applied::Done)
+}
+
+/// What a relisting came to.
+pub enum Relisted {
+    Done(TicketRow),
+    NotFound,
+    NotOwner,
+    NotWithdrawn,
+}
+
+/// The seller puts a withdrawn ticket back on the market, with its `ticket:updated`.
+pub fn relist(tx: &mut Tx<'_>, id: &str, user_id: &str) -> anyhow::Result<Relisted> {
+    let current = tx.query_opt(
+        "SELECT id, title, price_cents, user_id, version, order_id, created_at, \
+         reserved_until, sold, withdrawn_at FROM tickets WHERE id = ?1",
+        [id],
+        ticket_row,
+    )?;
+    let Some(current) = current else {
+        return Ok(Relisted::NotFound);
+    };
+    let current = current?;
+    if current.user_id != user_id {
+        return Ok(Relisted::NotOwner);
+    }
+    if current.withdrawn_at.is_none() {
+        return Ok(Relisted::NotWithdrawn);
+    }
+    tx.execute(
+        "UPDATE tickets SET withdrawn_at = NULL, version = version + 1 WHERE id = ?1",
+        [id],
+    )?;
+    let relisted = TicketRow {
+        withdrawn_at: None,
+        version: current.version + 1,
+        ..current
+    };
+    tx.enqueue(&relisted.updated_event())?;
+    Ok(Relisted::Done(relisted))
+}
+
 /// A ticket row as the RETURNING lists give it; the inner error is a timestamp it can't be.
 fn ticket_row(row: &Row<'_>) -> rusqlite::Result<anyhow::Result<TicketRow>> {
     let created_at: String = row.get(6)?;
     let reserved_until: Option<String> = row.get(7)?;
+    let withdrawn_at: Option<String> = row.get(9)?;
     let ticket = TicketRow {
         id: row.get(0)?,
         title: row.get(1)?,
@@ -215,11 +285,13 @@ fn ticket_row(row: &Row<'_>) -> rusqlite::Result<anyhow::Result<TicketRow>> {
         created_at: Default::default(),
         reserved_until: None,
         sold: row.get(8)?,
+        withdrawn_at: None,
     };
     Ok((|| {
         Ok(TicketRow {
             created_at: parse_timestamp(&created_at)?,
             reserved_until: reserved_until.as_deref().map(parse_timestamp).transpose()?,
+            withdrawn_at: withdrawn_at.as_deref().map(parse_timestamp).transpose()?,
             ..ticket
         })
     })())

@@ -12,6 +12,7 @@ use crate::{store, OrdersState};
 
 pub const ALREADY_RESERVED: &str = "Ticket is already reserved";
 pub const OWN_TICKET: &str = "You cannot buy your own ticket";
+pub const WITHDRAWN: &str = "Ticket has been withdrawn from sale";
 
 /// Reserves a ticket for the caller for the expiration window, in one write job on SQLite
 /// (one transaction on PostgreSQL). The unique index on live orders decides races: of
@@ -42,6 +43,7 @@ pub async fn reserve(
                 Reserved::NoTicket => return Err(ApiError::NotFound),
                 Reserved::Taken => return Err(ApiError::bad_request(ALREADY_RESERVED)),
                 Reserved::OwnTicket => return Err(ApiError::bad_request(OWN_TICKET)),
+                Reserved::Withdrawn => return Err(ApiError::bad_request(WITHDRAWN)),
             }
         }
         None if state.db.get_database_backend() == sea_orm::DbBackend::Postgres => {
@@ -70,6 +72,11 @@ async fn reserve_placed(
         let ticket = store::find_ticket(&state.db, ticket_id)
             .await?
             .ok_or(ApiError::NotFound)?;
+        // The insert below is guarded by this version, so a withdrawal landing meanwhile
+        // makes it read the ticket again.
+        if ticket.withdrawn {
+            return Err(ApiError::bad_request(WITHDRAWN));
+        }
         if ticket.is_sold_by(user_id) {
             return Err(ApiError::bad_request(OWN_TICKET));
         }
@@ -136,6 +143,9 @@ async fn reserve_in_transaction(
     let ticket = store::find_ticket(&txn, ticket_id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    if ticket.withdrawn {
+        return Err(ApiError::bad_request(WITHDRAWN));
+    }
     if ticket.is_sold_by(user_id) {
         return Err(ApiError::bad_request(OWN_TICKET));
     }

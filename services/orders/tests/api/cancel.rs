@@ -38,7 +38,7 @@ async fn cancelling_an_order_writes_one_order_cancelled_event() {
     let payload: Value = serde_json::from_str(&rows[1].payload).expect("JSON payload");
     assert_eq!(
         payload,
-        json!({ "id": order["id"], "version": 1, "ticket": { "id": ticket.id } })
+        json!({ "id": order["id"], "version": 1, "ticket": { "id": ticket.id }, "userId": buyer.id })
     );
 }
 

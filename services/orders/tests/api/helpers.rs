@@ -264,6 +264,7 @@ pub use common::testing::TestResponse;
 pub const ALREADY_RESERVED: &str = "Ticket is already reserved";
 pub const COMPLETED: &str = "Cannot cancel a completed order";
 pub const OWN_TICKET: &str = "You cannot buy your own ticket";
+pub const WITHDRAWN: &str = "Ticket has been withdrawn from sale";
 
 pub use common::testing::harness::keys_of;
 

@@ -93,7 +93,7 @@ async fn payment_created_completes_the_order_and_emits_order_completed() {
     let payload: Value = serde_json::from_str(&rows[1].payload).expect("JSON payload");
     assert_eq!(
         payload,
-        json!({ "id": order_id, "version": 1, "ticket": { "id": ticket.id } })
+        json!({ "id": order_id, "version": 1, "ticket": { "id": ticket.id }, "userId": stored.user_id })
     );
 }
 

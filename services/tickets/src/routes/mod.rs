@@ -1,10 +1,11 @@
 //! The tickets service's HTTP routes (`/api/tickets/*`).
 mod create;
 mod list;
+mod relist;
 mod show;
 mod update;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::TicketsState;
@@ -19,5 +20,6 @@ pub fn router(state: TicketsState) -> Router {
             "/api/tickets/{id}",
             get(show::show_ticket).put(update::update_ticket),
         )
+        .route("/api/tickets/{id}/relist", post(relist::relist_ticket))
         .with_state(state)
 }

@@ -10,8 +10,9 @@ use crate::written::{self, Edited};
 use crate::{store, TicketsState};
 
 const RESERVED: &str = "Cannot edit a reserved ticket";
+pub const WITHDRAWN: &str = "Cannot edit a withdrawn ticket; relist it first";
 
-/// The owner edits title and price, never while the ticket is reserved.
+/// The owner edits title and price, never while the ticket is reserved or withdrawn.
 #[tracing::instrument(name = "tickets.update", skip_all, fields(ticket.id = %id, user.id = %user.id))]
 pub async fn update_ticket(
     State(state): State<TicketsState>,
@@ -33,6 +34,7 @@ pub async fn update_ticket(
             Edited::NotFound => Err(ApiError::NotFound),
             Edited::Reserved => Err(ApiError::bad_request(RESERVED)),
             Edited::NotOwner => Err(ApiError::NotAuthorized),
+            Edited::Withdrawn => Err(ApiError::bad_request(WITHDRAWN)),
         };
     }
     let current = store::find(&state.db, &id)
@@ -44,6 +46,9 @@ pub async fn update_ticket(
     }
     if current.user_id != user.id {
         return Err(ApiError::NotAuthorized);
+    }
+    if current.withdrawn_at.is_some() {
+        return Err(ApiError::bad_request(WITHDRAWN));
     }
     // The transaction starts with its write, so SQLite's busy timeout (not an immediate
     // "database is locked") covers concurrent writers; the update re-checks what we read.
