@@ -89,6 +89,9 @@ pub struct Settings {
     /// `REFRESH_REUSE_GRACE_SECONDS` (default 10): how long a refresh id retired by rotation
     /// still answers (tabs refreshing at once) before presenting it revokes its sign-in.
     pub refresh_reuse_grace: Duration,
+    /// `ADMIN_EMAILS`: who may ban and unban users, as lower-cased, trimmed emails (see
+    /// [`Settings::is_admin`]).
+    pub admin_emails: Vec<String>,
 }
 
 /// Every environment variable the `ticketing` binary reads, in the README table's order: a
@@ -109,6 +112,7 @@ TRUST_PROXY                  true when your proxy appends the client to X-Forwar
 ACCESS_TOKEN_SECONDS         lifetime of an access token (default 900)
 REFRESH_SESSION_SECONDS      lifetime of a refresh session (default 30 days)
 REFRESH_REUSE_GRACE_SECONDS  how long a retired refresh id still answers (default 10)
+ADMIN_EMAILS                 comma-separated emails of the admins (may ban users)
 STRIPE_SECRET_KEY            use the real Stripe API (default: the test-mode provider)
 STRIPE_API_BASE              where the Stripe adapter sends requests
 STRIPE_WEBHOOK_SECRET        verifies POST /api/payments/webhook (unset: no such route)
@@ -128,6 +132,14 @@ pub fn usage() -> String {
         text.push('\n');
     }
     text
+}
+
+/// `ADMIN_EMAILS` read: split on commas, trimmed, lower-cased, empty entries dropped.
+pub fn admin_emails(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(|email| email.trim().to_lowercase())
+        .filter(|email| !email.is_empty())
+        .collect()
 }
 
 const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
@@ -201,6 +213,7 @@ impl Settings {
             access_token_ttl: seconds("ACCESS_TOKEN_SECONDS", 15 * 60)?,
             refresh_ttl: seconds("REFRESH_SESSION_SECONDS", 30 * 24 * 60 * 60)?,
             refresh_reuse_grace: seconds("REFRESH_REUSE_GRACE_SECONDS", 10)?,
+            admin_emails: admin_emails(var("ADMIN_EMAILS").as_deref().unwrap_or_default()),
         })
     }
 
@@ -228,7 +241,14 @@ impl Settings {
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
             refresh_reuse_grace: Duration::from_secs(10),
+            admin_emails: Vec::new(),
         }
+    }
+
+    /// Whether `email` is one of `ADMIN_EMAILS` (compared case-insensitively).
+    pub fn is_admin(&self, email: &str) -> bool {
+        let email = email.trim().to_lowercase();
+        self.admin_emails.iter().any(|admin| *admin == email)
     }
 
     /// The database of one service: `DATABASE_URL`, or its own SQLite file under `DATA_DIR`.
@@ -307,6 +327,19 @@ mod tests {
         assert_eq!(first.expose(), second.expose());
         assert_eq!(first.expose().len(), 64);
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn admin_emails_are_trimmed_lower_cased_and_compared_case_insensitively() {
+        let mut settings = Settings::for_tests(PathBuf::from("/tmp/x"));
+        settings.admin_emails = admin_emails(" Ada@Example.com ,, bob@example.com,");
+        assert_eq!(
+            settings.admin_emails,
+            ["ada@example.com", "bob@example.com"]
+        );
+        assert!(settings.is_admin("ADA@example.COM"));
+        assert!(!settings.is_admin("eve@example.com"));
+        assert!(admin_emails("").is_empty());
     }
 
     #[test]
