@@ -27,6 +27,8 @@ pub enum FormId {
     Purchase,
     Pay,
     Cancel,
+    /// An admin's Ban or Unban button on `/admin/users`.
+    Ban,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
