@@ -29,8 +29,8 @@ use components::{Footer, Header};
 #[cfg(feature = "ssr")]
 pub use flash::FlashKey;
 use pages::{
-    AdminUsers, EditTicket, HowItWorks, Landing, NewTicket, NotFound, OrderDetails, Orders, SignIn, SignOut,
-    SignUp, TicketDetails,
+    AdminUsers, EditTicket, HowItWorks, Landing, NewTicket, NotFound, OrderDetails, Orders, SignIn,
+    SignOut, SignUp, TicketDetails,
 };
 pub use viewer::Viewer;
 

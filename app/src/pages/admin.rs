@@ -45,7 +45,7 @@ pub fn AdminUsers() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Err(error) => view! { <AdminError error /> }.into_any(),
+                        Err(error) => view! { <AdminError error search=search() /> }.into_any(),
                     })
             }}
         </Transition>
@@ -191,7 +191,7 @@ fn UserRow(
 
 /// Visitors are asked to sign in; signed-in non-admins are told the page is for admins.
 #[component]
-fn AdminError(error: ServiceError) -> impl IntoView {
+fn AdminError(error: ServiceError, search: String) -> impl IntoView {
     if error.is_unauthorized() {
         view! { <SignInPrompt message="Sign in as an admin to manage users." /> }.into_any()
     } else if error.is_forbidden() {
@@ -204,7 +204,12 @@ fn AdminError(error: ServiceError) -> impl IntoView {
         }
         .into_any()
     } else {
-        view! { <ErrorMessages error /> }.into_any()
+        // A search the service refused: say why, and offer the search again.
+        view! {
+            <SearchForm search />
+            <ErrorMessages error />
+        }
+        .into_any()
     }
 }
 

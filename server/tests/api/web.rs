@@ -1302,11 +1302,21 @@ async fn the_admin_page_is_for_admins_and_bans_and_unbans_without_javascript() {
     assert_eq!(refused.status(), 403);
     let refused = refused.text().await.expect("a body");
     assert!(refused.contains("Admins only"), "{refused}");
-    assert!(!refused.contains(&email), "no user is listed to a non-admin");
-    assert!(!html(&app, "/", &member).await.contains("href=\"/admin/users\""));
-    assert!(html(&app, "/", &admin).await.contains("href=\"/admin/users\""));
+    assert!(
+        !refused.contains(&email),
+        "no user is listed to a non-admin"
+    );
+    assert!(!html(&app, "/", &member)
+        .await
+        .contains("href=\"/admin/users\""));
+    assert!(html(&app, "/", &admin)
+        .await
+        .contains("href=\"/admin/users\""));
 
-    let search = format!("/admin/users?email={}", common::wire::percent_encode(&email));
+    let search = format!(
+        "/admin/users?email={}",
+        common::wire::percent_encode(&email)
+    );
     let page = html(&app, &search, &admin).await;
     assert!(page.contains(&email) && page.contains("Active"), "{page}");
 
@@ -1315,7 +1325,11 @@ async fn the_admin_page_is_for_admins_and_bans_and_unbans_without_javascript() {
         .post_form(
             "ban_user",
             &admin,
-            &[("id", &id), ("reason", " "), ("email", &email)],
+            &[
+                ("id", id.as_str()),
+                ("reason", " "),
+                ("email", email.as_str()),
+            ],
             false,
         )
         .await;
@@ -1328,7 +1342,11 @@ async fn the_admin_page_is_for_admins_and_bans_and_unbans_without_javascript() {
             .post_form(
                 "ban_user",
                 &admin,
-                &[("id", &id), ("reason", reason), ("email", &email)],
+                &[
+                    ("id", id.as_str()),
+                    ("reason", reason),
+                    ("email", email.as_str()),
+                ],
                 false,
             )
             .await;
@@ -1337,7 +1355,12 @@ async fn the_admin_page_is_for_admins_and_bans_and_unbans_without_javascript() {
         assert!(page.contains("Banned"), "{page}");
         assert_inert(&page, "the admin page with a ban reason");
         let posted = app
-            .post_form("unban_user", &admin, &[("id", &id), ("email", &email)], false)
+            .post_form(
+                "unban_user",
+                &admin,
+                &[("id", id.as_str()), ("email", email.as_str())],
+                false,
+            )
             .await;
         assert_eq!(location(&posted), search);
         assert!(html(&app, &search, &admin).await.contains("Active"));
@@ -1357,9 +1380,16 @@ async fn the_admin_page_is_for_admins_and_bans_and_unbans_without_javascript() {
 async fn hostile_searches_are_text_on_the_admin_page() {
     let (app, admin) = with_admin().await;
     for search in HOSTILE_TITLES.into_iter().chain(["<script>\u{7}x\r\n"]) {
-        let path = format!("/admin/users?email={}", common::wire::percent_encode(search));
+        let path = format!(
+            "/admin/users?email={}",
+            common::wire::percent_encode(search)
+        );
         let page = app.get_page(&path, &admin).await;
-        assert!(page.status().as_u16() < 500, "{search:?}: {}", page.status());
+        assert!(
+            page.status().as_u16() < 500,
+            "{search:?}: {}",
+            page.status()
+        );
         assert_inert(&page.text().await.expect("a body"), "an admin search");
     }
 }
