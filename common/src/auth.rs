@@ -523,6 +523,23 @@ mod tests {
         assert!(matches!(keys.check(&elsewhere).await, TokenState::Valid(_)));
     }
 
+    #[tokio::test]
+    async fn a_banned_users_tokens_are_suspended_until_the_unban() {
+        let banned = BannedUsers::default();
+        let keys = keys(60).with_banned(banned.clone());
+        let user = uuid::Uuid::new_v4().to_string();
+        let (token, _) = keys.issue_with_claims(&user, "a@b.co").expect("issue");
+        let (other, _) = keys.issue_with_claims("u2", "b@b.co").expect("issue");
+
+        keys.ban(&user).await.expect("ban");
+        assert_eq!(keys.check(&token).await, TokenState::Suspended);
+        assert!(banned.contains(&user), "the service's set is the keys' set");
+        assert!(matches!(keys.check(&other).await, TokenState::Valid(_)));
+
+        keys.unban(&user).await.expect("unban");
+        assert!(matches!(keys.check(&token).await, TokenState::Valid(_)));
+    }
+
     #[test]
     fn garbage_is_invalid() {
         assert_eq!(keys(60).verify("not-a-jwt"), TokenState::Invalid);
