@@ -139,10 +139,12 @@ fn UserRow(
         .into_any(),
         None => view! { <span class="badge for-sale">"Active"</span> }.into_any(),
     };
+    // The forms' children are closures of their own: they get copies.
+    let form_id = id.clone();
     let action = if banned_at.is_some() {
         view! {
             <ActionForm action=unban attr:class="inline-form">
-                <input type="hidden" name="id" value=id.clone() />
+                <input type="hidden" name="id" value=form_id.clone() />
                 <input type="hidden" name="email" value=search.clone() />
                 <button type="submit" class="button secondary">
                     "Unban"
@@ -157,12 +159,13 @@ fn UserRow(
             .and_then(|f| f.value("reason"))
             .unwrap_or_default();
         let field = format!("reason-{id}");
+        let label = format!("Reason for banning {email}");
         view! {
             <ActionForm action=ban attr:class="inline-form" attr:novalidate=true>
-                <input type="hidden" name="id" value=id.clone() />
+                <input type="hidden" name="id" value=form_id.clone() />
                 <input type="hidden" name="email" value=search.clone() />
                 <label for=field.clone() class="visually-hidden">
-                    {format!("Reason for banning {email}")}
+                    {label.clone()}
                 </label>
                 <input
                     id=field
