@@ -57,6 +57,10 @@ impl ServiceError {
     pub fn is_unauthorized(&self) -> bool {
         self.status == 401
     }
+
+    pub fn is_forbidden(&self) -> bool {
+        self.status == 403
+    }
 }
 
 impl std::fmt::Display for ServiceError {

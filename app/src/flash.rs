@@ -29,6 +29,8 @@ pub enum FormId {
     Cancel,
     /// The seller's Relist button on a withdrawn ticket.
     Relist,
+    /// An admin's Ban or Unban button on `/admin/users`.
+    Ban,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

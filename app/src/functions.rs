@@ -6,7 +6,9 @@
 //! `transport`). Mutations end with a redirect to the page that shows the outcome; a plain
 //! HTML post (no JavaScript) that fails is sent back to its form with the errors (see
 //! `flash`).
-use common::dto::{Order, Payment, PaymentCreatedResponse, SignedInUser, Ticket, User};
+use common::dto::{
+    AdminUser, AdminUsers, Order, Payment, PaymentCreatedResponse, SignedInUser, Ticket, User,
+};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -340,6 +342,55 @@ pub async fn cancel_order(order_id: String) -> Result<(), ServiceError> {
     .await
     .map(|_| ());
     done(result, FormId::Cancel, &page, &[], |()| page.clone())
+}
+
+/// Admins only: the users whose email contains `email` (all of them, up to a page, when
+/// it is empty).
+#[server(prefix = "/_fn", endpoint = "find_users", client = AnswerClient)]
+pub async fn find_users(email: Option<String>) -> Result<AdminUsers, ServiceError> {
+    let search = email.unwrap_or_default();
+    crate::api::get(&format!(
+        "/api/users?email={}",
+        common::wire::percent_encode(search.trim())
+    ))
+    .await
+}
+
+/// The admin page showing the search `email` (where a ban or unban comes back to).
+#[cfg(feature = "ssr")]
+fn admin_page(email: Option<&str>) -> String {
+    match email.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(email) => format!("/admin/users?email={}", common::wire::percent_encode(email)),
+        None => "/admin/users".to_owned(),
+    }
+}
+
+/// Admins only: bans user `id` for `reason`, then shows the search `email` again.
+#[server(prefix = "/_fn", endpoint = "ban_user", client = AnswerClient)]
+pub async fn ban_user(
+    id: String,
+    reason: String,
+    email: Option<String>,
+) -> Result<AdminUser, ServiceError> {
+    let page = admin_page(email.as_deref());
+    let path = format!("/api/users/{}/ban", crate::api::segment(&id));
+    let body = common::dto::BanBody {
+        reason: reason.clone(),
+    };
+    let result = crate::api::send(http::Method::POST, &path, body).await;
+    let values = [("id", id.as_str()), ("reason", reason.as_str())];
+    done(result, FormId::Ban, &page, &values, |_| page.clone())
+}
+
+/// Admins only: lifts user `id`'s ban, then shows the search `email` again.
+#[server(prefix = "/_fn", endpoint = "unban_user", client = AnswerClient)]
+pub async fn unban_user(id: String, email: Option<String>) -> Result<AdminUser, ServiceError> {
+    let page = admin_page(email.as_deref());
+    let path = format!("/api/users/{}/ban", crate::api::segment(&id));
+    let result = crate::api::send(http::Method::DELETE, &path, serde_json::json!({})).await;
+    done(result, FormId::Ban, &page, &[("id", id.as_str())], |_| {
+        page.clone()
+    })
 }
 
 /// Ends a mutation: on success, redirect to the page that shows it; on failure of a plain

@@ -31,8 +31,8 @@ use components::{Footer, Header};
 #[cfg(feature = "ssr")]
 pub use flash::FlashKey;
 use pages::{
-    EditTicket, HowItWorks, Landing, NewTicket, NotFound, OrderDetails, Orders, SignIn, SignOut,
-    SignUp, TicketDetails,
+    AdminUsers, EditTicket, HowItWorks, Landing, NewTicket, NotFound, OrderDetails, Orders, SignIn,
+    SignOut, SignUp, TicketDetails,
 };
 pub use viewer::Viewer;
 
@@ -99,6 +99,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/tickets/:id/edit") view=EditTicket ssr=SsrMode::Async />
                         <Route path=path!("/orders") view=Orders ssr=SsrMode::Async />
                         <Route path=path!("/orders/:id") view=OrderDetails ssr=SsrMode::Async />
+                        <Route path=path!("/admin/users") view=AdminUsers ssr=SsrMode::Async />
                     </Routes>
                 </main>
                 <Footer />

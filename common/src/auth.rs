@@ -11,6 +11,7 @@ use fred::prelude::{Expiration, KeysInterface, Pool};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::bans::BannedUsers;
 use crate::dto::SignedInUser;
 use crate::settings::Settings;
 use crate::wire::cookie::ACCESS_TOKEN as ACCESS_TOKEN_COOKIE;
@@ -44,6 +45,7 @@ impl From<Claims> for SignedInUser {
             email: c.email,
             iat: c.iat,
             exp: c.exp,
+            is_admin: false,
         }
     }
 }
@@ -57,6 +59,8 @@ pub struct JwtKeys {
     ttl: Duration,
     cookie_secure: bool,
     deny: DenyList,
+    /// The users this service has recorded as banned (see [`crate::bans`]).
+    banned: BannedUsers,
 }
 
 /// What the access token a request carries amounts to.
@@ -72,6 +76,8 @@ pub enum TokenState {
     Invalid,
     /// Well signed and unexpired, but revoked (its user signed out).
     Revoked,
+    /// Well signed and unexpired, but its user is banned.
+    Suspended,
     /// Well signed, but the deny-list could not be asked (Redis is away): not to be trusted,
     /// not to be thrown away either.
     Unchecked,
@@ -93,6 +99,7 @@ impl JwtKeys {
             ttl,
             cookie_secure,
             deny: DenyList::Embedded,
+            banned: BannedUsers::default(),
         }
     }
 
@@ -122,6 +129,33 @@ impl JwtKeys {
     pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
         let redis = crate::redis::connect_configured(settings).await?;
         Ok(Self::with_deny_list(settings, redis))
+    }
+
+    /// These keys, refusing the users in `banned` (the service's recorded bans).
+    pub fn with_banned(mut self, banned: BannedUsers) -> Self {
+        self.banned = banned;
+        self
+    }
+
+    /// Refuses every token of the user `id` from now on (until [`unban`](Self::unban)): in
+    /// this process at once, and in every service through Redis's ban key when configured.
+    pub async fn ban(&self, id: &str) -> anyhow::Result<()> {
+        self.banned.insert(id);
+        if let DenyList::Redis { pool, prefix } = &self.deny {
+            let key = format!("{prefix}:auth:{}", DenyList::ban_key(id));
+            pool.set::<(), _, _>(key, 1, None, None, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends [`ban`](Self::ban).
+    pub async fn unban(&self, id: &str) -> anyhow::Result<()> {
+        self.banned.remove(id);
+        if let DenyList::Redis { pool, prefix } = &self.deny {
+            let key = format!("{prefix}:auth:{}", DenyList::ban_key(id));
+            pool.del::<(), _>(key).await?;
+        }
+        Ok(())
     }
 
     /// Ends the token `claims` came from before its expiry, in every service at once.
@@ -208,12 +242,15 @@ impl JwtKeys {
         self.cookie_secure
     }
 
-    /// [`verify`](Self::verify), then the deny-list for a token that verifies.
+    /// [`verify`](Self::verify), then the recorded bans and the deny-list for a token that
+    /// verifies.
     pub async fn check(&self, token: &str) -> TokenState {
         match self.verify(token) {
+            TokenState::Valid(claims) if self.banned.contains(&claims.id) => TokenState::Suspended,
             TokenState::Valid(claims) => match self.deny.refuses(&claims).await {
-                Ok(false) => TokenState::Valid(claims),
-                Ok(true) => TokenState::Revoked,
+                Ok(Refusal::None) => TokenState::Valid(claims),
+                Ok(Refusal::Revoked) => TokenState::Revoked,
+                Ok(Refusal::Banned) => TokenState::Suspended,
                 Err(err) => {
                     tracing::error!(error = ?err, "could not ask the token deny-list");
                     TokenState::Unchecked
@@ -242,8 +279,17 @@ enum DenyList {
     /// This process's: every service of the all-in-one process shares it.
     Embedded,
     /// `{REDIS_PREFIX}:auth:revoked:{jti}` per token and `…:auth:revoked-sign-in:{sid}` per
-    /// sign-in, each expiring when no token it names can be left.
+    /// sign-in, each expiring when no token it names can be left; `…:auth:banned:{user id}`
+    /// per banned user, until the unban.
     Redis { pool: Pool, prefix: Arc<str> },
+}
+
+/// Why the deny-list refuses a token, if it does.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    None,
+    Revoked,
+    Banned,
 }
 
 /// The embedded list: entry → when it can go (Unix seconds).
@@ -258,6 +304,11 @@ impl DenyList {
     /// The entry naming one sign-in; none for a token issued outside one.
     fn sign_in_key(sid: &str) -> Option<String> {
         (!sid.is_empty()).then(|| format!("revoked-sign-in:{sid}"))
+    }
+
+    /// The entry naming a banned user (Redis only: embedded bans are [`BannedUsers`]).
+    fn ban_key(id: &str) -> String {
+        format!("banned:{id}")
     }
 
     /// Lists `entry` until `until` (Unix seconds).
@@ -287,29 +338,38 @@ impl DenyList {
         Ok(())
     }
 
-    /// Whether the token or its sign-in is listed (one round trip on Redis).
-    async fn refuses(&self, claims: &Claims) -> anyhow::Result<bool> {
+    /// Whether the token or its sign-in is listed, or (on Redis) its user banned: one round
+    /// trip on Redis.
+    async fn refuses(&self, claims: &Claims) -> anyhow::Result<Refusal> {
         let entries: Vec<String> = [Self::token_key(&claims.jti), Self::sign_in_key(&claims.sid)]
             .into_iter()
             .flatten()
             .collect();
-        if entries.is_empty() {
-            return Ok(false);
-        }
         Ok(match self {
             Self::Embedded => {
                 let now = chrono::Utc::now().timestamp();
                 let list = EMBEDDED_DENY_LIST.lock().unwrap_or_else(|p| p.into_inner());
-                entries
+                if entries
                     .iter()
                     .any(|e| list.get(e).is_some_and(|exp| *exp > now))
+                {
+                    Refusal::Revoked
+                } else {
+                    Refusal::None
+                }
             }
             Self::Redis { pool, prefix } => {
-                let keys: Vec<String> = entries
-                    .iter()
+                // The ban key first: MGET tells which one is there, in one command.
+                let keys: Vec<String> = std::iter::once(Self::ban_key(&claims.id))
+                    .chain(entries)
                     .map(|e| format!("{prefix}:auth:{e}"))
                     .collect();
-                pool.exists::<u32, _>(keys).await? > 0
+                let found: Vec<Option<i64>> = pool.mget(keys).await?;
+                match found.split_first() {
+                    Some((Some(_), _)) => Refusal::Banned,
+                    Some((None, rest)) if rest.iter().any(Option::is_some) => Refusal::Revoked,
+                    _ => Refusal::None,
+                }
             }
         })
     }
@@ -355,7 +415,11 @@ where
     }
 }
 
-/// A signed-in user, or 401 (no usable token) / 498 (token expired: refresh and retry).
+/// What a banned user's requests are refused with (403).
+pub const ACCOUNT_SUSPENDED: &str = "Account suspended";
+
+/// A signed-in user, or 401 (no usable token) / 403 (its user is banned) / 498 (token
+/// expired: refresh and retry).
 #[derive(Debug, Clone)]
 pub struct RequireAuth(pub Claims);
 
@@ -370,6 +434,7 @@ where
         match JwtKeys::from_ref(state).state_of(parts).await {
             TokenState::Valid(claims) => Ok(Self(claims)),
             TokenState::Expired => Err(ApiError::AccessTokenExpired),
+            TokenState::Suspended => Err(ApiError::Forbidden(ACCOUNT_SUSPENDED.into())),
             TokenState::Missing | TokenState::Invalid | TokenState::Revoked => {
                 Err(ApiError::NotAuthorized)
             }
@@ -456,6 +521,23 @@ mod tests {
         assert_eq!(keys.check(&first).await, TokenState::Revoked);
         assert_eq!(keys.check(&second).await, TokenState::Revoked);
         assert!(matches!(keys.check(&elsewhere).await, TokenState::Valid(_)));
+    }
+
+    #[tokio::test]
+    async fn a_banned_users_tokens_are_suspended_until_the_unban() {
+        let banned = BannedUsers::default();
+        let keys = keys(60).with_banned(banned.clone());
+        let user = uuid::Uuid::new_v4().to_string();
+        let (token, _) = keys.issue_with_claims(&user, "a@b.co").expect("issue");
+        let (other, _) = keys.issue_with_claims("u2", "b@b.co").expect("issue");
+
+        keys.ban(&user).await.expect("ban");
+        assert_eq!(keys.check(&token).await, TokenState::Suspended);
+        assert!(banned.contains(&user), "the service's set is the keys' set");
+        assert!(matches!(keys.check(&other).await, TokenState::Valid(_)));
+
+        keys.unban(&user).await.expect("unban");
+        assert!(matches!(keys.check(&token).await, TokenState::Valid(_)));
     }
 
     #[test]

@@ -83,6 +83,9 @@ pub async fn connect_service<M: MigratorTrait>(
         M::up(&write, None)
             .await
             .context("running database migrations")?;
+        crate::bans::Migrator::up(&write, None)
+            .await
+            .context("running the bans' migration")?;
         // An in-memory database exists once per connection: readers could not see it.
         let read = if url.contains(":memory:") || url.contains("mode=memory") || size < 2 {
             write.clone()
@@ -121,9 +124,11 @@ pub async fn connect_service<M: MigratorTrait>(
         .with_context(|| format!("locking the {service} migrations"))?;
     let (requests, background) = split_pool(size);
     let db = connect_with(&url, Some(service), requests).await?;
-    let migrated = M::up(&db, None)
-        .await
-        .context("running database migrations");
+    let migrated = match M::up(&db, None).await {
+        Ok(()) => crate::bans::Migrator::up(&db, None).await,
+        Err(err) => Err(err),
+    }
+    .context("running database migrations");
     admin.close().await.ok();
     migrated?;
     let background = match background {

@@ -69,7 +69,41 @@ pub struct SignedInUser {
     pub iat: i64,
     /// When the access token expires, in seconds since the Unix epoch.
     pub exp: i64,
+    /// Whether the user is an admin (`ADMIN_EMAILS`); absent from older answers.
+    #[serde(default, rename = "isAdmin")]
+    pub is_admin: bool,
 }
+
+/// `POST /api/users/:id/ban`'s body: why (one line, 1 to 500 characters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanBody {
+    /// The admin's reason, kept with the ban and sent with `user:banned`.
+    pub reason: String,
+}
+
+/// A user as the admin API shows it: who, and whether (since when, why) they are banned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminUser {
+    /// The user's id (a UUID).
+    pub id: String,
+    /// Their email address.
+    pub email: String,
+    /// When they were banned (ISO-8601, UTC); null while they are not.
+    pub banned_at: Option<String>,
+    /// The admin's reason for the ban; null while they are not banned.
+    pub ban_reason: Option<String>,
+}
+
+/// `GET /api/users?email=`: the users found, by email, at most [`ADMIN_USERS_PAGE`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminUsers {
+    /// The users whose email contains the search.
+    pub users: Vec<AdminUser>,
+}
+
+/// The most users `GET /api/users` answers with.
+pub const ADMIN_USERS_PAGE: u64 = 50;
 
 /// What `GET /api/users/currentuser` answers with: `{"currentUser": …}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@
 //! # The server machinery (feature `server`)
 //!
 //! * [`auth`] — access tokens: signing, local verification, the deny-list, the extractors;
+//! * [`bans`] — banned users as every service records them (`user:banned`), for the extractors;
 //! * [`bus`] — the event bus seam (in-process or JetStream) and the listener loop;
 //! * [`db`] — connecting and migrating a service's database, SQLite or PostgreSQL by URL,
 //!   and statuses as typed columns;
@@ -41,6 +42,8 @@ pub mod wire;
 
 #[cfg(feature = "server")]
 pub mod auth;
+#[cfg(feature = "server")]
+pub mod bans;
 #[cfg(feature = "server")]
 pub mod bus;
 #[cfg(feature = "server")]

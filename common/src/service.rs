@@ -17,6 +17,7 @@ use futures::future::BoxFuture;
 use sea_orm_migration::MigratorTrait;
 
 use crate::auth::JwtKeys;
+use crate::bans::BannedUsers;
 use crate::bus::{EventBus, Listeners};
 use crate::db::ServiceDb;
 use crate::outbox::Relay;
@@ -178,8 +179,10 @@ impl Service {
             bus,
             shutdown,
             database: None,
+            service_db: None,
             relay: None,
             keys: None,
+            banned: None,
             listeners: Vec::new(),
             tasks: Vec::new(),
             ready: Vec::new(),
@@ -211,8 +214,11 @@ pub struct Builder {
     bus: EventBus,
     shutdown: Shutdown,
     database: Option<sea_orm::DatabaseConnection>,
+    service_db: Option<ServiceDb>,
     relay: Option<Relay>,
     keys: Option<Readiness>,
+    /// The bans the service's token keys consult, once it made keys.
+    banned: Option<BannedUsers>,
     listeners: Vec<Subscribe>,
     tasks: Vec<Task>,
     ready: Vec<Readiness>,
@@ -239,6 +245,7 @@ impl Builder {
     pub async fn database<M: MigratorTrait>(&mut self) -> anyhow::Result<ServiceDb> {
         let db = crate::db::connect_service::<M>(&self.settings, self.name).await?;
         self.database = Some(db.write.clone());
+        self.service_db = Some(db.clone());
         Ok(db)
     }
 
@@ -266,7 +273,8 @@ impl Builder {
         self.keys = redis
             .as_ref()
             .map(|pool| Readiness::redis(self.name, pool.clone()));
-        JwtKeys::with_deny_list(&self.settings, redis)
+        let banned = self.banned.get_or_insert_with(BannedUsers::default).clone();
+        JwtKeys::with_deny_list(&self.settings, redis).with_banned(banned)
     }
 
     /// Subscribes `listeners` when the service finishes starting; they run as a task.
@@ -293,16 +301,40 @@ impl Builder {
     pub async fn finish(self, router: Router) -> anyhow::Result<Running> {
         let Self {
             name,
+            settings,
             bus,
             shutdown,
             database,
+            service_db,
             relay,
             keys,
-            listeners,
-            tasks: own_tasks,
+            banned,
+            mut listeners,
+            tasks: mut own_tasks,
             ready: own_ready,
-            ..
         } = self;
+        // A service that checks tokens records bans in its database (see `crate::bans`).
+        if let (Some(banned), Some(db)) = (banned, service_db) {
+            banned.load(&db.read).await.context("reading the bans")?;
+            let bans = crate::bans::listeners(
+                name,
+                db.background.clone(),
+                db.writer.clone(),
+                banned.clone(),
+            );
+            listeners.push(Box::new(move |bus: EventBus, shutdown: Shutdown| {
+                Box::pin(async move { bans.subscribe(&bus, shutdown).await })
+                    as BoxFuture<'static, anyhow::Result<Task>>
+            }));
+            if settings.redis_url.is_none() {
+                own_tasks.push(crate::bans::reload_task(
+                    name,
+                    db.read,
+                    banned,
+                    shutdown.clone(),
+                ));
+            }
+        }
         let mut tasks = Vec::new();
         for subscribe in listeners {
             tasks.push(subscribe(bus.clone(), shutdown.clone()).await?);

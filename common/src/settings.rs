@@ -92,6 +92,9 @@ pub struct Settings {
     /// `LIVE_SOCKETS_PER_ADDRESS` (default [`DEFAULT_LIVE_SOCKETS_PER_ADDRESS`]): the most
     /// live-channel WebSockets one client address may hold open on a web process.
     pub live_sockets_per_address: usize,
+    /// `ADMIN_EMAILS`: who may ban and unban users, as lower-cased, trimmed emails (see
+    /// [`Settings::is_admin`]).
+    pub admin_emails: Vec<String>,
 }
 
 /// How many live sockets one client address may hold unless `LIVE_SOCKETS_PER_ADDRESS`
@@ -116,6 +119,7 @@ TRUST_PROXY                  true when your proxy appends the client to X-Forwar
 ACCESS_TOKEN_SECONDS         lifetime of an access token (default 900)
 REFRESH_SESSION_SECONDS      lifetime of a refresh session (default 30 days)
 REFRESH_REUSE_GRACE_SECONDS  how long a retired refresh id still answers (default 10)
+ADMIN_EMAILS                 comma-separated emails of the admins (may ban users)
 STRIPE_SECRET_KEY            use the real Stripe API (default: the test-mode provider)
 STRIPE_API_BASE              where the Stripe adapter sends requests
 STRIPE_WEBHOOK_SECRET        verifies POST /api/payments/webhook (unset: no such route)
@@ -136,6 +140,14 @@ pub fn usage() -> String {
         text.push('\n');
     }
     text
+}
+
+/// `ADMIN_EMAILS` read: split on commas, trimmed, lower-cased, empty entries dropped.
+pub fn admin_emails(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(|email| email.trim().to_lowercase())
+        .filter(|email| !email.is_empty())
+        .collect()
 }
 
 const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
@@ -218,6 +230,7 @@ impl Settings {
                     .filter(|n| (1..=1_000_000).contains(n))
                     .context("LIVE_SOCKETS_PER_ADDRESS must be a whole number from 1 to 1000000")?,
             },
+            admin_emails: admin_emails(var("ADMIN_EMAILS").as_deref().unwrap_or_default()),
         })
     }
 
@@ -246,7 +259,14 @@ impl Settings {
             refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
             refresh_reuse_grace: Duration::from_secs(10),
             live_sockets_per_address: DEFAULT_LIVE_SOCKETS_PER_ADDRESS,
+            admin_emails: Vec::new(),
         }
+    }
+
+    /// Whether `email` is one of `ADMIN_EMAILS` (compared case-insensitively).
+    pub fn is_admin(&self, email: &str) -> bool {
+        let email = email.trim().to_lowercase();
+        self.admin_emails.iter().any(|admin| *admin == email)
     }
 
     /// The database of one service: `DATABASE_URL`, or its own SQLite file under `DATA_DIR`.
@@ -325,6 +345,19 @@ mod tests {
         assert_eq!(first.expose(), second.expose());
         assert_eq!(first.expose().len(), 64);
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn admin_emails_are_trimmed_lower_cased_and_compared_case_insensitively() {
+        let mut settings = Settings::for_tests(PathBuf::from("/tmp/x"));
+        settings.admin_emails = admin_emails(" Ada@Example.com ,, bob@example.com,");
+        assert_eq!(
+            settings.admin_emails,
+            ["ada@example.com", "bob@example.com"]
+        );
+        assert!(settings.is_admin("ADA@example.COM"));
+        assert!(!settings.is_admin("eve@example.com"));
+        assert!(admin_emails("").is_empty());
     }
 
     #[test]

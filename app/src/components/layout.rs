@@ -17,6 +17,15 @@ pub fn Header() -> impl IntoView {
                 <A href="/orders" attr:class="nav-link">
                     "My orders"
                 </A>
+                {user
+                    .is_admin
+                    .then(|| {
+                        view! {
+                            <A href="/admin/users" attr:class="nav-link">
+                                "Users"
+                            </A>
+                        }
+                    })}
                 <span class="user-email" data-testid="user-email" title=user.email.clone()>
                     {user.email.clone()}
                 </span>

@@ -1,4 +1,5 @@
 //! The app's pages.
+mod admin;
 mod auth;
 mod home;
 mod orders;
@@ -10,6 +11,7 @@ use leptos_router::hooks::use_location;
 
 use crate::error::ServiceError;
 
+pub use admin::AdminUsers;
 pub use auth::{SignIn, SignOut, SignUp};
 pub use home::{HowItWorks, Landing, NotFound};
 pub use orders::{OrderDetails, Orders};

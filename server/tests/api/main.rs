@@ -6,6 +6,7 @@
 //! * `caching`: what a browser or a cache between may keep, and how `/pkg` travels.
 //! * `flow`: a ticket reaches the orders replica over the bus; orders reserve and release it.
 //! * `purchase`: a reservation ends paid or expired, also in races and across a restart.
+//! * `bans`: a banned user's tokens are refused by every service; an unban restores sign-in.
 //! * `roles`: `ticketing <service>` serves only its part and needs a shared `JWT_KEY`.
 //!
 //! `helpers` starts the whole system on port 0 with a database and a bus of its own per test.
@@ -18,6 +19,7 @@
 //! process now runs what were six: only `roles` sets an environment variable (`JWT_KEY`),
 //! which only a non-all-in-one role reads, so the other modules never see it change.
 
+mod bans;
 mod caching;
 mod flow;
 mod helpers;

@@ -1268,3 +1268,129 @@ async fn the_request_id_travels_from_the_web_tier_to_the_services_it_calls() {
         assert_eq!(seen(), [id]);
     }
 }
+
+/// A server whose `ADMIN_EMAILS` names a fresh admin: it, and the admin's cookies.
+async fn with_admin() -> (TestServer, String) {
+    let email = unique_email("admin");
+    let listed = email.clone();
+    let app = TestServer::spawn(move |settings| {
+        settings.admin_emails = common::settings::admin_emails(&listed);
+    })
+    .await;
+    let admin = app.sign_up(&email).await;
+    (app, admin)
+}
+
+/// The id of the user signed in with `cookies`.
+async fn user_id(app: &TestServer, cookies: &str) -> String {
+    let (_, me) = app
+        .call(Method::GET, "/api/users/currentuser", cookies, None)
+        .await;
+    me["currentUser"]["id"].as_str().expect("an id").to_owned()
+}
+
+#[tokio::test]
+async fn the_admin_page_is_for_admins_and_bans_and_unbans_without_javascript() {
+    let (app, admin) = with_admin().await;
+    let email = unique_email("member");
+    let member = app.sign_up(&email).await;
+    let id = user_id(&app, &member).await;
+
+    let visitor = html(&app, "/admin/users", "").await;
+    assert!(visitor.contains("Sign in as an admin"), "{visitor}");
+    let refused = app.get_page("/admin/users", &member).await;
+    assert_eq!(refused.status(), 403);
+    let refused = refused.text().await.expect("a body");
+    assert!(refused.contains("Admins only"), "{refused}");
+    // (The member's own email is in the header: look for the rows instead.)
+    assert!(
+        !refused.contains("data-user-id"),
+        "no user is listed to a non-admin"
+    );
+    assert!(!html(&app, "/", &member)
+        .await
+        .contains("href=\"/admin/users\""));
+    assert!(html(&app, "/", &admin)
+        .await
+        .contains("href=\"/admin/users\""));
+
+    let search = format!(
+        "/admin/users?email={}",
+        common::wire::percent_encode(&email)
+    );
+    let page = html(&app, &search, &admin).await;
+    assert!(page.contains(&email) && page.contains("Active"), "{page}");
+
+    // An empty reason comes back to the page with the message.
+    let posted = app
+        .post_form(
+            "ban_user",
+            &admin,
+            &[
+                ("id", id.as_str()),
+                ("reason", " "),
+                ("email", email.as_str()),
+            ],
+            false,
+        )
+        .await;
+    assert_eq!(location(&posted), search);
+    let page = html(&app, &search, &with_cookies(&admin, &posted)).await;
+    assert!(page.contains("A reason is required"), "{page}");
+
+    for reason in HOSTILE_TITLES {
+        let posted = app
+            .post_form(
+                "ban_user",
+                &admin,
+                &[
+                    ("id", id.as_str()),
+                    ("reason", reason),
+                    ("email", email.as_str()),
+                ],
+                false,
+            )
+            .await;
+        assert_eq!(location(&posted), search);
+        let page = html(&app, &search, &admin).await;
+        assert!(page.contains("Banned"), "{page}");
+        assert_inert(&page, "the admin page with a ban reason");
+        let posted = app
+            .post_form(
+                "unban_user",
+                &admin,
+                &[("id", id.as_str()), ("email", email.as_str())],
+                false,
+            )
+            .await;
+        assert_eq!(location(&posted), search);
+        assert!(html(&app, &search, &admin).await.contains("Active"));
+    }
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/users/signin",
+            "",
+            Some(json!({ "email": email, "password": "secret1" })),
+        )
+        .await;
+    assert_eq!(status, 200, "unbanned, the member signs in again");
+}
+
+#[tokio::test]
+async fn hostile_searches_are_text_on_the_admin_page() {
+    let (app, admin) = with_admin().await;
+    for search in HOSTILE_TITLES.into_iter().chain(["<script>\u{7}x\r\n"]) {
+        let path = format!(
+            "/admin/users?email={}",
+            common::wire::percent_encode(search)
+        );
+        let page = app.get_page(&path, &admin).await;
+        assert!(
+            page.status().as_u16() < 500,
+            "{search:?}: {}",
+            page.status()
+        );
+        assert_inert(&page.text().await.expect("a body"), "an admin search");
+    }
+}

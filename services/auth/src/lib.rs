@@ -1,6 +1,6 @@
 //! The auth service: users, sign-up/in/out and access tokens (`routes`), refresh sessions
 //! (rotated on every refresh, a replayed one ending its sign-in: `sessions`) and the sign-in
-//! throttle (`throttle`).
+//! throttle (`throttle`), and the admins' bans (`routes::ban`).
 #![forbid(unsafe_code)]
 
 mod domain;
@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use common::auth::JwtKeys;
+use common::outbox::Relay;
 use common::service::{Builder, Running, Service};
 use common::settings::Settings;
 use sea_orm::DatabaseConnection;
@@ -23,7 +24,8 @@ pub use routes::router;
 pub use sessions::RefreshSessions;
 pub use throttle::Throttle;
 
-/// It consumes and publishes no events and runs no background task.
+/// It publishes `user:banned` / `user:unbanned` (its outbox relay is its one task) and, like
+/// every service, records them (`common::bans`).
 pub const SERVICE: Service = Service::new("auth", |mut service| {
     Box::pin(async move {
         let state = AuthState::build(&mut service).await?;
@@ -35,6 +37,8 @@ pub const SERVICE: Service = Service::new("auth", |mut service| {
 #[derive(Clone, FromRef)]
 pub struct AuthState {
     pub db: DatabaseConnection,
+    /// Publishes `user:banned` / `user:unbanned` from the outbox.
+    pub relay: Relay,
     pub keys: JwtKeys,
     pub refresh_sessions: RefreshSessions,
     pub throttle: Throttle,
@@ -47,7 +51,9 @@ impl AuthState {
     /// Connects to the service's database (migrating it) and to Redis when configured; the
     /// refresh sessions, the throttle and the token deny-list share that one pool.
     pub async fn build(service: &mut Builder) -> anyhow::Result<Self> {
-        let db = service.database::<migration::Migrator>().await?.write;
+        let service_db = service.database::<migration::Migrator>().await?;
+        let relay = service.relay(&service_db);
+        let db = service_db.write;
         let settings = service.settings().clone();
         let redis = common::redis::connect_configured(&settings).await?;
         let keys = service.keys_on(redis.clone());
@@ -59,6 +65,7 @@ impl AuthState {
         };
         Ok(Self {
             db,
+            relay,
             keys,
             refresh_sessions,
             throttle,

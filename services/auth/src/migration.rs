@@ -1,4 +1,5 @@
-//! The auth service's schema.
+//! The auth service's schema: users (with their ban) and the outbox of `user:banned` /
+//! `user:unbanned`.
 use sea_orm_migration::prelude::*;
 
 pub struct Migrator;
@@ -6,7 +7,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateUsers)]
+        vec![
+            Box::new(CreateUsers),
+            Box::new(common::outbox::CreateOutbox),
+            Box::new(AddBans),
+        ]
     }
 
     // Its own bookkeeping table, so services can share one database without clashing.
@@ -23,6 +28,8 @@ enum Users {
     EmailKey,
     PasswordHash,
     CreatedAt,
+    BannedAt,
+    BanReason,
 }
 
 struct CreateUsers;
@@ -71,5 +78,55 @@ impl MigrationTrait for CreateUsers {
         manager
             .drop_table(Table::drop().table(Users::Table).to_owned())
             .await
+    }
+}
+
+/// A user's ban: when, and the admin's reason; both null while they are not banned.
+struct AddBans;
+
+impl MigrationName for AddBans {
+    fn name(&self) -> &str {
+        "m0002_add_bans"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddBans {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite's ALTER TABLE adds one at a time.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Users::Table)
+                    .add_column(
+                        ColumnDef::new(Users::BannedAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Users::Table)
+                    .add_column(ColumnDef::new(Users::BanReason).string().null())
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in [Users::BanReason, Users::BannedAt] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Users::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -134,7 +134,8 @@ impl RefreshSessions {
     }
 
     /// The user of the refresh session behind the `refresh` cookie and its sign-in, or None
-    /// when there is none (never started, expired, its sign-in ended, its user gone), and
+    /// when there is none (never started, expired, its sign-in ended, its user gone or
+    /// banned), and
     /// then it is flushed so the layer clears that cookie.
     ///
     /// With `rotate` a live refresh session gets a new id and its old one is kept as retired.
@@ -160,6 +161,8 @@ impl RefreshSessions {
             (Some(id), _) => store::find_by_id(&self.db, id).await?,
             (None, _) => None,
         };
+        // A banned user's refresh sessions end at their next use.
+        let user = user.filter(|user| user.banned_at.is_none());
         let Some(user) = user else {
             self.end(current).await?;
             return Ok(None);
@@ -201,7 +204,9 @@ impl RefreshSessions {
             self.end_sign_in(&retired.sign_in).await?;
         }
         let user = if within_grace && !self.ended(&retired.sign_in).await? {
-            store::find_by_id(&self.db, &retired.user_id).await?
+            store::find_by_id(&self.db, &retired.user_id)
+                .await?
+                .filter(|user| user.banned_at.is_none())
         } else {
             None
         };

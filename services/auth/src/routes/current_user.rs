@@ -6,7 +6,7 @@ use axum_extra::extract::CookieJar;
 use tower_sessions::Session;
 
 use common::auth::{Claims, TokenState};
-use common::dto::CurrentUserResponse;
+use common::dto::{CurrentUserResponse, SignedInUser};
 use common::Json;
 
 use crate::AuthState;
@@ -24,19 +24,21 @@ pub async fn current_user(
         TokenState::Missing => (jar, None),
         // Tampered, forged, not a token at all, or signed out: nothing to renew, and no use
         // keeping it.
-        TokenState::Invalid | TokenState::Revoked => {
+        TokenState::Invalid | TokenState::Revoked | TokenState::Suspended => {
             (jar.add(state.keys.expired_access_cookie()), None)
         }
         // The deny-list is away: anonymous for now, but an outage signs nobody out.
         TokenState::Unchecked => (jar, None),
         TokenState::Expired => renew(&state, &refresh_session, jar).await,
     };
-    (
-        jar,
-        Json(CurrentUserResponse {
-            current_user: user.map(Into::into),
-        }),
-    )
+    let current_user = user.map(|claims| {
+        let is_admin = state.settings.is_admin(&claims.email);
+        SignedInUser {
+            is_admin,
+            ..claims.into()
+        }
+    });
+    (jar, Json(CurrentUserResponse { current_user }))
 }
 
 /// A new access token from the live refresh session, as `POST /refresh` issues (the refresh

@@ -1,5 +1,6 @@
 //! The auth service's HTTP routes (`/api/users/*`): each handler parses its input, then
 //! asks `RefreshSessions` (`crate::sessions`) and the access-token keys.
+mod ban;
 mod current_user;
 mod refresh;
 mod signin;
@@ -28,6 +29,8 @@ pub fn router(state: AuthState) -> Router {
         .route("/api/users/signout", post(signout::sign_out))
         .route("/api/users/currentuser", get(current_user::current_user))
         .route("/api/users/refresh", post(refresh::refresh))
+        .route("/api/users", get(ban::find_users))
+        .route("/api/users/{id}/ban", post(ban::ban).delete(ban::unban))
         .layer(refresh_sessions)
         .with_state(state)
 }

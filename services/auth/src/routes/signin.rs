@@ -44,6 +44,10 @@ pub async fn sign_in(
     let matches =
         password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
     match user {
+        // Told only to whoever knows the password: a ban is no one else's business.
+        Some(user) if matches && user.banned_at.is_some() => {
+            Err(ApiError::Forbidden(common::auth::ACCOUNT_SUSPENDED.into()))
+        }
         Some(user) if matches => {
             state.throttle.succeeded(&keys).await?;
             super::signed_in(&state, &refresh_session, jar, user, StatusCode::OK).await
