@@ -6,6 +6,7 @@
 //! * `caching`: what a browser or a cache between may keep, and how `/pkg` travels.
 //! * `flow`: a ticket reaches the orders replica over the bus; orders reserve and release it.
 //! * `purchase`: a reservation ends paid or expired, also in races and across a restart.
+//! * `live`: the `/live` WebSocket pushes ticket and order events to the pages that care.
 //! * `roles`: `ticketing <service>` serves only its part and needs a shared `JWT_KEY`.
 //!
 //! `helpers` starts the whole system on port 0 with a database and a bus of its own per test.
@@ -21,6 +22,7 @@
 mod caching;
 mod flow;
 mod helpers;
+mod live;
 mod purchase;
 mod roles;
 mod ssr;
