@@ -86,7 +86,7 @@ async fn watch(socket: &mut Socket, topics: Value) -> Vec<ServerMessage> {
         }
     })
     .await
-    .expect("the server answers the ping");
+    .expect("the server answers the ping")
 }
 
 /// The next message the server pushes.
