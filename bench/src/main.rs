@@ -20,13 +20,18 @@
 //!   1,000) orders expire a few seconds after they are created, and prints how late each
 //!   `expiration:complete` fired (p50/p99/max) on the embedded backends and, when
 //!   `DATABASE_URL`/`NATS_URL`/`REDIS_URL` are set, on PostgreSQL + JetStream + Redis.
+//! - `bench live <ticketing binary> [--sockets N] [--orders N]`: N (default 5,000) sockets on
+//!   the all-in-one process watch the listing, then N orders (default 200) reserve at once;
+//!   prints each reservation's time from its order's response to its last socket (p50/p99),
+//!   the server's memory per idle socket and CPU time per delivered message.
 //!
-//! `reserve` and `pages` run the binary from the current directory, which must be the
+//! `reserve`, `pages` and `live` run the binary from the current directory, which must be the
 //! workspace root.
 #![forbid(unsafe_code)]
 
 mod api;
 mod expiry;
+mod live;
 mod pages;
 mod reserve;
 mod stats;
@@ -42,13 +47,15 @@ async fn main() -> anyhow::Result<()> {
         Some("reserve") => reserve::main(&args[1..]).await,
         Some("pages") => pages::main(&args[1..]).await,
         Some("expiry") => expiry::main(&args[1..]).await,
+        Some("live") => live::main(&args[1..]).await,
         _ => bail!(
             "usage: bench reserve <path to ticketing> [buyers] [--cluster <path to nginx>]\n       \
              bench reserve <path to ticketing> --connections N [--seconds S] [--preload P] \
              [--cluster <path to nginx>]\n       \
              bench pages <path to ticketing> <path to target/site/pkg> \
              [--tickets N] [--seconds N] [--release]\n       \
-             bench expiry [--orders N]"
+             bench expiry [--orders N]\n       \
+             bench live <path to ticketing> [--sockets N] [--orders N]"
         ),
     }
 }

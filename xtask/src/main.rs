@@ -61,6 +61,13 @@ commands:
           each expiration:complete fired (p50/p99/max) for the embedded
           default and, with DATABASE_URL + NATS_URL + REDIS_URL set, for
           PostgreSQL + JetStream + the Redis queue
+  bench live [--sockets N] [--orders N]
+          start the all-in-one system, open N WebSockets on /live (default
+          5000; some signed in as the buyers) watching the listing, then
+          have N buyers (default 200) reserve at once; prints the time from
+          each order's response to its reservation reaching every socket
+          (p50/p99), memory per idle socket (RSS delta / N) and server CPU
+          per delivered message (use --release for representative figures)
   cluster start the distributed system on this machine: nginx (installed
           with apt if missing) on http://127.0.0.1:8080 in front of one
           process per service (two of orders, payments and web), a database
@@ -75,7 +82,8 @@ commands:
 const BENCH_USAGE: &str = "usage: cargo xtask bench reserve [--buyers N] [--cluster] [--release]
        cargo xtask bench reserve --connections N [--seconds S] [--preload P] [--cluster] [--release]
        cargo xtask bench pages [--tickets N] [--seconds N] [--release]
-       cargo xtask bench expiry [--orders N] [--release]";
+       cargo xtask bench expiry [--orders N] [--release]
+       cargo xtask bench live [--sockets N] [--orders N] [--release]";
 
 fn bench(args: &[String], release: bool) -> util::Result {
     // The value after `name`, if the flag is given.
@@ -131,6 +139,16 @@ fn bench(args: &[String], release: bool) -> util::Result {
             bench_args.push("expiry".into());
             if let Some(orders) = flag("--orders")? {
                 bench_args.extend(["--orders".into(), orders]);
+            }
+        }
+        Some("live") => {
+            let server = build::build_server(release)?;
+            util::step("Benchmark: live updates to many open sockets");
+            bench_args.extend(["live".into(), server.display().to_string()]);
+            for name in ["--sockets", "--orders"] {
+                if let Some(value) = flag(name)? {
+                    bench_args.extend([name.into(), value]);
+                }
             }
         }
         _ => return Err(BENCH_USAGE.into()),

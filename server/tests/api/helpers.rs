@@ -16,6 +16,8 @@ pub struct TestServer {
     /// Stops the server (and its services' tasks) when the test ends.
     pub shutdown: Shutdown,
     pub env: TestEnv,
+    /// The server's bus, for tests that publish an event themselves.
+    pub bus: common::bus::EventBus,
 }
 
 impl Drop for TestServer {
@@ -50,10 +52,10 @@ impl TestServer {
         if let Some(root) = site_root {
             options.site_root = root.to_string_lossy().into();
         }
-        let server =
-            server::Server::build_with_bus(env.settings.clone(), options, test_bus().await)
-                .await
-                .expect("the server builds");
+        let bus = test_bus().await;
+        let server = server::Server::build_with_bus(env.settings.clone(), options, bus.clone())
+            .await
+            .expect("the server builds");
         let address = format!("http://{}", server.local_addr());
         let stop = server.shutdown();
         tokio::spawn(server.run());
@@ -68,6 +70,7 @@ impl TestServer {
             client,
             shutdown: stop,
             env,
+            bus,
         }
     }
 

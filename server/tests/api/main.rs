@@ -7,6 +7,7 @@
 //! * `flow`: a ticket reaches the orders replica over the bus; orders reserve and release it.
 //! * `purchase`: a reservation ends paid or expired, also in races and across a restart.
 //! * `bans`: a banned user's tokens are refused by every service; an unban restores sign-in.
+//! * `live`: the `/live` WebSocket pushes ticket and order events to the pages that care.
 //! * `roles`: `ticketing <service>` serves only its part and needs a shared `JWT_KEY`.
 //!
 //! `helpers` starts the whole system on port 0 with a database and a bus of its own per test.
@@ -23,6 +24,7 @@ mod bans;
 mod caching;
 mod flow;
 mod helpers;
+mod live;
 mod purchase;
 mod roles;
 mod ssr;
