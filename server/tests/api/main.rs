@@ -6,6 +6,7 @@
 //! * `caching`: what a browser or a cache between may keep, and how `/pkg` travels.
 //! * `flow`: a ticket reaches the orders replica over the bus; orders reserve and release it.
 //! * `purchase`: a reservation ends paid or expired, also in races and across a restart.
+//! * `renewal`: an expired access token with a live refresh session is renewed in place.
 //! * `roles`: `ticketing <service>` serves only its part and needs a shared `JWT_KEY`.
 //!
 //! `helpers` starts the whole system on port 0 with a database and a bus of its own per test.
@@ -22,6 +23,7 @@ mod caching;
 mod flow;
 mod helpers;
 mod purchase;
+mod renewal;
 mod roles;
 mod ssr;
 mod web;
