@@ -253,3 +253,41 @@ async fn a_signed_out_or_unknown_refresh_session_renews_nothing() {
         }
     }
 }
+
+/// `cookies` (a `Cookie` header) with its access token expired.
+fn expired_in(app: &TestServer, cookies: &str) -> String {
+    cookies
+        .split("; ")
+        .map(|pair| match pair.strip_prefix("session=") {
+            Some(token) => format!("session={}", expired_access_token(&app.env.settings, token)),
+            None => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A bookmarked `/orders` opened the next day: the page renders the buyer's orders, and the
+/// browser gets one fresh access token (the web tier passes on the service's `Set-Cookie`
+/// and uses it for its later calls instead of renewing again).
+#[tokio::test]
+async fn a_bookmarked_orders_page_renders_with_an_expired_token() {
+    let app = TestServer::spawn(|_| {}).await;
+    let (buyer, _order_id) = app.reserved_order("Bookmarked <i>show</i>").await;
+    let stale = expired_in(&app, &buyer);
+    assert_ne!(stale, buyer);
+
+    let page = app.get_page("/orders", &stale).await;
+    assert_eq!(page.status(), 200);
+    let page = TestResponse::read(page).await;
+    assert!(page.body.contains("Bookmarked &lt;i&gt;show&lt;/i&gt;"), "{}", page.body);
+    assert!(!page.body.contains("Sign in to see your orders"));
+    let keys = JwtKeys::from_settings(&app.env.settings);
+    let sessions: Vec<_> = page
+        .set_cookies
+        .iter()
+        .filter(|c| c.name() == "session")
+        .collect();
+    assert_eq!(sessions.len(), 1, "{:?}", page.raw_set_cookies);
+    assert!(matches!(keys.verify(sessions[0].value()), TokenState::Valid(_)));
+    assert!(page.cookie("refresh").is_none_or(|c| !c.value().is_empty()));
+}
