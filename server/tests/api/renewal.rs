@@ -279,7 +279,11 @@ async fn a_bookmarked_orders_page_renders_with_an_expired_token() {
     let page = app.get_page("/orders", &stale).await;
     assert_eq!(page.status(), 200);
     let page = TestResponse::read(page).await;
-    assert!(page.body.contains("Bookmarked &lt;i&gt;show&lt;/i&gt;"), "{}", page.body);
+    assert!(
+        page.body.contains("Bookmarked &lt;i&gt;show&lt;/i&gt;"),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains("Sign in to see your orders"));
     let keys = JwtKeys::from_settings(&app.env.settings);
     let sessions: Vec<_> = page
@@ -288,6 +292,9 @@ async fn a_bookmarked_orders_page_renders_with_an_expired_token() {
         .filter(|c| c.name() == "session")
         .collect();
     assert_eq!(sessions.len(), 1, "{:?}", page.raw_set_cookies);
-    assert!(matches!(keys.verify(sessions[0].value()), TokenState::Valid(_)));
+    assert!(matches!(
+        keys.verify(sessions[0].value()),
+        TokenState::Valid(_)
+    ));
     assert!(page.cookie("refresh").is_none_or(|c| !c.value().is_empty()));
 }
