@@ -1,10 +1,13 @@
 //! The services' HTTP API as the server functions call it (server only): through
 //! `INTERNAL_API_URL`, as the visitor — their cookies forwarded, every `Set-Cookie` passed
 //! back to the browser, the request's `x-request-id` sent along — refreshing an expired
-//! access token (498) once and retrying.
+//! access token (498) once and retrying. A service renews an expired token itself when the
+//! visitor has a refresh session (its `Set-Cookie` reaches the browser like any other); the
+//! calls of one render wait for the first such renewal rather than each making their own.
 use std::sync::{Arc, Mutex};
 
 use common::dto::{ErrorBody, STATUS_TOKEN_EXPIRED};
+use common::wire::cookie::{ACCESS_TOKEN, REFRESH_SESSION};
 use common::wire::header::{FORWARDED_FOR, REQUEST_ID};
 use common::wire::{media, percent_decode};
 use http::header::{COOKIE, LINK, SET_COOKIE};
@@ -25,6 +28,9 @@ pub struct SsrApi {
     secure_cookies: bool,
     client: reqwest::Client,
     cookies: Arc<Mutex<Option<String>>>,
+    /// Held by a call sent with an expired access token, so the calls a render makes
+    /// alongside it wait for the token it renews instead of each renewing one.
+    renewing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SsrApi {
@@ -35,6 +41,7 @@ impl SsrApi {
             secure_cookies,
             client,
             cookies: Arc::default(),
+            renewing: Arc::default(),
         }
     }
 
@@ -137,6 +144,12 @@ async fn send_once(
 ) -> Result<reqwest::Response, ServiceError> {
     let api = use_context::<SsrApi>().ok_or_else(|| ServiceError::unreachable("no API context"))?;
     let mut request = api.client.request(method, format!("{}{path}", api.base));
+    let _renewing = if renews(&api.cookie_header(), now()) {
+        Some(api.renewing.lock().await)
+    } else {
+        None
+    };
+    // Read again: the call that held the lock may have renewed the token meanwhile.
     let cookies = api.cookie_header();
     if !cookies.is_empty() {
         request = request.header(COOKIE, cookies);
@@ -213,6 +226,59 @@ pub fn segment(id: &str) -> String {
     common::wire::percent_encode(id)
 }
 
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Whether a call with `cookie_header` would have its access token renewed by the service
+/// (past its `exp` at `now`, with a `refresh` cookie). The token is read unverified: this
+/// only decides whether the call goes alone; the services verify.
+fn renews(cookie_header: &str, now: i64) -> bool {
+    let cookie = |name: &str| {
+        cookie_header
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(n, v)| *n == name && !v.is_empty())
+            .map(|(_, v)| v)
+    };
+    let (Some(token), Some(_)) = (cookie(ACCESS_TOKEN), cookie(REFRESH_SESSION)) else {
+        return false;
+    };
+    token
+        .split('.')
+        .nth(1)
+        .and_then(base64url)
+        .and_then(|payload| serde_json::from_slice::<serde_json::Value>(&payload).ok())
+        .and_then(|claims| claims["exp"].as_i64())
+        .is_some_and(|exp| exp < now)
+}
+
+/// Decodes unpadded base64url (a JWT part); `None` for any other character.
+fn base64url(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut bits, mut held) = (0u32, 0u32);
+    for byte in text.bytes() {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(value);
+        held += 6;
+        if held >= 8 {
+            held -= 8;
+            out.push(u8::try_from((bits >> held) & 0xff).ok()?);
+            bits &= (1 << held) - 1;
+        }
+    }
+    Some(out)
+}
+
 /// Applies one `Set-Cookie` header to a `Cookie` request header: replaces, adds, or (when
 /// the cookie is being expired) removes that cookie.
 fn merge_set_cookie(cookie_header: &str, set_cookie: &str) -> String {
@@ -238,7 +304,30 @@ fn merge_set_cookie(cookie_header: &str, set_cookie: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{merge_set_cookie, next_link, segment};
+    use super::{base64url, merge_set_cookie, next_link, renews, segment};
+
+    #[test]
+    fn base64url_decodes_jwt_parts() {
+        assert_eq!(
+            base64url("eyJleHAiOjF9").as_deref(),
+            Some(&b"{\"exp\":1}"[..])
+        );
+        assert_eq!(base64url("YQ").as_deref(), Some(&b"a"[..]));
+        assert_eq!(base64url("a+b/"), None);
+    }
+
+    #[test]
+    fn only_an_expired_token_with_a_refresh_cookie_renews() {
+        // {"exp":100}
+        let token = "h.eyJleHAiOjEwMH0.s";
+        assert!(renews(&format!("session={token}; refresh=r1"), 101));
+        assert!(!renews(&format!("session={token}; refresh=r1"), 100));
+        assert!(!renews(&format!("session={token}"), 101));
+        assert!(!renews(&format!("session={token}; refresh="), 101));
+        assert!(!renews("session=not-a-jwt; refresh=r1", 101));
+        assert!(!renews("session=a.<script>.b; refresh=r1", 101));
+        assert!(!renews("", 101));
+    }
     use http::{HeaderMap, HeaderValue};
 
     #[test]

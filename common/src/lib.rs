@@ -26,6 +26,7 @@
 //! * [`metrics`] — counters of database work, served as `GET /metrics`;
 //! * [`outbox`] — the transactional outbox and its relay to the bus;
 //! * [`redis`] — the Redis connection, when `REDIS_URL` is set;
+//! * [`renewal`] — an expired access token renewed in place from the refresh session;
 //! * [`service`] — the shape of a service: `Service`, its `Builder`, `Running`, readiness;
 //! * [`settings`] — the configuration, read once from the environment;
 //! * [`sqlite`] — the SQLite writer thread that runs a database file's hot writes;
@@ -62,6 +63,8 @@ pub mod metrics;
 pub mod outbox;
 #[cfg(feature = "server")]
 pub mod redis;
+#[cfg(feature = "server")]
+pub mod renewal;
 #[cfg(feature = "server")]
 pub mod service;
 #[cfg(feature = "server")]

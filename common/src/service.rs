@@ -297,8 +297,10 @@ impl Builder {
     }
 
     /// Subscribes the listeners and hands back the service, serving `router` (an empty
-    /// router for a service without an API).
+    /// router for a service without an API) with expired access tokens renewed in place
+    /// ([`crate::renewal`]).
     pub async fn finish(self, router: Router) -> anyhow::Result<Running> {
+        let router = crate::renewal::layer(&self.settings, router);
         let Self {
             name,
             settings,

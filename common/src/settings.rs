@@ -79,8 +79,9 @@ pub struct Settings {
     pub stripe_webhook_secret: Option<Secret>,
     /// `STRIPE_PUBLISHABLE_KEY`: lets the pay page use Stripe's Payment Element.
     pub stripe_publishable_key: Option<String>,
-    /// `INTERNAL_API_URL`: where the web process's server-side code calls the API; unset
-    /// means the process's own address (known once its listener is bound).
+    /// `INTERNAL_API_URL`: where the web process's server-side code calls the API, and
+    /// where services ask auth to renew an expired access token; unset means the process's
+    /// own address (known once its listener is bound).
     pub internal_api_url: Option<String>,
     /// `ACCESS_TOKEN_SECONDS` (default 900): lifetime of an access token.
     pub access_token_ttl: Duration,
@@ -125,8 +126,8 @@ STRIPE_API_BASE              where the Stripe adapter sends requests
 STRIPE_WEBHOOK_SECRET        verifies POST /api/payments/webhook (unset: no such route)
 STRIPE_PUBLISHABLE_KEY       lets the pay page use Stripe's Payment Element
 PAYMENT_STALE_SECONDS        how long a payment may stay in flight (default 90)
-INTERNAL_API_URL             where `web` calls the services (required for `web`)
 LIVE_SOCKETS_PER_ADDRESS     most live WebSockets per client address (default 16)
+INTERNAL_API_URL             where `web` and the services call the API (required for `web`)
 RUST_LOG                     log filter (default info)
 LOG_FORMAT                   json for one JSON object per log line (default: text)
 ";

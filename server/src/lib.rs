@@ -176,7 +176,7 @@ impl Server {
     }
 
     async fn assemble(
-        settings: Settings,
+        mut settings: Settings,
         role: Role,
         leptos_options: Option<LeptosOptions>,
         bus: Option<EventBus>,
@@ -186,6 +186,12 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", settings.site_addr))?;
         // Port 0 becomes a real port only once bound; server-side calls must use it.
         let bound = listener.local_addr()?;
+        // Unset, the API is this process's own: the web tier calls it, and the services ask
+        // its auth to renew expired access tokens (common::renewal).
+        let internal_api = settings
+            .internal_api_url
+            .get_or_insert_with(|| format!("http://{}", loopback_if_unspecified(bound)))
+            .clone();
 
         // Every service subscribes in `start`, and nothing runs before all have started, so
         // no relay publishes an event before its listeners exist.
@@ -224,10 +230,6 @@ impl Server {
             supervisor.add([hub.feed(&bus, shutdown.clone()).await?]);
             api = api.merge(live::router(hub));
             leptos_options.site_addr = settings.site_addr;
-            let internal_api = settings
-                .internal_api_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", loopback_if_unspecified(bound)));
             api = api.merge(web::router(
                 leptos_options,
                 internal_api,

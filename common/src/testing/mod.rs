@@ -229,3 +229,27 @@ pub fn error_envelope(content_type: Option<&str>, body: &str) -> Vec<ErrorItem> 
         })
         .collect()
 }
+
+/// `token` (an access token issued under `settings`' key) with its expiry moved into the
+/// past: well signed and expired, as a client holds it once its lifetime is over.
+pub fn expired_access_token(settings: &crate::settings::Settings, token: &str) -> String {
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+    let key = settings.jwt_key.expose().as_bytes();
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_exp = false;
+    let mut claims = jsonwebtoken::decode::<crate::auth::Claims>(
+        token,
+        &DecodingKey::from_secret(key),
+        &validation,
+    )
+    .expect("a token signed with the configured key")
+    .claims;
+    claims.exp = chrono::Utc::now().timestamp() - 60;
+    claims.iat = claims.exp - 900;
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(key),
+    )
+    .expect("a token encodes")
+}

@@ -8,6 +8,7 @@
 //! * `purchase`: a reservation ends paid or expired, also in races and across a restart.
 //! * `bans`: a banned user's tokens are refused by every service; an unban restores sign-in.
 //! * `live`: the `/live` WebSocket pushes ticket and order events to the pages that care.
+//! * `renewal`: an expired access token with a live refresh session is renewed in place.
 //! * `roles`: `ticketing <service>` serves only its part and needs a shared `JWT_KEY`.
 //!
 //! `helpers` starts the whole system on port 0 with a database and a bus of its own per test.
@@ -26,6 +27,7 @@ mod flow;
 mod helpers;
 mod live;
 mod purchase;
+mod renewal;
 mod roles;
 mod ssr;
 mod web;

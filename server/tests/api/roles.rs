@@ -88,6 +88,69 @@ async fn a_service_process_serves_its_own_api_and_health_only_and_needs_a_shared
         .await
         .expect("no panic")
         .expect("a clean exit on shutdown");
+
+    a_service_process_asks_the_auth_process_to_renew_an_expired_token().await;
+}
+
+/// Distributed renewal: the tickets process, told where the API is by `INTERNAL_API_URL`,
+/// asks the auth process over HTTP (here directly, as the gateway would route it).
+async fn a_service_process_asks_the_auth_process_to_renew_an_expired_token() {
+    let env = TestEnv::new().await;
+    let start = |settings, role| async move {
+        let server = Server::build_role(settings, Role::parse(Some(role)).expect("a role"))
+            .await
+            .expect("the process starts");
+        let address = format!("http://{}", server.local_addr());
+        let stop = server.shutdown();
+        (address, stop, tokio::spawn(server.run()))
+    };
+    let (auth, stop_auth, auth_running) = start(env.settings.clone(), "auth").await;
+    let mut settings = env.settings.clone();
+    settings.internal_api_url = Some(auth.clone());
+    let (tickets, stop_tickets, tickets_running) = start(settings, "tickets").await;
+
+    let client = reqwest::Client::new();
+    let signed_up = TestResponse::of(
+        client
+            .post(format!("{auth}/api/users/signup"))
+            .json(&serde_json::json!({ "email": common::testing::unique_email("apart"), "password": "secret1" })),
+    )
+    .await;
+    assert_eq!(signed_up.status, 201, "{}", signed_up.body);
+    let expired =
+        common::testing::expired_access_token(&env.settings, signed_up.access_cookie().value());
+    let refresh = signed_up.refresh_cookie().value().to_owned();
+    let listed = TestResponse::of(
+        client
+            .post(format!("{tickets}/api/tickets"))
+            .header("cookie", format!("session={expired}; refresh={refresh}"))
+            .json(&serde_json::json!({ "title": "Across processes", "price": 5 })),
+    )
+    .await;
+    assert_eq!(listed.status, 201, "{}", listed.body);
+    assert_eq!(listed.json()["userId"], signed_up.json()["id"]);
+    assert_ne!(listed.access_cookie().value(), expired);
+
+    // Auth away: the request is answered as before the renewal existed, not with a 5xx.
+    stop_auth.trigger();
+    auth_running
+        .await
+        .expect("no panic")
+        .expect("auth exits cleanly");
+    let without_auth = TestResponse::of(
+        client
+            .post(format!("{tickets}/api/tickets"))
+            .header("cookie", format!("session={expired}; refresh={refresh}"))
+            .json(&serde_json::json!({ "title": "Nobody to ask", "price": 5 })),
+    )
+    .await;
+    without_auth.assert_enveloped(498);
+
+    stop_tickets.trigger();
+    tickets_running
+        .await
+        .expect("no panic")
+        .expect("tickets exits cleanly");
 }
 
 #[tokio::test]
