@@ -24,7 +24,12 @@ async fn currentuser_with_a_session_cookie_returns_the_user() {
     let body = reply.json();
     assert_eq!(keys_of(&body), ["currentUser"], "{body}");
     let current = &body["currentUser"];
-    assert_eq!(keys_of(current), ["email", "exp", "iat", "id"], "{body}");
+    assert_eq!(
+        keys_of(current),
+        ["email", "exp", "iat", "id", "isAdmin"],
+        "{body}"
+    );
+    assert_eq!(current["isAdmin"], false, "not in ADMIN_EMAILS");
     assert_eq!(current["id"], user["id"]);
     assert_eq!(current["email"], EMAIL);
     let (iat, exp) = (
@@ -162,7 +167,7 @@ async fn currentuser_renews_an_expired_token_from_the_live_refresh_session() {
     match JwtKeys::from_settings(&app.settings).verify(access.value()) {
         TokenState::Valid(claims) => assert_eq!(
             current,
-            json!({ "id": claims.id, "email": claims.email, "iat": claims.iat, "exp": claims.exp }),
+            json!({ "id": claims.id, "email": claims.email, "iat": claims.iat, "exp": claims.exp, "isAdmin": false }),
             "the answer is the new token's claims"
         ),
         other => panic!("the new token must verify, got {other:?}"),

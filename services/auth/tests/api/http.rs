@@ -68,7 +68,7 @@ async fn unknown_api_routes_are_404_in_the_envelope() {
     for (method, path) in [
         (Method::GET, "/api/nope"),
         (Method::POST, "/api/users/nope"),
-        (Method::GET, "/api/users"),
+        (Method::GET, "/api/users/ban"),
         (Method::DELETE, "/api/users/currentuser/extra"),
         (Method::GET, "/api"),
     ] {
