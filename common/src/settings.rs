@@ -267,7 +267,7 @@ impl Settings {
     /// Whether `email` is one of `ADMIN_EMAILS` (compared case-insensitively).
     pub fn is_admin(&self, email: &str) -> bool {
         let email = email.trim().to_lowercase();
-        self.admin_emails.iter().any(|admin| *admin == email)
+        self.admin_emails.contains(&email)
     }
 
     /// The database of one service: `DATABASE_URL`, or its own SQLite file under `DATA_DIR`.
