@@ -106,3 +106,27 @@ pub async fn order_probe(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The market a burst runs on: a seller with `count` tickets listed and `count` buyers signed
+/// up (cookies), returned once the orders service knows every ticket (see [`order_probe`]).
+/// Returns the seller's cookie, the ticket ids and the buyers' cookies.
+pub async fn market(
+    client: &reqwest::Client,
+    base: &str,
+    count: usize,
+) -> anyhow::Result<(String, Vec<String>, Vec<String>)> {
+    let seller = sign_up(client, base, "seller").await?;
+    let mut tickets = Vec::with_capacity(count);
+    for i in 0..count {
+        let ticket = list_seat(client, base, &seller, i).await?;
+        tickets.push(ticket.1["id"].as_str().context("a ticket id")?.to_owned());
+    }
+    let mut buyers = Vec::with_capacity(count);
+    for i in 0..count {
+        buyers.push(sign_up(client, base, &format!("buyer{i}")).await?);
+    }
+    // The orders service learns tickets from events: wait until it knows the last one.
+    let prober = sign_up(client, base, "probe").await?;
+    order_probe(client, base, &prober, &seller, Duration::from_secs(60)).await?;
+    Ok((seller, tickets, buyers))
+}

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message as Frame;
 
-use crate::api::{list_seat, order, order_probe, sign_up};
+use crate::api::{market, order};
 use crate::stats::{ms, quantile};
 use crate::system::{Backend, System};
 
@@ -72,18 +72,7 @@ async fn run(system: &System, sockets: usize, orders: usize) -> anyhow::Result<(
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(orders)
         .build()?;
-    let seller = sign_up(&client, &base, "seller").await?;
-    let mut tickets = Vec::with_capacity(orders);
-    for i in 0..orders {
-        let ticket = list_seat(&client, &base, &seller, i).await?;
-        tickets.push(ticket.1["id"].as_str().context("a ticket id")?.to_owned());
-    }
-    let mut buyers = Vec::with_capacity(orders);
-    for i in 0..orders {
-        buyers.push(sign_up(&client, &base, &format!("buyer{i}")).await?);
-    }
-    let prober = sign_up(&client, &base, "probe").await?;
-    order_probe(&client, &base, &prober, &seller, Duration::from_secs(60)).await?;
+    let (_seller, tickets, buyers) = market(&client, &base, orders).await?;
     let index: Arc<HashMap<String, u32>> = Arc::new(
         tickets
             .iter()

@@ -1,10 +1,10 @@
 //! `reserve`: N buyers each order a distinct ticket at the same moment; orders/s, p50/p99.
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use crate::api::{list_seat, order, order_probe, sign_up};
+use crate::api::{market, order};
 use crate::stats::{ms, quantile};
 use crate::system::{Backend, Distributed, System};
 
@@ -102,19 +102,7 @@ async fn measure(label: &str, base: &str, buyers: usize) -> anyhow::Result<Strin
         .pool_max_idle_per_host(buyers)
         .build()?;
 
-    let seller = sign_up(&client, &base, "seller").await?;
-    let mut tickets = Vec::with_capacity(buyers);
-    for i in 0..buyers {
-        let ticket = list_seat(&client, &base, &seller, i).await?;
-        tickets.push(ticket.1["id"].as_str().context("a ticket id")?.to_owned());
-    }
-    let mut cookies = Vec::with_capacity(buyers);
-    for i in 0..buyers {
-        cookies.push(sign_up(&client, &base, &format!("buyer{i}")).await?);
-    }
-    // The orders service learns tickets from events: wait until it knows the last one.
-    let prober = sign_up(&client, &base, "probe").await?;
-    order_probe(&client, &base, &prober, &seller, Duration::from_secs(60)).await?;
+    let (_seller, tickets, cookies) = market(&client, &base, buyers).await?;
 
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(buyers);
