@@ -92,6 +92,15 @@ pub fn gateway_config(
         request_id,
         &format!("{request_id}\n        add_header {UPSTREAM_HEADER} $upstream_addr always;"),
     );
+    // One worker: every connection shares one round-robin turn per upstream, so a test can
+    // move a page's socket to the other web replica by sending requests in between (with a
+    // worker per core, the upgrade and the requests may land on different workers' turns).
+    let workers = "worker_processes auto;";
+    anyhow::ensure!(
+        config.matches(workers).count() == 1,
+        "deploy/nginx.conf does not `{workers}` once"
+    );
+    let config = config.replace(workers, "worker_processes 1;");
     Ok(config.replace(&listen, &format!("listen 127.0.0.1:{gateway};")))
 }
 
@@ -126,6 +135,7 @@ mod tests {
         }
         assert!(config.contains("listen 127.0.0.1:19999;"));
         assert!(config.contains("add_header X-Upstream $upstream_addr always;"));
+        assert!(config.contains("worker_processes 1;"));
     }
 
     #[test]

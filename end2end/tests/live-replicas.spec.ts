@@ -77,8 +77,10 @@ class Sockets {
 
 /**
  * Loads `path` in `page` until its live socket is on a replica other than `avoid` (any
- * replica when none): nginx round-robins, and a request in between moves its turn, so a
- * few loads do it. Returns the replica.
+ * replica when none). The cluster's nginx has one worker that round-robins; a load makes
+ * some number of requests before the upgrade, so between tries 1, 2, 3… requests move the
+ * turn by an odd then an even count, and the upgrade's turn changes within two tries
+ * whatever that number is. Returns the replica.
  */
 async function openLive(page: Page, sockets: Sockets, path: string, avoid?: string): Promise<string> {
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
@@ -86,7 +88,7 @@ async function openLive(page: Page, sockets: Sockets, path: string, avoid?: stri
     await gotoHydrated(page, path);
     const replica = await sockets.next(count);
     if (replica !== avoid) return replica;
-    await page.request.get('/healthz');
+    for (let i = 0; i <= attempt; i++) await page.request.get('/healthz');
   }
   throw new Error(`${ATTEMPTS} loads of ${path} all put the socket on ${avoid}`);
 }
