@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 /// One entry of the error envelope `{"errors":[{"message","field"?}]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ErrorItem {
     /// What is wrong, in words a user can read (`"Title is required"`).
     pub message: String,
@@ -32,6 +33,7 @@ impl ErrorItem {
 
 /// The one error shape every endpoint answers with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Every problem found, so a form can show them all at once; never empty.
     pub errors: Vec<ErrorItem>,
@@ -40,17 +42,21 @@ pub struct ErrorBody {
 /// `POST /api/users/signup` and `/signin`. Missing fields default to empty so that they are
 /// reported as field errors rather than as a malformed body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct Credentials {
     /// The account's email address, as typed.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(required = true, format = Email, example = "fan@example.com"))]
     pub email: String,
-    /// The password in clear text; auth keeps only its hash.
+    /// The password in clear text (4 to 20 characters); auth keeps only its hash.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(required = true, min_length = 4, max_length = 20))]
     pub password: String,
 }
 
 /// A user as the API shows it: what sign-up, sign-in and refresh answer with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct User {
     /// The user's id (a UUID): the `userId` on their tickets and orders.
     pub id: String,
@@ -60,6 +66,7 @@ pub struct User {
 
 /// The signed-in user as `GET /api/users/currentuser` shows it: the access token's claims.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct SignedInUser {
     /// The signed-in user's id (a UUID), from the token's `id` claim.
     pub id: String,
@@ -76,13 +83,16 @@ pub struct SignedInUser {
 
 /// `POST /api/users/:id/ban`'s body: why (one line, 1 to 500 characters).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct BanBody {
     /// The admin's reason, kept with the ban and sent with `user:banned`.
+    #[cfg_attr(feature = "server", schema(min_length = 1, max_length = 500))]
     pub reason: String,
 }
 
 /// A user as the admin API shows it: who, and whether (since when, why) they are banned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AdminUser {
     /// The user's id (a UUID).
@@ -97,6 +107,7 @@ pub struct AdminUser {
 
 /// `GET /api/users?email=`: the users found, by email, at most [`ADMIN_USERS_PAGE`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct AdminUsers {
     /// The users whose email contains the search.
     pub users: Vec<AdminUser>,
@@ -107,6 +118,7 @@ pub const ADMIN_USERS_PAGE: u64 = 50;
 
 /// What `GET /api/users/currentuser` answers with: `{"currentUser": …}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CurrentUserResponse {
     /// The signed-in user; null for a visitor without a valid access token.
@@ -121,6 +133,7 @@ pub const STATUS_SESSION_EXPIRED: u16 = 499;
 /// A ticket as the API shows it; `orderId` while it is reserved and once it is sold,
 /// `reservedUntil` (ISO-8601, UTC) while a buyer holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Ticket {
     /// The ticket's id (a UUID), as in `/api/tickets/:id`.
@@ -147,6 +160,7 @@ pub struct Ticket {
 /// Where a ticket stands: on the market, held by a buyer who is paying, paid for, or
 /// withdrawn.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TicketStatus {
     /// Nobody holds it: it can be ordered, and its seller can edit it.
@@ -164,17 +178,21 @@ pub enum TicketStatus {
 /// `POST /api/tickets` and `PUT /api/tickets/:id`. Fields stay loose JSON so that a wrong
 /// type is reported against its field rather than as a malformed body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct TicketBody {
     /// The title: a non-empty single line of text, at most 120 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = String, required = true, min_length = 1, max_length = 120, example = "Glastonbury Saturday"))]
     pub title: serde_json::Value,
     /// The price: a number or decimal string above 0 with at most two decimals.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = f64, required = true, exclusive_minimum = 0, maximum = 100000, example = 45.5))]
     pub price: serde_json::Value,
 }
 
 /// The ticket embedded in an order: the orders service's replica of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct OrderTicketView {
     /// The ticket's id, as in `/api/tickets/:id`.
     pub id: String,
@@ -188,6 +206,7 @@ pub struct OrderTicketView {
 
 /// An order as the API shows it (`POST /api/orders`, `GET /api/orders`, `GET /api/orders/:id`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
     /// The order's id (a UUID), as in `/api/orders/:id`.
@@ -206,27 +225,33 @@ pub struct Order {
 
 /// `POST /api/orders`. Loose JSON so a wrong type is a field error.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreateOrderBody {
     /// The id of the ticket to reserve: a non-empty string.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = String, required = true, min_length = 1))]
     pub ticket_id: serde_json::Value,
 }
 
 /// `POST /api/payments`. Loose JSON so a wrong type is a field error.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePaymentBody {
     /// The id of the order to pay: a non-empty string.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = String, required = true, min_length = 1))]
     pub order_id: serde_json::Value,
     /// The card: a Stripe token or payment method id (`tok_visa`, `pm_card_visa` in test mode).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = String, required = true, min_length = 1, example = "tok_visa"))]
     pub token: serde_json::Value,
 }
 
 /// What `POST /api/payments` answers with (201).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct PaymentCreatedResponse {
     /// The new payment's id, as `GET /api/payments?orderId=…` lists it.
     pub id: String,
@@ -235,6 +260,7 @@ pub struct PaymentCreatedResponse {
 /// Where a payment is in its life. `authorizing` and `capturing` are in flight; `captured`
 /// is the only state in which the buyer has paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum PaymentStatus {
     /// Asking the provider for a hold on the card; no money has moved yet.
@@ -286,6 +312,7 @@ impl PaymentStatus {
 
 /// A payment as `GET /api/payments?orderId=…` lists it (the receipt), oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Payment {
     /// The payment's id (a UUID).

@@ -108,6 +108,7 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
 /// services' SQL. `created` and `awaiting:payment` are live (the order holds its ticket);
 /// `cancelled` and `complete` are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub enum OrderStatus {
     /// Placed and holding its ticket until `expiresAt`, not paid yet: every new order.
     #[serde(rename = "created")]

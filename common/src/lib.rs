@@ -6,7 +6,7 @@
 //! Built with `default-features = false` by the web app, so it compiles to wasm:
 //!
 //! * [`dto`] — request and response bodies of the HTTP API, shared by the services and the
-//!   web app's client;
+//!   web app's client (with their OpenAPI schemas on the server);
 //! * [`events`] — the events the services exchange, each knowing its subject;
 //! * [`live`] — the messages of the web tier's WebSocket (live pages);
 //! * [`money`] — money as whole cents, a number with at most two decimals in JSON;
@@ -24,6 +24,7 @@
 //! * [`http`] — what every process's HTTP stack does: limits, 404/405, headers, request ids;
 //! * [`json`] — the [`Json`] extractor that rejects in the envelope;
 //! * [`metrics`] — counters of database work, served as `GET /metrics`;
+//! * [`openapi`] — the API's OpenAPI document: what routes share, links, merging, serving;
 //! * [`outbox`] — the transactional outbox and its relay to the bus;
 //! * [`redis`] — the Redis connection, when `REDIS_URL` is set;
 //! * [`renewal`] — an expired access token renewed in place from the refresh session;
@@ -59,6 +60,8 @@ pub mod http;
 pub mod json;
 #[cfg(feature = "server")]
 pub mod metrics;
+#[cfg(feature = "server")]
+pub mod openapi;
 #[cfg(feature = "server")]
 pub mod outbox;
 #[cfg(feature = "server")]

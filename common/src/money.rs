@@ -4,6 +4,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// An amount in whole cents (of the one currency, USD): ticket prices, order and payment
 /// amounts. Exact arithmetic and comparison, never `f64`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(value_type = f64, example = 45.5))]
 pub struct Money(i64);
 
 impl Money {

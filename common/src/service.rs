@@ -147,6 +147,7 @@ pub struct Service {
     /// What the binary's argument, the logs and the database file call it (`orders`…).
     pub name: &'static str,
     start: StartFn,
+    api: Option<fn() -> utoipa::openapi::OpenApi>,
 }
 
 impl std::fmt::Debug for Service {
@@ -167,7 +168,24 @@ impl Eq for Service {}
 impl Service {
     /// A service called `name`, started by `start` (each service crate's `SERVICE`).
     pub const fn new(name: &'static str, start: StartFn) -> Self {
-        Self { name, start }
+        Self {
+            name,
+            start,
+            api: None,
+        }
+    }
+
+    /// The service with an HTTP API, described by `api` (its routes' OpenAPI operations).
+    pub const fn with_api(self, api: fn() -> utoipa::openapi::OpenApi) -> Self {
+        Self {
+            api: Some(api),
+            ..self
+        }
+    }
+
+    /// Its part of the OpenAPI document; None for a service without an HTTP API.
+    pub fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
+        self.api.map(|api| api())
     }
 
     /// A builder for this service, as its start gets one (tests build a state through it,

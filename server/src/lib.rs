@@ -6,6 +6,8 @@
 //!   and runs their background tasks under one [`Supervisor`] (a task that dies stops the
 //!   process; on shutdown listeners finish their message and relays flush).
 //! * `web.rs` holds the web tier's routes and protections.
+//! * `docs.rs` serves the browsable API docs (Swagger UI) at `/api-docs/`; every process
+//!   serves its OpenAPI document (`common::openapi`), the web tier the merged one.
 //! * `live.rs` is the web tier's live channel: the `/live` WebSocket and the hub that
 //!   pushes bus events to it.
 //!
@@ -15,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod caching;
+mod docs;
 pub mod live;
 mod web;
 
@@ -89,6 +92,21 @@ impl Role {
 
     fn serves_web(self) -> bool {
         matches!(self, Self::AllInOne | Self::Web)
+    }
+
+    /// The OpenAPI document this process serves: a service's own part, or (where the site
+    /// is served, which is where clients look) every service's, merged.
+    pub fn openapi(self) -> serde_json::Value {
+        match self {
+            Self::Service(service) => common::openapi::document(
+                service.openapi(),
+                &format!("Ticketing {} API", service.name),
+            ),
+            Self::AllInOne | Self::Web => common::openapi::document(
+                SERVICES.iter().filter_map(Service::openapi),
+                "Ticketing API",
+            ),
+        }
     }
 }
 
@@ -209,6 +227,11 @@ impl Server {
             ready.extend(running.ready);
         }
         api = api.merge(common::service::health_router(ready));
+        let openapi = role.openapi();
+        api = api.merge(common::openapi::router(&openapi));
+        if role.serves_web() {
+            api = api.merge(docs::router());
+        }
         // Every service owns a database, with a pool of its own.
         let pools = role.services().len();
         if pools > 0 {

@@ -3,6 +3,7 @@
 //!
 //! * `ssr`: pages render on the server as the visitor, through the API.
 //! * `web`: server functions, forms without JavaScript, hostile text kept inert.
+//! * `contract`: the OpenAPI document against the routers and the README's tables.
 //! * `caching`: what a browser or a cache between may keep, and how `/pkg` travels.
 //! * `flow`: a ticket reaches the orders replica over the bus; orders reserve and release it.
 //! * `purchase`: a reservation ends paid or expired, also in races and across a restart.
@@ -23,6 +24,7 @@
 
 mod bans;
 mod caching;
+mod contract;
 mod flow;
 mod helpers;
 mod live;

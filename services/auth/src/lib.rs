@@ -31,7 +31,8 @@ pub const SERVICE: Service = Service::new("auth", |mut service| {
         let state = AuthState::build(&mut service).await?;
         start_on(state, service).await
     })
-});
+})
+.with_api(|| routes::api().into_openapi());
 
 /// Everything the auth handlers need.
 #[derive(Clone, FromRef)]

@@ -26,7 +26,8 @@ pub const SERVICE: Service = Service::new("orders", |mut service| {
         let state = OrdersState::build(&mut service).await?;
         start_on(state, service).await
     })
-});
+})
+.with_api(|| routes::api().into_openapi());
 
 #[derive(Clone, FromRef)]
 pub struct OrdersState {

@@ -44,7 +44,8 @@ pub const SERVICE: Service = Service::new("payments", |mut service| {
         let state = PaymentsState::build(&mut service).await?;
         start_on(state, service).await
     })
-});
+})
+.with_api(|| routes::api().into_openapi());
 
 #[derive(Clone, FromRef)]
 pub struct PaymentsState {

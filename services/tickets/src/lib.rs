@@ -23,7 +23,8 @@ pub const SERVICE: Service = Service::new("tickets", |mut service| {
         let state = TicketsState::build(&mut service).await?;
         start_on(state, service).await
     })
-});
+})
+.with_api(|| routes::api().into_openapi());
 
 #[derive(Clone, FromRef)]
 pub struct TicketsState {

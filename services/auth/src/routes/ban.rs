@@ -7,7 +7,7 @@ use axum::http::Uri;
 use sea_orm::TransactionTrait;
 
 use common::auth::{Claims, RequireAuth};
-use common::dto::{AdminUser, AdminUsers, BanBody, ADMIN_USERS_PAGE};
+use common::dto::{AdminUser, AdminUsers, BanBody, ErrorBody, ADMIN_USERS_PAGE};
 use common::events::{UserBanned, UserUnbanned};
 use common::extract::Path;
 use common::{outbox, ApiError, Json};
@@ -40,6 +40,21 @@ impl From<UserRow> for AdminUser {
 }
 
 /// `GET /api/users?email=`: up to [`ADMIN_USERS_PAGE`] users whose email contains the search.
+#[utoipa::path(
+    get,
+    path = "/api/users",
+    operation_id = "findUsers",
+    tag = "users",
+    summary = "Find users by email (admins only)",
+    params(("email" = Option<String>, Query, max_length = 254,
+        description = "Part of the email, case-insensitive (`%` and `_` literal); empty lists the first users")),
+    security(("session" = [])),
+    responses(
+        (status = OK, description = "Up to 50 users whose email contains the text, by email", body = AdminUsers),
+        (status = BAD_REQUEST, description = "`email` over 254 characters or with control characters", body = ErrorBody),
+        (status = FORBIDDEN, description = "`Admins only`, or the account is suspended", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "auth.find_users", skip_all)]
 pub async fn find_users(
     State(state): State<AuthState>,
@@ -62,6 +77,22 @@ pub async fn find_users(
 }
 
 /// `POST /api/users/:id/ban`: bans the user, publishing `user:banned` with the change.
+#[utoipa::path(
+    post,
+    path = "/api/users/{id}/ban",
+    operation_id = "banUser",
+    tag = "users",
+    summary = "Ban a user (admins only): sign-in refused, sessions ended, tickets withdrawn, live orders cancelled",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    request_body = BanBody,
+    security(("session" = [])),
+    responses(
+        (status = OK, description = "The user, banned (banning again changes nothing: the first reason stands)", body = AdminUser),
+        (status = BAD_REQUEST, description = "`id` not a UUID; `reason` (required, at most 500 characters, one line); `You can't ban yourself`", body = ErrorBody),
+        (status = FORBIDDEN, description = "`Admins only`, or the account is suspended", body = ErrorBody),
+        (status = NOT_FOUND, description = "No such user", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "auth.ban", skip_all)]
 pub async fn ban(
     State(state): State<AuthState>,
@@ -105,6 +136,21 @@ pub async fn ban(
 }
 
 /// `DELETE /api/users/:id/ban`: lifts the ban, publishing `user:unbanned` with the change.
+#[utoipa::path(
+    delete,
+    path = "/api/users/{id}/ban",
+    operation_id = "unbanUser",
+    tag = "users",
+    summary = "Lift a user's ban (admins only)",
+    params(("id" = String, Path, description = "The user's id (a UUID)")),
+    security(("session" = [])),
+    responses(
+        (status = OK, description = "The user, not banned (also when they were not)", body = AdminUser),
+        (status = BAD_REQUEST, description = "`id` not a UUID", body = ErrorBody),
+        (status = FORBIDDEN, description = "`Admins only`, or the account is suspended", body = ErrorBody),
+        (status = NOT_FOUND, description = "No such user", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "auth.unban", skip_all)]
 pub async fn unban(
     State(state): State<AuthState>,

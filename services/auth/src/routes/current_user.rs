@@ -12,6 +12,19 @@ use common::Json;
 use crate::AuthState;
 
 /// The signed-in user, or `null`; an unusable access token's cookie is cleared on the way.
+#[utoipa::path(
+    get,
+    path = "/api/users/currentuser",
+    operation_id = "currentUser",
+    tag = "users",
+    summary = "Who is signed in (never 401, 498 or 499)",
+    security((), ("session" = [])),
+    responses(
+        (status = OK, description = "The access token's claims, or `null`. An expired token is renewed from a live refresh session (a new `session` cookie); an unusable one's cookie is cleared",
+            body = CurrentUserResponse,
+            headers(("Set-Cookie" = String, description = "A renewed `session`, or an expired one when it was unusable"))),
+    )
+)]
 #[tracing::instrument(name = "auth.current_user", skip_all)]
 pub async fn current_user(
     State(state): State<AuthState>,

@@ -1,5 +1,5 @@
-//! The auth service's HTTP routes (`/api/users/*`): each handler parses its input, then
-//! asks `RefreshSessions` (`crate::sessions`) and the access-token keys.
+//! The auth service's HTTP routes (`/api/users/*`), each with its OpenAPI operation: each
+//! handler parses its input, then asks `RefreshSessions` (`crate::sessions`) and the access-token keys.
 mod ban;
 mod current_user;
 mod refresh;
@@ -8,8 +8,9 @@ mod signout;
 mod signup;
 
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use axum_extra::extract::cookie::Cookie;
 use axum_extra::extract::CookieJar;
 use tower_sessions::Session;
@@ -21,16 +22,23 @@ use common::{ApiError, Json};
 use crate::store::UserRow;
 use crate::AuthState;
 
+/// The routes and their operations, from one list.
+pub fn api() -> OpenApiRouter<AuthState> {
+    OpenApiRouter::with_openapi(common::openapi::part("auth"))
+        .routes(routes!(signup::sign_up))
+        .routes(routes!(signin::sign_in))
+        .routes(routes!(signout::sign_out))
+        .routes(routes!(current_user::current_user))
+        .routes(routes!(refresh::refresh))
+        .routes(routes!(ban::find_users))
+        .routes(routes!(ban::ban, ban::unban))
+}
+
 pub fn router(state: AuthState) -> Router {
     let refresh_sessions = state.refresh_sessions.layer();
-    Router::new()
-        .route("/api/users/signup", post(signup::sign_up))
-        .route("/api/users/signin", post(signin::sign_in))
-        .route("/api/users/signout", post(signout::sign_out))
-        .route("/api/users/currentuser", get(current_user::current_user))
-        .route("/api/users/refresh", post(refresh::refresh))
-        .route("/api/users", get(ban::find_users))
-        .route("/api/users/{id}/ban", post(ban::ban).delete(ban::unban))
+    api()
+        .split_for_parts()
+        .0
         .layer(refresh_sessions)
         .with_state(state)
 }

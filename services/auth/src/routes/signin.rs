@@ -6,13 +6,28 @@ use axum::Extension;
 use axum_extra::extract::CookieJar;
 use tower_sessions::Session;
 
-use common::dto::{Credentials, User};
+use common::dto::{Credentials, ErrorBody, User};
 use common::{ApiError, Json};
 
 use crate::domain::{both, Email, Password};
 use crate::throttle::{Admission, Key};
 use crate::{password, store, AuthState};
 
+#[utoipa::path(
+    post,
+    path = "/api/users/signin",
+    operation_id = "signIn",
+    tag = "users",
+    summary = "Sign in",
+    request_body = Credentials,
+    responses(
+        (status = OK, description = "Signed in", body = User, headers(("Set-Cookie" = String, description = "`session` (the access token) and `refresh` (the refresh session), both `HttpOnly`, `SameSite=Lax`"))),
+        (status = BAD_REQUEST, description = "`Invalid credentials`, or a malformed `email` / `password`", body = ErrorBody),
+        (status = FORBIDDEN, description = "`Account suspended`: the user is banned", body = ErrorBody),
+        (status = TOO_MANY_REQUESTS, description = "Over 10 failed attempts a minute for one email, or 50 for one client address", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
+    )
+)]
 #[tracing::instrument(name = "auth.sign_in", skip_all)]
 pub async fn sign_in(
     State(state): State<AuthState>,

@@ -4,6 +4,7 @@ use serde_json::{json, Value};
 use tower_sessions::Session;
 
 use common::auth::TokenState;
+use common::dto::ErrorBody;
 use common::wire::cookie::ACCESS_TOKEN as ACCESS_TOKEN_COOKIE;
 use common::{ApiError, Json};
 
@@ -12,6 +13,19 @@ use crate::AuthState;
 /// Ends the access token (on the deny-list until it would have expired) and every other one
 /// of its sign-in, ends the refresh session and expires both cookies; fine without any
 /// cookie too.
+#[utoipa::path(
+    post,
+    path = "/api/users/signout",
+    operation_id = "signOut",
+    tag = "users",
+    summary = "Sign out: end the refresh session and refuse this sign-in's access tokens everywhere",
+    security((), ("session" = [])),
+    responses(
+        (status = OK, description = "Signed out (also without any cookie)", body = Object,
+            headers(("Set-Cookie" = String, description = "`session` and `refresh`, both expired"))),
+        (status = SERVICE_UNAVAILABLE, description = "The signed-out token list can't be written; nothing was revoked", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "auth.sign_out", skip_all)]
 pub async fn sign_out(
     State(state): State<AuthState>,

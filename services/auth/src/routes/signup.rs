@@ -3,7 +3,7 @@ use axum::http::StatusCode;
 use axum_extra::extract::CookieJar;
 use tower_sessions::Session;
 
-use common::dto::{Credentials, User};
+use common::dto::{Credentials, ErrorBody, User};
 use common::{ApiError, Json};
 
 use crate::domain::{both, Email, Password};
@@ -11,6 +11,18 @@ use crate::{password, store, AuthState};
 
 const EMAIL_IN_USE: &str = "Email in use";
 
+#[utoipa::path(
+    post,
+    path = "/api/users/signup",
+    operation_id = "signUp",
+    tag = "users",
+    summary = "Create an account and sign in",
+    request_body = Credentials,
+    responses(
+        (status = CREATED, description = "Signed up and signed in", body = User, headers(("Set-Cookie" = String, description = "`session` (the access token) and `refresh` (the refresh session), both `HttpOnly`, `SameSite=Lax`"))),
+        (status = BAD_REQUEST, description = "`email` (a valid address) / `password` (4–20 characters); `Email in use` (case-insensitive)", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "auth.sign_up", skip_all)]
 pub async fn sign_up(
     State(state): State<AuthState>,

@@ -1,7 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use common::auth::RequireAuth;
-use common::dto::{CreateOrderBody, Order};
+use common::dto::{CreateOrderBody, ErrorBody, Order};
 use common::{outbox, ApiError, Json};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 
@@ -17,6 +17,20 @@ pub const WITHDRAWN: &str = "Ticket has been withdrawn from sale";
 /// Reserves a ticket for the caller for the expiration window, in one write job on SQLite
 /// (one transaction on PostgreSQL). The unique index on live orders decides races: of
 /// concurrent buyers exactly one insert succeeds.
+#[utoipa::path(
+    post,
+    path = "/api/orders",
+    operation_id = "createOrder",
+    tag = "orders",
+    summary = "Reserve a ticket for the expiration window (15 minutes by default)",
+    request_body = CreateOrderBody,
+    security(("session" = [])),
+    responses(
+        (status = CREATED, description = "The order, `created`, holding its ticket until `expiresAt`", body = Order),
+        (status = BAD_REQUEST, description = "`ticketId`; `Ticket is already reserved`; `You cannot buy your own ticket`; `Ticket has been withdrawn from sale`", body = ErrorBody),
+        (status = NOT_FOUND, description = "No such ticket", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "orders.create", skip_all, fields(user.id = %user.id))]
 pub async fn reserve(
     State(state): State<OrdersState>,

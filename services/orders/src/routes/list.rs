@@ -6,6 +6,15 @@ use common::{ApiError, Json};
 use crate::{store, OrdersState};
 
 /// The caller's orders, every status, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/orders",
+    operation_id = "listOrders",
+    tag = "orders",
+    summary = "The caller's orders, every status, oldest first",
+    security(("session" = [])),
+    responses((status = OK, description = "The caller's orders", body = [Order]))
+)]
 pub async fn list_orders(
     State(state): State<OrdersState>,
     RequireAuth(user): RequireAuth,

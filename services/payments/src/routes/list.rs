@@ -1,13 +1,28 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use common::auth::RequireAuth;
-use common::dto::Payment;
+use common::dto::{ErrorBody, Payment};
 use common::{ApiError, Json};
 
 use crate::domain::could_exist;
 use crate::{store, PaymentsState};
 
 /// The payments of one of the caller's orders, oldest first (the receipt).
+#[utoipa::path(
+    get,
+    path = "/api/payments",
+    operation_id = "listPayments",
+    tag = "payments",
+    summary = "The payments of one of the caller's orders, oldest first (the receipt)",
+    params(("orderId" = String, Query, description = "The order's id")),
+    security(("session" = [])),
+    responses(
+        (status = OK, description = "Its payments; only a `captured` one means paid", body = [Payment]),
+        (status = BAD_REQUEST, description = "`orderId` missing, empty or given twice", body = ErrorBody),
+        (status = UNAUTHORIZED, description = "Not signed in, or someone else's order", body = ErrorBody),
+        (status = NOT_FOUND, description = "No such order", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "payments.list", skip_all, fields(user.id = %user.id))]
 pub async fn list_payments(
     State(state): State<PaymentsState>,

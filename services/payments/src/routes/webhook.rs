@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use common::dto::PaymentStatus;
+use common::dto::{ErrorBody, PaymentStatus};
 use common::ApiError;
 use common::Json;
 use hmac::{Hmac, Mac};
@@ -102,6 +102,21 @@ struct EventData {
 /// Receives one Stripe event. Answers 404 when no `STRIPE_WEBHOOK_SECRET` is configured (the
 /// endpoint does not exist then), 400 for anything not signed by Stripe, 200 otherwise —
 /// including for events it has seen before or does not act on.
+#[utoipa::path(
+    post,
+    path = "/api/payments/webhook",
+    operation_id = "stripeWebhook",
+    tag = "payments",
+    summary = "Stripe's events (only with `STRIPE_WEBHOOK_SECRET`)",
+    params(("Stripe-Signature" = String, Header,
+        description = "`t=<unix seconds>,v1=<HMAC-SHA256 of \"{t}.{body}\">`, within five minutes")),
+    request_body(content = Object, content_type = "application/json", description = "A Stripe event"),
+    responses(
+        (status = OK, description = "Received (also an event seen before, or one not acted on)", body = Object),
+        (status = BAD_REQUEST, description = "Missing, malformed, stale or wrong signature; a malformed event", body = ErrorBody),
+        (status = NOT_FOUND, description = "No `STRIPE_WEBHOOK_SECRET` is configured: the endpoint does not exist", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "payments.webhook", skip_all)]
 pub async fn receive(
     State(state): State<PaymentsState>,

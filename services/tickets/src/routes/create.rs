@@ -1,7 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use common::auth::RequireAuth;
-use common::dto::{Ticket, TicketBody};
+use common::dto::{ErrorBody, Ticket, TicketBody};
 use common::events::TicketCreated;
 use common::money::Money;
 use common::{outbox, ApiError, Json};
@@ -10,6 +10,20 @@ use sea_orm::TransactionTrait;
 use crate::domain::NewTicket;
 use crate::{store, written, TicketsState};
 
+/// Lists a ticket for sale as the caller (`ticket:created`).
+#[utoipa::path(
+    post,
+    path = "/api/tickets",
+    operation_id = "createTicket",
+    tag = "tickets",
+    summary = "List a ticket for sale",
+    request_body = TicketBody,
+    security(("session" = [])),
+    responses(
+        (status = CREATED, description = "The ticket, for sale, version 0", body = Ticket),
+        (status = BAD_REQUEST, description = "`title` (1–120 characters, one line, no control or invisible format characters) or `price` (above 0, at most 100000, two decimals)", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "tickets.create", skip_all, fields(user.id = %user.id))]
 pub async fn create_ticket(
     State(state): State<TicketsState>,

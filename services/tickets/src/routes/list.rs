@@ -1,7 +1,7 @@
 use axum::extract::{Query, State};
 use axum::http::header::LINK;
 use axum::http::{HeaderMap, HeaderValue, Uri};
-use common::dto::Ticket;
+use common::dto::{ErrorBody, Ticket};
 use common::{ApiError, Json};
 
 use crate::listing::PageQuery;
@@ -9,6 +9,27 @@ use crate::{store, TicketsState};
 
 /// One page of tickets for sale (reserved ones are left out), newest first; a `Link: <…>;
 /// rel="next"` header points at the next page while there is one.
+#[utoipa::path(
+    get,
+    path = "/api/tickets",
+    operation_id = "listTickets",
+    tag = "tickets",
+    summary = "Tickets for sale, newest first, a page at a time",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200,
+            description = "How many tickets (default 50)"),
+        ("cursor" = Option<String>, Query,
+            description = "Where the page starts: the `cursor` of the previous answer's `Link`"),
+        ("q" = Option<String>, Query, max_length = 120,
+            description = "Only titles containing this text (case-insensitive; `%` and `_` literal)"),
+    ),
+    responses(
+        (status = OK, description = "The page; each parameter at most once", body = [Ticket],
+            headers(("Link" = String,
+                description = "`</api/tickets?limit=N&cursor=C[&q=…]>; rel=\"next\"` while another page follows"))),
+        (status = BAD_REQUEST, description = "A bad `limit`, `cursor` or `q`, or one given twice (`field` names it)", body = ErrorBody),
+    )
+)]
 pub async fn list_tickets(
     State(state): State<TicketsState>,
     uri: Uri,

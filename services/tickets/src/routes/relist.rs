@@ -1,7 +1,7 @@
 //! `POST /api/tickets/:id/relist`: the seller puts a withdrawn ticket back on the market.
 use axum::extract::State;
 use common::auth::RequireAuth;
-use common::dto::Ticket;
+use common::dto::{ErrorBody, Ticket};
 use common::extract::Path;
 use common::{outbox, ApiError, Json};
 use sea_orm::TransactionTrait;
@@ -14,6 +14,21 @@ pub const NOT_SELLER: &str = "Only the ticket's seller can relist it";
 
 /// Clears the withdrawal (version + 1) and announces it with `ticket:updated`; the ticket is
 /// for sale again unless a buyer still holds it.
+#[utoipa::path(
+    post,
+    path = "/api/tickets/{id}/relist",
+    operation_id = "relistTicket",
+    tag = "tickets",
+    summary = "Put a withdrawn ticket back on the market (its seller only)",
+    params(("id" = String, Path, description = "The ticket's id")),
+    security(("session" = [])),
+    responses(
+        (status = OK, description = "The ticket, version + 1, for sale again unless a buyer still holds it", body = Ticket),
+        (status = BAD_REQUEST, description = "`Only a withdrawn ticket can be relisted`", body = ErrorBody),
+        (status = FORBIDDEN, description = "`Only the ticket's seller can relist it`, or the account is suspended", body = ErrorBody),
+        (status = NOT_FOUND, description = "No such ticket", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "tickets.relist", skip_all, fields(ticket.id = %id, user.id = %user.id))]
 pub async fn relist_ticket(
     State(state): State<TicketsState>,

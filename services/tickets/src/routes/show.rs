@@ -1,10 +1,24 @@
 use axum::extract::State;
-use common::dto::Ticket;
+use common::dto::{ErrorBody, Ticket};
 use common::extract::Path;
 use common::{ApiError, Json};
 
 use crate::{store, TicketsState};
 
+/// One ticket, whatever its status.
+#[utoipa::path(
+    get,
+    path = "/api/tickets/{id}",
+    operation_id = "showTicket",
+    tag = "tickets",
+    summary = "One ticket, whatever its status",
+    params(("id" = String, Path, description = "The ticket's id")),
+    responses(
+        (status = OK, description = "The ticket", body = Ticket),
+        (status = BAD_REQUEST, description = "The id can't be read", body = ErrorBody),
+        (status = NOT_FOUND, description = "No such ticket", body = ErrorBody),
+    )
+)]
 pub async fn show_ticket(
     State(state): State<TicketsState>,
     Path(id): Path<String>,

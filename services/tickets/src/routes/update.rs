@@ -1,6 +1,6 @@
 use axum::extract::State;
 use common::auth::RequireAuth;
-use common::dto::{Ticket, TicketBody};
+use common::dto::{ErrorBody, Ticket, TicketBody};
 use common::extract::Path;
 use common::{outbox, ApiError, Json};
 use sea_orm::TransactionTrait;
@@ -13,6 +13,22 @@ const RESERVED: &str = "Cannot edit a reserved ticket";
 pub const WITHDRAWN: &str = "Cannot edit a withdrawn ticket; relist it first";
 
 /// The owner edits title and price, never while the ticket is reserved or withdrawn.
+#[utoipa::path(
+    put,
+    path = "/api/tickets/{id}",
+    operation_id = "updateTicket",
+    tag = "tickets",
+    summary = "Edit a ticket's title and price (its seller only)",
+    params(("id" = String, Path, description = "The ticket's id")),
+    request_body = TicketBody,
+    security(("session" = [])),
+    responses(
+        (status = OK, description = "The ticket, version + 1", body = Ticket),
+        (status = BAD_REQUEST, description = "A bad `title` or `price`; `Cannot edit a reserved ticket`; `Cannot edit a withdrawn ticket; relist it first`", body = ErrorBody),
+        (status = UNAUTHORIZED, description = "Not signed in, or not the ticket's seller", body = ErrorBody),
+        (status = NOT_FOUND, description = "No such ticket", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(name = "tickets.update", skip_all, fields(ticket.id = %id, user.id = %user.id))]
 pub async fn update_ticket(
     State(state): State<TicketsState>,
