@@ -15,6 +15,7 @@ The cookies sent are the `session` and `refresh` cookies the sign-up or sign-in 
 
 import os
 import threading
+import time
 import uuid
 
 import requests
@@ -41,33 +42,47 @@ def role(operation):
 
 
 class Account:
-    """One role's user: signs up the first time, signs in after that."""
+    """One role's user and its cookies."""
 
     def __init__(self, name):
+        self.name = name
+        self.generation = 0
         if name == "admin":
             self.email, self.password = ADMIN_EMAIL, ADMIN_PASSWORD
         else:
             self.email, self.password = f"{name}-{RUN}@fuzz.test", PASSWORD
-        self.name = name
-        self.generation = 0
         self.signed_up = False
+        self.current = {}
 
     def cookies(self, base_url):
+        """Fresh cookies: renewed through `refresh` while the sign-in lives (no password
+        check there, so fuzzed sign-ins that throttle an email we use don't stop us), else
+        from a new sign-in; a seller, buyer or throwaway user who can't sign in any more
+        (banned by a fuzzed ban, its email throttled by fuzzed sign-ins) is replaced by a
+        new user, at most twice a call."""
         with requests.Session() as http:
-            if not self.signed_up:
-                answer = self._post(http, base_url, "signup")
-                # 400 `Email in use`: the admin of a server fuzzed before; sign in below.
-                self.signed_up = answer.status_code in (201, 400)
-                if answer.status_code == 201:
-                    return self._take(answer)
-            answer = self._post(http, base_url, "signin")
-            if answer.status_code == 403 and self.name != "admin":
-                # A fuzzed POST /api/users/{id}/ban reached this user: go on as a new one.
+            if self.current:
+                answer = http.post(f"{base_url}/api/users/refresh", cookies=self.current, timeout=30)
+                if answer.status_code == 200:
+                    return self._keep(answer)
+            for _ in range(3):
+                if not self.signed_up:
+                    answer = self._post(http, base_url, "signup")
+                    # 400 `Email in use`: an admin who signed up before; sign in below.
+                    self.signed_up = answer.status_code in (201, 400)
+                    if answer.status_code == 201:
+                        return self._keep(answer)
+                answer = self._post(http, base_url, "signin")
+                if answer.status_code == 429 and self.name == "admin":
+                    # Our only admin: wait out the throttle once.
+                    time.sleep(min(int(answer.headers.get("Retry-After", "5")), 60))
+                    answer = self._post(http, base_url, "signin")
+                if answer.status_code == 200 or self.name == "admin":
+                    return self._keep(answer)
                 self.generation += 1
                 self.email = f"{self.name}{self.generation}-{RUN}@fuzz.test"
                 self.signed_up = False
-                return self.cookies(base_url)
-            return self._take(answer)
+            return self._keep(answer)
 
     def _post(self, http, base_url, route):
         return http.post(
@@ -76,16 +91,19 @@ class Account:
             timeout=30,
         )
 
-    def _take(self, answer):
+    def _keep(self, answer):
         if answer.status_code not in (200, 201):
+            self.current = {}
             raise RuntimeError(
                 f"{self.name} {self.email}: {answer.request.url} answered "
                 f"{answer.status_code} {answer.text[:300]}"
             )
-        cookies = {name: answer.cookies.get(name) for name in ("session", "refresh")}
-        if not cookies["session"]:
+        # A refresh within the reuse grace sets no new `refresh`: the one we have stays.
+        renewed = {name: answer.cookies.get(name) for name in ("session", "refresh")}
+        self.current.update({name: value for name, value in renewed.items() if value})
+        if not renewed["session"]:
             raise RuntimeError(f"{self.name}: {answer.request.url} set no session cookie")
-        return cookies
+        return dict(self.current)
 
 
 ACCOUNTS = {name: Account(name) for name in ("seller", "buyer", "admin", "auth")}
@@ -96,13 +114,13 @@ def by_role(case, context):
     return role(context.operation)
 
 
-# Each role's cookies are cached for `refresh_interval` seconds, then the user signs in
-# again: that bounds how long a session ended behind our back (the throwaway user's fuzzed
-# signout, a ban) goes on being sent. A 401 or 498 (expired token) on a cached cookie makes
-# schemathesis drop the cache, sign in again and replay that one request once; what ends
-# the retrying: a replay answering 401 again marks the operation as not about the token (no
-# more retries for it), and three failed sign-ins in a row switch the retries off for the
-# run (schemathesis.auths.ReauthState).
+# Each role's cookies are cached for `refresh_interval` seconds, then renewed: that bounds
+# how long a session ended behind our back (the throwaway user's fuzzed signout, a ban)
+# goes on being sent. A 401 or 498 (expired token) on a cached cookie makes schemathesis
+# drop the cache, renew and replay that one request once. What ends the retrying: a replay
+# answering 401 again marks the operation as not about the token (no more retries for it),
+# and three failed renewals in a row switch the retries off for the run
+# (schemathesis.auths.ReauthState); `Account.cookies` itself tries at most three users.
 @schemathesis.auth(refresh_interval=60, cache_by_key=by_role, retry_on=[401, 498])
 class Users:
     def get(self, case, context):

@@ -37,7 +37,7 @@ commands:
           all-in-one server, or with --base-url against a running system
           (e.g. the cluster's nginx; FUZZ_ADMIN_EMAIL and
           FUZZ_ADMIN_PASSWORD name an admin there, else the admin routes
-          answer 403); --max-examples N per operation and phase (default 30)
+          answer 403); --max-examples N per operation and phase (default 100)
   bench reserve [--buyers N] [--cluster]
           start the system and have N buyers (default 200) each order a
           distinct ticket at once; prints orders/s and p50/p99 latency for
