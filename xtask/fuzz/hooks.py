@@ -10,7 +10,7 @@ Users, signed up through the API on first use (their emails are unique to the ru
 - auth: the other /api/users/* routes (signup, signin, signout, refresh, currentuser), a
   throwaway user, so a fuzzed signout never ends the seller's or buyer's sign-in.
 
-The cookies sent are the `session` and `refresh` cookies the sign-up or sign-in answered.
+The cookies sent (`session`, `refresh`) are the ones the last sign-up, sign-in or renewal set.
 """
 
 import os
