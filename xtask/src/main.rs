@@ -4,6 +4,7 @@
 mod build;
 mod cluster;
 mod deploy;
+mod fuzz;
 mod setup;
 mod test;
 mod util;
@@ -19,12 +20,24 @@ commands:
   build   install what is missing and build the site and the `ticketing` binary
   test    run every test: unit, integration on SQLite, the same suite on
           PostgreSQL + Redis when DATABASE_URL / REDIS_URL point at them,
-          and the Playwright end-to-end tests in a real Chromium
+          schemathesis against the API's OpenAPI document, and the
+          Playwright end-to-end tests in a real Chromium
   e2e [--cluster] [<playwright argument>...]
           build, then only the Playwright tests, against the all-in-one
           servers or, with --cluster, through nginx against a fresh
           distributed cluster (needs REDIS_URL; the web tier runs two
           replicas), e.g. `cargo xtask e2e --cluster live-replicas`
+  fuzz [--base-url URL] [--max-examples N]
+          check that the OpenAPI document at /api-docs/openapi.json is
+          valid OpenAPI 3.1, then fuzz every operation against it with
+          schemathesis (pinned, installed into a virtualenv in the target
+          dir; settings in xtask/fuzz/schemathesis.toml): no 5xx, only
+          declared statuses, content types and bodies, links followed,
+          signed in as a seller, a buyer and an admin; against a fresh
+          all-in-one server, or with --base-url against a running system
+          (e.g. the cluster's nginx; FUZZ_ADMIN_EMAIL and
+          FUZZ_ADMIN_PASSWORD name an admin there, else the admin routes
+          answer 403); --max-examples N per operation and phase (default 100)
   bench reserve [--buyers N] [--cluster]
           start the system and have N buyers (default 200) each order a
           distinct ticket at once; prints orders/s and p50/p99 latency for
@@ -170,6 +183,7 @@ fn main() -> ExitCode {
         Some("build") => build::build(release).map(|_| ()),
         Some("test") => test::run(release),
         Some("e2e") => test::e2e(&args[1..], release),
+        Some("fuzz") => fuzz::command(&args[1..], release),
         Some("cluster") => cluster::up(release),
         Some("setup") => setup::ensure_tools(release),
         Some("lint-deploy") => deploy::validate(),

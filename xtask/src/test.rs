@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::build;
 use crate::cluster;
 use crate::deploy;
+use crate::fuzz;
 use crate::util::{self, Result};
 
 /// Backend variables the embedded run must not see.
@@ -27,6 +28,12 @@ pub fn run(release: bool) -> Result {
     }
     util::run(&mut embedded)?;
     summary.push("unit + integration (SQLite, embedded): passed".to_owned());
+
+    fuzz::against_fresh_server(&server, None)?;
+    summary.push(
+        "fuzzing against the OpenAPI document (schemathesis, all-in-one, 4 checks, all phases): passed"
+            .into(),
+    );
 
     let external: Vec<String> = BACKEND_VARS
         .iter()
@@ -187,7 +194,7 @@ fn playwright(env: &[(&str, String)], args: &[&str]) -> Result {
 
 /// Starts the all-in-one server on a free port with a fresh `DATA_DIR` named after `name`
 /// and the embedded backends; returns once it answers.
-fn start_server(
+pub fn start_server(
     server_bin: &Path,
     name: &str,
     env: &[(&str, &str)],
@@ -225,7 +232,7 @@ fn start_server(
     Ok((server, addr, log_path))
 }
 
-struct KillOnDrop(Child);
+pub struct KillOnDrop(Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
