@@ -186,7 +186,7 @@ pub struct TicketBody {
     pub title: serde_json::Value,
     /// The price: a number or decimal string above 0 with at most two decimals.
     #[serde(default)]
-    #[cfg_attr(feature = "server", schema(value_type = f64, required = true, exclusive_minimum = 0, maximum = 100000, example = 45.5))]
+    #[cfg_attr(feature = "server", schema(value_type = f64, required = true, exclusive_minimum = 0, maximum = 100000, multiple_of = 0.01, example = 45.5))]
     pub price: serde_json::Value,
 }
 

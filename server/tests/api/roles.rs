@@ -78,6 +78,13 @@ async fn a_service_process_serves_its_own_api_and_health_only_and_needs_a_shared
     counter("ticketing_db_sqlite_commits_total");
     get("/api/orders").await.assert_error(401, "Not authorized");
     get("/api/tickets").await.assert_error(404, "Not Found");
+    // Its own part of the API's document, and no browsable docs (the web tier has them).
+    let part = get("/api-docs/openapi.json").await;
+    assert_eq!(part.status, 200, "{}", part.body);
+    let paths = part.json()["paths"].as_object().expect("paths").clone();
+    assert!(!paths.is_empty());
+    assert!(paths.keys().all(|p| p.starts_with("/api/orders")), "{paths:?}");
+    assert_eq!(get("/api-docs/").await.status, 404);
     assert_eq!(get("/").await.status, 404, "no pages in a service process");
     get("/api/payments?orderId=x")
         .await

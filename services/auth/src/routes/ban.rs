@@ -115,9 +115,7 @@ pub async fn ban(
         return Err(ApiError::bad_request("You can't ban yourself"));
     }
     let txn = state.db.begin().await?;
-    store::find_by_id(&txn, id.as_str())
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    // The write comes first (see `exists`).
     if store::ban(&txn, id.as_str(), reason.clone()).await? {
         outbox::enqueue(
             &txn,
@@ -128,6 +126,8 @@ pub async fn ban(
         )
         .await?;
         tracing::info!(user_id = id.as_str(), admin_id = %admin.id, "user banned");
+    } else {
+        exists(&txn, &id).await?;
     }
     state.relay.commit(txn).await?;
     // Also after a repeated ban: a Redis key lost to an error last time is set now.
@@ -160,9 +160,7 @@ pub async fn unban(
     let admin = admin(&state, signed_in)?;
     let id = UserId::parse(&id).map_err(|e| ApiError::Validation(vec![e]))?;
     let txn = state.db.begin().await?;
-    store::find_by_id(&txn, id.as_str())
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    // The write comes first (see `exists`).
     if store::unban(&txn, id.as_str()).await? {
         outbox::enqueue(
             &txn,
@@ -172,10 +170,23 @@ pub async fn unban(
         )
         .await?;
         tracing::info!(user_id = id.as_str(), admin_id = %admin.id, "user unbanned");
+    } else {
+        exists(&txn, &id).await?;
     }
     state.relay.commit(txn).await?;
     state.keys.unban(id.as_str()).await?;
     answer(&state, &id).await
+}
+
+/// 404 unless the user exists; asked only after the ban's write in the same transaction. On
+/// SQLite a transaction that reads first and then writes can't take the write lock while
+/// another commits: it fails at once ("database is locked") instead of waiting its turn, which
+/// two admins banning two users at once hit. Writing first, it waits (the busy timeout).
+async fn exists(txn: &impl sea_orm::ConnectionTrait, id: &UserId) -> Result<(), ApiError> {
+    store::find_by_id(txn, id.as_str())
+        .await?
+        .map(drop)
+        .ok_or(ApiError::NotFound)
 }
 
 async fn answer(state: &AuthState, id: &UserId) -> Result<Json<AdminUser>, ApiError> {
