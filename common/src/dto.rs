@@ -50,7 +50,10 @@ pub struct Credentials {
     pub email: String,
     /// The password in clear text (4 to 20 characters); auth keeps only its hash.
     #[serde(default)]
-    #[cfg_attr(feature = "server", schema(required = true, min_length = 4, max_length = 20))]
+    #[cfg_attr(
+        feature = "server",
+        schema(required = true, min_length = 4, max_length = 20)
+    )]
     pub password: String,
 }
 

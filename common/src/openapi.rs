@@ -229,35 +229,49 @@ fn shared_answers(operation: &mut Value) {
         });
     let responses = object(as_map(operation), "responses");
     if has_body {
-        add_error(responses, "400", "The body is not JSON, or a field is invalid (`field` names it)");
+        add_error(
+            responses,
+            "400",
+            "The body is not JSON, or a field is invalid (`field` names it)",
+        );
         add_error(responses, "413", "The body is over 1 MiB");
         add_error(responses, "415", "The body is not `application/json`");
     }
     if signed_in_only {
-        add_error(responses, "401", "No valid `session` cookie (missing, malformed or signed out)");
-        add_error(responses, "403", "The account is suspended (`Account suspended`)");
+        add_error(
+            responses,
+            "401",
+            "No valid `session` cookie (missing, malformed or signed out)",
+        );
+        add_error(
+            responses,
+            "403",
+            "The account is suspended (`Account suspended`)",
+        );
         add_error(
             responses,
             "498",
             "The access token expired and could not be renewed here: `POST /api/users/refresh`, then retry",
         );
-        add_error(responses, "503", "The sign-in can't be checked right now; try again shortly");
+        add_error(
+            responses,
+            "503",
+            "The sign-in can't be checked right now; try again shortly",
+        );
     }
     // Every error answer is the envelope, whoever described it.
     for (status, response) in responses.iter_mut() {
         if status.starts_with('4') || status.starts_with('5') {
             let response = response.as_object_mut().expect("a response is an object");
-            response
-                .entry("content")
-                .or_insert_with(|| error_content());
+            response.entry("content").or_insert_with(error_content);
         }
     }
 }
 
 fn add_error(responses: &mut Map<String, Value>, status: &str, description: &str) {
-    responses.entry(status).or_insert_with(|| {
-        json!({ "description": description, "content": error_content() })
-    });
+    responses
+        .entry(status)
+        .or_insert_with(|| json!({ "description": description, "content": error_content() }));
 }
 
 fn error_content() -> Value {
@@ -276,7 +290,8 @@ fn add_links(doc: &mut Value, operations: &[String]) {
             .filter_map(Value::as_object_mut)
             .flat_map(|item| item.values_mut())
             .find(|op| op.get("operationId").and_then(Value::as_str) == Some(link.from));
-        let Some(response) = operation.and_then(|op| op.pointer_mut(&format!("/responses/{}", link.status)))
+        let Some(response) =
+            operation.and_then(|op| op.pointer_mut(&format!("/responses/{}", link.status)))
         else {
             continue;
         };

@@ -73,16 +73,15 @@ pub fn command(args: &[String], release: bool) -> Result {
 pub fn against_fresh_server(server_bin: &Path, max_examples: Option<u32>) -> Result {
     let venv = virtualenv()?;
     util::step("Fuzzing the API against its OpenAPI document (schemathesis, all-in-one server)");
-    let (server, addr, log_path) =
-        test::start_server(
-            server_bin,
-            "fuzz",
-            &[
-                ("ADMIN_EMAILS", ADMIN_EMAIL),
-                // So the webhook route exists and its signature checks are fuzzed too.
-                ("STRIPE_WEBHOOK_SECRET", "whsec_fuzz"),
-            ],
-        )?;
+    let (server, addr, log_path) = test::start_server(
+        server_bin,
+        "fuzz",
+        &[
+            ("ADMIN_EMAILS", ADMIN_EMAIL),
+            // So the webhook route exists and its signature checks are fuzzed too.
+            ("STRIPE_WEBHOOK_SECRET", "whsec_fuzz"),
+        ],
+    )?;
     let result = fuzz(
         &venv,
         &format!("http://{addr}"),

@@ -193,9 +193,14 @@ async fn concurrent_bans_of_different_users_are_all_answered() {
     let mut ids = Vec::new();
     for _ in 0..2 {
         let (status, me) = server
-            .call(Method::POST, "/api/users/signup", "", Some(json!({
-                "email": unique_email("banned"), "password": "secret1"
-            })))
+            .call(
+                Method::POST,
+                "/api/users/signup",
+                "",
+                Some(json!({
+                    "email": unique_email("banned"), "password": "secret1"
+                })),
+            )
             .await;
         assert_eq!(status, 201, "{me}");
         ids.push(me["id"].as_str().expect("an id").to_owned());
@@ -214,7 +219,11 @@ async fn concurrent_bans_of_different_users_are_all_answered() {
         }
     };
     let (a, b) = tokio::join!(round(ids[0].clone()), round(ids[1].clone()));
-    let failed: Vec<_> = a.iter().chain(&b).filter(|(status, _)| *status != 200).collect();
+    let failed: Vec<_> = a
+        .iter()
+        .chain(&b)
+        .filter(|(status, _)| *status != 200)
+        .collect();
     assert!(failed.is_empty(), "{failed:?}");
     for (_, user) in a.last().into_iter().chain(b.last()) {
         assert_eq!(user["bannedAt"], Value::Null, "unbanned last: {user}");

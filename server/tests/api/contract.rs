@@ -38,7 +38,10 @@ fn assert_refs_resolve(doc: &Value, value: &Value) {
         Value::Object(map) => {
             if let Some(Value::String(target)) = map.get("$ref") {
                 let pointer = target.strip_prefix('#').expect("a local $ref");
-                assert!(doc.pointer(pointer).is_some(), "$ref {target} names nothing");
+                assert!(
+                    doc.pointer(pointer).is_some(),
+                    "$ref {target} names nothing"
+                );
             }
             map.values().for_each(|v| assert_refs_resolve(doc, v));
         }
@@ -50,8 +53,11 @@ fn assert_refs_resolve(doc: &Value, value: &Value) {
 #[tokio::test]
 async fn the_served_document_is_openapi_3_1_and_describes_every_answer() {
     let app = TestServer::spawn(|_| {}).await;
-    let served = TestResponse::of(app.client.get(format!("{}/api-docs/openapi.json", app.address)))
-        .await;
+    let served = TestResponse::of(
+        app.client
+            .get(format!("{}/api-docs/openapi.json", app.address)),
+    )
+    .await;
     assert_eq!(served.status, 200, "{}", served.body);
     assert!(served
         .content_type
@@ -59,7 +65,11 @@ async fn the_served_document_is_openapi_3_1_and_describes_every_answer() {
         .is_some_and(|t| t.starts_with("application/json")));
     let doc = served.json();
     assert_eq!(doc["openapi"], "3.1.0");
-    assert_eq!(doc, Role::AllInOne.openapi(), "the all-in-one process serves the merged document");
+    assert_eq!(
+        doc,
+        Role::AllInOne.openapi(),
+        "the all-in-one process serves the merged document"
+    );
     assert_refs_resolve(&doc, &doc);
 
     let ops = operations(&doc);
@@ -69,7 +79,10 @@ async fn the_served_document_is_openapi_3_1_and_describes_every_answer() {
         let op = operation(&doc, method, path);
         let id = op["operationId"].as_str().expect("an operationId");
         assert!(ids.insert(id.to_owned()), "operationId {id} twice");
-        assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{id}: a tag");
+        assert!(
+            op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+            "{id}: a tag"
+        );
         // Each `{name}` in the path is a declared path parameter, and nothing else is.
         let in_path: BTreeSet<&str> = path
             .split('/')
@@ -84,7 +97,10 @@ async fn the_served_document_is_openapi_3_1_and_describes_every_answer() {
             .collect();
         assert_eq!(in_path, declared, "{id}: path parameters");
         let responses = op["responses"].as_object().expect("responses");
-        assert!(responses.keys().any(|s| s.starts_with('2')), "{id}: a success");
+        assert!(
+            responses.keys().any(|s| s.starts_with('2')),
+            "{id}: a success"
+        );
         for (status, response) in responses {
             if status.starts_with('4') || status.starts_with('5') {
                 assert_eq!(
@@ -114,11 +130,19 @@ async fn the_served_document_is_openapi_3_1_and_describes_every_answer() {
     assert!(responses("post", "/api/payments")["402"].is_object());
     assert!(responses("post", "/api/users/refresh")["499"].is_object());
     let throttled = &responses("post", "/api/users/signin")["429"];
-    assert!(throttled["headers"]["Retry-After"].is_object(), "{throttled}");
+    assert!(
+        throttled["headers"]["Retry-After"].is_object(),
+        "{throttled}"
+    );
     assert!(responses("get", "/api/tickets")["200"]["headers"]["Link"].is_object());
     for signing in ["/api/users/signup", "/api/users/signin"] {
         let ok = responses("post", signing);
-        let ok = ok.as_object().expect("responses").values().next().expect("a success");
+        let ok = ok
+            .as_object()
+            .expect("responses")
+            .values()
+            .next()
+            .expect("a success");
         assert!(ok["headers"]["Set-Cookie"].is_object(), "{signing}");
     }
     let list = &operation(&doc, "get", "/api/tickets")["parameters"];
@@ -130,14 +154,23 @@ async fn the_served_document_is_openapi_3_1_and_describes_every_answer() {
         .collect();
     assert_eq!(names, BTreeSet::from(["limit", "cursor", "q"]));
     let cookie = &doc["components"]["securitySchemes"]["session"];
-    assert_eq!((&cookie["in"], &cookie["name"]), (&"cookie".into(), &"session".into()));
+    assert_eq!(
+        (&cookie["in"], &cookie["name"]),
+        (&"cookie".into(), &"session".into())
+    );
     // The sequences a client follows are declared, for real sequences under the fuzzer.
     let created = &responses("post", "/api/tickets")["201"]["links"];
     assert_eq!(created["OrderTicket"]["operationId"], "createOrder");
-    assert_eq!(created["OrderTicket"]["requestBody"]["ticketId"], "$response.body#/id");
+    assert_eq!(
+        created["OrderTicket"]["requestBody"]["ticketId"],
+        "$response.body#/id"
+    );
     let ordered = &responses("post", "/api/orders")["201"]["links"];
     assert_eq!(ordered["PayOrder"]["operationId"], "createPayment");
-    assert_eq!(ordered["CancelOrder"]["parameters"]["id"], "$response.body#/id");
+    assert_eq!(
+        ordered["CancelOrder"]["parameters"]["id"],
+        "$response.body#/id"
+    );
 }
 
 /// The routers and the document agree: each documented path is routed, each documented
@@ -164,7 +197,10 @@ async fn the_routers_answer_exactly_the_documented_operations() {
             let answer = TestResponse::of(request).await;
             let documented = ops.contains(&(method.to_owned(), path.clone()));
             if documented {
-                assert_ne!(answer.status, 405, "{method} {path} is documented but not routed");
+                assert_ne!(
+                    answer.status, 405,
+                    "{method} {path} is documented but not routed"
+                );
                 assert!(answer.status < 500, "{method} {path}: {}", answer.body);
             } else {
                 answer.assert_error(405, "Method not allowed");
@@ -194,7 +230,10 @@ fn no_api_route_is_registered_outside_the_document() {
             }
         }
     }
-    assert!(offending.is_empty(), "routes outside `routes!`: {offending:?}");
+    assert!(
+        offending.is_empty(),
+        "routes outside `routes!`: {offending:?}"
+    );
 }
 
 /// The README's API tables list exactly the documented operations (`:id` for `{id}`).
@@ -226,7 +265,10 @@ fn the_readme_lists_exactly_the_documented_operations() {
     let documented = operations(&Role::AllInOne.openapi());
     let missing: Vec<_> = documented.difference(&listed).collect();
     let extra: Vec<_> = listed.difference(&documented).collect();
-    assert!(missing.is_empty(), "documented, not in the README: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "documented, not in the README: {missing:?}"
+    );
     assert!(extra.is_empty(), "in the README, not documented: {extra:?}");
 }
 
@@ -279,7 +321,11 @@ async fn the_docs_are_served_from_the_binary_under_a_strict_policy() {
     let body = page.text().await.expect("a body");
     assert!(body.contains("swagger-ui"), "{body}");
     assert!(!body.contains("<script>"), "no inline script: {body}");
-    for asset in ["swagger-ui-bundle.js", "swagger-ui.css", "swagger-initializer.js"] {
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "swagger-initializer.js",
+    ] {
         let got = get(&format!("/api-docs/{asset}")).await.expect("an answer");
         assert_eq!(got.status(), 200, "{asset}");
     }
@@ -289,7 +335,10 @@ async fn the_docs_are_served_from_the_binary_under_a_strict_policy() {
         .text()
         .await
         .expect("a body");
-    assert!(initializer.contains("/api-docs/openapi.json"), "{initializer}");
+    assert!(
+        initializer.contains("/api-docs/openapi.json"),
+        "{initializer}"
+    );
     let bare = get("/api-docs").await.expect("an answer");
     assert!(bare.status().is_redirection(), "{}", bare.status());
 }

@@ -83,7 +83,10 @@ async fn a_service_process_serves_its_own_api_and_health_only_and_needs_a_shared
     assert_eq!(part.status, 200, "{}", part.body);
     let paths = part.json()["paths"].as_object().expect("paths").clone();
     assert!(!paths.is_empty());
-    assert!(paths.keys().all(|p| p.starts_with("/api/orders")), "{paths:?}");
+    assert!(
+        paths.keys().all(|p| p.starts_with("/api/orders")),
+        "{paths:?}"
+    );
     assert_eq!(get("/api-docs/").await.status, 404);
     assert_eq!(get("/").await.status, 404, "no pages in a service process");
     get("/api/payments?orderId=x")

@@ -9,11 +9,11 @@ mod signup;
 
 use axum::http::StatusCode;
 use axum::Router;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use axum_extra::extract::cookie::Cookie;
 use axum_extra::extract::CookieJar;
 use tower_sessions::Session;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use common::auth::Claims;
 use common::dto::User;
