@@ -305,39 +305,11 @@ fn embedded_nginx_configs(
 
 /// The virtualenv's bin/ with [`PYTHON_TOOLS`], created or updated when the pins change.
 fn python_tools() -> Result<PathBuf> {
-    let venv = util::target_dir().join("xtask-tools/deploy-venv");
-    let bin = venv.join("bin");
-    let stamp = venv.join("xtask-pins.txt");
-    let pins = PYTHON_TOOLS.join("\n");
-    if bin.join("python").is_file()
-        && std::fs::read_to_string(&stamp).is_ok_and(|found| found == pins)
-    {
-        return Ok(bin);
-    }
-    util::step(&format!(
-        "Installing {} into {}",
-        PYTHON_TOOLS.join(", "),
-        venv.display()
-    ));
-    if !bin.join("python").is_file() {
-        let _ = std::fs::remove_dir_all(&venv);
-        util::run(Command::new("python3").args(["-m", "venv"]).arg(&venv)).map_err(|e| {
-            format!("{e}\n(needs Python 3 with venv; on Debian: apt-get install python3-venv)")
-        })?;
-    }
-    util::run(
-        Command::new(bin.join("python"))
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(PYTHON_TOOLS),
-    )?;
-    write(&stamp, &pins)?;
-    Ok(bin)
+    util::virtualenv(
+        "xtask-tools/deploy-venv",
+        util::Pins::Packages(&PYTHON_TOOLS),
+    )
+    .map(|venv| venv.join("bin"))
 }
 
 /// Runs each check on a broken file and fails if any of them passes it.

@@ -142,50 +142,8 @@ fn fuzz(venv: &Path, base_url: &str, max_examples: Option<u32>, env: &[(&str, St
     util::run(&mut schemathesis)
 }
 
-/// The virtualenv holding the pinned tools, made (again) when it is missing or was
-/// installed from another requirements file; returns its directory.
+/// The virtualenv holding the pinned tools; returns its directory.
 fn virtualenv() -> Result<PathBuf> {
     let requirements = util::root().join("xtask/fuzz/requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements)
-        .map_err(|e| format!("reading {}: {e}", requirements.display()))?;
-    let venv = util::target_dir().join("fuzz-venv");
-    // The requirements it was installed from, written last: a half-made venv has none.
-    let stamp = venv.join("xtask-requirements.txt");
-    let python = venv.join("bin/python");
-    let works = |python: &Path| util::output(Command::new(python).args(["-c", ""])).is_some();
-    if std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted)
-        && venv.join("bin/schemathesis").is_file()
-        && works(&python)
-    {
-        return Ok(venv);
-    }
-    util::step(&format!(
-        "Installing schemathesis and openapi-spec-validator into {}",
-        venv.display()
-    ));
-    let _ = std::fs::remove_dir_all(&venv);
-    let make = || util::run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
-    if make().is_err() {
-        // Debian's python3 has no `venv` module without this package.
-        if util::which("apt-get").is_none() {
-            return Err("`python3 -m venv` failed: install Python 3.10+ with venv".into());
-        }
-        let _ = std::fs::remove_dir_all(&venv);
-        util::apt_install("python3-venv")?;
-        make()?;
-    }
-    util::run(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(["--no-input", "--requirement"])
-            .arg(&requirements),
-    )?;
-    std::fs::write(&stamp, wanted).map_err(|e| format!("writing {}: {e}", stamp.display()))?;
-    Ok(venv)
+    util::virtualenv("fuzz-venv", util::Pins::File(&requirements))
 }

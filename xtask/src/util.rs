@@ -86,3 +86,59 @@ pub fn apt_install(package: &str) -> Result {
         .args(["install", "-y", "-q", package])
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
+
+/// What a virtualenv is to hold: pinned packages (`name==version`), or a requirements file.
+pub enum Pins<'a> {
+    Packages(&'a [&'a str]),
+    File(&'a Path),
+}
+
+/// `<target dir>/<dir>`, a Python virtualenv with `pins` installed: made (again) when it is
+/// missing, broken, or was installed from other pins. The pins it was installed from are
+/// written into it last, so a half-made one is made again. Returns its directory.
+pub fn virtualenv(dir: &str, pins: Pins) -> Result<PathBuf> {
+    let venv = target_dir().join(dir);
+    let python = venv.join("bin/python");
+    let stamp = venv.join("xtask-pins.txt");
+    let wanted = match &pins {
+        Pins::Packages(packages) => packages.join("\n"),
+        Pins::File(file) => {
+            std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?
+        }
+    };
+    let works = output(Command::new(&python).args(["-c", ""])).is_some();
+    if works && std::fs::read_to_string(&stamp).is_ok_and(|found| found == wanted) {
+        return Ok(venv);
+    }
+    step(&format!(
+        "Installing pinned Python tools into {}",
+        venv.display()
+    ));
+    let _ = std::fs::remove_dir_all(&venv);
+    let make = || run(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+    if make().is_err() {
+        // Debian's python3 has no `venv` module without this package.
+        if which("apt-get").is_none() {
+            return Err("`python3 -m venv` failed: install Python 3.10+ with venv".into());
+        }
+        let _ = std::fs::remove_dir_all(&venv);
+        apt_install("python3-venv")?;
+        make()?;
+    }
+    let mut pip = Command::new(&python);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-input",
+    ]);
+    match pins {
+        Pins::Packages(packages) => pip.args(packages),
+        Pins::File(file) => pip.arg("--requirement").arg(file),
+    };
+    run(&mut pip)?;
+    std::fs::write(&stamp, wanted).map_err(|e| format!("writing {}: {e}", stamp.display()))?;
+    Ok(venv)
+}
