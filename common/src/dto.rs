@@ -181,7 +181,11 @@ pub enum TicketStatus {
 /// `POST /api/tickets` and `PUT /api/tickets/:id`. Fields stay loose JSON so that a wrong
 /// type is reported against its field rather than as a malformed body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "server",
+    derive(utoipa::ToSchema),
+    schema(description = "A ticket as its seller lists or edits it")
+)]
 pub struct TicketBody {
     /// The title: a non-empty single line of text, at most 120 characters.
     #[serde(default)]
@@ -228,7 +232,11 @@ pub struct Order {
 
 /// `POST /api/orders`. Loose JSON so a wrong type is a field error.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "server",
+    derive(utoipa::ToSchema),
+    schema(description = "The ticket to reserve")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateOrderBody {
     /// The id of the ticket to reserve: a non-empty string.
@@ -239,7 +247,11 @@ pub struct CreateOrderBody {
 
 /// `POST /api/payments`. Loose JSON so a wrong type is a field error.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "server",
+    derive(utoipa::ToSchema),
+    schema(description = "The order to pay, and the card to pay with")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePaymentBody {
     /// The id of the order to pay: a non-empty string.

@@ -4,7 +4,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// An amount in whole cents (of the one currency, USD): ticket prices, order and payment
 /// amounts. Exact arithmetic and comparison, never `f64`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema), schema(value_type = f64, example = 45.5))]
+#[cfg_attr(
+    feature = "server",
+    derive(utoipa::ToSchema),
+    schema(
+        value_type = f64,
+        example = 45.5,
+        description = "An amount in US dollars: a number with at most two decimals"
+    )
+)]
 pub struct Money(i64);
 
 impl Money {
