@@ -197,6 +197,136 @@ pub struct TicketBody {
     pub price: serde_json::Value,
 }
 
+/// `POST /api/tickets` and `PUT /api/tickets/:id` as the tickets service reads them:
+/// [`TicketBody`]'s title and price, and optionally the event and the seat. Loose JSON, so a
+/// wrong type is reported against its field.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "server",
+    derive(utoipa::ToSchema),
+    schema(description = "A ticket as its seller lists or edits it: what, how much, for which event and seat")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketRequest {
+    /// The title: a non-empty single line of text, at most 120 characters.
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = String, required = true, min_length = 1, max_length = 120, example = "Glastonbury Saturday"))]
+    pub title: serde_json::Value,
+    /// The price: a number or decimal string above 0 with at most two decimals.
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = f64, required = true, exclusive_minimum = 0, maximum = 100000, multiple_of = 0.01, example = 45.5))]
+    pub price: serde_json::Value,
+    /// The event the ticket is for (an id from `/api/events`), which must not have started.
+    /// Absent on a new listing: the placeholder event `Earlier listings`; absent on an edit:
+    /// the ticket stays where it is.
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
+    pub event_id: Option<serde_json::Value>,
+    /// The section (one line, at most 20 characters); on an edit absent keeps it, `""` clears it.
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>, max_length = 20, example = "Stalls"))]
+    pub section: Option<serde_json::Value>,
+    /// The row, like `section`.
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>, max_length = 20, example = "F"))]
+    pub row: Option<serde_json::Value>,
+    /// The seat, like `section`.
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>, max_length = 20, example = "12"))]
+    pub seat: Option<serde_json::Value>,
+}
+
+/// A ticket as the tickets service shows it: [`Ticket`]'s fields, the event it is for, and
+/// its seat where the seller gave one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TicketDetails {
+    /// The ticket's own fields, at the same level as the rest.
+    #[serde(flatten)]
+    pub ticket: Ticket,
+    /// The event the ticket is for (`/api/events/:id`); listings older than events belong to
+    /// the placeholder event `Earlier listings`.
+    pub event_id: String,
+    /// The section, when the seller gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    /// The row, when the seller gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<String>,
+    /// The seat, when the seller gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat: Option<String>,
+}
+
+/// `POST /api/events`. Loose JSON, so a wrong type is a field error.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "server",
+    derive(utoipa::ToSchema),
+    schema(description = "An event: what, where, when")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct EventBody {
+    /// The event's name: one line, 1 to 120 characters.
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = String, required = true, min_length = 1, max_length = 120, example = "Glastonbury Saturday"))]
+    pub name: serde_json::Value,
+    /// The venue: one line, 1 to 120 characters.
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = String, required = true, min_length = 1, max_length = 120, example = "Worthy Farm"))]
+    pub venue: serde_json::Value,
+    /// The city: one line, 1 to 120 characters.
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = String, required = true, min_length = 1, max_length = 120, example = "Pilton"))]
+    pub city: serde_json::Value,
+    /// When it starts: RFC 3339 with an offset, in the future.
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = String, required = true, format = DateTime, example = "2030-06-28T19:30:00+01:00"))]
+    pub starts_at: serde_json::Value,
+    /// The IANA time zone it is shown in.
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = String, required = true, example = "Europe/London"))]
+    pub time_zone: serde_json::Value,
+    /// What the organizer says about it: at most 2000 characters, lines allowed.
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>, max_length = 2000))]
+    pub description: Option<serde_json::Value>,
+}
+
+/// An event as the API shows it, with what is for sale for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// The event's id (a UUID), as in `/api/events/:id`.
+    pub id: String,
+    /// What it is called.
+    pub name: String,
+    /// Where it takes place.
+    pub venue: String,
+    /// The venue's city.
+    pub city: String,
+    /// When it starts (ISO-8601, UTC, milliseconds); null only for the placeholder event
+    /// `Earlier listings`, which never starts.
+    pub starts_at: Option<String>,
+    /// The same instant in the event's own zone (RFC 3339 with that zone's offset then).
+    pub starts_at_local: Option<String>,
+    /// The IANA time zone it is shown in (`Europe/London`).
+    pub time_zone: String,
+    /// What the organizer says about it; absent when nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The user who created it.
+    pub created_by: String,
+    /// When it was created (ISO-8601, UTC).
+    pub created_at: String,
+    /// How many of its tickets are for sale now.
+    pub tickets_for_sale: u64,
+    /// The cheapest of them; null when none is for sale.
+    pub lowest_price: Option<crate::money::Money>,
+}
+
 /// The ticket embedded in an order: the orders service's replica of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]

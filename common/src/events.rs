@@ -40,11 +40,15 @@ pub enum Subject {
     /// `user:unbanned`, carrying [`UserUnbanned`]: auth → every service and the web tier.
     #[serde(rename = "user:unbanned")]
     UserUnbanned,
+    /// `event:created`, carrying [`EventCreated`]: tickets → nobody yet (the services that
+    /// will show events subscribe to it).
+    #[serde(rename = "event:created")]
+    EventCreated,
 }
 
 impl Subject {
     /// Every subject, for turning a stored or received name back into one ([`Subject::parse`]).
-    pub const ALL: [Subject; 10] = [
+    pub const ALL: [Subject; 11] = [
         Self::TicketCreated,
         Self::TicketUpdated,
         Self::OrderCreated,
@@ -55,6 +59,7 @@ impl Subject {
         Self::PaymentRefunded,
         Self::UserBanned,
         Self::UserUnbanned,
+        Self::EventCreated,
     ];
 
     /// The wire name (`ticket:created`), as in JSON, NATS subjects and outbox rows.
@@ -70,6 +75,7 @@ impl Subject {
             Self::PaymentRefunded => "payment:refunded",
             Self::UserBanned => "user:banned",
             Self::UserUnbanned => "user:unbanned",
+            Self::EventCreated => "event:created",
         }
     }
 
@@ -198,6 +204,35 @@ pub struct TicketUpdated {
 
 impl Event for TicketUpdated {
     const SUBJECT: Subject = Subject::TicketUpdated;
+}
+
+/// A seller created an event (a show at a venue and a time) that listings can belong to.
+/// Published by tickets (`POST /api/events`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventCreated {
+    /// The event's id (a UUID), as in `/api/events/:id`.
+    pub id: String,
+    /// What the event is called.
+    pub name: String,
+    /// Where it takes place.
+    pub venue: String,
+    /// The venue's city.
+    pub city: String,
+    /// When it starts (RFC 3339, UTC, milliseconds).
+    #[serde(with = "timestamp")]
+    pub starts_at: DateTime<Utc>,
+    /// The IANA time zone it is shown in (`Europe/London`).
+    pub time_zone: String,
+    /// What the organizer says about it; absent when nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The user who created it.
+    pub created_by: String,
+}
+
+impl Event for EventCreated {
+    const SUBJECT: Subject = Subject::EventCreated;
 }
 
 /// The ticket an [`OrderCreated`] is for.

@@ -1,6 +1,9 @@
-//! The query of `GET /api/tickets`, parsed: a page size, where the previous page ended, and
-//! an optional title search. Pages run newest first by (created_at, id), so a cursor is just
-//! the last row's position in that order.
+//! The queries of the paged lists, parsed: a page size, where the previous page ended, and
+//! an optional search. `GET /api/tickets` runs newest first by (created_at, id) and
+//! `GET /api/events` soonest first by (starts_at, id), so their cursor is the last row's
+//! (timestamp, id); an event's tickets run by price or by seat ([`TicketPosition`]). Every
+//! list shares the rules: each name at most once, `limit` 1–200, and the next page in a
+//! `Link` header ([`next_link`]).
 use chrono::{DateTime, Utc};
 use common::dto::ErrorItem;
 use common::ApiError;
@@ -20,7 +23,7 @@ const Q_CONTROL: &str = "Search must be a single line of text";
 pub struct Limit(u32);
 
 impl Limit {
-    fn parse(raw: &str) -> Result<Self, ErrorItem> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, ErrorItem> {
         // Digits only: `+5`, `-1`, ` 5` and `5.0` are refused rather than guessed at.
         let valid = !raw.is_empty() && raw.len() <= 3 && raw.bytes().all(|b| b.is_ascii_digit());
         raw.parse::<u32>()
@@ -41,7 +44,8 @@ impl Default for Limit {
     }
 }
 
-/// A position in the newest-first order: the page after it starts strictly past it.
+/// A position in a (timestamp, id) order: the page after it starts strictly past it. The
+/// timestamp is the row's `created_at` in the tickets listing, `starts_at` in events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
     pub created_at: DateTime<Utc>,
@@ -60,25 +64,16 @@ impl Cursor {
         bytes.extend_from_slice(&self.created_at.timestamp().to_be_bytes());
         bytes.extend_from_slice(&self.created_at.timestamp_subsec_nanos().to_be_bytes());
         bytes.extend_from_slice(self.id.as_bytes());
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        hex_encode(&bytes)
     }
 
-    fn decode(raw: &str) -> Result<Self, ErrorItem> {
+    pub(crate) fn decode(raw: &str) -> Result<Self, ErrorItem> {
         let invalid = || ErrorItem::field("cursor", CURSOR_INVALID);
         // An id is at most 64 bytes (`could_exist`), so no real cursor is longer.
         if raw.len() > 2 * (12 + 64) {
             return Err(invalid());
         }
-        let nibble = |b: u8| char::from(b).to_digit(16);
-        let bytes = raw
-            .as_bytes()
-            .chunks(2)
-            .map(|pair| match *pair {
-                [high, low] => u8::try_from(nibble(high)? << 4 | nibble(low)?).ok(),
-                _ => None,
-            })
-            .collect::<Option<Vec<u8>>>()
-            .ok_or_else(invalid)?;
+        let bytes = hex_decode(raw).ok_or_else(invalid)?;
         if bytes.len() < 12 {
             return Err(invalid());
         }
@@ -99,13 +94,29 @@ impl Cursor {
     }
 }
 
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lowercase or uppercase hex, two digits a byte; None for anything else.
+fn hex_decode(raw: &str) -> Option<Vec<u8>> {
+    let nibble = |b: u8| char::from(b).to_digit(16);
+    raw.as_bytes()
+        .chunks(2)
+        .map(|pair| match *pair {
+            [high, low] => u8::try_from(nibble(high)? << 4 | nibble(low)?).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A title search: trimmed, non-empty, at most [`MAX_TITLE`] characters, one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TitleSearch(String);
 
 impl TitleSearch {
     /// None for an empty (or all-space) search, which means no filter.
-    fn parse(raw: &str) -> Result<Option<Self>, ErrorItem> {
+    pub(crate) fn parse(raw: &str) -> Result<Option<Self>, ErrorItem> {
         let text = raw.trim();
         if text.chars().any(char::is_control) {
             Err(ErrorItem::field("q", Q_CONTROL))
@@ -152,14 +163,14 @@ impl PageQuery {
         let mut query = Self::default();
         let mut errors = Vec::new();
         for name in ["limit", "cursor", "q"] {
-            let mut values = pairs.iter().filter(|(n, _)| n == name).map(|(_, v)| v);
-            let (Some(value), extra) = (values.next(), values.next()) else {
-                continue;
+            let value = match single(pairs, name) {
+                Ok(Some(value)) => value,
+                Ok(None) => continue,
+                Err(error) => {
+                    errors.push(error);
+                    continue;
+                }
             };
-            if extra.is_some() {
-                errors.push(ErrorItem::field(name, format!("Give {name} at most once")));
-                continue;
-            }
             let parsed = match name {
                 "limit" => Limit::parse(value).map(|l| query.limit = l),
                 "cursor" => Cursor::decode(value).map(|c| query.cursor = Some(c)),
@@ -176,16 +187,286 @@ impl PageQuery {
 
     /// The `Link` header value pointing at the page after `last`, same size and search.
     pub fn next_link(&self, last: &Cursor) -> String {
-        let mut target = format!(
-            "/api/tickets?limit={}&cursor={}",
-            self.limit.get(),
-            last.encode()
-        );
-        if let Some(q) = &self.q {
-            target.push_str("&q=");
-            target.push_str(&common::wire::percent_encode(q.as_str()));
+        let q = self.q.as_ref().map(TitleSearch::as_str);
+        next_link(
+            "/api/tickets",
+            self.limit,
+            &last.encode(),
+            &[("q", q.unwrap_or_default())],
+        )
+    }
+}
+
+/// The value of name `name` among the decoded query pairs, if given; a field error when it
+/// is given twice (proxies and frameworks disagree on which one counts).
+pub(crate) fn single<'a>(
+    pairs: &'a [(String, String)],
+    name: &str,
+) -> Result<Option<&'a str>, ErrorItem> {
+    let mut values = pairs.iter().filter(|(n, _)| n == name).map(|(_, v)| v);
+    match (values.next(), values.next()) {
+        (Some(_), Some(_)) => Err(ErrorItem::field(name, format!("Give {name} at most once"))),
+        (value, _) => Ok(value.map(String::as_str)),
+    }
+}
+
+/// A `Link` header value pointing at `path`'s next page: the same size, the cursor, then the
+/// non-empty `extra` parameters, percent-encoded (only hex and escapes: a valid header value).
+pub fn next_link(path: &str, limit: Limit, cursor: &str, extra: &[(&str, &str)]) -> String {
+    let mut target = format!("{path}?limit={}&cursor={cursor}", limit.get());
+    for (name, value) in extra.iter().filter(|(_, v)| !v.is_empty()) {
+        target.push('&');
+        target.push_str(name);
+        target.push('=');
+        target.push_str(&common::wire::percent_encode(value));
+    }
+    format!("<{target}>; rel=\"next\"")
+}
+
+const DATE_INVALID: &str = "must be a date (YYYY-MM-DD) or an RFC 3339 time, from 1970 to 9999";
+const SORT_INVALID: &str = "Sort must be price or seat";
+
+/// One request for a page of upcoming events: a size, a cursor, a search in name, venue and
+/// city, and a range on the start (`from` inclusive, `to` inclusive: a date takes in the
+/// whole day, in UTC).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventsQuery {
+    pub limit: Limit,
+    pub cursor: Option<Cursor>,
+    pub q: Option<TitleSearch>,
+    /// Starts at or after this.
+    pub from: Option<DateTime<Utc>>,
+    /// Starts before this (the end of `to`'s day, or just past its instant).
+    pub before: Option<DateTime<Utc>>,
+    /// `from` and `to` as given, for the next page's link.
+    raw: [String; 2],
+}
+
+impl EventsQuery {
+    pub fn parse(pairs: &[(String, String)]) -> Result<Self, ApiError> {
+        let mut query = Self::default();
+        let mut errors = Vec::new();
+        for name in ["limit", "cursor", "q", "from", "to"] {
+            let value = match single(pairs, name) {
+                Ok(Some(value)) => value,
+                Ok(None) => continue,
+                Err(error) => {
+                    errors.push(error);
+                    continue;
+                }
+            };
+            let parsed = match name {
+                "limit" => Limit::parse(value).map(|l| query.limit = l),
+                "cursor" => Cursor::decode(value).map(|c| query.cursor = Some(c)),
+                "q" => TitleSearch::parse(value).map(|q| query.q = q),
+                "from" => bound(name, value, false).map(|at| {
+                    query.from = at;
+                    query.raw[0] = value.trim().to_owned();
+                }),
+                _ => bound(name, value, true).map(|at| {
+                    query.before = at;
+                    query.raw[1] = value.trim().to_owned();
+                }),
+            };
+            errors.extend(parsed.err());
         }
-        format!("<{target}>; rel=\"next\"")
+        if errors.is_empty() {
+            Ok(query)
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+
+    /// The `Link` header value pointing at the page after `last`, same size and filters.
+    pub fn next_link(&self, last: &Cursor) -> String {
+        let q = self.q.as_ref().map(TitleSearch::as_str);
+        next_link(
+            "/api/events",
+            self.limit,
+            &last.encode(),
+            &[
+                ("q", q.unwrap_or_default()),
+                ("from", &self.raw[0]),
+                ("to", &self.raw[1]),
+            ],
+        )
+    }
+}
+
+/// A range bound: a day (its start, or for an end the next day's start) or an RFC 3339
+/// instant (for an end, just past it); None when empty.
+fn bound(name: &str, raw: &str, end: bool) -> Result<Option<DateTime<Utc>>, ErrorItem> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || ErrorItem::field(name, format!("{name} {DATE_INVALID}"));
+    let at = if let Ok(day) = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        let day = if end { day.succ_opt() } else { Some(day) };
+        day.and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc())
+            .ok_or_else(invalid)?
+    } else if raw.len() <= 40 {
+        let at = common::events::timestamp::parse(raw).map_err(|_| invalid())?;
+        if end {
+            at + chrono::Duration::microseconds(1)
+        } else {
+            at
+        }
+    } else {
+        return Err(invalid());
+    };
+    Some(at)
+        .filter(|at| (0..=LATEST + 1).contains(&at.timestamp()))
+        .map(Some)
+        .ok_or_else(invalid)
+}
+
+/// How an event's tickets are ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// Cheapest first, then by id.
+    #[default]
+    Price,
+    /// By section, row and seat as text (unseated first), then by id.
+    Seat,
+}
+
+impl Sort {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Price => "price",
+            Self::Seat => "seat",
+        }
+    }
+}
+
+/// Where a page of an event's tickets ended, in the page's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketPosition {
+    Price {
+        cents: i64,
+        id: String,
+    },
+    /// Section, row and seat (`""` when not given) and the id.
+    Seat {
+        place: [String; 3],
+        id: String,
+    },
+}
+
+/// Seat parts are one line (no control characters), so NUL separates the cursor's fields.
+const SEPARATOR: char = '\0';
+
+impl TicketPosition {
+    pub fn encode(&self) -> String {
+        let text = match self {
+            Self::Price { cents, id } => format!("p{SEPARATOR}{cents}{SEPARATOR}{id}"),
+            Self::Seat { place, id } => {
+                let [section, row, seat] = place;
+                format!("s{SEPARATOR}{section}{SEPARATOR}{row}{SEPARATOR}{seat}{SEPARATOR}{id}")
+            }
+        };
+        hex_encode(text.as_bytes())
+    }
+
+    fn decode(raw: &str, sort: Sort) -> Result<Self, ErrorItem> {
+        let invalid = || ErrorItem::field("cursor", CURSOR_INVALID);
+        // Three seat parts of at most 20 characters (4 bytes each), an id, separators.
+        if raw.len() > 2 * (8 + 3 * 80 + 64) {
+            return Err(invalid());
+        }
+        let bytes = hex_decode(raw).ok_or_else(invalid)?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let parts: Vec<&str> = text.split(SEPARATOR).collect();
+        let position = match (sort, parts.as_slice()) {
+            (Sort::Price, ["p", cents, id]) => Self::Price {
+                cents: cents
+                    .parse()
+                    .ok()
+                    .filter(|c| *c > 0 && cents.bytes().all(|b| b.is_ascii_digit()))
+                    .ok_or_else(invalid)?,
+                id: (*id).to_owned(),
+            },
+            (Sort::Seat, ["s", section, row, seat, id]) => {
+                let place = [*section, *row, *seat];
+                if place
+                    .iter()
+                    .any(|p| p.chars().count() > crate::domain::MAX_SEAT_PART || p.chars().any(char::is_control))
+                {
+                    return Err(invalid());
+                }
+                Self::Seat {
+                    place: place.map(str::to_owned),
+                    id: (*id).to_owned(),
+                }
+            }
+            _ => return Err(invalid()),
+        };
+        match &position {
+            Self::Price { id, .. } | Self::Seat { id, .. } if common::http::could_exist(id) => {
+                Ok(position)
+            }
+            _ => Err(invalid()),
+        }
+    }
+}
+
+/// One request for a page of an event's tickets for sale.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventTicketsQuery {
+    pub limit: Limit,
+    pub sort: Sort,
+    pub cursor: Option<TicketPosition>,
+}
+
+impl EventTicketsQuery {
+    pub fn parse(pairs: &[(String, String)]) -> Result<Self, ApiError> {
+        let mut query = Self::default();
+        let mut errors = Vec::new();
+        let mut get = |name| {
+            single(pairs, name)
+                .map_err(|e| errors.push(e))
+                .ok()
+                .flatten()
+        };
+        let (limit, sort, cursor) = (get("limit"), get("sort"), get("cursor"));
+        if let Some(limit) = limit {
+            match Limit::parse(limit) {
+                Ok(limit) => query.limit = limit,
+                Err(e) => errors.push(e),
+            }
+        }
+        match sort.map(str::trim) {
+            None | Some("" | "price") => {}
+            Some("seat") => query.sort = Sort::Seat,
+            Some(_) => errors.push(ErrorItem::field("sort", SORT_INVALID)),
+        }
+        if let Some(cursor) = cursor {
+            match TicketPosition::decode(cursor, query.sort) {
+                Ok(position) => query.cursor = Some(position),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(query)
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+
+    /// The `Link` header value pointing at the page after `last` of event `event_id`.
+    pub fn next_link(&self, event_id: &str, last: &TicketPosition) -> String {
+        let path = format!(
+            "/api/events/{}/tickets",
+            common::wire::percent_encode(event_id)
+        );
+        next_link(
+            &path,
+            self.limit,
+            &last.encode(),
+            &[("sort", self.sort.as_str())],
+        )
     }
 }
 
@@ -322,5 +603,61 @@ mod tests {
                 cursor.encode()
             )
         );
+    }
+
+    #[test]
+    fn event_ranges_take_days_or_instants() {
+        let query = EventsQuery::parse(&pairs(&[("from", "2030-01-02"), ("to", "2030-01-02")]))
+            .expect("valid");
+        assert_eq!(
+            query.from,
+            Some(DateTime::from_timestamp(1_893_542_400, 0).expect("a time"))
+        );
+        assert_eq!(
+            query.before,
+            Some(DateTime::from_timestamp(1_893_628_800, 0).expect("a time"))
+        );
+        let query = EventsQuery::parse(&pairs(&[("to", "2030-01-02T10:00:00+01:00")]))
+            .expect("valid");
+        assert_eq!(
+            query.before,
+            Some(DateTime::from_timestamp_micros(1_893_574_800_000_001).expect("a time"))
+        );
+        let errors = fields(
+            EventsQuery::parse(&pairs(&[
+                ("from", "tomorrow"),
+                ("to", "2030-02-30"),
+                ("q", "a\nb"),
+            ]))
+            .map(|_| PageQuery::default()),
+        );
+        assert_eq!(errors, ["q", "from", "to"]);
+    }
+
+    #[test]
+    fn ticket_positions_round_trip_only_in_their_own_sort() {
+        let by_price = TicketPosition::Price {
+            cents: 1250,
+            id: "t1".into(),
+        };
+        let by_seat = TicketPosition::Seat {
+            place: ["Stalls".into(), String::new(), "12é".into()],
+            id: "t2".into(),
+        };
+        assert_eq!(TicketPosition::decode(&by_price.encode(), Sort::Price), Ok(by_price.clone()));
+        assert_eq!(TicketPosition::decode(&by_seat.encode(), Sort::Seat), Ok(by_seat.clone()));
+        assert!(TicketPosition::decode(&by_price.encode(), Sort::Seat).is_err());
+        assert!(TicketPosition::decode(&by_seat.encode(), Sort::Price).is_err());
+        assert!(TicketPosition::decode("zz", Sort::Price).is_err());
+        let query = EventTicketsQuery::parse(&pairs(&[("sort", "seat"), ("limit", "2")]))
+            .expect("valid");
+        assert_eq!(
+            query.next_link("e1", &by_seat),
+            format!(
+                "</api/events/e1/tickets?limit=2&cursor={}&sort=seat>; rel=\"next\"",
+                by_seat.encode()
+            )
+        );
+        assert!(EventTicketsQuery::parse(&pairs(&[("sort", "name")])).is_err());
     }
 }

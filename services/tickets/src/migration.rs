@@ -1,4 +1,4 @@
-//! The tickets service's schema: its tickets and its outbox.
+//! The tickets service's schema: its events, their tickets and its outbox.
 use sea_orm_migration::prelude::*;
 
 pub struct Migrator;
@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(IndexForSaleNewestFirst),
             Box::new(AddSaleState),
             Box::new(AddWithdrawn),
+            Box::new(CreateEvents),
         ]
     }
 
@@ -34,6 +35,10 @@ enum Tickets {
     ReservedUntil,
     Sold,
     WithdrawnAt,
+    EventId,
+    Section,
+    SeatRow,
+    Seat,
 }
 
 struct CreateTickets;
@@ -303,6 +308,191 @@ impl MigrationTrait for AddWithdrawn {
                     .drop_column(Tickets::WithdrawnAt)
                     .to_owned(),
             )
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum Events {
+    Table,
+    Id,
+    Name,
+    Venue,
+    City,
+    StartsAt,
+    TimeZone,
+    Description,
+    CreatedBy,
+    CreatedAt,
+}
+
+/// The placeholder event every listing older than events belongs to: it never starts (no
+/// `starts_at`), so those listings stay on the market as they were.
+pub const PLACEHOLDER_EVENT: &str = "00000000-0000-0000-0000-000000000000";
+pub const PLACEHOLDER_NAME: &str = "Earlier listings";
+const PLACEHOLDER_VENUE: &str = "To be announced";
+
+const EVENTS_UNIQUE: &str = "events_name_venue_start";
+const EVENTS_BY_START: &str = "events_by_start";
+const FOR_SALE_BY_EVENT: &str = "tickets_for_sale_by_event";
+
+/// Events (a show at a venue and a time), the placeholder event, and on every ticket its
+/// event (the placeholder for existing ones) and its seat. `row` is a keyword in SQL, so the
+/// row's column is `seat_row`.
+struct CreateEvents;
+
+impl MigrationName for CreateEvents {
+    fn name(&self) -> &str {
+        "m0006_create_events"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateEvents {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Events::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(Events::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(Events::Name).string().not_null())
+                    .col(ColumnDef::new(Events::Venue).string().not_null())
+                    .col(ColumnDef::new(Events::City).string().not_null())
+                    .col(
+                        ColumnDef::new(Events::StartsAt)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .col(ColumnDef::new(Events::TimeZone).string().not_null())
+                    .col(ColumnDef::new(Events::Description).text().null())
+                    .col(ColumnDef::new(Events::CreatedBy).string().not_null())
+                    .col(
+                        ColumnDef::new(Events::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // An expression index, which sea-query doesn't spell: the same SQL on both backends.
+        // NULL starts are distinct, so the placeholder never collides.
+        manager
+            .get_connection()
+            .execute_unprepared(&format!(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {EVENTS_UNIQUE} \
+                 ON events (lower(name), lower(venue), starts_at)"
+            ))
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name(EVENTS_BY_START)
+                    .table(Events::Table)
+                    .col(Events::StartsAt)
+                    .col(Events::Id)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .exec_stmt(
+                Query::insert()
+                    .into_table(Events::Table)
+                    .columns([
+                        Events::Id,
+                        Events::Name,
+                        Events::Venue,
+                        Events::City,
+                        Events::TimeZone,
+                        Events::CreatedBy,
+                        Events::CreatedAt,
+                    ])
+                    .values_panic([
+                        PLACEHOLDER_EVENT.into(),
+                        PLACEHOLDER_NAME.into(),
+                        PLACEHOLDER_VENUE.into(),
+                        PLACEHOLDER_VENUE.into(),
+                        "UTC".into(),
+                        PLACEHOLDER_EVENT.into(),
+                        chrono::Utc::now().into(),
+                    ])
+                    .on_conflict(OnConflict::column(Events::Id).do_nothing().to_owned())
+                    .to_owned(),
+            )
+            .await?;
+        // The default moves every existing ticket to the placeholder; later inserts name it.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Tickets::Table)
+                    .add_column(
+                        ColumnDef::new(Tickets::EventId)
+                            .string()
+                            .not_null()
+                            .default(PLACEHOLDER_EVENT),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        for column in [Tickets::Section, Tickets::SeatRow, Tickets::Seat] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Tickets::Table)
+                        .add_column(ColumnDef::new(column).string().null())
+                        .to_owned(),
+                )
+                .await?;
+        }
+        // An event's page: its unreserved tickets by price.
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name(FOR_SALE_BY_EVENT)
+                    .table(Tickets::Table)
+                    .col(Tickets::EventId)
+                    .col(Tickets::PriceCents)
+                    .col(Tickets::Id)
+                    .and_where(Expr::col(Tickets::OrderId).is_null())
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .if_exists()
+                    .name(FOR_SALE_BY_EVENT)
+                    .table(Tickets::Table)
+                    .to_owned(),
+            )
+            .await?;
+        for column in [
+            Tickets::Seat,
+            Tickets::SeatRow,
+            Tickets::Section,
+            Tickets::EventId,
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Tickets::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .drop_table(Table::drop().table(Events::Table).to_owned())
             .await
     }
 }

@@ -1,8 +1,10 @@
-//! Tickets in the service's own database. Every change bumps `version` and writes its event
-//! to the outbox in the same transaction.
+//! Events and their tickets in the service's own database. Every ticket change bumps
+//! `version` and writes its event to the outbox in the same transaction.
+use std::collections::HashMap;
+
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
-use common::dto::{Ticket, TicketStatus};
-use common::events::TicketUpdated;
+use common::dto::{Ticket, TicketDetails, TicketStatus};
+use common::events::{EventCreated, TicketUpdated};
 use common::money::Money;
 use sea_orm::sea_query::{BinOper, Expr, Func, Query, SimpleExpr};
 use sea_orm::{
@@ -10,7 +12,9 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use crate::listing::{Cursor, TitleSearch};
+use crate::domain::NewEvent;
+use crate::listing::{Cursor, EventsQuery, Sort, TicketPosition, TitleSearch};
+pub use crate::migration::PLACEHOLDER_EVENT;
 
 pub mod ticket {
     use sea_orm::entity::prelude::*;
@@ -32,6 +36,12 @@ pub mod ticket {
         pub sold: bool,
         /// When it was taken off the market (its seller was banned); None while listed.
         pub withdrawn_at: Option<ChronoDateTimeUtc>,
+        /// The event it is for ([`super::PLACEHOLDER_EVENT`] for listings older than events).
+        pub event_id: String,
+        pub section: Option<String>,
+        /// The row (`row` is a keyword in SQL).
+        pub seat_row: Option<String>,
+        pub seat: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -41,6 +51,18 @@ pub mod ticket {
 }
 
 pub use ticket::Model as TicketRow;
+
+impl From<TicketRow> for TicketDetails {
+    fn from(row: TicketRow) -> Self {
+        Self {
+            event_id: row.event_id.clone(),
+            section: row.section.clone(),
+            row: row.seat_row.clone(),
+            seat: row.seat.clone(),
+            ticket: row.into(),
+        }
+    }
+}
 
 impl From<TicketRow> for Ticket {
     fn from(row: TicketRow) -> Self {
@@ -96,13 +118,41 @@ impl TicketRow {
             id: self.id.clone(),
         }
     }
+
+    /// The row's position in an event's page sorted by `sort`.
+    pub fn position(&self, sort: Sort) -> TicketPosition {
+        let part = |p: &Option<String>| p.clone().unwrap_or_default();
+        match sort {
+            Sort::Price => TicketPosition::Price {
+                cents: self.price_cents,
+                id: self.id.clone(),
+            },
+            Sort::Seat => TicketPosition::Seat {
+                place: [part(&self.section), part(&self.seat_row), part(&self.seat)],
+                id: self.id.clone(),
+            },
+        }
+    }
 }
 
+/// Lists a ticket for the placeholder event, without a seat (the course app's listing).
 pub async fn insert(
     db: &impl ConnectionTrait,
     title: &str,
     price: Money,
     user_id: &str,
+) -> Result<TicketRow, DbErr> {
+    insert_for(db, title, price, user_id, PLACEHOLDER_EVENT, Default::default()).await
+}
+
+/// Lists a ticket for event `event_id` (its existence and start checked by the caller).
+pub async fn insert_for(
+    db: &impl ConnectionTrait,
+    title: &str,
+    price: Money,
+    user_id: &str,
+    event_id: &str,
+    [section, seat_row, seat]: [Option<String>; 3],
 ) -> Result<TicketRow, DbErr> {
     ticket::ActiveModel {
         id: Set(uuid::Uuid::new_v4().to_string()),
@@ -117,6 +167,10 @@ pub async fn insert(
         reserved_until: Set(None),
         sold: Set(false),
         withdrawn_at: Set(None),
+        event_id: Set(event_id.to_owned()),
+        section: Set(section),
+        seat_row: Set(seat_row),
+        seat: Set(seat),
     }
     .insert(db)
     .await
@@ -137,7 +191,8 @@ pub async fn for_sale(
 ) -> Result<Vec<TicketRow>, DbErr> {
     let mut query = ticket::Entity::find()
         .filter(ticket::Column::OrderId.is_null())
-        .filter(ticket::Column::WithdrawnAt.is_null());
+        .filter(ticket::Column::WithdrawnAt.is_null())
+        .filter(event_not_started(Utc::now()));
     if let Some(after) = after {
         // (created_at, id) < after, spelled so that both planners start the index scan at
         // the cursor: the `<=` bounds the range, the rest only sorts out equal timestamps.
@@ -172,17 +227,44 @@ pub async fn for_sale(
         .await
 }
 
-/// Sets title and price if the ticket is still at `version`, not reserved and not
-/// withdrawn; None when someone else changed it first.
+/// The ticket's event has not started: it has no start (the placeholder) or starts after
+/// `now`. A listing whose event has started is off the market without anyone writing it.
+fn event_not_started(now: DateTime<Utc>) -> SimpleExpr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(event::Entity)
+            .and_where(
+                Expr::col((event::Entity, event::Column::Id))
+                    .equals((ticket::Entity, ticket::Column::EventId)),
+            )
+            .and_where(
+                Condition::any()
+                    .add(Expr::col((event::Entity, event::Column::StartsAt)).is_null())
+                    .add(Expr::col((event::Entity, event::Column::StartsAt)).gt(now))
+                    .into(),
+            )
+            .to_owned(),
+    )
+}
+
+/// Sets title, price, event and seat if the ticket is still at `version`, not reserved and
+/// not withdrawn; None when someone else changed it first.
 pub async fn update_details(
     db: &impl ConnectionTrait,
     current: &TicketRow,
     title: &str,
     price: Money,
+    event_id: &str,
+    [section, seat_row, seat]: [Option<String>; 3],
 ) -> Result<Option<TicketRow>, DbErr> {
     let result = ticket::Entity::update_many()
         .col_expr(ticket::Column::Title, Expr::value(title))
         .col_expr(ticket::Column::PriceCents, Expr::value(price.cents()))
+        .col_expr(ticket::Column::EventId, Expr::value(event_id))
+        .col_expr(ticket::Column::Section, Expr::value(section))
+        .col_expr(ticket::Column::SeatRow, Expr::value(seat_row))
+        .col_expr(ticket::Column::Seat, Expr::value(seat))
         .col_expr(ticket::Column::Version, Expr::value(current.version + 1))
         .filter(ticket::Column::Id.eq(current.id.as_str()))
         .filter(ticket::Column::Version.eq(current.version))
@@ -402,6 +484,289 @@ pub async fn mark_released(db: &impl ConnectionTrait, order_id: &str) -> Result<
     .exec(db)
     .await?;
     Ok(())
+}
+
+pub mod event {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub name: String,
+        pub venue: String,
+        pub city: String,
+        /// None only for the placeholder event, which never starts.
+        pub starts_at: Option<ChronoDateTimeUtc>,
+        /// An IANA name, checked when the event was created.
+        pub time_zone: String,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub description: Option<String>,
+        pub created_by: String,
+        pub created_at: ChronoDateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub use event::Model as EventRow;
+
+/// What is for sale for an event: how many tickets, the cheapest price.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sales {
+    pub count: u64,
+    pub lowest: Option<i64>,
+}
+
+impl EventRow {
+    /// A new event's row, created now by `user_id`.
+    pub fn new(event: &NewEvent, user_id: &str) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: event.name.clone(),
+            venue: event.venue.clone(),
+            city: event.city.clone(),
+            starts_at: Some(event.starts_at),
+            time_zone: event.time_zone.name().to_owned(),
+            description: event.description.clone(),
+            created_by: user_id.to_owned(),
+            created_at: Utc::now().trunc_subsecs(6),
+        }
+    }
+
+    /// Whether it has started by `now` (the placeholder never does).
+    pub fn started(&self, now: DateTime<Utc>) -> bool {
+        self.starts_at.is_some_and(|at| at <= now)
+    }
+
+    pub fn created_event(&self) -> EventCreated {
+        EventCreated {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            venue: self.venue.clone(),
+            city: self.city.clone(),
+            starts_at: self.starts_at.unwrap_or_default(),
+            time_zone: self.time_zone.clone(),
+            description: self.description.clone(),
+            created_by: self.created_by.clone(),
+        }
+    }
+
+    /// The event's position in the upcoming list (the placeholder is never listed).
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            created_at: self.starts_at.unwrap_or_default(),
+            id: self.id.clone(),
+        }
+    }
+
+    /// The event as the API shows it, with what is for sale.
+    pub fn view(self, sales: Sales) -> common::dto::Event {
+        let utc = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let local = self.starts_at.map(|at| {
+            let zone: chrono_tz::Tz = self.time_zone.parse().unwrap_or(chrono_tz::UTC);
+            at.with_timezone(&zone)
+                .to_rfc3339_opts(SecondsFormat::Secs, false)
+        });
+        common::dto::Event {
+            starts_at: self.starts_at.map(utc),
+            starts_at_local: local,
+            created_at: utc(self.created_at),
+            id: self.id,
+            name: self.name,
+            venue: self.venue,
+            city: self.city,
+            time_zone: self.time_zone,
+            description: self.description,
+            created_by: self.created_by,
+            tickets_for_sale: sales.count,
+            lowest_price: sales.lowest.map(Money::from_cents),
+        }
+    }
+}
+
+/// Inserts the event unless one with its name and venue (ignoring case) and start exists;
+/// None then.
+pub async fn insert_event(
+    db: &impl ConnectionTrait,
+    row: &EventRow,
+) -> Result<Option<EventRow>, DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    let inserted = event::Entity::insert(event::ActiveModel::from(row.clone()))
+        // No target: the unique index is on expressions, which ON CONFLICT can't name.
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok((inserted == 1).then(|| row.clone()))
+}
+
+pub async fn find_event(db: &impl ConnectionTrait, id: &str) -> Result<Option<EventRow>, DbErr> {
+    event::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// A page of events starting after `now`, soonest first by (starts_at, id), filtered as
+/// `query` says; `limit` rows.
+pub async fn upcoming(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    query: &EventsQuery,
+    limit: u64,
+) -> Result<Vec<EventRow>, DbErr> {
+    let mut select = event::Entity::find().filter(event::Column::StartsAt.gt(now));
+    if let Some(after) = &query.cursor {
+        // As the tickets listing's cursor, the other way round.
+        select = select
+            .filter(event::Column::StartsAt.gte(after.created_at))
+            .filter(
+                Condition::any()
+                    .add(event::Column::StartsAt.gt(after.created_at))
+                    .add(event::Column::Id.gt(after.id.as_str())),
+            );
+    }
+    if let Some(from) = query.from {
+        select = select.filter(event::Column::StartsAt.gte(from));
+    }
+    if let Some(before) = query.before {
+        select = select.filter(event::Column::StartsAt.lt(before));
+    }
+    if let Some(q) = &query.q {
+        let pattern = q.like_pattern();
+        select = select.filter(
+            Condition::any()
+                .add(contains(event::Column::Name, &pattern))
+                .add(contains(event::Column::Venue, &pattern))
+                .add(contains(event::Column::City, &pattern)),
+        );
+    }
+    select
+        .order_by_asc(event::Column::StartsAt)
+        .order_by_asc(event::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// `lower(column) LIKE lower(pattern) ESCAPE '\\'`, as the tickets listing searches titles.
+fn contains(column: impl sea_orm::sea_query::IntoColumnRef, pattern: &str) -> SimpleExpr {
+    SimpleExpr::Binary(
+        Box::new(Func::lower(Expr::col(column)).into()),
+        BinOper::Like,
+        Box::new(SimpleExpr::Binary(
+            Box::new(Func::lower(Expr::val(pattern)).into()),
+            BinOper::Escape,
+            Box::new(SimpleExpr::Constant('\\'.into())),
+        )),
+    )
+}
+
+/// What is for sale for each of the events `ids`, in one grouped query (an event with
+/// nothing for sale is absent). Callers pass events that have not started.
+pub async fn sales(
+    db: &impl ConnectionTrait,
+    ids: &[&str],
+) -> Result<HashMap<String, Sales>, DbErr> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    #[derive(FromQueryResult)]
+    struct Row {
+        event_id: String,
+        count: i64,
+        lowest: Option<i64>,
+    }
+    let rows = Row::find_by_statement(db.get_database_backend().build(
+        Query::select()
+            .column(ticket::Column::EventId)
+            .expr_as(Expr::col(ticket::Column::Id).count(), sea_orm::sea_query::Alias::new("count"))
+            .expr_as(
+                Expr::col(ticket::Column::PriceCents).min(),
+                sea_orm::sea_query::Alias::new("lowest"),
+            )
+            .from(ticket::Entity)
+            .and_where(ticket::Column::EventId.is_in(ids.iter().copied()))
+            .and_where(ticket::Column::OrderId.is_null())
+            .and_where(ticket::Column::WithdrawnAt.is_null())
+            .group_by_col(ticket::Column::EventId),
+    ))
+    .all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let sales = Sales {
+                count: u64::try_from(r.count).unwrap_or_default(),
+                lowest: r.lowest,
+            };
+            (r.event_id, sales)
+        })
+        .collect())
+}
+
+/// A page of event `event_id`'s tickets for sale in `sort` order, strictly after `after`.
+/// The caller checked the event has not started.
+pub async fn event_tickets(
+    db: &impl ConnectionTrait,
+    event_id: &str,
+    sort: Sort,
+    after: Option<&TicketPosition>,
+    limit: u64,
+) -> Result<Vec<TicketRow>, DbErr> {
+    let mut query = ticket::Entity::find()
+        .filter(ticket::Column::EventId.eq(event_id))
+        .filter(ticket::Column::OrderId.is_null())
+        .filter(ticket::Column::WithdrawnAt.is_null());
+    let part = |column: ticket::Column| -> SimpleExpr {
+        Func::coalesce([Expr::col(column).into(), Expr::val("").into()]).into()
+    };
+    let keys: Vec<(SimpleExpr, sea_orm::Value)> = match after {
+        None => Vec::new(),
+        Some(TicketPosition::Price { cents, id }) => vec![
+            (Expr::col(ticket::Column::PriceCents).into(), (*cents).into()),
+            (Expr::col(ticket::Column::Id).into(), id.clone().into()),
+        ],
+        Some(TicketPosition::Seat { place, id }) => vec![
+            (part(ticket::Column::Section), place[0].clone().into()),
+            (part(ticket::Column::SeatRow), place[1].clone().into()),
+            (part(ticket::Column::Seat), place[2].clone().into()),
+            (Expr::col(ticket::Column::Id).into(), id.clone().into()),
+        ],
+    };
+    if !keys.is_empty() {
+        query = query.filter(after_keys(&keys));
+    }
+    query = match sort {
+        Sort::Price => query.order_by_asc(ticket::Column::PriceCents),
+        Sort::Seat => query
+            .order_by(part(ticket::Column::Section), sea_orm::Order::Asc)
+            .order_by(part(ticket::Column::SeatRow), sea_orm::Order::Asc)
+            .order_by(part(ticket::Column::Seat), sea_orm::Order::Asc),
+    };
+    query
+        .order_by_asc(ticket::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// Rows past a position in lexicographic order of `keys`: `k1 > v1 OR (k1 = v1 AND (k2 > v2
+/// OR …))`.
+fn after_keys(keys: &[(SimpleExpr, sea_orm::Value)]) -> Condition {
+    let Some(((key, value), rest)) = keys.split_first() else {
+        return Condition::all();
+    };
+    let mut past = Condition::any().add(Expr::expr(key.clone()).gt(value.clone()));
+    if !rest.is_empty() {
+        past = past.add(
+            Condition::all()
+                .add(Expr::expr(key.clone()).eq(value.clone()))
+                .add(after_keys(rest)),
+        );
+    }
+    past
 }
 
 #[cfg(test)]

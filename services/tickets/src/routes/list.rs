@@ -1,7 +1,7 @@
 use axum::extract::{Query, State};
 use axum::http::header::LINK;
 use axum::http::{HeaderMap, HeaderValue, Uri};
-use common::dto::{ErrorBody, Ticket};
+use common::dto::{ErrorBody, TicketDetails};
 use common::{ApiError, Json};
 
 use crate::listing::PageQuery;
@@ -24,7 +24,7 @@ use crate::{store, TicketsState};
             description = "Only titles containing this text (case-insensitive; `%` and `_` literal)"),
     ),
     responses(
-        (status = OK, description = "The page; each parameter at most once", body = [Ticket],
+        (status = OK, description = "The page; each parameter at most once", body = [TicketDetails],
             headers(("Link" = String,
                 description = "`</api/tickets?limit=N&cursor=C[&q=…]>; rel=\"next\"` while another page follows"))),
         (status = BAD_REQUEST, description = "A bad `limit`, `cursor` or `q`, or one given twice (`field` names it)", body = ErrorBody),
@@ -33,7 +33,7 @@ use crate::{store, TicketsState};
 pub async fn list_tickets(
     State(state): State<TicketsState>,
     uri: Uri,
-) -> Result<(HeaderMap, Json<Vec<Ticket>>), ApiError> {
+) -> Result<(HeaderMap, Json<Vec<TicketDetails>>), ApiError> {
     // Decoded by hand: axum's `Query` rejection is plain text, not the envelope. Pairs never
     // fail to decode (bad escapes stay literal, bad UTF-8 becomes U+FFFD).
     let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&uri)
@@ -58,5 +58,5 @@ pub async fn list_tickets(
             headers.insert(LINK, link);
         }
     }
-    Ok((headers, Json(rows.into_iter().map(Ticket::from).collect())))
+    Ok((headers, Json(rows.into_iter().map(TicketDetails::from).collect())))
 }

@@ -1,9 +1,13 @@
-//! The tickets service's HTTP routes (`/api/tickets/*`), each handler with its OpenAPI
-//! operation.
+//! The tickets service's HTTP routes (`/api/tickets/*`, `/api/events/*`), each handler with
+//! its OpenAPI operation.
 mod create;
+mod create_event;
+mod event_tickets;
 mod list;
+mod list_events;
 mod relist;
 mod show;
+mod show_event;
 mod update;
 
 use axum::Router;
@@ -18,6 +22,12 @@ pub fn api() -> OpenApiRouter<TicketsState> {
         .routes(routes!(list::list_tickets, create::create_ticket))
         .routes(routes!(show::show_ticket, update::update_ticket))
         .routes(routes!(relist::relist_ticket))
+        .routes(routes!(
+            list_events::list_events,
+            create_event::create_event
+        ))
+        .routes(routes!(show_event::show_event))
+        .routes(routes!(event_tickets::list_event_tickets))
 }
 
 pub fn router(state: TicketsState) -> Router {

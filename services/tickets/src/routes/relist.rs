@@ -1,7 +1,7 @@
 //! `POST /api/tickets/:id/relist`: the seller puts a withdrawn ticket back on the market.
 use axum::extract::State;
 use common::auth::RequireAuth;
-use common::dto::{ErrorBody, Ticket};
+use common::dto::{ErrorBody, TicketDetails};
 use common::extract::Path;
 use common::{outbox, ApiError, Json};
 use sea_orm::TransactionTrait;
@@ -23,7 +23,7 @@ pub const NOT_SELLER: &str = "Only the ticket's seller can relist it";
     params(("id" = String, Path, description = "The ticket's id")),
     security(("session" = [])),
     responses(
-        (status = OK, description = "The ticket, version + 1, for sale again unless a buyer still holds it", body = Ticket),
+        (status = OK, description = "The ticket, version + 1, for sale again unless a buyer still holds it", body = TicketDetails),
         (status = BAD_REQUEST, description = "`Only a withdrawn ticket can be relisted`", body = ErrorBody),
         (status = FORBIDDEN, description = "`Only the ticket's seller can relist it`, or the account is suspended", body = ErrorBody),
         (status = NOT_FOUND, description = "No such ticket", body = ErrorBody),
@@ -34,7 +34,7 @@ pub async fn relist_ticket(
     State(state): State<TicketsState>,
     RequireAuth(user): RequireAuth,
     Path(id): Path<String>,
-) -> Result<Json<Ticket>, ApiError> {
+) -> Result<Json<TicketDetails>, ApiError> {
     if !common::http::could_exist(&id) {
         return Err(ApiError::NotFound);
     }

@@ -1,5 +1,5 @@
 use axum::extract::State;
-use common::dto::{ErrorBody, Ticket};
+use common::dto::{ErrorBody, TicketDetails};
 use common::extract::Path;
 use common::{ApiError, Json};
 
@@ -14,7 +14,7 @@ use crate::{store, TicketsState};
     summary = "One ticket, whatever its status",
     params(("id" = String, Path, description = "The ticket's id")),
     responses(
-        (status = OK, description = "The ticket", body = Ticket),
+        (status = OK, description = "The ticket", body = TicketDetails),
         (status = BAD_REQUEST, description = "The id can't be read", body = ErrorBody),
         (status = NOT_FOUND, description = "No such ticket", body = ErrorBody),
     )
@@ -22,7 +22,7 @@ use crate::{store, TicketsState};
 pub async fn show_ticket(
     State(state): State<TicketsState>,
     Path(id): Path<String>,
-) -> Result<Json<Ticket>, ApiError> {
+) -> Result<Json<TicketDetails>, ApiError> {
     if !common::http::could_exist(&id) {
         return Err(ApiError::NotFound);
     }
