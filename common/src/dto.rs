@@ -204,7 +204,9 @@ pub struct TicketBody {
 #[cfg_attr(
     feature = "server",
     derive(utoipa::ToSchema),
-    schema(description = "A ticket as its seller lists or edits it: what, how much, for which event and seat")
+    schema(
+        description = "A ticket as its seller lists or edits it: what, how much, for which event and seat"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct TicketRequest {

@@ -394,7 +394,11 @@ mod tests {
             (json!({"city": "x".repeat(121)}), "city"),
             (json!({"description": "a\u{0}b"}), "description"),
         ] {
-            assert_eq!(event(fields.clone()).err(), Some(vec![field.to_owned()]), "{fields}");
+            assert_eq!(
+                event(fields.clone()).err(),
+                Some(vec![field.to_owned()]),
+                "{fields}"
+            );
         }
         assert!(event(json!({"description": "two\nlines"})).is_ok());
     }
@@ -412,9 +416,16 @@ mod tests {
         .expect("valid");
         assert_eq!(
             t.seat,
-            [Some(Some("Stalls".into())), Some(None), Some(Some("12".into()))]
+            [
+                Some(Some("Stalls".into())),
+                Some(None),
+                Some(Some("12".into()))
+            ]
         );
-        for (section, row) in [(json!("x".repeat(21)), json!("A")), (json!("A"), json!("a\tb"))] {
+        for (section, row) in [
+            (json!("x".repeat(21)), json!("A")),
+            (json!("A"), json!("a\tb")),
+        ] {
             assert!(NewTicket::try_from(TicketRequest {
                 title: json!("t"),
                 price: json!(1),

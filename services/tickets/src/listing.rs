@@ -390,10 +390,10 @@ impl TicketPosition {
             },
             (Sort::Seat, ["s", section, row, seat, id]) => {
                 let place = [*section, *row, *seat];
-                if place
-                    .iter()
-                    .any(|p| p.chars().count() > crate::domain::MAX_SEAT_PART || p.chars().any(char::is_control))
-                {
+                if place.iter().any(|p| {
+                    p.chars().count() > crate::domain::MAX_SEAT_PART
+                        || p.chars().any(char::is_control)
+                }) {
                     return Err(invalid());
                 }
                 Self::Seat {
@@ -617,8 +617,8 @@ mod tests {
             query.before,
             Some(DateTime::from_timestamp(1_893_628_800, 0).expect("a time"))
         );
-        let query = EventsQuery::parse(&pairs(&[("to", "2030-01-02T10:00:00+01:00")]))
-            .expect("valid");
+        let query =
+            EventsQuery::parse(&pairs(&[("to", "2030-01-02T10:00:00+01:00")])).expect("valid");
         assert_eq!(
             query.before,
             Some(DateTime::from_timestamp_micros(1_893_574_800_000_001).expect("a time"))
@@ -644,13 +644,19 @@ mod tests {
             place: ["Stalls".into(), String::new(), "12é".into()],
             id: "t2".into(),
         };
-        assert_eq!(TicketPosition::decode(&by_price.encode(), Sort::Price), Ok(by_price.clone()));
-        assert_eq!(TicketPosition::decode(&by_seat.encode(), Sort::Seat), Ok(by_seat.clone()));
+        assert_eq!(
+            TicketPosition::decode(&by_price.encode(), Sort::Price),
+            Ok(by_price.clone())
+        );
+        assert_eq!(
+            TicketPosition::decode(&by_seat.encode(), Sort::Seat),
+            Ok(by_seat.clone())
+        );
         assert!(TicketPosition::decode(&by_price.encode(), Sort::Seat).is_err());
         assert!(TicketPosition::decode(&by_seat.encode(), Sort::Price).is_err());
         assert!(TicketPosition::decode("zz", Sort::Price).is_err());
-        let query = EventTicketsQuery::parse(&pairs(&[("sort", "seat"), ("limit", "2")]))
-            .expect("valid");
+        let query =
+            EventTicketsQuery::parse(&pairs(&[("sort", "seat"), ("limit", "2")])).expect("valid");
         assert_eq!(
             query.next_link("e1", &by_seat),
             format!(

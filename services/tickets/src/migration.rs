@@ -355,12 +355,7 @@ impl MigrationTrait for CreateEvents {
                 Table::create()
                     .table(Events::Table)
                     .if_not_exists()
-                    .col(
-                        ColumnDef::new(Events::Id)
-                            .string()
-                            .not_null()
-                            .primary_key(),
-                    )
+                    .col(ColumnDef::new(Events::Id).string().not_null().primary_key())
                     .col(ColumnDef::new(Events::Name).string().not_null())
                     .col(ColumnDef::new(Events::Venue).string().not_null())
                     .col(ColumnDef::new(Events::City).string().not_null())

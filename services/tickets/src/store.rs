@@ -142,7 +142,15 @@ pub async fn insert(
     price: Money,
     user_id: &str,
 ) -> Result<TicketRow, DbErr> {
-    insert_for(db, title, price, user_id, PLACEHOLDER_EVENT, Default::default()).await
+    insert_for(
+        db,
+        title,
+        price,
+        user_id,
+        PLACEHOLDER_EVENT,
+        Default::default(),
+    )
+    .await
 }
 
 /// Lists a ticket for event `event_id` (its existence and start checked by the caller).
@@ -678,20 +686,25 @@ pub async fn sales(
         count: i64,
         lowest: Option<i64>,
     }
-    let rows = Row::find_by_statement(db.get_database_backend().build(
-        Query::select()
-            .column(ticket::Column::EventId)
-            .expr_as(Expr::col(ticket::Column::Id).count(), sea_orm::sea_query::Alias::new("count"))
-            .expr_as(
-                Expr::col(ticket::Column::PriceCents).min(),
-                sea_orm::sea_query::Alias::new("lowest"),
-            )
-            .from(ticket::Entity)
-            .and_where(ticket::Column::EventId.is_in(ids.iter().copied()))
-            .and_where(ticket::Column::OrderId.is_null())
-            .and_where(ticket::Column::WithdrawnAt.is_null())
-            .group_by_col(ticket::Column::EventId),
-    ))
+    let rows = Row::find_by_statement(
+        db.get_database_backend().build(
+            Query::select()
+                .column(ticket::Column::EventId)
+                .expr_as(
+                    Expr::col(ticket::Column::Id).count(),
+                    sea_orm::sea_query::Alias::new("count"),
+                )
+                .expr_as(
+                    Expr::col(ticket::Column::PriceCents).min(),
+                    sea_orm::sea_query::Alias::new("lowest"),
+                )
+                .from(ticket::Entity)
+                .and_where(ticket::Column::EventId.is_in(ids.iter().copied()))
+                .and_where(ticket::Column::OrderId.is_null())
+                .and_where(ticket::Column::WithdrawnAt.is_null())
+                .group_by_col(ticket::Column::EventId),
+        ),
+    )
     .all(db)
     .await?;
     Ok(rows
@@ -725,7 +738,10 @@ pub async fn event_tickets(
     let keys: Vec<(SimpleExpr, sea_orm::Value)> = match after {
         None => Vec::new(),
         Some(TicketPosition::Price { cents, id }) => vec![
-            (Expr::col(ticket::Column::PriceCents).into(), (*cents).into()),
+            (
+                Expr::col(ticket::Column::PriceCents).into(),
+                (*cents).into(),
+            ),
             (Expr::col(ticket::Column::Id).into(), id.clone().into()),
         ],
         Some(TicketPosition::Seat { place, id }) => vec![

@@ -146,11 +146,9 @@ impl From<EventRefused> for common::ApiError {
 
 /// Whether a ticket may go to event `id` now: it exists and has not started.
 fn open_event(tx: &Tx<'_>, id: &str) -> anyhow::Result<Result<(), EventRefused>> {
-    let start = tx.query_opt(
-        "SELECT starts_at FROM events WHERE id = ?1",
-        [id],
-        |row| row.get::<_, Option<String>>(0),
-    )?;
+    let start = tx.query_opt("SELECT starts_at FROM events WHERE id = ?1", [id], |row| {
+        row.get::<_, Option<String>>(0)
+    })?;
     Ok(match start {
         None => Err(EventRefused::NotFound),
         Some(Some(at)) if parse_timestamp(&at)? <= Utc::now() => Err(EventRefused::Started),
@@ -226,12 +224,7 @@ pub enum Edited {
 
 /// The owner's edit of title, price, event and seat, never while the ticket is reserved or
 /// withdrawn; checked in the order the API promises (reservation before ownership).
-pub fn edit(
-    tx: &mut Tx<'_>,
-    id: &str,
-    user_id: &str,
-    new: &NewTicket,
-) -> anyhow::Result<Edited> {
+pub fn edit(tx: &mut Tx<'_>, id: &str, user_id: &str, new: &NewTicket) -> anyhow::Result<Edited> {
     let current = tx.query_opt(
         concat!("SELECT ", columns!(), " FROM tickets WHERE id = ?1"),
         [id],

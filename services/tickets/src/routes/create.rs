@@ -1,7 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
-use common::auth::RequireAuth;
 use chrono::Utc;
+use common::auth::RequireAuth;
 use common::dto::{ErrorBody, TicketDetails, TicketRequest};
 use common::events::TicketCreated;
 use common::money::Money;

@@ -58,5 +58,8 @@ pub async fn list_tickets(
             headers.insert(LINK, link);
         }
     }
-    Ok((headers, Json(rows.into_iter().map(TicketDetails::from).collect())))
+    Ok((
+        headers,
+        Json(rows.into_iter().map(TicketDetails::from).collect()),
+    ))
 }

@@ -1,6 +1,6 @@
 use axum::extract::State;
-use common::auth::RequireAuth;
 use chrono::Utc;
+use common::auth::RequireAuth;
 use common::dto::{ErrorBody, TicketDetails, TicketRequest};
 use common::extract::Path;
 use common::{outbox, ApiError, Json};
@@ -72,9 +72,7 @@ pub async fn update_ticket(
     if let Some(event_id) = new.event_id.as_deref().filter(|e| *e != current.event_id) {
         match store::find_event(&state.db, event_id).await? {
             None => return Err(EventRefused::NotFound.into()),
-            Some(event) if event.started(Utc::now()) => {
-                return Err(EventRefused::Started.into())
-            }
+            Some(event) if event.started(Utc::now()) => return Err(EventRefused::Started.into()),
             Some(_) => {}
         }
     }

@@ -9,6 +9,7 @@
 
 mod bans;
 mod create;
+mod events;
 mod helpers;
 mod list;
 mod listeners;
