@@ -52,7 +52,8 @@ struct Link {
 
 const CREATED_ID: &str = "$response.body#/id";
 
-/// The sequences a client follows: a listed ticket is read, edited, relisted and ordered;
+/// The sequences a client follows: a created event is read, its tickets listed, and a
+/// ticket sold for it; a listed ticket is read, edited, relisted and ordered;
 /// an order is read, cancelled and paid; a user found is banned and unbanned. A link is
 /// kept only in a document holding both of its operations.
 const LINKS: &[Link] = &[
@@ -87,6 +88,34 @@ const LINKS: &[Link] = &[
         to: "createOrder",
         parameters: &[],
         body: &[("ticketId", CREATED_ID)],
+    },
+    Link {
+        from: "createEvent",
+        status: "201",
+        name: "ShowEvent",
+        to: "showEvent",
+        parameters: &[("id", CREATED_ID)],
+        body: &[],
+    },
+    Link {
+        from: "createEvent",
+        status: "201",
+        name: "EventTickets",
+        to: "listEventTickets",
+        parameters: &[("id", CREATED_ID)],
+        body: &[],
+    },
+    Link {
+        from: "createEvent",
+        status: "201",
+        name: "SellForEvent",
+        to: "createTicket",
+        parameters: &[],
+        body: &[
+            ("eventId", CREATED_ID),
+            ("title", "A seat for the event"),
+            ("price", "25"),
+        ],
     },
     Link {
         from: "createOrder",

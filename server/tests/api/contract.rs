@@ -277,10 +277,10 @@ fn the_readme_lists_exactly_the_documented_operations() {
 fn each_service_describes_its_own_routes_and_the_parts_make_the_whole() {
     let whole = operations(&Role::AllInOne.openapi());
     let prefixes = BTreeMap::from([
-        ("auth", "/api/users"),
-        ("tickets", "/api/tickets"),
-        ("orders", "/api/orders"),
-        ("payments", "/api/payments"),
+        ("auth", &["/api/users"][..]),
+        ("tickets", &["/api/tickets", "/api/events"][..]),
+        ("orders", &["/api/orders"][..]),
+        ("payments", &["/api/payments"][..]),
     ]);
     let mut union = BTreeSet::new();
     for (service, prefix) in &prefixes {
@@ -289,7 +289,10 @@ fn each_service_describes_its_own_routes_and_the_parts_make_the_whole() {
         let ops = operations(&part);
         assert!(!ops.is_empty(), "{service}");
         for (method, path) in &ops {
-            assert!(path.starts_with(prefix), "{service}: {method} {path}");
+            assert!(
+                prefix.iter().any(|p| path.starts_with(p)),
+                "{service}: {method} {path}"
+            );
         }
         assert_refs_resolve(&part, &part);
         union.extend(ops);
