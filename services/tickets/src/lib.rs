@@ -1,4 +1,5 @@
-//! The tickets service: sellers list and edit tickets; reservations arrive as order events.
+//! The tickets service: events (what, where, when) and the tickets sellers list and edit for
+//! them; reservations arrive as order events.
 #![forbid(unsafe_code)]
 
 mod domain;

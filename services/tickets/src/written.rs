@@ -212,7 +212,8 @@ pub fn list(
 
 /// What an edit came to.
 pub enum Edited {
-    Done(TicketRow),
+    /// Boxed: a row is far larger than the refusals.
+    Done(Box<TicketRow>),
     NotFound,
     Reserved,
     NotOwner,
@@ -263,7 +264,7 @@ pub fn edit(tx: &mut Tx<'_>, id: &str, user_id: &str, new: &NewTicket) -> anyhow
         ),
     )?;
     tx.enqueue(&updated.updated_event())?;
-    Ok(Edited::Done(updated))
+    Ok(Edited::Done(Box::new(updated)))
 }
 
 /// `current` as `new` edits it (version + 1): what is not given stays.
@@ -334,7 +335,8 @@ pub fn user_banned(tx: &mut Tx<'_>, event: &UserBanned) -> anyhow::Result<Applie
 
 /// What a relisting came to.
 pub enum Relisted {
-    Done(TicketRow),
+    /// Boxed: a row is far larger than the refusals.
+    Done(Box<TicketRow>),
     NotFound,
     NotOwner,
     NotWithdrawn,
@@ -367,7 +369,7 @@ pub fn relist(tx: &mut Tx<'_>, id: &str, user_id: &str) -> anyhow::Result<Relist
         ..current
     };
     tx.enqueue(&relisted.updated_event())?;
-    Ok(Relisted::Done(relisted))
+    Ok(Relisted::Done(Box::new(relisted)))
 }
 
 /// A ticket row as the RETURNING lists give it; the inner error is a timestamp it can't be.

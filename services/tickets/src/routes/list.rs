@@ -7,7 +7,8 @@ use common::{ApiError, Json};
 use crate::listing::PageQuery;
 use crate::{store, TicketsState};
 
-/// One page of tickets for sale (reserved ones are left out), newest first; a `Link: <…>;
+/// One page of tickets for sale (reserved ones, withdrawn ones and those of events that have
+/// started are left out), newest first; a `Link: <…>;
 /// rel="next"` header points at the next page while there is one.
 #[utoipa::path(
     get,

@@ -44,7 +44,7 @@ pub async fn relist_ticket(
             .write(move |tx| written::relist(tx, &id, &user_id))
             .await?;
         return match relisted {
-            Relisted::Done(row) => Ok(Json(row.into())),
+            Relisted::Done(row) => Ok(Json((*row).into())),
             Relisted::NotFound => Err(ApiError::NotFound),
             Relisted::NotOwner => Err(ApiError::Forbidden(NOT_SELLER.into())),
             Relisted::NotWithdrawn => Err(ApiError::bad_request(NOT_WITHDRAWN)),

@@ -48,7 +48,7 @@ pub async fn update_ticket(
             .write(move |tx| written::edit(tx, &id, &user_id, &new))
             .await?;
         return match edited {
-            Edited::Done(row) => Ok(Json(row.into())),
+            Edited::Done(row) => Ok(Json((*row).into())),
             Edited::NotFound => Err(ApiError::NotFound),
             Edited::Reserved => Err(ApiError::bad_request(RESERVED)),
             Edited::NotOwner => Err(ApiError::NotAuthorized),

@@ -487,7 +487,7 @@ async fn an_events_tickets_page_by_price_and_by_seat() {
         .collect();
     assert_eq!(prices, [10.0, 25.0, 25.0, 40.0, 40.0]);
     // Equal prices by id.
-    let mut tied = vec![ids[1].clone(), ids[4].clone()];
+    let mut tied = [ids[1].clone(), ids[4].clone()];
     tied.sort();
     assert_eq!(
         [by_price[1]["id"].clone(), by_price[2]["id"].clone()],

@@ -1,5 +1,6 @@
 //! The tickets service end to end, in one test binary: a module per route (`create`,
-//! `show`, `list`, `update`, as in `src/routes/`), `listeners` for the order events that
+//! `show`, `list`, `update`, as in `src/routes/`; `events` for the events routes, their
+//! tickets and the placeholder migration), `listeners` for the order events that
 //! reserve and release tickets, `bans` for what `user:banned` withdraws and relisting, and
 //! `relay` for the outbox reaching the real bus.
 //! `helpers` starts a real service on port 0 with a database of its own per test.
