@@ -4,6 +4,9 @@
 //! (timestamp, id); an event's tickets run by price or by seat ([`TicketPosition`]). Every
 //! list shares the rules: each name at most once, `limit` 1–200, and the next page in a
 //! `Link` header ([`next_link`]).
+use axum::extract::Query;
+use axum::http::header::LINK;
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use chrono::{DateTime, Utc};
 use common::dto::ErrorItem;
 use common::ApiError;
@@ -17,6 +20,36 @@ const LIMIT_INVALID: &str = "Limit must be a whole number from 1 to 200";
 const CURSOR_INVALID: &str = "Cursor is not valid; start again from the first page";
 const Q_TOO_LONG: &str = "Search must be at most 120 characters";
 const Q_CONTROL: &str = "Search must be a single line of text";
+
+/// The request's query as decoded pairs. Decoded by hand: axum's `Query` rejection is plain
+/// text, not the envelope. Pairs never fail to decode (bad escapes stay literal, bad UTF-8
+/// becomes U+FFFD).
+pub fn query_pairs(uri: &Uri) -> Result<Vec<(String, String)>, ApiError> {
+    Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map(|Query(pairs)| pairs)
+        .map_err(|_| ApiError::bad_request("Malformed query string"))
+}
+
+/// Cuts `rows`, read with one row more than `limit` (which tells whether another page
+/// follows), to the page, and answers the page's headers: a `Link` to the next page, made
+/// from the page's last row by `next`, while there is one.
+pub fn page<T>(
+    rows: &mut Vec<T>,
+    limit: Limit,
+    next: impl FnOnce(&T) -> String,
+) -> Result<HeaderMap, ApiError> {
+    let mut headers = HeaderMap::new();
+    let limit = limit.get() as usize;
+    if rows.len() > limit {
+        rows.truncate(limit);
+        if let Some(last) = rows.last() {
+            // Only hex and percent escapes: always a valid header value.
+            let link = HeaderValue::from_str(&next(last)).map_err(anyhow::Error::from)?;
+            headers.insert(LINK, link);
+        }
+    }
+    Ok(headers)
+}
 
 /// A page size from 1 to [`MAX_LIMIT`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

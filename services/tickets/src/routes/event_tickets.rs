@@ -1,13 +1,12 @@
 //! `GET /api/events/:id/tickets`: an event's tickets for sale, by price or by seat.
-use axum::extract::{Query, State};
-use axum::http::header::LINK;
-use axum::http::{HeaderMap, HeaderValue, Uri};
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
 use chrono::Utc;
 use common::dto::{ErrorBody, TicketDetails};
 use common::extract::Path;
 use common::{ApiError, Json};
 
-use crate::listing::EventTicketsQuery;
+use crate::listing::{self, EventTicketsQuery};
 use crate::{store, TicketsState};
 
 /// One page of the event's tickets for sale (none once it has started), cheapest first or
@@ -40,31 +39,22 @@ pub async fn list_event_tickets(
     Path(id): Path<String>,
     uri: Uri,
 ) -> Result<(HeaderMap, Json<Vec<TicketDetails>>), ApiError> {
-    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&uri)
-        .map_err(|_| ApiError::bad_request("Malformed query string"))?;
-    let query = EventTicketsQuery::parse(&pairs)?;
+    let query = EventTicketsQuery::parse(&listing::query_pairs(&uri)?)?;
     let event = super::show_event::find(&state, &id).await?;
-    let mut headers = HeaderMap::new();
     if event.started(Utc::now()) {
-        return Ok((headers, Json(Vec::new())));
+        return Ok((HeaderMap::new(), Json(Vec::new())));
     }
-    let limit = query.limit.get();
     let mut rows = store::event_tickets(
         &state.read,
         &event.id,
         query.sort,
         query.cursor.as_ref(),
-        u64::from(limit) + 1,
+        u64::from(query.limit.get()) + 1,
     )
     .await?;
-    if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        if let Some(last) = rows.last() {
-            let link = query.next_link(&event.id, &last.position(query.sort));
-            let link = HeaderValue::from_str(&link).map_err(anyhow::Error::from)?;
-            headers.insert(LINK, link);
-        }
-    }
+    let headers = listing::page(&mut rows, query.limit, |last| {
+        query.next_link(&event.id, &last.position(query.sort))
+    })?;
     Ok((
         headers,
         Json(rows.into_iter().map(TicketDetails::from).collect()),

@@ -1,10 +1,9 @@
-use axum::extract::{Query, State};
-use axum::http::header::LINK;
-use axum::http::{HeaderMap, HeaderValue, Uri};
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
 use common::dto::{ErrorBody, TicketDetails};
 use common::{ApiError, Json};
 
-use crate::listing::PageQuery;
+use crate::listing::{self, PageQuery};
 use crate::{store, TicketsState};
 
 /// One page of tickets for sale (reserved ones, withdrawn ones and those of events that have
@@ -35,30 +34,18 @@ pub async fn list_tickets(
     State(state): State<TicketsState>,
     uri: Uri,
 ) -> Result<(HeaderMap, Json<Vec<TicketDetails>>), ApiError> {
-    // Decoded by hand: axum's `Query` rejection is plain text, not the envelope. Pairs never
-    // fail to decode (bad escapes stay literal, bad UTF-8 becomes U+FFFD).
-    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&uri)
-        .map_err(|_| ApiError::bad_request("Malformed query string"))?;
-    let query = PageQuery::parse(&pairs)?;
-    let limit = query.limit.get();
+    let query = PageQuery::parse(&listing::query_pairs(&uri)?)?;
     // One row more than asked for tells whether another page follows.
     let mut rows = store::for_sale(
         &state.read,
         query.cursor.as_ref(),
         query.q.as_ref(),
-        u64::from(limit) + 1,
+        u64::from(query.limit.get()) + 1,
     )
     .await?;
-    let mut headers = HeaderMap::new();
-    if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        if let Some(last) = rows.last() {
-            let link = query.next_link(&last.cursor());
-            // Only hex and percent escapes: always a valid header value.
-            let link = HeaderValue::from_str(&link).map_err(anyhow::Error::from)?;
-            headers.insert(LINK, link);
-        }
-    }
+    let headers = listing::page(&mut rows, query.limit, |last| {
+        query.next_link(&last.cursor())
+    })?;
     Ok((
         headers,
         Json(rows.into_iter().map(TicketDetails::from).collect()),

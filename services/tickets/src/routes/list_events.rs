@@ -1,12 +1,11 @@
 //! `GET /api/events`: upcoming events, soonest first, a page at a time.
-use axum::extract::{Query, State};
-use axum::http::header::LINK;
-use axum::http::{HeaderMap, HeaderValue, Uri};
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
 use chrono::Utc;
 use common::dto::{ErrorBody, Event};
 use common::{ApiError, Json};
 
-use crate::listing::EventsQuery;
+use crate::listing::{self, EventsQuery};
 use crate::{store, TicketsState};
 
 /// One page of events that have not started, soonest first, each with what is for sale; a
@@ -42,21 +41,12 @@ pub async fn list_events(
     State(state): State<TicketsState>,
     uri: Uri,
 ) -> Result<(HeaderMap, Json<Vec<Event>>), ApiError> {
-    // Decoded by hand, as `GET /api/tickets` does: the rejection must be the envelope.
-    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&uri)
-        .map_err(|_| ApiError::bad_request("Malformed query string"))?;
-    let query = EventsQuery::parse(&pairs)?;
-    let limit = query.limit.get();
-    let mut rows = store::upcoming(&state.read, Utc::now(), &query, u64::from(limit) + 1).await?;
-    let mut headers = HeaderMap::new();
-    if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        if let Some(last) = rows.last() {
-            let link = query.next_link(&last.cursor());
-            let link = HeaderValue::from_str(&link).map_err(anyhow::Error::from)?;
-            headers.insert(LINK, link);
-        }
-    }
+    let query = EventsQuery::parse(&listing::query_pairs(&uri)?)?;
+    let fetch = u64::from(query.limit.get()) + 1;
+    let mut rows = store::upcoming(&state.read, Utc::now(), &query, fetch).await?;
+    let headers = listing::page(&mut rows, query.limit, |last| {
+        query.next_link(&last.cursor())
+    })?;
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     let mut sales = store::sales(&state.read, &ids).await?;
     let events = rows
