@@ -325,21 +325,14 @@ fn add_links(doc: &mut Value, operations: &[String]) {
             continue;
         };
         let mut value = json!({ "operationId": link.to });
-        if !link.parameters.is_empty() {
-            value["parameters"] = link
-                .parameters
-                .iter()
-                .map(|(name, from)| ((*name).to_owned(), json!(from)))
-                .collect::<Map<_, _>>()
-                .into();
-        }
-        if !link.body.is_empty() {
-            value["requestBody"] = link
-                .body
-                .iter()
-                .map(|(name, from)| ((*name).to_owned(), json!(from)))
-                .collect::<Map<_, _>>()
-                .into();
+        for (key, pairs) in [("parameters", link.parameters), ("requestBody", link.body)] {
+            if !pairs.is_empty() {
+                value[key] = pairs
+                    .iter()
+                    .map(|(name, from)| ((*name).to_owned(), json!(from)))
+                    .collect::<Map<_, _>>()
+                    .into();
+            }
         }
         object(as_map(response), "links").insert(link.name.into(), value);
     }
